@@ -1,0 +1,17 @@
+//! Tessera's contracts, shared by the shell, the micro-apps, the deployer and the BFF.
+//!
+//! Everything outside the `browser` module is plain Rust with native unit tests: manifest
+//! types and validation, the merge into published manifests, route matching, the app status
+//! machine, lifecycle props and the event-bus envelope.
+
+pub mod bus;
+pub mod lifecycle;
+pub mod manifest;
+pub mod publish;
+pub mod routing;
+
+#[cfg(feature = "browser")]
+pub mod browser {}
+
+pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
+pub use manifest::{ManifestError, MfeManifest};

@@ -1,0 +1,275 @@
+//! Route patterns (`/restaurants/:id`) and matching of a URL path against them.
+//!
+//! A pattern matches a path either exactly or as a prefix on a segment boundary, the way
+//! single-spa activates apps: `/restaurants` is active at `/restaurants/7/menu` but not at
+//! `/restaurantsX`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// A parsed route pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutePattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternError {
+    pub pattern: String,
+    pub problem: String,
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "route {:?}: {}", self.pattern, self.problem)
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+/// Parameters captured by a match, by name.
+pub type Params = BTreeMap<String, String>;
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_literal_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+}
+
+impl RoutePattern {
+    /// Parses `/a/:b/c`. The root pattern `/` has no segments.
+    pub fn parse(pattern: &str) -> Result<RoutePattern, PatternError> {
+        let err = |problem: String| PatternError {
+            pattern: pattern.to_string(),
+            problem,
+        };
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or_else(|| err("must start with '/'".into()))?;
+        let mut segments = Vec::new();
+        if !rest.is_empty() {
+            let rest = rest.strip_suffix('/').unwrap_or(rest);
+            let mut seen = Vec::new();
+            for seg in rest.split('/') {
+                if seg.is_empty() {
+                    return Err(err("has an empty segment ('//')".into()));
+                }
+                if let Some(name) = seg.strip_prefix(':') {
+                    if !is_ident(name) {
+                        return Err(err(format!("parameter {seg:?} is not a valid name")));
+                    }
+                    if seen.contains(&name) {
+                        return Err(err(format!("parameter {seg:?} appears twice")));
+                    }
+                    seen.push(name);
+                    segments.push(Segment::Param(name.to_string()));
+                } else if is_literal_segment(seg) {
+                    segments.push(Segment::Literal(seg.to_string()));
+                } else {
+                    return Err(err(format!(
+                        "segment {seg:?} may only hold letters, digits, '-', '_', '.', '~'"
+                    )));
+                }
+            }
+        }
+        Ok(RoutePattern {
+            source: pattern.to_string(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The pattern in a canonical form (`/a/:b`), so `/a/` and `/a` compare equal and
+    /// `/a/:x` and `/a/:y` are the same route.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.segments {
+            out.push('/');
+            match seg {
+                Segment::Literal(l) => out.push_str(l),
+                Segment::Param(_) => out.push_str(":*"),
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Number of segments; deeper patterns are more specific.
+    pub fn depth(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Matches `path` as a prefix on a segment boundary; returns captured params.
+    /// The root pattern only matches the root path, so it never shadows every route.
+    pub fn match_prefix(&self, path: &str) -> Option<Params> {
+        let parts = split_path(path);
+        if self.segments.is_empty() {
+            return parts.is_empty().then(Params::new);
+        }
+        if parts.len() < self.segments.len() {
+            return None;
+        }
+        let mut params = Params::new();
+        for (seg, part) in self.segments.iter().zip(parts.iter()) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => {
+                    params.insert(name.clone(), percent_decode(part));
+                }
+            }
+        }
+        Some(params)
+    }
+
+    /// Matches `path` exactly (all segments, no more).
+    pub fn match_exact(&self, path: &str) -> Option<Params> {
+        (split_path(path).len() == self.segments.len())
+            .then(|| self.match_prefix(path))
+            .flatten()
+    }
+
+    /// Whether every path this pattern matches is also matched by `parent` as a prefix.
+    pub fn is_within(&self, parent: &RoutePattern) -> bool {
+        if parent.segments.is_empty() {
+            return true;
+        }
+        self.segments.len() >= parent.segments.len()
+            && parent
+                .segments
+                .iter()
+                .zip(&self.segments)
+                .all(|(p, c)| match (p, c) {
+                    (Segment::Param(_), _) => true,
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Literal(_), Segment::Param(_)) => false,
+                })
+    }
+}
+
+/// The path without query or fragment, split into non-empty segments.
+fn split_path(path: &str) -> Vec<&str> {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> RoutePattern {
+        RoutePattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn prefix_matching_respects_segment_boundaries() {
+        let r = p("/restaurants");
+        assert!(r.match_prefix("/restaurants").is_some());
+        assert!(r.match_prefix("/restaurants/").is_some());
+        assert!(r.match_prefix("/restaurants/7/menu").is_some());
+        assert!(r.match_prefix("/restaurants?sort=name").is_some());
+        assert!(r.match_prefix("/restaurantsX").is_none());
+        assert!(r.match_prefix("/").is_none());
+    }
+
+    #[test]
+    fn params_are_captured_and_decoded() {
+        let r = p("/restaurants/:id/items/:item");
+        let params = r.match_prefix("/restaurants/r%201/items/pho#top").unwrap();
+        assert_eq!(params["id"], "r 1");
+        assert_eq!(params["item"], "pho");
+        assert!(r.match_exact("/restaurants/r1/items/pho/extra").is_none());
+        assert!(r.match_exact("/restaurants/r1/items/pho").is_some());
+    }
+
+    #[test]
+    fn bad_escapes_are_kept() {
+        assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
+        assert_eq!(percent_decode("%41%42"), "AB");
+    }
+
+    #[test]
+    fn root_matches_only_root() {
+        let root = p("/");
+        assert!(root.is_root());
+        assert!(root.match_prefix("/").is_some());
+        assert!(root.match_prefix("").is_some());
+        assert!(root.match_prefix("/cart").is_none());
+    }
+
+    #[test]
+    fn invalid_patterns_say_why() {
+        for (bad, why) in [
+            ("cart", "must start with '/'"),
+            ("/a//b", "empty segment"),
+            ("/a/:", "not a valid name"),
+            ("/a/:1x", "not a valid name"),
+            ("/a/:x/:x", "appears twice"),
+            ("/a b", "may only hold"),
+            ("/a?b", "may only hold"),
+        ] {
+            let err = RoutePattern::parse(bad).unwrap_err();
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn canonical_form_equates_param_names_and_trailing_slash() {
+        assert_eq!(p("/a/:x/").canonical(), p("/a/:y").canonical());
+        assert_ne!(p("/a/b").canonical(), p("/a/:b").canonical());
+        assert_eq!(p("/").canonical(), "/");
+    }
+
+    #[test]
+    fn nesting() {
+        assert!(p("/restaurants/:id").is_within(&p("/restaurants")));
+        assert!(p("/restaurants/7").is_within(&p("/restaurants/:id")));
+        assert!(!p("/restaurants/:id").is_within(&p("/restaurants/7")));
+        assert!(!p("/cart").is_within(&p("/restaurants")));
+        assert!(p("/cart").is_within(&p("/")));
+    }
+}
