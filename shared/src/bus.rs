@@ -18,7 +18,7 @@ pub struct Envelope {
     /// Unique id, so receivers can drop duplicates.
     pub id: String,
     /// Milliseconds since the Unix epoch.
-    pub timestamp: f64,
+    pub timestamp: u64,
     /// The app that sent it, e.g. `@tessera/add-to-cart`.
     pub source: String,
     pub data: serde_json::Value,
@@ -28,7 +28,7 @@ impl Envelope {
     pub fn new(
         kind: impl Into<String>,
         id: impl Into<String>,
-        timestamp: f64,
+        timestamp: u64,
         source: impl Into<String>,
         data: serde_json::Value,
     ) -> Self {
@@ -88,7 +88,7 @@ mod tests {
         let env = Envelope::new(
             "cart.item-added",
             "e1",
-            1.5,
+            1_700_000_000_000,
             "@tessera/add-to-cart",
             json!({"x": 1}),
         );
@@ -127,7 +127,7 @@ mod tests {
         let env = Envelope::new(
             topics::ITEM_ADDED,
             "1",
-            0.0,
+            0,
             "t",
             serde_json::to_value(&added).unwrap(),
         );

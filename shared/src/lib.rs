@@ -11,7 +11,7 @@ pub mod publish;
 pub mod routing;
 
 #[cfg(feature = "browser")]
-pub mod browser {}
+pub mod browser;
 
 pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
 pub use manifest::{ManifestError, MfeManifest};

@@ -40,6 +40,9 @@ pub struct Props {
     /// Parameters of the matched route (`:id` → `id`).
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
+    /// The navigation entries of every mount point, in menu order.
+    #[serde(default)]
+    pub navigation: Vec<crate::publish::NavLink>,
     /// App-specific data, e.g. a parcel's input.
     #[serde(default)]
     pub data: serde_json::Value,
@@ -77,6 +80,8 @@ pub enum LifecycleEvent {
     Unmounted,
     /// A lifecycle function (bootstrap, mount, unmount, update) threw or rejected.
     LifecycleFailed,
+    /// The shell will not run the app (an ABI it does not speak, missing lifecycle exports).
+    Refused,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +132,11 @@ impl AppStatus {
             (S::Mounting, E::Mounted) => S::Mounted,
             (S::Mounted, E::UnmountStarted) => S::Unmounting,
             (S::Unmounting, E::Unmounted) => S::NotMounted,
-            (S::Bootstrapping | S::Mounting | S::Mounted | S::Unmounting, E::LifecycleFailed) => {
+            (
+                S::Bootstrapping | S::NotMounted | S::Mounting | S::Mounted | S::Unmounting,
+                E::LifecycleFailed,
+            ) => S::Broken,
+            (S::NotLoaded | S::Loading | S::LoadError | S::NotBootstrapped, E::Refused) => {
                 S::Broken
             }
             (from, event) => return Err(InvalidTransition { from, event }),
@@ -206,6 +215,16 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_refused_app_is_broken_without_loading() {
+        assert_eq!(S::NotLoaded.next(E::Refused).unwrap(), S::Broken);
+        assert_eq!(
+            run(&[E::LoadStarted, E::Loaded, E::Refused]).unwrap(),
+            S::Broken
+        );
+        assert!(S::Mounted.next(E::Refused).is_err());
     }
 
     #[test]

@@ -106,7 +106,8 @@ pub struct MountPoint {
 #[serde(rename_all = "camelCase")]
 pub struct NavLink {
     pub app: String,
-    #[serde(flatten)]
+    /// Nested rather than flattened: `#[serde(flatten)]` costs every app's wasm a buffering
+    /// deserializer.
     pub meta: NavMeta,
 }
 
@@ -602,7 +603,7 @@ mod tests {
         assert_eq!(labels, vec!["RESTAURANTS", "CART"]);
         let json = serde_json::to_value(&p.mount_points).unwrap();
         assert_eq!(
-            json["mountPoints"][1]["navigation"][0]["menuKey"],
+            json["mountPoints"][1]["navigation"][0]["meta"]["menuKey"],
             "restaurants"
         );
         assert_eq!(

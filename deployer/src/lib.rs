@@ -1,0 +1,12 @@
+//! Tessera's deployer: packages a build into a content-hashed bundle with its built `mfe.json`,
+//! publishes bundles to an object store and merges every current app into the published
+//! manifests (bundles first, manifests last), and serves a store over HTTP as a CDN would.
+
+pub mod cdn;
+pub mod package;
+pub mod publish;
+pub mod registry;
+pub mod store;
+
+pub use cdn::cdn_router;
+pub use package::{package_app, package_shell, ShellManifest};

@@ -1,0 +1,407 @@
+//! Publishing, rollback and the derived public manifests.
+//!
+//! Order of writes, so that no client ever sees a manifest whose files are missing:
+//! 1. validate the build and merge it with everything already published (a rejection writes
+//!    nothing at all);
+//! 2. upload the bundle (create-only: content-addressed keys never change);
+//! 3. commit the registry with a conditional write, retrying on a concurrent publisher;
+//! 4. write `importmap.json`, `mount-points.json`, `apps.json`, then `index.html`, from the
+//!    newest registry; whoever finds a newer generation after writing writes again, so the
+//!    last writer always leaves the newest set.
+
+use crate::package::{list_files, parse_json, sri, ShellManifest, SHELL_NAME};
+use crate::registry::{self, Registry, Release, Releases};
+use crate::store::{PutMode, PutOutcome, Store};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
+use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
+use tessera_shared::publish::{bundle_dir, merge, MergeInput, Published};
+use tessera_shared::MfeManifest;
+
+pub const PUBLISHED_FILES: [&str; 4] = [
+    "importmap.json",
+    "mount-points.json",
+    "apps.json",
+    "index.html",
+];
+const COMMIT_ATTEMPTS: usize = 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct PublishOptions {
+    /// Origins besides the site's own that an app's entry may be loaded from.
+    pub allowed_origins: AllowedOrigins,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub name: String,
+    pub version: String,
+    pub generation: u64,
+}
+
+/// A packaged build: a micro-app (`mfe.json` beside `<version>/`) or the shell (`shell.json`,
+/// `index.html` beside `<version>/`).
+enum Build {
+    App(MfeManifest),
+    Shell {
+        manifest: ShellManifest,
+        index: Vec<u8>,
+    },
+}
+
+impl Build {
+    fn name(&self) -> &str {
+        match self {
+            Build::App(m) => &m.name,
+            Build::Shell { manifest, .. } => &manifest.name,
+        }
+    }
+
+    fn version(&self) -> &str {
+        match self {
+            Build::App(m) => m.version.as_deref().unwrap_or_default(),
+            Build::Shell { manifest, .. } => &manifest.version,
+        }
+    }
+
+    fn files(&self) -> &[BundleFile] {
+        match self {
+            Build::App(m) => &m.files,
+            Build::Shell { manifest, .. } => &manifest.files,
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rejected(errs: &[ManifestError]) -> anyhow::Error {
+    let lines: Vec<String> = errs.iter().map(|e| format!("  {e}")).collect();
+    anyhow!(
+        "rejected, nothing was published ({} problem{}):\n{}",
+        errs.len(),
+        if errs.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let (mfe, shell) = (dir.join("mfe.json"), dir.join("shell.json"));
+    let build = if mfe.is_file() {
+        let label = mfe.display().to_string();
+        let m = manifest::parse(&label, &read(&mfe)?).map_err(|e| rejected(&[e]))?;
+        let mut errs = m.validate_built(&label, &opts.allowed_origins);
+        if m.name == SHELL_NAME {
+            errs.push(ManifestError::new(
+                &label,
+                "name",
+                format!("{SHELL_NAME:?} is the shell's name"),
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(rejected(&errs));
+        }
+        Build::App(m)
+    } else if shell.is_file() {
+        let manifest: ShellManifest = parse_json(&shell, &read(&shell)?)?;
+        let label = shell.display().to_string();
+        if manifest.schema != 1 {
+            bail!(
+                "{label}: field `schema`: unknown schema version {}",
+                manifest.schema
+            );
+        }
+        if manifest.name != SHELL_NAME {
+            bail!(
+                "{label}: field `name`: {:?} is not {SHELL_NAME:?}",
+                manifest.name
+            );
+        }
+        let index_path = dir.join("index.html");
+        let index = std::fs::read(&index_path)
+            .with_context(|| format!("reading {}", index_path.display()))?;
+        Build::Shell { manifest, index }
+    } else {
+        bail!(
+            "{} is not a packaged build: it has neither mfe.json nor shell.json (build it with `cargo xtask build`)",
+            dir.display()
+        );
+    };
+    check_files(dir, &build)?;
+    Ok(build)
+}
+
+/// Every file the manifest lists is in the bundle with the integrity it claims, and nothing else is.
+fn check_files(dir: &Path, build: &Build) -> Result<()> {
+    let bundle = dir.join(build.version());
+    let on_disk = list_files(&bundle)
+        .with_context(|| format!("{}: the bundle folder is missing", dir.display()))?;
+    let mut problems = Vec::new();
+    for f in build.files() {
+        match std::fs::read(bundle.join(&f.path)) {
+            Err(_) => problems.push(format!("{}: listed in the manifest but missing", f.path)),
+            Ok(bytes) if sri(&bytes) != f.integrity => problems.push(format!(
+                "{}: its content does not match its integrity {}",
+                f.path, f.integrity
+            )),
+            Ok(_) => {}
+        }
+    }
+    for rel in on_disk
+        .iter()
+        .filter(|rel| !build.files().iter().any(|f| &f.path == *rel))
+    {
+        problems.push(format!(
+            "{rel}: in the bundle but not listed in the manifest"
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{}: rejected, nothing was published:\n  {}",
+            bundle.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Merges a registry into the published manifests. `last` names the app whose file errors
+/// should be attributed to (the one being published or rolled back), so it merges last.
+fn merge_registry(registry: &Registry, store_label: &str, last: Option<&str>) -> Result<Published> {
+    let shell = registry.shell.as_ref().map(|s| &s.current.manifest).ok_or_else(|| {
+        anyhow!("no shell is published in {store_label}: publish {SHELL_NAME} first (its layout names the mount points apps render into)")
+    })?;
+    let mut ordered: Vec<&Releases<MfeManifest>> = registry
+        .apps
+        .iter()
+        .filter(|(n, _)| Some(n.as_str()) != last)
+        .map(|(_, r)| r)
+        .collect();
+    ordered.extend(last.and_then(|n| registry.apps.get(n)));
+    let inputs: Vec<MergeInput<'_>> = ordered
+        .into_iter()
+        .map(|r| {
+            let m = &r.current.manifest;
+            let version = m.version.as_deref().unwrap_or_default();
+            MergeInput {
+                file: if Some(m.name.as_str()) == last {
+                    format!("{} {version}", m.name)
+                } else {
+                    format!("{} {version} (published)", m.name)
+                },
+                manifest: m,
+                bundle_url: format!("/{}", bundle_dir(&m.name, version)),
+            }
+        })
+        .collect();
+    merge(&shell.base_import_map, &shell.layout, &inputs).map_err(|errs| rejected(&errs))
+}
+
+fn with_build(mut registry: Registry, build: &Build) -> Registry {
+    match build {
+        Build::App(m) => {
+            let release = Release {
+                manifest: m.clone(),
+                published_at: now(),
+            };
+            match registry.apps.get_mut(&m.name) {
+                Some(r) => r.push(release),
+                None => {
+                    registry
+                        .apps
+                        .insert(m.name.clone(), Releases::first(release));
+                }
+            }
+        }
+        Build::Shell { manifest, .. } => {
+            let release = Release {
+                manifest: manifest.clone(),
+                published_at: now(),
+            };
+            match &mut registry.shell {
+                Some(r) => r.push(release),
+                None => registry.shell = Some(Releases::first(release)),
+            }
+        }
+    }
+    registry
+}
+
+fn shell_index_key(version: &str) -> String {
+    format!(
+        "{}shell/{version}/index.html",
+        crate::store::INTERNAL_PREFIX
+    )
+}
+
+async fn put_immutable(store: &impl Store, key: &str, bytes: Vec<u8>) -> Result<()> {
+    let expected = bytes.clone();
+    match store.put(key, bytes, PutMode::Create).await? {
+        PutOutcome::Written { .. } => Ok(()),
+        PutOutcome::Conflict => match store.get(key).await? {
+            Some(obj) if obj.bytes == expected => Ok(()),
+            _ => bail!(
+                "{}/{key} already exists with other content: content-addressed files never change",
+                store.describe()
+            ),
+        },
+    }
+}
+
+async fn upload(store: &impl Store, dir: &Path, build: &Build) -> Result<()> {
+    let base = bundle_dir(build.name(), build.version());
+    for f in build.files() {
+        let path = dir.join(build.version()).join(&f.path);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        put_immutable(store, &format!("{base}{}", f.path), bytes).await?;
+    }
+    if let Build::Shell { manifest, index } = build {
+        put_immutable(store, &shell_index_key(&manifest.version), index.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Commits `change` applied to the newest registry, retrying when another publisher wins the
+/// race. `change` validates as well: an error leaves the store as it was.
+async fn commit_with(
+    store: &impl Store,
+    mut change: impl FnMut(Registry) -> Result<Registry>,
+) -> Result<Registry> {
+    for _ in 0..COMMIT_ATTEMPTS {
+        let loaded = registry::load(store).await?;
+        let next = change(loaded.registry.clone())?;
+        if let Some(committed) = registry::commit(store, &loaded, next).await? {
+            return Ok(committed);
+        }
+    }
+    bail!(
+        "{}: gave up after {COMMIT_ATTEMPTS} concurrent changes to the registry; try again",
+        store.describe()
+    )
+}
+
+fn json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes the public manifests for `registry`, and again for any newer generation found after.
+async fn write_published(store: &impl Store, mut registry: Registry) -> Result<()> {
+    for _ in 0..COMMIT_ATTEMPTS {
+        let published = merge_registry(&registry, &store.describe(), None)?;
+        let shell_version = &registry
+            .shell
+            .as_ref()
+            .expect("merge needs a shell")
+            .current
+            .manifest
+            .version;
+        let index_key = shell_index_key(shell_version);
+        let index = store
+            .get(&index_key)
+            .await?
+            .with_context(|| format!("{}/{index_key} is missing", store.describe()))?
+            .bytes;
+        let contents = [
+            json(&published.import_map)?,
+            json(&published.mount_points)?,
+            json(&published.apps)?,
+            index,
+        ];
+        for (key, bytes) in PUBLISHED_FILES.iter().zip(contents) {
+            if store.get(key).await?.is_some_and(|o| o.bytes == bytes) {
+                continue;
+            }
+            store.put(key, bytes, PutMode::Overwrite).await?;
+        }
+        let latest = registry::load(store).await?.registry;
+        if latest.generation == registry.generation {
+            return Ok(());
+        }
+        registry = latest;
+    }
+    bail!(
+        "{}: the registry kept changing while the manifests were written; publish again",
+        store.describe()
+    )
+}
+
+/// Publishes a packaged build (`dist/@scope/app` or `dist/@tessera/shell`).
+pub async fn publish(store: &impl Store, dir: &Path, opts: &PublishOptions) -> Result<Report> {
+    let build = read_build(dir, opts)?;
+    let label = store.describe();
+    let check = |registry: Registry| -> Result<Registry> {
+        let next = with_build(registry, &build);
+        if next.shell.is_some() {
+            merge_registry(&next, &label, Some(build.name()))?;
+        } else if matches!(build, Build::App(_)) {
+            bail!("no shell is published in {label}: publish {SHELL_NAME} first (its layout names the mount points apps render into)");
+        }
+        Ok(next)
+    };
+    // Validate against what is published now before uploading anything.
+    check(registry::load(store).await?.registry)?;
+    upload(store, dir, &build).await?;
+    let committed = commit_with(store, check).await?;
+    let generation = committed.generation;
+    write_published(store, committed).await?;
+    Ok(Report {
+        name: build.name().to_string(),
+        version: build.version().to_string(),
+        generation,
+    })
+}
+
+/// Makes the release before the current one of `name` (an app or the shell) current again.
+pub async fn rollback(store: &impl Store, name: &str) -> Result<Report> {
+    let label = store.describe();
+    let mut version = String::new();
+    let committed = commit_with(store, |mut registry| {
+        if name == SHELL_NAME {
+            let shell = registry
+                .shell
+                .as_mut()
+                .ok_or_else(|| anyhow!("{name} is not published in {label}"))?;
+            shell
+                .roll_back()
+                .with_context(|| format!("rolling back {name}"))?;
+            version = shell.current.manifest.version.clone();
+        } else {
+            let names = published_names(&registry);
+            let app = registry.apps.get_mut(name).ok_or_else(|| {
+                anyhow!("{name} is not published in {label} (published: {names})")
+            })?;
+            app.roll_back()
+                .with_context(|| format!("rolling back {name}"))?;
+            version = app.current.manifest.version.clone().unwrap_or_default();
+        }
+        merge_registry(&registry, &label, Some(name)).with_context(|| {
+            format!("the previous release of {name} no longer fits with the other apps")
+        })?;
+        Ok(registry)
+    })
+    .await?;
+    let generation = committed.generation;
+    write_published(store, committed).await?;
+    Ok(Report {
+        name: name.to_string(),
+        version,
+        generation,
+    })
+}
+
+fn published_names(registry: &Registry) -> String {
+    let names: Vec<&str> = registry.apps.keys().map(String::as_str).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}

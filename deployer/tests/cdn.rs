@@ -1,0 +1,132 @@
+//! The CDN server over a published store: cache headers, types, revalidation, deep-link
+//! fallback, and nothing served from outside the public part of the store.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::Fixture;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tessera_deployer::store::LocalStore;
+use tower::ServiceExt;
+
+struct Got {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+async fn get(store: &Arc<LocalStore>, path: &str, headers: &[(header::HeaderName, &str)]) -> Got {
+    let mut req = Request::get(path);
+    for (k, v) in headers {
+        req = req.header(k, *v);
+    }
+    let res = tessera_deployer::cdn_router(store.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
+    }
+}
+
+fn h<'a>(g: &'a Got, name: header::HeaderName) -> &'a str {
+    g.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn serves_the_store_as_a_cdn_would() {
+    let f = Fixture::with_shell().await;
+    f.publish(&f.routed_app("hello", "export const hi = 1;"))
+        .await
+        .unwrap();
+    std::fs::write(f.tmp.path().join("secret.txt"), "outside the store").unwrap();
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+
+    let index = get(&store, "/", &[]).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert_eq!(h(&index, header::CONTENT_TYPE), "text/html; charset=utf-8");
+    assert_eq!(h(&index, header::CACHE_CONTROL), "no-cache");
+    assert_eq!(index.body, f.read("index.html").as_bytes());
+
+    // Deep links get the page; missing files with an extension do not.
+    let deep = get(&store, "/hello/some/where", &[]).await;
+    assert_eq!(
+        (deep.status, deep.body.clone()),
+        (StatusCode::OK, index.body.clone())
+    );
+    assert_eq!(
+        get(&store, "/hello/missing.js", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let apps = get(&store, "/apps.json", &[]).await;
+    assert_eq!(h(&apps, header::CONTENT_TYPE), "application/json");
+    assert_eq!(h(&apps, header::CACHE_CONTROL), "no-cache");
+    let etag = h(&apps, header::ETAG).to_string();
+    assert!(etag.starts_with('"'), "{etag}");
+    let again = get(&store, "/apps.json", &[(header::IF_NONE_MATCH, &etag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+
+    let entry = f.json("importmap.json")["imports"]["@test/hello"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let js = get(&store, &entry, &[]).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert_eq!(
+        h(&js, header::CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        h(&js, header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let wasm = f.json("importmap.json")["imports"]["@test/hello"]
+        .as_str()
+        .unwrap()
+        .replace("hello.js", "x.wasm");
+    assert_eq!(get(&store, &wasm, &[]).await.status, StatusCode::NOT_FOUND);
+    let shell_wasm = format!(
+        "/@tessera/shell/{}/shell_bg.wasm",
+        f.json("_tessera/registry.json")["shell"]["current"]["manifest"]["version"]
+            .as_str()
+            .unwrap()
+    );
+    let w = get(&store, &shell_wasm, &[]).await;
+    assert_eq!(
+        (w.status, h(&w, header::CONTENT_TYPE)),
+        (StatusCode::OK, "application/wasm")
+    );
+
+    let gz = get(&store, "/apps.json", &[(header::ACCEPT_ENCODING, "gzip")]).await;
+    assert_eq!(h(&gz, header::CONTENT_ENCODING), "gzip");
+
+    for bad in [
+        "/_tessera/registry.json",
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/@test/hello/..%2f..%2f..%2fsecret.txt",
+    ] {
+        let g = get(&store, bad, &[]).await;
+        assert_eq!(g.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(
+            !String::from_utf8_lossy(&g.body).contains("outside the store"),
+            "{bad}"
+        );
+    }
+    let post = tessera_deployer::cdn_router(store.clone())
+        .oneshot(Request::post("/apps.json").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -1,0 +1,352 @@
+//! Publishing against a real local store: rejections leave the store byte-identical, one app's
+//! release never touches another's files, rollback, and concurrent publishers lose nothing.
+
+mod common;
+
+use common::{edit_built, routed_mfe, write, Fixture};
+use serde_json::json;
+use std::path::Path;
+use tessera_deployer::publish::{self, PublishOptions};
+use tessera_deployer::store::LocalStore;
+use tessera_shared::manifest::AllowedOrigins;
+
+/// Publishing `dir` fails with a message holding every one of `expected`, and the store is
+/// byte-for-byte what it was.
+async fn assert_rejected(f: &Fixture, dir: &Path, expected: &[&str]) {
+    let before = f.snapshot();
+    let err = format!(
+        "{:#}",
+        f.publish(dir).await.expect_err("publish must be rejected")
+    );
+    for e in expected {
+        assert!(err.contains(e), "error should mention {e:?}:\n{err}");
+    }
+    assert!(
+        f.snapshot() == before,
+        "a rejected publish changed the store:\n{err}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_manifests_are_rejected_naming_file_field_and_problem() {
+    let f = Fixture::with_shell().await;
+    f.publish(&f.routed_app("hello", "export const v = 1;"))
+        .await
+        .unwrap();
+    let mfe_of = |dir: &Path| dir.join("mfe.json").display().to_string();
+
+    let dir = f.routed_app("a", "1");
+    edit_built(&dir, |v| {
+        v.as_object_mut().unwrap().remove("activation");
+    });
+    assert_rejected(
+        &f,
+        &dir,
+        &[&mfe_of(&dir), "field `activation`", "is required"],
+    )
+    .await;
+
+    let dir = f.routed_app("a", "1");
+    edit_built(&dir, |v| v["activation"] = json!({"routes": ["no-slash"]}));
+    assert_rejected(
+        &f,
+        &dir,
+        &[&mfe_of(&dir), "field `activation.routes[0]`", "no-slash"],
+    )
+    .await;
+
+    let dir = f.routed_app("a", "1");
+    edit_built(&dir, |v| v["abi"] = json!(7));
+    assert_rejected(&f, &dir, &[&mfe_of(&dir), "field `abi`", "unknown ABI 7"]).await;
+
+    let dir = f.routed_app("a", "1");
+    edit_built(&dir, |v| {
+        v["importMap"]["imports"]["@test/a"] = json!("https://evil.example/a.js");
+        v["importMap"]["integrity"] =
+            json!({"https://evil.example/a.js": v["files"][0]["integrity"].clone()});
+    });
+    assert_rejected(
+        &f,
+        &dir,
+        &[
+            &mfe_of(&dir),
+            "field `importMap.imports.@test/a`",
+            "outside the allowed origins",
+        ],
+    )
+    .await;
+
+    let dir = f.app(
+        "b",
+        &routed_mfe("b")
+            .replace("\"/b\"]", "\"/hello\"]")
+            .replace("\"route\":\"/b\"", "\"route\":\"/hello\""),
+        "1",
+    );
+    assert_rejected(
+        &f,
+        &dir,
+        &[
+            "@test/b",
+            "field `activation.routes[0]`",
+            "\"/hello\" is already claimed by @test/hello",
+        ],
+    )
+    .await;
+
+    let dir = f.app(
+        "lib",
+        &routed_mfe("lib").replace("@test/lib", "@vendor/lib"),
+        "1",
+    );
+    assert_rejected(
+        &f,
+        &dir,
+        &[
+            "@vendor/lib",
+            "field `name`",
+            "reserved by the base import map",
+        ],
+    )
+    .await;
+
+    let dir = f.app(
+        "shell",
+        &routed_mfe("shell").replace("@test/shell", "@tessera/shell"),
+        "1",
+    );
+    assert_rejected(
+        &f,
+        &dir,
+        &[&mfe_of(&dir), "field `name`", "is the shell's name"],
+    )
+    .await;
+
+    let dir = f.routed_app("a", "1");
+    edit_built(&dir, |v| v["mountPoint"] = json!("sidebar"));
+    assert_rejected(
+        &f,
+        &dir,
+        &[
+            "@test/a",
+            "field `mountPoint`",
+            "\"sidebar\" is not a mount point of the shell",
+        ],
+    )
+    .await;
+
+    let dir = f.routed_app("a", "1");
+    std::fs::write(dir.join("mfe.json"), "{ \"schema\": 1, ").unwrap();
+    assert_rejected(&f, &dir, &[&mfe_of(&dir), "EOF"]).await;
+
+    // A bundle whose bytes do not match what its manifest says.
+    let dir = f.routed_app("a", "1");
+    let version = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(dir.join("mfe.json")).unwrap(),
+    )
+    .unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    write(&dir.join(&version).join("a.js"), "tampered");
+    assert_rejected(&f, &dir, &["a.js", "does not match its integrity"]).await;
+
+    // An allowed origin makes the same cross-origin entry acceptable.
+    let dir = f.routed_app("c", "1");
+    edit_built(&dir, |v| {
+        v["importMap"]["imports"]["@test/c"] = json!("https://cdn.example/c.js");
+        v["importMap"]["integrity"] =
+            json!({"https://cdn.example/c.js": v["files"][0]["integrity"].clone()});
+    });
+    let opts = PublishOptions {
+        allowed_origins: AllowedOrigins(vec!["https://cdn.example".into()]),
+    };
+    publish::publish(&f.store, &dir, &opts).await.unwrap();
+    assert_eq!(
+        f.json("importmap.json")["imports"]["@test/c"],
+        "https://cdn.example/c.js"
+    );
+}
+
+#[tokio::test]
+async fn an_app_cannot_be_published_before_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let src = tmp.path().join("src");
+    write(&src.join("files/x.js"), "1");
+    write(&src.join("mfe.json"), &routed_mfe("x"));
+    let dir = tessera_deployer::package_app(
+        &src.join("files"),
+        &src.join("mfe.json"),
+        &tmp.path().join("dist"),
+    )
+    .unwrap();
+    let err = publish::publish(&store, &dir, &PublishOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no shell is published") && err.contains("@tessera/shell"),
+        "{err}"
+    );
+    assert!(!store.root().join("apps.json").exists());
+    assert!(
+        !store.root().join("@test").exists(),
+        "nothing is uploaded for a rejected app"
+    );
+}
+
+#[tokio::test]
+async fn republishing_one_app_leaves_every_other_app_untouched() {
+    let f = Fixture::with_shell().await;
+    f.publish(&f.routed_app("one", "export const v = 1;"))
+        .await
+        .unwrap();
+    f.publish(&f.routed_app("two", "export const v = 2;"))
+        .await
+        .unwrap();
+    let index_before = f.read("index.html");
+    let map_before = f.json("importmap.json");
+    let two_files = |f: &Fixture| {
+        let mut s = f.snapshot();
+        s.retain(|k, _| k.starts_with("@test/two/"));
+        s
+    };
+    let two_before = two_files(&f);
+    let two_mtimes: Vec<_> = two_before
+        .keys()
+        .map(|k| {
+            std::fs::metadata(f.store.root().join(k))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+
+    f.publish(&f.routed_app("one", "export const v = 'one, again';"))
+        .await
+        .unwrap();
+
+    let map_after = f.json("importmap.json");
+    assert_ne!(
+        map_after["imports"]["@test/one"],
+        map_before["imports"]["@test/one"]
+    );
+    assert_eq!(
+        map_after["imports"]["@test/two"],
+        map_before["imports"]["@test/two"]
+    );
+    assert_eq!(
+        map_after["integrity"][map_after["imports"]["@test/two"].as_str().unwrap()],
+        map_before["integrity"][map_before["imports"]["@test/two"].as_str().unwrap()]
+    );
+    assert_eq!(
+        f.json("apps.json")["apps"]["@test/two"],
+        json!({"version": f.json("apps.json")["apps"]["@test/two"]["version"], "abi": 1, "specifier": "@test/two"})
+    );
+    assert!(two_files(&f) == two_before);
+    let mtimes_after: Vec<_> = two_before
+        .keys()
+        .map(|k| {
+            std::fs::metadata(f.store.root().join(k))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        two_mtimes, mtimes_after,
+        "no file of the other app is rewritten"
+    );
+    assert_eq!(f.read("index.html"), index_before);
+    // The old bundle of `one` stays: pages loaded before the deploy still find their files.
+    let old = map_before["imports"]["@test/one"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/');
+    assert!(f.store.root().join(old).is_file());
+}
+
+#[tokio::test]
+async fn rollback_returns_to_the_previous_release_and_stops_at_the_first() {
+    let f = Fixture::with_shell().await;
+    let v1 = f.publish(&f.routed_app("r", "1")).await.unwrap();
+    let v2 = f.publish(&f.routed_app("r", "2")).await.unwrap();
+    assert_ne!(v1.version, v2.version);
+    assert_eq!(
+        f.json("apps.json")["apps"]["@test/r"]["version"],
+        v2.version.as_str()
+    );
+
+    let back = publish::rollback(&f.store, "@test/r").await.unwrap();
+    assert_eq!(back.version, v1.version);
+    assert_eq!(
+        f.json("apps.json")["apps"]["@test/r"]["version"],
+        v1.version.as_str()
+    );
+    assert!(f.json("importmap.json")["imports"]["@test/r"]
+        .as_str()
+        .unwrap()
+        .contains(&v1.version));
+
+    let before = f.snapshot();
+    let err = format!(
+        "{:#}",
+        publish::rollback(&f.store, "@test/r").await.unwrap_err()
+    );
+    assert!(err.contains("nothing to roll back to"), "{err}");
+    let err = format!(
+        "{:#}",
+        publish::rollback(&f.store, "@test/nope").await.unwrap_err()
+    );
+    assert!(
+        err.contains("@test/nope is not published") && err.contains("@test/r"),
+        "{err}"
+    );
+    assert!(f.snapshot() == before);
+}
+
+#[test]
+fn concurrent_publishers_lose_no_entry() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let f = rt.block_on(Fixture::with_shell());
+    let dirs: Vec<_> = (0..8)
+        .map(|i| f.routed_app(&format!("app{i}"), &format!("export const i = {i};")))
+        .collect();
+    let root = f.store.root().to_path_buf();
+    // Each publisher has its own store handle, as separate deployer processes would.
+    std::thread::scope(|s| {
+        for dir in &dirs {
+            let root = root.clone();
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                let store = LocalStore::open(&root).unwrap();
+                rt.block_on(publish::publish(&store, dir, &PublishOptions::default()))
+                    .unwrap();
+            });
+        }
+    });
+    let apps = f.json("apps.json");
+    let map = f.json("importmap.json");
+    for i in 0..8 {
+        let name = format!("@test/app{i}");
+        assert!(
+            apps["apps"].get(&name).is_some(),
+            "{name} missing from apps.json"
+        );
+        assert!(
+            map["imports"].get(&name).is_some(),
+            "{name} missing from importmap.json"
+        );
+    }
+    let registry = rt
+        .block_on(tessera_deployer::registry::load(&f.store))
+        .unwrap()
+        .registry;
+    assert_eq!(
+        registry.generation, 9,
+        "the shell and eight apps, one generation each"
+    );
+}

@@ -1,0 +1,257 @@
+//! Thin browser glue every micro-app and the shell share: the event bus on `window`, location
+//! changes, parcels, and parsing the props the shell hands to lifecycle functions.
+
+use crate::bus::{event_name, Envelope};
+use crate::lifecycle::Props;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// How many envelopes per topic the page keeps, so an app loaded later can catch up.
+const REPLAY_LIMIT: u32 = 200;
+
+#[wasm_bindgen(inline_js = r#"
+export function bus_log(topic) {
+  const all = (globalThis.__tesseraBus ||= {});
+  return (all[topic] ||= []);
+}
+"#)]
+extern "C" {
+    fn bus_log(topic: &str) -> js_sys::Array;
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("no window: this code runs in a page")
+}
+
+/// A fresh unique id (time + randomness is enough to tell envelopes apart on one page).
+pub fn new_id() -> String {
+    let rand = (js_sys::Math::random() * 1e16) as u64;
+    format!("{:x}-{rand:x}", js_sys::Date::now() as u64)
+}
+
+/// Publishes an envelope on `tessera:<topic>` and records it for late subscribers.
+pub fn publish(topic: &str, kind: &str, source: &str, data: serde_json::Value) -> Envelope {
+    let env = Envelope::new(kind, new_id(), js_sys::Date::now() as u64, source, data);
+    let text = serde_json::to_string(&env).unwrap_or_default();
+    let log = bus_log(topic);
+    log.push(&JsValue::from_str(&text));
+    if log.length() > REPLAY_LIMIT {
+        log.shift();
+    }
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&JsValue::from_str(&text));
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name(topic), &init) {
+        let _ = window().dispatch_event(&event);
+    }
+    env
+}
+
+/// A listener on `window`; removed when dropped.
+pub struct Listener {
+    name: String,
+    callback: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Listener {
+    pub fn new(name: &str, f: impl FnMut(web_sys::Event) + 'static) -> Listener {
+        let callback = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+        let _ = window().add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
+        Listener {
+            name: name.to_string(),
+            callback,
+        }
+    }
+
+    /// Keeps the listener for the life of the page.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = window().remove_event_listener_with_callback(
+            &self.name,
+            self.callback.as_ref().unchecked_ref(),
+        );
+    }
+}
+
+/// Subscribes to a topic. With `replay`, envelopes published before the call are delivered
+/// first, oldest first; malformed envelopes and ones from a future layout are skipped.
+pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'static) -> Listener {
+    if replay {
+        for text in bus_log(topic).iter() {
+            if let Some(env) = text.as_string().as_deref().and_then(Envelope::parse) {
+                f(env);
+            }
+        }
+    }
+    Listener::new(&event_name(topic), move |event| {
+        let detail = event
+            .dyn_ref::<web_sys::CustomEvent>()
+            .and_then(|e| e.detail().as_string());
+        if let Some(env) = detail.as_deref().and_then(Envelope::parse) {
+            f(env);
+        }
+    })
+}
+
+/// The current path (`/restaurants/7`).
+pub fn current_path() -> String {
+    window()
+        .location()
+        .pathname()
+        .unwrap_or_else(|_| "/".into())
+}
+
+/// Calls `f` with the new path whenever the URL changes (the shell dispatches `popstate`
+/// after every navigation it makes, so pushes are seen as well as back/forward).
+pub fn on_location_change(mut f: impl FnMut(String) + 'static) -> Listener {
+    Listener::new("popstate", move |_| f(current_path()))
+}
+
+/// Navigates within the page: pushes the URL and lets the shell and every app know.
+pub fn navigate(path: &str) {
+    let w = window();
+    if let Ok(history) = w.history() {
+        let _ = history.push_state_with_url(&JsValue::NULL, "", Some(path));
+    }
+    if let Ok(event) = web_sys::PopStateEvent::new("popstate") {
+        let _ = w.dispatch_event(&event);
+    }
+}
+
+/// Parses the props object the shell passes to a lifecycle function.
+pub fn parse_props(props: &JsValue) -> Result<Props, JsValue> {
+    let text = js_sys::JSON::stringify(props)?
+        .as_string()
+        .ok_or_else(|| JsValue::from_str("props are not JSON-serialisable"))?;
+    serde_json::from_str(&text).map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
+}
+
+/// What the shell offers apps besides data: mounting parcels of other apps.
+#[derive(Clone)]
+pub struct Host {
+    props: JsValue,
+}
+
+impl Host {
+    pub fn new(props: &JsValue) -> Host {
+        Host {
+            props: props.clone(),
+        }
+    }
+
+    fn call(&self, method: &str, args: &[&JsValue]) -> Result<js_sys::Promise, JsValue> {
+        let f: js_sys::Function = js_sys::Reflect::get(&self.props, &JsValue::from_str(method))?
+            .dyn_into()
+            .map_err(|_| JsValue::from_str(&format!("the shell offers no {method}")))?;
+        let array: js_sys::Array = args.iter().copied().collect();
+        let ret = f.apply(&JsValue::NULL, &array)?;
+        Ok(js_sys::Promise::resolve(&ret))
+    }
+
+    /// Mounts parcel `app` into `element` with `data` as its props' data.
+    pub async fn mount_parcel(
+        &self,
+        app: &str,
+        element: &web_sys::HtmlElement,
+        data: &serde_json::Value,
+    ) -> Result<(), JsValue> {
+        let data = js_sys::JSON::parse(&data.to_string())?;
+        let promise = self.call("mountParcel", &[&JsValue::from_str(app), element, &data])?;
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map(|_| ())
+    }
+
+    /// Unmounts the parcel in `element`; errors are the shell's to report.
+    pub fn unmount_parcel(&self, app: &str, element: &web_sys::HtmlElement) {
+        let _ = self.call("unmountParcel", &[&JsValue::from_str(app), element]);
+    }
+}
+
+/// Exports the lifecycle ABI (`abi`, `bootstrap`, `mount`, `unmount`, `update`) for a Leptos
+/// micro-app, so every team writes only its views.
+///
+/// `bootstrap` is `fn(&Props, Host)`, run once per page; `view` is
+/// `fn(ArcRwSignal<Props>, Host) -> impl IntoView`, run once per mounted instance (an app used as
+/// a parcel has several). `update` sets the instance's props signal. The using crate must
+/// depend on `leptos`, `wasm-bindgen` and `web-sys` (feature `HtmlElement`).
+#[macro_export]
+macro_rules! micro_app {
+    (bootstrap: $bootstrap:expr, view: $view:expr $(,)?) => {
+        type __TesseraInstance = (
+            ::web_sys::HtmlElement,
+            ::std::boxed::Box<dyn ::std::any::Any>,
+            ::leptos::prelude::ArcRwSignal<$crate::Props>,
+        );
+
+        ::std::thread_local! {
+            static __TESSERA_INSTANCES: ::std::cell::RefCell<::std::vec::Vec<__TesseraInstance>> =
+                const { ::std::cell::RefCell::new(::std::vec::Vec::new()) };
+        }
+
+        /// The lifecycle ABI this app was built against.
+        #[::wasm_bindgen::prelude::wasm_bindgen]
+        pub fn abi() -> u32 {
+            $crate::ABI_VERSION
+        }
+
+        #[::wasm_bindgen::prelude::wasm_bindgen]
+        pub fn bootstrap(props: ::wasm_bindgen::JsValue) -> Result<(), ::wasm_bindgen::JsValue> {
+            let parsed = $crate::browser::parse_props(&props)?;
+            ($bootstrap)(&parsed, $crate::browser::Host::new(&props));
+            Ok(())
+        }
+
+        #[::wasm_bindgen::prelude::wasm_bindgen]
+        pub fn mount(
+            element: ::web_sys::HtmlElement,
+            props: ::wasm_bindgen::JsValue,
+        ) -> Result<(), ::wasm_bindgen::JsValue> {
+            let parsed = $crate::browser::parse_props(&props)?;
+            let signal = ::leptos::prelude::ArcRwSignal::new(parsed);
+            let host = $crate::browser::Host::new(&props);
+            let for_view = signal.clone();
+            let handle =
+                ::leptos::mount::mount_to(element.clone(), move || ($view)(for_view, host));
+            __TESSERA_INSTANCES.with(|i| {
+                i.borrow_mut()
+                    .push((element, ::std::boxed::Box::new(handle), signal))
+            });
+            Ok(())
+        }
+
+        #[::wasm_bindgen::prelude::wasm_bindgen]
+        pub fn unmount(element: ::web_sys::HtmlElement) -> Result<(), ::wasm_bindgen::JsValue> {
+            // Dropping the handle removes the view's DOM and runs its cleanups.
+            let removed: ::std::vec::Vec<__TesseraInstance> = __TESSERA_INSTANCES.with(|i| {
+                let mut all = i.borrow_mut();
+                let (gone, kept) = ::std::mem::take(&mut *all)
+                    .into_iter()
+                    .partition(|(el, _, _)| el == &element);
+                *all = kept;
+                gone
+            });
+            drop(removed);
+            Ok(())
+        }
+
+        #[::wasm_bindgen::prelude::wasm_bindgen]
+        pub fn update(
+            element: ::web_sys::HtmlElement,
+            props: ::wasm_bindgen::JsValue,
+        ) -> Result<(), ::wasm_bindgen::JsValue> {
+            use ::leptos::prelude::Set;
+            let parsed = $crate::browser::parse_props(&props)?;
+            __TESSERA_INSTANCES.with(|i| {
+                if let Some((_, _, signal)) = i.borrow().iter().find(|(el, _, _)| el == &element) {
+                    signal.set(parsed);
+                }
+            });
+            Ok(())
+        }
+    };
+}

@@ -1,0 +1,26 @@
+//! The few things Rust cannot say to the browser directly.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+export function import_module(url) { return import(url); }
+export function with_timeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+export function error_message(e) {
+  if (e && typeof e === "object" && "message" in e) return String(e.message);
+  return String(e);
+}
+"#)]
+extern "C" {
+    /// Dynamic `import()`: wasm-bindgen cannot emit it, and the shell must load bundles lazily.
+    pub fn import_module(url: &str) -> js_sys::Promise;
+    /// Rejects if `promise` has not settled within `ms`, so one hung app cannot stall routing.
+    pub fn with_timeout(promise: &JsValue, ms: u32, what: &str) -> js_sys::Promise;
+    /// A readable message from anything a JS function may throw.
+    pub fn error_message(e: &JsValue) -> String;
+}

@@ -1,0 +1,47 @@
+//! Tessera's shell: reads the published manifests, renders the layout and navigation mount
+//! points, and loads, mounts and unmounts independently built micro-apps as the route changes.
+
+mod js;
+mod lifecycle;
+mod manifests;
+mod parcels;
+mod registry;
+mod router;
+mod view;
+
+use wasm_bindgen::prelude::*;
+
+/// `window.__tessera`: the shell's debugging surface (`apps` holds every app's status).
+pub(crate) fn debug_object() -> JsValue {
+    let global: JsValue = js_sys::global().into();
+    let key = JsValue::from_str("__tessera");
+    match js_sys::Reflect::get(&global, &key) {
+        Ok(obj) if obj.is_object() => obj,
+        _ => {
+            let obj: JsValue = js_sys::Object::new().into();
+            let _ = js_sys::Reflect::set(&global, &key, &obj);
+            obj
+        }
+    }
+}
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    wasm_bindgen_futures::spawn_local(async {
+        match manifests::load().await {
+            Ok(m) => {
+                let points = m
+                    .mount_points
+                    .mount_points
+                    .iter()
+                    .map(|mp| mp.name.clone())
+                    .collect();
+                view::mount_chrome(points);
+                registry::install(m);
+                router::start();
+                let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
+            }
+            Err(e) => view::fatal(&e),
+        }
+    });
+}

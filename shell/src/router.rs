@@ -1,0 +1,228 @@
+//! Routing by the History API: resolves the current path against `apps.json`, unmounts what is
+//! no longer wanted and activates what is, one reconciliation at a time.
+
+use crate::lifecycle::{self, base_props, call, has_export, props_object};
+use crate::registry;
+use crate::view;
+use std::cell::Cell;
+use tessera_shared::browser::{current_path, navigate, Listener};
+use tessera_shared::lifecycle::LifecycleEvent as E;
+use tessera_shared::publish::{Activated, Resolution};
+use tessera_shared::AppStatus;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+thread_local! {
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+    static DIRTY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Asks for a reconciliation. Requests made while one runs coalesce into one more run, so
+/// lifecycle calls never interleave.
+pub fn request_reroute() {
+    DIRTY.set(true);
+    if RUNNING.replace(true) {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async {
+        while DIRTY.replace(false) {
+            reconcile().await;
+        }
+        RUNNING.set(false);
+    });
+}
+
+/// Starts routing: link clicks, back/forward, `online`, then the first reconciliation.
+pub fn start() {
+    Listener::new("popstate", |_| request_reroute()).forget();
+    Listener::new("online", |_| {
+        registry::with(|s| {
+            for r in s.records.values_mut() {
+                r.retry = r.status == AppStatus::LoadError;
+            }
+        });
+        request_reroute();
+    })
+    .forget();
+    let click = Closure::<dyn FnMut(web_sys::MouseEvent)>::new(on_click);
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        let _ = doc.add_event_listener_with_callback("click", click.as_ref().unchecked_ref());
+    }
+    click.forget();
+    request_reroute();
+}
+
+/// Same-origin link clicks become History API navigations (micro-apps render plain links).
+fn on_click(ev: web_sys::MouseEvent) {
+    if ev.default_prevented()
+        || ev.button() != 0
+        || ev.meta_key()
+        || ev.ctrl_key()
+        || ev.shift_key()
+        || ev.alt_key()
+    {
+        return;
+    }
+    let anchor = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|el| el.closest("a[href]").ok().flatten())
+        .and_then(|el| el.dyn_into::<web_sys::HtmlAnchorElement>().ok());
+    let Some(anchor) = anchor else { return };
+    if !matches!(anchor.target().as_str(), "" | "_self") || anchor.has_attribute("download") {
+        return;
+    }
+    let Ok(url) = web_sys::Url::new(&anchor.href()) else {
+        return;
+    };
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return;
+    };
+    if Some(url.origin()) != location.origin().ok() {
+        return;
+    }
+    let same_document = Some(url.pathname()) == location.pathname().ok()
+        && Some(url.search()) == location.search().ok();
+    if same_document && !url.hash().is_empty() {
+        return; // an in-page anchor: let the browser scroll
+    }
+    ev.prevent_default();
+    navigate(&format!("{}{}{}", url.pathname(), url.search(), url.hash()));
+}
+
+async fn reconcile() {
+    let path = current_path();
+    let resolution = registry::with(|s| s.manifests.apps.routes.resolve(&path));
+    let (wanted, not_found) = match resolution {
+        Resolution::Redirect(to) => {
+            if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+                let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&to));
+            }
+            DIRTY.set(true);
+            return;
+        }
+        Resolution::Show(apps) => (apps, None),
+        Resolution::NotFound {
+            always,
+            mount_point,
+        } => (always, Some(mount_point)),
+    };
+
+    let leaving: Vec<String> = registry::with(|s| {
+        s.records
+            .iter()
+            .filter(|(name, r)| r.container.is_some() && !wanted.iter().any(|a| &a.app == *name))
+            .map(|(name, _)| name.clone())
+            .collect()
+    });
+    for name in leaving {
+        unmount(&name).await;
+    }
+    view::show_not_found(not_found.as_deref(), &path);
+    for app in &wanted {
+        activate(app).await;
+    }
+    registry::with(|s| {
+        for (name, r) in s.records.iter_mut() {
+            r.active = wanted.iter().any(|a| &a.app == name);
+        }
+    });
+}
+
+async fn unmount(name: &str) {
+    let (status, module, container) =
+        registry::with_app(name, |r| (r.status, r.module.clone(), r.container.take())).unwrap_or((
+            AppStatus::NotLoaded,
+            None,
+            None,
+        ));
+    let Some(container) = container else { return };
+    if let (AppStatus::Mounted, Some(module)) = (status, module) {
+        registry::transition(name, E::UnmountStarted);
+        match call(name, &module, "unmount", &[&container]).await {
+            Ok(_) => registry::transition(name, E::Unmounted),
+            Err(msg) => registry::fail(name, E::LifecycleFailed, msg),
+        }
+        registry::with_app(name, |r| r.last_props = None);
+    }
+    container.remove();
+}
+
+fn props_for(app: &Activated) -> tessera_shared::Props {
+    let mut props = base_props(&app.app);
+    props.base_path = app.base_path.clone();
+    props.params = app.params.clone();
+    props
+}
+
+async fn activate(app: &Activated) {
+    let name = app.app.as_str();
+    let Some(container) = view::container_for(name, &app.mount_point) else {
+        return;
+    };
+    let Some((status, newly_active, retry, module)) =
+        registry::with_app(name, |r| (r.status, !r.active, r.retry, r.module.clone()))
+    else {
+        return;
+    };
+    match status {
+        AppStatus::Broken => view::show_error(&container, name, &error_of(name)),
+        AppStatus::LoadError if !(newly_active || retry) => {
+            view::show_error(&container, name, &error_of(name))
+        }
+        AppStatus::NotLoaded
+        | AppStatus::LoadError
+        | AppStatus::Loading
+        | AppStatus::NotBootstrapped
+        | AppStatus::Bootstrapping => {
+            view::show_loading(&container, name);
+            // Settling asks for another reroute, which mounts the app if it is still wanted.
+            let _ = lifecycle::ready(name);
+        }
+        AppStatus::NotMounted => {
+            let Some(module) = module else { return };
+            let (props, text) = props_object(&props_for(app));
+            view::clear(&container);
+            registry::transition(name, E::MountStarted);
+            match call(name, &module, "mount", &[&container, &props]).await {
+                Ok(_) => {
+                    registry::transition(name, E::Mounted);
+                    registry::with_app(name, |r| r.last_props = Some(text));
+                    mark(&format!("tessera:mounted:{name}"));
+                }
+                Err(msg) => {
+                    registry::fail(name, E::LifecycleFailed, msg.clone());
+                    view::show_error(&container, name, &msg);
+                }
+            }
+        }
+        AppStatus::Mounted => {
+            let Some(module) = module else { return };
+            let (props, text) = props_object(&props_for(app));
+            let changed = registry::with_app(name, |r| r.last_props.as_deref() != Some(&text))
+                .unwrap_or(false);
+            if changed && has_export(&module, "update") {
+                if let Err(msg) = call(name, &module, "update", &[&container, &props]).await {
+                    registry::fail(name, E::LifecycleFailed, msg.clone());
+                    view::show_error(&container, name, &msg);
+                    return;
+                }
+            }
+            registry::with_app(name, |r| r.last_props = Some(text));
+        }
+        AppStatus::Mounting | AppStatus::Unmounting => {}
+    }
+}
+
+/// A performance mark, so benchmarks can time activations from inside the page.
+fn mark(label: &str) {
+    if let Some(perf) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = perf.mark(label);
+    }
+}
+
+fn error_of(name: &str) -> String {
+    registry::with_app(name, |r| r.error.clone())
+        .flatten()
+        .unwrap_or_else(|| "unknown error".into())
+}

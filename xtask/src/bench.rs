@@ -1,0 +1,73 @@
+//! `cargo xtask bench`: bundle sizes and timings. Figures are printed, never asserted.
+
+use crate::build;
+use crate::dev::deployer_bin;
+use crate::run::run;
+use crate::tools;
+use anyhow::{Context, Result};
+use flate2::{write::GzEncoder, Compression};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?.len())
+}
+
+/// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip.
+fn sizes(built: &[build::Built]) -> Result<()> {
+    println!(
+        "\n{:<14} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "app", "wasm raw", "wasm gz", "js raw", "js gz", "wasm+js gz"
+    );
+    for b in built {
+        let (mut wasm, mut wasm_gz, mut js, mut js_gz) = (0, 0, 0, 0);
+        for file in files(&b.dir)? {
+            let bytes = std::fs::read(&file)?;
+            let gz = gzip_len(&bytes)?;
+            match file.extension().and_then(|e| e.to_str()) {
+                Some("wasm") => (wasm, wasm_gz) = (wasm + bytes.len(), wasm_gz + gz),
+                Some("js") => (js, js_gz) = (js + bytes.len(), js_gz + gz),
+                _ => {}
+            }
+        }
+        println!(
+            "{:<14} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            b.label,
+            wasm,
+            wasm_gz,
+            js,
+            js_gz,
+            wasm_gz + js_gz
+        );
+    }
+    Ok(())
+}
+
+fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(files(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+pub fn bench() -> Result<()> {
+    tools::bootstrap()?;
+    let built = build::build(&[])?;
+    sizes(&built)?;
+    let bin = deployer_bin()?;
+    run(Command::new("node")
+        .arg("bench/load.mjs")
+        .current_dir(tools::tests_dir())
+        .env("TESSERA_DEPLOY_BIN", bin)
+        .env("TESSERA_DIST", build::dist())
+        .env("CHROMIUM", tools::CHROMIUM))
+}
