@@ -4,9 +4,11 @@ use crate::build;
 use crate::dev::deployer_bin;
 use crate::run::{cargo, run};
 use crate::tools;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::SystemTime;
 
 const WASM_CRATES: [&str; 5] = ["shell", "nav", "restaurants", "add-to-cart", "cart"];
 
@@ -94,8 +96,51 @@ pub fn package_fixtures() -> Result<()> {
     Ok(())
 }
 
+/// Every file under `dist/` with its bytes and modification time.
+fn snapshot_dist() -> Result<BTreeMap<String, (Vec<u8>, SystemTime)>> {
+    let dist = build::dist();
+    tessera_deployer::package::list_files(&dist)?
+        .into_iter()
+        .map(|rel| {
+            let path = dist.join(&rel);
+            let bytes = std::fs::read(&path)?;
+            Ok((rel, (bytes, path.metadata()?.modified()?)))
+        })
+        .collect()
+}
+
+/// Rebuilding one app rewrites only that app's output, and identical sources give the
+/// identical content hash.
+fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
+    let before = snapshot_dist()?;
+    build::build(&[app.to_string()])?;
+    let after = snapshot_dist()?;
+    let own = format!("@tessera/{app}/");
+    let others = |m: &BTreeMap<String, (Vec<u8>, SystemTime)>| {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with(&own))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    if others(&before) != others(&after) {
+        bail!("rebuilding {app} changed files of other apps in dist/");
+    }
+    let own_files = |m: &BTreeMap<String, (Vec<u8>, SystemTime)>| -> Vec<(String, Vec<u8>)> {
+        m.iter()
+            .filter(|(k, _)| k.starts_with(&own))
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect()
+    };
+    if own_files(&before) != own_files(&after) {
+        bail!("rebuilding {app} from unchanged sources gave different output (the build is not reproducible)");
+    }
+    println!("rebuilt {app} alone: its hash is unchanged and no other app's file was touched");
+    Ok(())
+}
+
 fn end_to_end() -> Result<()> {
     build::build(&[])?;
+    rebuild_one_app_in_isolation("cart")?;
     let bin = deployer_bin()?;
     package_fixtures()?;
     run(Command::new("node")

@@ -1,4 +1,6 @@
 //! Packaged builds made on the fly: a shell with stand-in files and small apps with a JS entry.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
