@@ -34,7 +34,7 @@ async fn get(store: &Arc<LocalStore>, path: &str, headers: &[(header::HeaderName
     }
 }
 
-fn h<'a>(g: &'a Got, name: header::HeaderName) -> &'a str {
+fn h(g: &Got, name: header::HeaderName) -> &str {
     g.headers
         .get(name)
         .map(|v| v.to_str().unwrap())

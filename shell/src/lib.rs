@@ -7,6 +7,7 @@ mod manifests;
 mod parcels;
 mod registry;
 mod router;
+mod session;
 mod view;
 
 use wasm_bindgen::prelude::*;

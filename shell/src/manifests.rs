@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use tessera_shared::publish::{AppsManifest, ImportMap, MountPointsManifest};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 pub struct Manifests {
@@ -11,23 +11,34 @@ pub struct Manifests {
     pub mount_points: MountPointsManifest,
 }
 
-fn start_fetch(url: &str) -> Result<js_sys::Promise, String> {
-    let init = web_sys::RequestInit::new();
-    // Manifests change with every deploy; always revalidate.
-    init.set_cache(web_sys::RequestCache::NoCache);
-    let window = web_sys::window().ok_or("no window")?;
-    Ok(window.fetch_with_str_and_init(url, &init))
+const URLS: [&str; 3] = ["/importmap.json", "/apps.json", "/mount-points.json"];
+
+/// The requests `index.html` started before the shell loaded (promises of text), if it did.
+fn started_by_page() -> Option<[js_sys::Promise; 3]> {
+    let window = web_sys::window()?;
+    let started = js_sys::Reflect::get(&window, &"__tesseraManifests".into()).ok()?;
+    let array: js_sys::Array = started.dyn_into().ok()?;
+    let _ = js_sys::Reflect::delete_property(&window, &"__tesseraManifests".into());
+    let promise = |i| array.get(i).dyn_into::<js_sys::Promise>().ok();
+    Some([promise(0)?, promise(1)?, promise(2)?])
 }
 
-async fn finish<T: DeserializeOwned>(url: &str, pending: js_sys::Promise) -> Result<T, String> {
-    let response: web_sys::Response = JsFuture::from(pending)
-        .await
-        .map_err(|e| format!("{url}: {}", crate::js::error_message(&e)))?
+/// Requests a manifest's text; manifests change with every deploy, so always revalidate.
+async fn fetch_text(url: &str) -> Result<JsValue, JsValue> {
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoCache);
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await?
         .unchecked_into();
     if !response.ok() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+        return Err(format!("{url}: HTTP {}", response.status()).into());
     }
-    let text = JsFuture::from(response.text().map_err(|e| crate::js::error_message(&e))?)
+    JsFuture::from(response.text()?).await
+}
+
+async fn parse<T: DeserializeOwned>(url: &str, pending: js_sys::Promise) -> Result<T, String> {
+    let text = JsFuture::from(pending)
         .await
         .map_err(|e| format!("{url}: {}", crate::js::error_message(&e)))?
         .as_string()
@@ -35,13 +46,14 @@ async fn finish<T: DeserializeOwned>(url: &str, pending: js_sys::Promise) -> Res
     serde_json::from_str(&text).map_err(|e| format!("{url}: {e}"))
 }
 
-/// Fetches the three manifests in parallel.
+/// The three manifests, from the page's early requests or fetched now, in parallel.
 pub async fn load() -> Result<Manifests, String> {
-    let urls = ["/importmap.json", "/apps.json", "/mount-points.json"];
-    let [a, b, c] = urls.map(start_fetch);
+    let [a, b, c] = started_by_page().unwrap_or_else(|| {
+        URLS.map(|url| wasm_bindgen_futures::future_to_promise(fetch_text(url)))
+    });
     Ok(Manifests {
-        import_map: finish(urls[0], a?).await?,
-        apps: finish(urls[1], b?).await?,
-        mount_points: finish(urls[2], c?).await?,
+        import_map: parse(URLS[0], a).await?,
+        apps: parse(URLS[1], b).await?,
+        mount_points: parse(URLS[2], c).await?,
     })
 }

@@ -66,7 +66,7 @@ pub fn install(manifests: Manifests) {
         *s.borrow_mut() = Some(Shell {
             manifests,
             records,
-            session: Session::default(),
+            session: crate::session::current(),
         })
     });
     publish_status();

@@ -14,7 +14,7 @@ const WASM_CRATES: [&str; 5] = ["shell", "nav", "restaurants", "add-to-cart", "c
 
 pub fn test(args: &[String]) -> Result<()> {
     let skip_e2e = args.iter().any(|a| a == "--skip-e2e");
-    tools::bootstrap()?;
+    tools::bootstrap_tests()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args([
         "clippy",

@@ -1,6 +1,6 @@
 //! Installs what the build and the tests need, when it is missing: the wasm target, the
-//! wasm-bindgen CLI matching Cargo.lock, npm packages (Playwright, binaryen's wasm-opt) and
-//! Debian's Chromium with its driver.
+//! wasm-bindgen CLI matching Cargo.lock, npm packages (Playwright, binaryen's wasm-opt),
+//! Debian's Chromium with its driver and PostgreSQL, and schemathesis in a Python venv.
 
 use crate::run::{cargo, output, run};
 use anyhow::{bail, Context, Result};
@@ -36,12 +36,67 @@ fn cargo_bin(name: &str) -> PathBuf {
     home.join("bin").join(name)
 }
 
+/// What `cargo xtask dev` needs.
 pub fn bootstrap() -> Result<()> {
     wasm_target()?;
     wasm_bindgen_cli()?;
     npm_packages()?;
-    chromium()?;
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        apt_install(&["chromium", "chromium-driver"])?;
+    }
     Ok(())
+}
+
+/// What `cargo xtask test` needs besides: a PostgreSQL server for the BFF's storage tests and
+/// schemathesis for its API tests.
+pub fn bootstrap_tests() -> Result<()> {
+    bootstrap()?;
+    if postgres_bin_dir().is_none() {
+        apt_install(&["postgresql"])?;
+    }
+    schemathesis()
+}
+
+/// Debian's PostgreSQL binaries (`/usr/lib/postgresql/<major>/bin`), newest major first.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join("initdb").exists())
+        .collect();
+    dirs.sort_by_key(|d| {
+        d.parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+    });
+    dirs.pop()
+}
+
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+fn venv() -> PathBuf {
+    crate::root().join("target/venv")
+}
+
+pub fn schemathesis_bin() -> PathBuf {
+    venv().join("bin/schemathesis")
+}
+
+fn schemathesis() -> Result<()> {
+    let have = output(Command::new(schemathesis_bin()).arg("--version")).unwrap_or_default();
+    if have.contains(SCHEMATHESIS_VERSION) {
+        return Ok(());
+    }
+    if !venv().join("bin/pip").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv())).context(
+            "creating a Python venv for schemathesis (Debian: apt-get install python3-venv)",
+        )?;
+    }
+    run(Command::new(venv().join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")))
+    .context("installing schemathesis from PyPI")
 }
 
 fn wasm_target() -> Result<()> {
@@ -89,24 +144,17 @@ fn npm_packages() -> Result<()> {
     Ok(())
 }
 
-fn chromium() -> Result<()> {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-        return Ok(());
-    }
+fn apt_install(packages: &[&str]) -> Result<()> {
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
     if !is_root {
         bail!(
-            "Chromium is missing: run `sudo apt-get install -y chromium chromium-driver` (Debian)"
+            "missing Debian packages: run `sudo apt-get install -y {}`",
+            packages.join(" ")
         );
     }
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "chromium",
-            "chromium-driver",
-        ])
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
