@@ -91,14 +91,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiE
         )
         .with_error(FieldError::pointer("", e.to_string()))
     })?;
+    // serde would happily read a struct from an array (`[1]` as `{"quantity": 1}`).
+    if !raw.is_object() {
+        return Err(ApiError::invalid(vec![FieldError::pointer(
+            "",
+            "the body must be a JSON object",
+        )]));
+    }
     let canonical = raw.to_string();
     let value = serde_path_to_error::deserialize(raw).map_err(|e| {
         let message = e.inner().to_string();
         let mut pointer = json_pointer(e.path());
-        // serde reports a missing or unknown member at its parent; name the member itself.
-        if let Some(field) = quoted_after(&message, "missing field `")
-            .or_else(|| quoted_after(&message, "unknown field `"))
-        {
+        // serde reports a missing member at its parent; name the member itself. (An unknown
+        // member is already the last segment of the path.)
+        if let Some(field) = quoted_after(&message, "missing field `") {
             pointer = format!("{pointer}/{}", escape_pointer(field));
         }
         ApiError::invalid(vec![FieldError::pointer(pointer, message)])
