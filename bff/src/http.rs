@@ -281,10 +281,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageParams {
         if errors.is_empty() {
             Ok(params)
         } else {
-            Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                ..ApiError::invalid(errors)
-            })
+            Err(ApiError::invalid(errors).with_status(StatusCode::BAD_REQUEST))
         }
     }
 }

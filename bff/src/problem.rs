@@ -11,8 +11,12 @@ use tessera_shared::sync::{entity_etag, FieldError, Problem, PROBLEM_JSON};
 /// BFF is mounted.
 const TYPE_PREFIX: &str = "/problems/";
 
+/// Boxed so the `Err` side of every handler's `Result` stays one pointer wide.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ProblemParts>);
+
+#[derive(Debug)]
+pub struct ProblemParts {
     pub status: StatusCode,
     pub slug: &'static str,
     pub title: &'static str,
@@ -29,18 +33,23 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        ApiError {
+        ApiError(Box::new(ProblemParts {
             status,
             slug,
             title,
             detail: Some(detail.into()),
             errors: Vec::new(),
             current: None,
-        }
+        }))
     }
 
     pub fn with_error(mut self, error: FieldError) -> Self {
-        self.errors.push(error);
+        self.0.errors.push(error);
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.0.status = status;
         self
     }
 
@@ -51,15 +60,14 @@ impl ApiError {
             .map(|e| e.detail.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        ApiError {
-            errors,
-            ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-input",
-                "Invalid input",
-                detail,
-            )
-        }
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "Invalid input",
+            detail,
+        );
+        err.0.errors = errors;
+        err
     }
 
     /// A header or parameter that is missing or unreadable (400).
@@ -97,16 +105,14 @@ impl ApiError {
     /// The command named a version that is no longer current; `current` is what the client
     /// should merge with (absent when the entity does not exist).
     pub fn stale(detail: impl Into<String>, current: Option<(serde_json::Value, i64)>) -> Self {
-        ApiError {
-            current,
-            ..ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale-version",
-                "Version mismatch",
-                detail,
-            )
-        }
-        .with_error(FieldError::header(
+        let mut err = ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale-version",
+            "Version mismatch",
+            detail,
+        );
+        err.0.current = current;
+        err.with_error(FieldError::header(
             "If-Match",
             "does not name the current version",
         ))
@@ -145,6 +151,14 @@ impl ApiError {
             errors: self.errors.clone(),
             current: self.current.as_ref().map(|(v, _)| v.clone()),
         }
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ProblemParts;
+
+    fn deref(&self) -> &ProblemParts {
+        &self.0
     }
 }
 

@@ -973,7 +973,7 @@ async fn openapi_lists_every_route(kind: common::Kind) {
     // Every documented operation is routed: none answers "no such route" or 405.
     for op in &documented {
         let (method, path) = op.split_once(' ').unwrap();
-        let url = format!("{}{}", s.base, path.replace('{', "").replace('}', ""));
+        let url = format!("{}{}", s.base, path.replace(['{', '}'], ""));
         let req = match method {
             "GET" => s.http.get(url),
             _ => s
