@@ -2,13 +2,14 @@
 //!
 //! Everything outside the `browser` module is plain Rust with native unit tests: manifest
 //! types and validation, the merge into published manifests, route matching, the app status
-//! machine, lifecycle props and the event-bus envelope.
+//! machine, lifecycle props, the event-bus envelope and the BFF sync protocol's types.
 
 pub mod bus;
 pub mod lifecycle;
 pub mod manifest;
 pub mod publish;
 pub mod routing;
+pub mod sync;
 
 #[cfg(feature = "browser")]
 pub mod browser;

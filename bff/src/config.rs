@@ -1,0 +1,47 @@
+//! Configuration from flags and environment variables, with defaults that work on a laptop:
+//! SQLite in `.tessera/data`, listening on loopback.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "tessera-bff",
+    about = "Tessera's reference Backend-for-Frontend"
+)]
+pub struct Config {
+    /// Folder for the SQLite database (`tessera.db`), used unless a database URL is given.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = ".tessera/data")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` switches to PostgreSQL; `sqlite://…` picks another SQLite file.
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address to listen on; port 0 picks a free port (the bin prints the one it got).
+    #[arg(long, env = "TESSERA_BFF_ADDR", default_value = "127.0.0.1:8081")]
+    pub addr: SocketAddr,
+    /// Time the simulated kitchen takes for each order step.
+    #[arg(long, env = "TESSERA_KITCHEN_STEP_MS", default_value_t = 3000)]
+    pub kitchen_step_ms: u64,
+    /// Database connections in the pool (PostgreSQL; SQLite readers).
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// What the bin would run with and no flags (environment variables still apply), for a
+    /// process that embeds the API.
+    pub fn defaults() -> Config {
+        Config::parse_from(["tessera-bff"])
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tessera.db").display()
+            ),
+        }
+    }
+}

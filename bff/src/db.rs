@@ -1,0 +1,204 @@
+//! One code path for SQLite and PostgreSQL: sqlx's `Any` driver with SQL both accept (`$1`
+//! placeholders, `ON CONFLICT`, integers for booleans, text for timestamps and JSON).
+
+use anyhow::{bail, Context, Result};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub backend: Backend,
+    /// Queries.
+    reader: AnyPool,
+    /// Commands. On SQLite this is a single connection: SQLite admits one writer at a time, and
+    /// queueing writers here is fair and fast where racing for the file lock would fail with
+    /// `SQLITE_BUSY` or spin in the busy handler. On PostgreSQL it is the same pool as `reader`.
+    writer: AnyPool,
+}
+
+/// Migrations, applied in order at start; each runs once, in its own transaction.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../migrations/sqlite/0001_schema.sql"),
+        include_str!("../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "seed",
+        include_str!("../migrations/0002_seed.sql"),
+        include_str!("../migrations/0002_seed.sql"),
+    ),
+];
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            bail!("unsupported database URL {url:?}: expected sqlite://… or postgres://…");
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .with_context(|| format!("parsing database URL {url:?}"))?;
+        let db = match backend {
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+                Db {
+                    backend,
+                    reader: pool.clone(),
+                    writer: pool,
+                }
+            }
+            Backend::Sqlite => {
+                create_sqlite_parent(url)?;
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // WAL lets queries run beside the writer. NORMAL sync survives a
+                                // crash of this process (the tests kill -9 it); only an OS crash or
+                                // power loss can drop the last commits.
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options.clone())
+                };
+                let writer = pool(1)
+                    .await
+                    .with_context(|| format!("opening SQLite database {url}"))?;
+                let reader = pool(max_connections.max(1))
+                    .await
+                    .with_context(|| format!("opening SQLite database {url}"))?;
+                Db {
+                    backend,
+                    reader,
+                    writer,
+                }
+            }
+        };
+        db.migrate().await.context("applying migrations")?;
+        Ok(db)
+    }
+
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// A transaction for a command.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        self.writer.begin().await
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.writer
+            .execute("CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL)")
+            .await
+            .context("creating the migrations table")?;
+        for (version, description, sqlite, postgres) in MIGRATIONS {
+            let mut tx = self.writer.begin().await?;
+            // Claiming the version first makes concurrent starts against one PostgreSQL safe:
+            // the second waits for the first to commit, then finds the row and skips.
+            let claimed = sqlx::query("INSERT INTO tessera_migrations (version, description) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(version)
+                .bind(*description)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("recording migration {version}"))?
+                .rows_affected();
+            if claimed == 1 {
+                let sql = match self.backend {
+                    Backend::Sqlite => sqlite,
+                    Backend::Postgres => postgres,
+                };
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("migration {version} ({description})"))?;
+            }
+            tx.commit()
+                .await
+                .with_context(|| format!("committing migration {version}"))?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn create_sqlite_parent(url: &str) -> Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,103 @@
+//! The append-only domain-event log. Commands append inside their own transaction, so an event
+//! exists exactly when its change does.
+
+use crate::db::{Backend, Db};
+use crate::problem::ApiError;
+use crate::time::now_rfc3339;
+use anyhow::Context;
+use sqlx::{Any, Row, Transaction};
+use tessera_shared::sync::DomainEvent;
+
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub partition_key: String,
+    pub source: &'static str,
+    pub data: serde_json::Value,
+    /// The subject whose private data this is; `None` for public events.
+    pub owner: Option<String>,
+}
+
+/// Arbitrary constant naming the advisory lock that orders event appends on PostgreSQL.
+const APPEND_LOCK: i64 = 0x7e55_e7a0;
+
+/// Appends `event`; call it as the last write of a command so the append lock is held briefly.
+///
+/// On PostgreSQL an identity column hands out numbers at insert time, but transactions commit
+/// in any order, so a reader could see seq 12 before 11 commits and skip 11 forever. Holding a
+/// transaction-scoped advisory lock from the insert to the commit makes commit order equal seq
+/// order. SQLite's single writer gives that for free.
+pub async fn append(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    event: NewEvent,
+) -> Result<DomainEvent, ApiError> {
+    if backend == Backend::Postgres {
+        // Selecting a constant: the Any driver cannot decode the function's `void` result.
+        sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut **tx)
+            .await
+            .context("taking the event-append lock")?;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let timestamp = now_rfc3339();
+    let data = serde_json::to_string(&event.data).context("serializing event data")?;
+    let seq: i64 = sqlx::query(
+        "INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+    )
+    .bind(&id)
+    .bind(event.kind)
+    .bind(&timestamp)
+    .bind(&event.partition_key)
+    .bind(event.source)
+    .bind(&data)
+    .bind(&event.owner)
+    .fetch_one(&mut **tx)
+    .await
+    .context("appending an event")?
+    .try_get("seq")?;
+    Ok(DomainEvent {
+        id,
+        kind: event.kind.to_owned(),
+        timestamp,
+        partition_key: event.partition_key,
+        source: event.source.to_owned(),
+        data: event.data,
+        seq,
+    })
+}
+
+/// Events after `after` that `viewer` may see (everything when `viewer` is `None`).
+pub async fn list(
+    db: &Db,
+    after: i64,
+    limit: u32,
+    viewer: Option<&str>,
+) -> Result<Vec<DomainEvent>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT seq, id, type, timestamp, partition_key, source, data FROM events \
+         WHERE seq > $1 AND ($2 = 1 OR owner IS NULL OR owner = $3) ORDER BY seq LIMIT $4",
+    )
+    .bind(after)
+    .bind(i64::from(viewer.is_none()))
+    .bind(viewer.unwrap_or_default())
+    .bind(i64::from(limit))
+    .fetch_all(db.reader())
+    .await
+    .context("reading events")?;
+    rows.iter()
+        .map(|r| {
+            let data: String = r.try_get("data")?;
+            Ok(DomainEvent {
+                seq: r.try_get("seq")?,
+                id: r.try_get("id")?,
+                kind: r.try_get("type")?,
+                timestamp: r.try_get("timestamp")?,
+                partition_key: r.try_get("partition_key")?,
+                source: r.try_get("source")?,
+                data: serde_json::from_str(&data).context("stored event data is not JSON")?,
+            })
+        })
+        .collect()
+}

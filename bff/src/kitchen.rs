@@ -1,0 +1,94 @@
+//! A simulated kitchen that moves every order submitted → accepted → preparing →
+//! out-for-delivery → delivered, one step per `kitchen_step_ms`. Each step is a versioned
+//! change with its event, like any command, so clients see real updates stream in.
+//!
+//! All its state is in the database (`orders.next_step_at`), so after a restart it simply picks
+//! up whatever is due; two BFFs on one database cannot double-step an order because each step
+//! is conditional on the version it read.
+
+use crate::events::{self, NewEvent};
+use crate::problem::ApiError;
+use crate::routes::orders::load_order;
+use crate::time::{now_ms, now_rfc3339};
+use crate::AppState;
+use anyhow::Context;
+use sqlx::Row;
+use std::time::Duration;
+use tessera_shared::sync::{event_types, OrderStatus};
+use tokio::task::JoinHandle;
+
+/// Who the kitchen's changes are by.
+pub const KITCHEN_SUBJECT: &str = "kitchen";
+const SOURCE: &str = "bff/kitchen";
+
+pub fn spawn(state: AppState) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // Poll a few times per step so a step is late by at most a quarter of its length.
+        let poll = Duration::from_millis((state.kitchen_step_ms / 4).clamp(5, 250));
+        loop {
+            if let Err(err) = advance_due(&state).await {
+                eprintln!(
+                    "tessera-bff: kitchen: {:#}",
+                    anyhow::anyhow!("{:?}", err.detail)
+                );
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}
+
+/// Moves every order whose step is due one state on; returns how many moved.
+pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
+    let due = sqlx::query("SELECT id, status, version FROM orders WHERE next_step_at IS NOT NULL AND next_step_at <= $1 ORDER BY next_step_at LIMIT 100")
+        .bind(now_ms())
+        .fetch_all(state.db.reader())
+        .await
+        .context("finding due orders")?;
+    let mut moved = 0;
+    for row in due {
+        let id: String = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let version: i64 = row.try_get("version")?;
+        let Some(next) = OrderStatus::parse(&status).and_then(OrderStatus::next) else {
+            continue;
+        };
+        let next_step_at =
+            (next != OrderStatus::Delivered).then(|| now_ms() + state.kitchen_step_ms as i64);
+        let mut tx = state.db.begin().await?;
+        let written = sqlx::query(
+            "UPDATE orders SET status = $1, version = version + 1, last_modified = $2, last_modified_by = $3, next_step_at = $4 \
+             WHERE id = $5 AND version = $6",
+        )
+        .bind(next.as_str())
+        .bind(now_rfc3339())
+        .bind(KITCHEN_SUBJECT)
+        .bind(next_step_at)
+        .bind(&id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .context("advancing an order")?
+        .rows_affected();
+        if written == 0 {
+            continue; // someone else moved it; the next poll sees the new state
+        }
+        let order = load_order(&mut *tx, &id)
+            .await?
+            .context("order vanished inside its own transaction")?;
+        events::append(
+            &mut tx,
+            state.db.backend,
+            NewEvent {
+                kind: event_types::ORDER_STATUS_CHANGED,
+                partition_key: format!("order:{id}"),
+                source: SOURCE,
+                data: serde_json::to_value(&order).context("serializing an order")?,
+                owner: Some(order.owner.clone()),
+            },
+        )
+        .await?;
+        tx.commit().await.context("committing an order step")?;
+        moved += 1;
+    }
+    Ok(moved)
+}

@@ -1,0 +1,86 @@
+//! Tessera's reference Backend-for-Frontend: the demo domain's queries and commands over the
+//! sync protocol (versions, ETags, idempotent commands, problem details, an event log), on
+//! SQLite by default and PostgreSQL at scale.
+//!
+//! Embedding: [`AppState::connect`], then [`router`] (mount it anywhere) and [`kitchen::spawn`];
+//! or [`serve`] for all of it on its own listener.
+
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod http;
+pub mod idempotency;
+pub mod identity;
+pub mod kitchen;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod time;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::Extension;
+use std::sync::Arc;
+
+pub use config::Config;
+pub use db::{Backend, Db};
+pub use identity::{Caller, IdentityProvider};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub identity: Arc<IdentityProvider>,
+    pub kitchen_step_ms: u64,
+}
+
+impl AppState {
+    /// Connects to the configured database and brings its schema up to date.
+    pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config.database_url(), config.max_connections).await?;
+        Ok(AppState {
+            db,
+            identity: Arc::new(IdentityProvider::DevTokens),
+            kitchen_step_ms: config.kitchen_step_ms.max(1),
+        })
+    }
+}
+
+/// The whole API under `/api`, with problem+json for every error, including unknown routes (404)
+/// and wrong methods (405).
+pub fn router(state: AppState) -> axum::Router {
+    let (api, doc) = openapi::api();
+    let doc = openapi::Document(Arc::new(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serializes"),
+    ));
+    api.fallback(problem::not_found_route)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(http::BODY_LIMIT))
+        .layer(axum::middleware::map_response(problem::problemize))
+        .with_state(state)
+}
+
+/// Runs the BFF on `config.addr` until Ctrl-C: migrations, the kitchen, the API. Prints
+/// `listening on http://ADDR/` once the socket is bound (tests wait for that line).
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = AppState::connect(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let kitchen = kitchen::spawn(state.clone());
+    println!(
+        "listening on http://{addr}/ ({} database)",
+        state.db.backend.name()
+    );
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving HTTP")?;
+    kitchen.abort();
+    state.db.close().await;
+    Ok(())
+}

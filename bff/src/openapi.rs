@@ -1,0 +1,66 @@
+//! The OpenAPI document is assembled from the same `#[utoipa::path]` handlers the router is
+//! built from (utoipa-axum registers both at once), so the two cannot drift apart.
+
+use crate::problem::ApiError;
+use crate::routes::{cart, events, orders, restaurants};
+use crate::AppState;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Extension;
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tessera BFF", description = "Queries (GET with ETag), idempotent commands (PUT with Idempotency-Key and If-Match) and the domain-event log. \
+        Errors are application/problem+json. Development tokens: `Authorization: Bearer dev:<subject>:<role1>,<role2>`."),
+    modifiers(&BearerAuth),
+    tags((name = "restaurants"), (name = "cart"), (name = "orders"), (name = "events"), (name = "meta"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The served document, rendered once.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
+async fn document(Extension(doc): Extension<Document>) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        doc.0.as_str().to_owned(),
+    ))
+}
+
+/// Every API route with its documentation.
+pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(restaurants::list))
+        .routes(routes!(restaurants::get))
+        .routes(routes!(restaurants::put_menu_item))
+        .routes(routes!(cart::get))
+        .routes(routes!(cart::put_item))
+        .routes(routes!(cart::checkout))
+        .routes(routes!(orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(events::list))
+        .routes(routes!(document))
+        .split_for_parts()
+}

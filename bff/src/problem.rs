@@ -1,0 +1,239 @@
+//! Every error the API returns is an RFC 9457 problem document (`application/problem+json`).
+//! Handlers return [`ApiError`]; the [`problemize`] middleware also turns the framework's own
+//! plain-text rejections (bad path encoding, 405, …) into problems so clients parse one shape.
+
+use axum::body::to_bytes;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera_shared::sync::{entity_etag, FieldError, Problem, PROBLEM_JSON};
+
+/// Problem `type` URIs are relative (`/problems/<slug>`) so they resolve against wherever the
+/// BFF is mounted.
+const TYPE_PREFIX: &str = "/problems/";
+
+/// Boxed so the `Err` side of every handler's `Result` stays one pointer wide.
+#[derive(Debug)]
+pub struct ApiError(Box<ProblemParts>);
+
+#[derive(Debug)]
+pub struct ProblemParts {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: Option<String>,
+    pub errors: Vec<FieldError>,
+    /// The entity as it is now, for a 412; its version also becomes the response `ETag`.
+    pub current: Option<(serde_json::Value, i64)>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError(Box::new(ProblemParts {
+            status,
+            slug,
+            title,
+            detail: Some(detail.into()),
+            errors: Vec::new(),
+            current: None,
+        }))
+    }
+
+    pub fn with_error(mut self, error: FieldError) -> Self {
+        self.0.errors.push(error);
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.0.status = status;
+        self
+    }
+
+    /// Input that parsed but breaks a rule (422), naming each offending field.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "Invalid input",
+            detail,
+        );
+        err.0.errors = errors;
+        err
+    }
+
+    /// A header or parameter that is missing or unreadable (400).
+    pub fn bad_request(error: FieldError) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            error.detail.clone(),
+        )
+        .with_error(error)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// The command named a version that is no longer current; `current` is what the client
+    /// should merge with (absent when the entity does not exist).
+    pub fn stale(detail: impl Into<String>, current: Option<(serde_json::Value, i64)>) -> Self {
+        let mut err = ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale-version",
+            "Version mismatch",
+            detail,
+        );
+        err.0.current = current;
+        err.with_error(FieldError::header(
+            "If-Match",
+            "does not name the current version",
+        ))
+    }
+
+    pub fn precondition_required(detail: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "if-match-required",
+            "Precondition required",
+            detail,
+        )
+        .with_error(FieldError::header(
+            "If-Match",
+            "required when updating an existing entity",
+        ))
+    }
+
+    /// A failure that is ours, not the client's. The cause goes to the log, not to the client.
+    pub fn internal(err: anyhow::Error) -> Self {
+        eprintln!("tessera-bff: internal error: {err:#}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed; it has been logged",
+        )
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        Problem {
+            kind: format!("{TYPE_PREFIX}{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+            current: self.current.as_ref().map(|(v, _)| v.clone()),
+        }
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ProblemParts;
+
+    fn deref(&self) -> &ProblemParts {
+        &self.0
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        ApiError::internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.to_problem()).expect("a problem always serializes");
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        let headers = response.headers_mut();
+        if let Some((_, version)) = &self.current {
+            headers.insert(
+                header::ETAG,
+                HeaderValue::from_str(&entity_etag(*version)).expect("digits"),
+            );
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+pub async fn not_found_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this path does not accept that method",
+    )
+}
+
+/// Rewrites any error response that is not already a problem (axum's own rejections are plain
+/// text) into one, keeping its status and its text as `detail`.
+pub async fn problemize(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let title = status.canonical_reason().unwrap_or("Error");
+    let detail = if text.trim().is_empty() {
+        title.to_owned()
+    } else {
+        text
+    };
+    let mut problem = ApiError::new(status, "http", "Request rejected", detail).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name == header::ALLOW {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}

@@ -1,0 +1,365 @@
+//! `/api/cart`: each caller's own cart. The owner is always the caller, so there is no way to
+//! name, read or write someone else's cart.
+
+use crate::events::{self, NewEvent};
+use crate::http::{
+    check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
+    CommandHeaders, JsonBody,
+};
+use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::identity::Caller;
+use crate::problem::ApiError;
+use crate::routes::restaurants::{load_menu_item, meta_from_row};
+use crate::time::{now_ms, now_rfc3339};
+use crate::AppState;
+use anyhow::Context;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use sqlx::{Any, Executor, Row, Transaction};
+use tessera_shared::sync::{
+    entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError, Order,
+    OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
+};
+
+const SOURCE: &str = "bff/cart";
+
+#[utoipa::path(get, path = "/api/cart", tag = "cart",
+    description = "The caller's cart. Before its first change it reads as version 0 with no lines.",
+    responses((status = 200, body = Cart), (status = 304, description = "unchanged since the ETag in If-None-Match"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let cart = load_cart(state.db.reader(), &caller.subject).await?;
+    let etag = entity_etag(cart.meta.version);
+    Ok(conditional_json(
+        &headers,
+        Some(etag),
+        &cart,
+        Audience::Private,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/cart/items/{itemId}", tag = "cart",
+    description = "Sets the quantity of a menu item in the caller's cart (0 removes it). Name and price come from the menu. \
+                   If-Match: the cart version (\"0\" or none for a cart never written).",
+    params(("itemId" = String, Path, description = "menu item id"),
+           ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
+           ("If-Match" = Option<String>, Header, description = "the cart version being replaced")),
+    request_body = PutCartItem,
+    responses((status = 200, description = "updated", body = Cart), (status = 201, description = "cart created", body = Cart),
+              (status = 412, description = "stale version; `current` holds the cart", body = Problem, content_type = "application/problem+json"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn put_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(item_id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<PutCartItem>,
+) -> Result<Response, ApiError> {
+    check_id("itemId", &item_id)?;
+    check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
+    let quantity = body.value.quantity;
+    if quantity > MAX_QUANTITY {
+        return Err(ApiError::invalid(vec![FieldError::pointer(
+            "/quantity",
+            format!("must be from 0 to {MAX_QUANTITY}"),
+        )]));
+    }
+    let item = load_menu_item(state.db.reader(), &item_id)
+        .await?
+        .filter(|i| !i.meta.deleted)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no menu item {item_id:?}"))
+                .with_error(FieldError::parameter("itemId", "not on any menu"))
+        })?;
+    if quantity > 0 && !item.available {
+        return Err(
+            ApiError::conflict(format!("{:?} is not available right now", item.name))
+                .with_error(FieldError::parameter("itemId", "not available")),
+        );
+    }
+
+    let command = Command::new(
+        headers.idempotency_key.clone(),
+        &caller.subject,
+        "PUT",
+        &format!("/api/cart/items/{item_id}"),
+        &body.canonical,
+    );
+    let mut tx = match idempotency::begin(&state.db, &command).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(tx) => tx,
+    };
+    let owner = &caller.subject;
+    let before = load_cart(&mut *tx, owner).await?;
+    let exists = before.meta.version > 0;
+    check_preconditions(&headers, exists.then_some(before.meta.version), || {
+        stale_cart(&before)
+    })?;
+    bump_cart(&mut tx, &state, owner, before.meta.version).await?;
+    if quantity == 0 {
+        sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+            .bind(owner)
+            .bind(&item_id)
+            .execute(&mut *tx)
+            .await
+            .context("removing a cart line")?;
+    } else {
+        sqlx::query(
+            "INSERT INTO cart_lines (owner, item_id, restaurant_id, name, unit_price_cents, quantity, position) \
+             VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE owner = $1)) \
+             ON CONFLICT (owner, item_id) DO UPDATE SET quantity = excluded.quantity, name = excluded.name, \
+             unit_price_cents = excluded.unit_price_cents, restaurant_id = excluded.restaurant_id",
+        )
+        .bind(owner)
+        .bind(&item_id)
+        .bind(&item.restaurant_id)
+        .bind(&item.name)
+        .bind(item.price_cents)
+        .bind(i64::from(quantity))
+        .execute(&mut *tx)
+        .await
+        .context("writing a cart line")?;
+    }
+    let cart = load_cart(&mut *tx, owner).await?;
+    events::append(
+        &mut tx,
+        state.db.backend,
+        NewEvent {
+            kind: event_types::CART_UPDATED,
+            partition_key: format!("cart:{owner}"),
+            source: SOURCE,
+            data: serde_json::to_value(&cart).context("serializing a cart")?,
+            owner: Some(owner.clone()),
+        },
+    )
+    .await?;
+    let status = if exists {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
+    idempotency::finish(tx, &command, outcome).await
+}
+
+#[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
+    description = "Turns the caller's cart into order `orderId` (client-generated) and empties the cart. \
+                   If-Match (optional): the cart version the user saw.",
+    params(("orderId" = String, Path, description = "client-generated order id, e.g. a UUID"),
+           ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
+           ("If-Match" = Option<String>, Header, description = "the cart version being checked out")),
+    request_body = Checkout,
+    responses((status = 201, description = "order placed", body = Order),
+              (status = 409, description = "empty cart, or the order id is taken", body = Problem, content_type = "application/problem+json"),
+              (status = 412, description = "the cart changed; `current` holds it", body = Problem, content_type = "application/problem+json"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<Checkout>,
+) -> Result<Response, ApiError> {
+    check_id("orderId", &order_id)?;
+    check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
+    if headers.create_only {
+        return Err(ApiError::bad_request(FieldError::header(
+            "If-None-Match",
+            "checkout always creates; send If-Match with the cart version or nothing",
+        )));
+    }
+    let command = Command::new(
+        headers.idempotency_key.clone(),
+        &caller.subject,
+        "PUT",
+        &format!("/api/cart/checkout/{order_id}"),
+        &body.canonical,
+    );
+    let mut tx = match idempotency::begin(&state.db, &command).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(tx) => tx,
+    };
+    let owner = &caller.subject;
+    let cart = load_cart(&mut *tx, owner).await?;
+    if headers.if_match.is_some_and(|v| v != cart.meta.version) {
+        return Err(stale_cart(&cart));
+    }
+    if cart.lines.is_empty() {
+        return Err(ApiError::conflict("the cart is empty")
+            .with_error(FieldError::pointer("/lines", "no items to order")));
+    }
+    let taken = sqlx::query("SELECT id FROM orders WHERE id = $1")
+        .bind(&order_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("checking an order id")?;
+    if taken.is_some() {
+        return Err(
+            ApiError::conflict(format!("order id {order_id:?} is already used"))
+                .with_error(FieldError::parameter("orderId", "already used")),
+        );
+    }
+
+    let now = now_rfc3339();
+    let total = total_cents(&cart.lines);
+    let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
+    // placed_seq is set below, once the order.placed event has its number.
+    sqlx::query(
+        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_seq, next_step_at, version, last_modified, last_modified_by, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 1, $6, $2, 0)",
+    )
+    .bind(&order_id)
+    .bind(owner)
+    .bind(OrderStatus::Submitted.as_str())
+    .bind(&lines)
+    .bind(total)
+    .bind(&now)
+    .bind(now_ms() + state.kitchen_step_ms as i64)
+    .execute(&mut *tx)
+    .await
+    .context("creating an order")?;
+    bump_cart(&mut tx, &state, owner, cart.meta.version).await?;
+    sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .context("emptying a cart")?;
+    let emptied = load_cart(&mut *tx, owner).await?;
+    let order = Order {
+        id: order_id.clone(),
+        owner: owner.clone(),
+        status: OrderStatus::Submitted,
+        lines: cart.lines,
+        total_cents: total,
+        currency: CURRENCY.to_owned(),
+        placed_at: now.clone(),
+        meta: EntityMeta {
+            version: 1,
+            last_modified: now,
+            last_modified_by: owner.clone(),
+            deleted: false,
+        },
+    };
+    // One command, one event: it carries both entities it changed.
+    let event = events::append(
+        &mut tx,
+        state.db.backend,
+        NewEvent {
+            kind: event_types::ORDER_PLACED,
+            partition_key: format!("order:{order_id}"),
+            source: SOURCE,
+            data: json!({ "order": &order, "cart": &emptied }),
+            owner: Some(owner.clone()),
+        },
+    )
+    .await?;
+    sqlx::query("UPDATE orders SET placed_seq = $1 WHERE id = $2")
+        .bind(event.seq)
+        .bind(&order_id)
+        .execute(&mut *tx)
+        .await
+        .context("recording an order's sequence number")?;
+    let outcome = Outcome::json(
+        StatusCode::CREATED,
+        &order,
+        Some(entity_etag(order.meta.version)),
+    )?;
+    idempotency::finish(tx, &command, outcome).await
+}
+
+fn stale_cart(cart: &Cart) -> ApiError {
+    ApiError::stale(
+        "the cart changed since the version you sent",
+        Some((
+            serde_json::to_value(cart).expect("carts serialize"),
+            cart.meta.version,
+        )),
+    )
+}
+
+/// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`.
+async fn bump_cart(
+    tx: &mut Transaction<'static, Any>,
+    state: &AppState,
+    owner: &str,
+    expected: i64,
+) -> Result<(), ApiError> {
+    let now = now_rfc3339();
+    let written = if expected == 0 {
+        sqlx::query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
+            .bind(owner)
+            .bind(&now)
+            .execute(&mut **tx)
+            .await
+    } else {
+        sqlx::query("UPDATE carts SET version = version + 1, last_modified = $1, last_modified_by = $2 WHERE owner = $2 AND version = $3")
+            .bind(&now)
+            .bind(owner)
+            .bind(expected)
+            .execute(&mut **tx)
+            .await
+    }
+    .context("writing a cart")?
+    .rows_affected();
+    if written == 0 {
+        // A concurrent command won between our read and our write (PostgreSQL, read committed).
+        return Err(stale_cart(&load_cart(state.db.reader(), owner).await?));
+    }
+    Ok(())
+}
+
+/// The cart of `owner`, or an empty version-0 cart if it was never written. One statement, so
+/// the version and the lines come from the same snapshot.
+pub(crate) async fn load_cart<'e>(
+    db: impl Executor<'e, Database = Any>,
+    owner: &str,
+) -> Result<Cart, ApiError> {
+    let rows = sqlx::query(
+        "SELECT c.version, c.last_modified, c.last_modified_by, c.deleted, \
+                l.item_id, l.restaurant_id, l.name, l.unit_price_cents, l.quantity \
+         FROM carts c LEFT JOIN cart_lines l ON l.owner = c.owner WHERE c.owner = $1 ORDER BY l.position, l.item_id",
+    )
+    .bind(owner)
+    .fetch_all(db)
+    .await
+    .context("reading a cart")?;
+    let meta = match rows.first() {
+        Some(row) => meta_from_row(row)?,
+        None => EntityMeta {
+            version: 0,
+            last_modified: String::new(),
+            last_modified_by: String::new(),
+            deleted: false,
+        },
+    };
+    let mut lines = Vec::new();
+    for r in &rows {
+        let Some(item_id) = r.try_get::<Option<String>, _>("item_id")? else {
+            continue;
+        };
+        lines.push(CartLine {
+            item_id,
+            restaurant_id: r.try_get("restaurant_id")?,
+            name: r.try_get("name")?,
+            unit_price_cents: r.try_get("unit_price_cents")?,
+            quantity: u32::try_from(r.try_get::<i64, _>("quantity")?)
+                .context("stored quantity out of range")?,
+        });
+    }
+    Ok(Cart {
+        owner: owner.to_owned(),
+        total_cents: total_cents(&lines),
+        lines,
+        currency: CURRENCY.to_owned(),
+        meta,
+    })
+}

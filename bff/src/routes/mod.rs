@@ -1,0 +1,6 @@
+//! One module per micro-app base path, plus the event log.
+
+pub mod cart;
+pub mod events;
+pub mod orders;
+pub mod restaurants;

@@ -1,0 +1,120 @@
+//! `/api/orders`: the caller's orders, newest first. Someone else's order reads as 404, so ids
+//! cannot be probed.
+
+use crate::http::{check_id, conditional_json, Audience, PageParams};
+use crate::identity::Caller;
+use crate::problem::ApiError;
+use crate::routes::restaurants::meta_from_row;
+use crate::AppState;
+use anyhow::Context;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+use tessera_shared::sync::{entity_etag, FieldError, Order, OrderStatus, Page, Problem, CURRENCY};
+
+const COLUMNS: &str = "id, owner, status, lines, total_cents, placed_at, placed_seq, version, last_modified, last_modified_by, deleted";
+
+#[utoipa::path(get, path = "/api/orders", tag = "orders",
+    params(("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 20)"),
+           ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
+    responses((status = 200, description = "the caller's orders, newest first", body = Page<Order>),
+              (status = 304, description = "unchanged since the ETag in If-None-Match"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    page: PageParams,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let before = match &page.cursor {
+        None => i64::MAX,
+        Some(c) => c.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(FieldError::parameter(
+                "cursor",
+                "not a cursor this server issued",
+            ))
+        })?,
+    };
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE owner = $1 AND placed_seq < $2 ORDER BY placed_seq DESC LIMIT $3"))
+        .bind(&caller.subject)
+        .bind(before)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(state.db.reader())
+        .await
+        .context("listing orders")?;
+    let more = rows.len() > page.limit as usize;
+    let rows = &rows[..rows.len().min(page.limit as usize)];
+    let next_cursor = if more {
+        rows.last()
+            .map(|r| r.try_get::<i64, _>("placed_seq"))
+            .transpose()?
+            .map(|s| s.to_string())
+    } else {
+        None
+    };
+    let items = rows
+        .iter()
+        .map(order_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(conditional_json(
+        &headers,
+        None,
+        &Page { items, next_cursor },
+        Audience::Private,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 304, description = "unchanged since the ETag in If-None-Match"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_id("id", &id)?;
+    let order = load_order(state.db.reader(), &id)
+        .await?
+        .filter(|o| o.owner == caller.subject)
+        .ok_or_else(|| ApiError::not_found(format!("you have no order {id:?}")))?;
+    Ok(conditional_json(
+        &headers,
+        Some(entity_etag(order.meta.version)),
+        &order,
+        Audience::Private,
+    ))
+}
+
+pub(crate) async fn load_order<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Order>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .context("reading an order")?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+fn order_from_row(row: &AnyRow) -> Result<Order, ApiError> {
+    let status: String = row.try_get("status")?;
+    let lines: String = row.try_get("lines")?;
+    Ok(Order {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        status: OrderStatus::parse(&status)
+            .with_context(|| format!("unknown stored order status {status:?}"))?,
+        lines: serde_json::from_str(&lines).context("stored order lines are not valid")?,
+        total_cents: row.try_get("total_cents")?,
+        currency: CURRENCY.to_owned(),
+        placed_at: row.try_get("placed_at")?,
+        meta: meta_from_row(row)?,
+    })
+}

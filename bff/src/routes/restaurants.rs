@@ -1,0 +1,295 @@
+//! `/api/restaurants`: the catalogue, readable by anyone, and the admins' menu command.
+
+use crate::events::{self, NewEvent};
+use crate::http::{
+    check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
+    CommandHeaders, JsonBody, PageParams,
+};
+use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::identity::Caller;
+use crate::problem::ApiError;
+use crate::time::now_rfc3339;
+use crate::AppState;
+use anyhow::Context;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+use tessera_shared::sync::{
+    entity_etag, event_types, EntityMeta, FieldError, MenuItem, Page, Problem, PutMenuItem,
+    Restaurant, RestaurantDetail, CURRENCY,
+};
+
+const SOURCE: &str = "bff/restaurants";
+const MAX_PRICE_CENTS: i64 = 1_000_000;
+
+#[utoipa::path(get, path = "/api/restaurants", tag = "restaurants",
+    params(("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 20)"),
+           ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
+    responses((status = 200, description = "one page of restaurants, by id", body = Page<Restaurant>),
+              (status = 304, description = "unchanged since the ETag in If-None-Match"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    page: PageParams,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, name, cuisine, version, last_modified, last_modified_by, deleted FROM restaurants \
+         WHERE deleted = 0 AND id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(page.cursor.as_deref().unwrap_or_default())
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(state.db.reader())
+    .await
+    .context("listing restaurants")?;
+    let mut items = rows
+        .iter()
+        .map(restaurant_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        items.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(conditional_json(
+        &headers,
+        None,
+        &Page { items, next_cursor },
+        Audience::Public,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/restaurants/{id}", tag = "restaurants",
+    params(("id" = String, Path, description = "restaurant id")),
+    responses((status = 200, description = "the restaurant with its menu", body = RestaurantDetail),
+              (status = 304, description = "unchanged since the ETag in If-None-Match"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_id("id", &id)?;
+    let restaurant = load_restaurant(state.db.reader(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no restaurant {id:?}")))?;
+    let menu = sqlx::query(
+        "SELECT id, restaurant_id, name, price_cents, available, version, last_modified, last_modified_by, deleted \
+         FROM menu_items WHERE restaurant_id = $1 AND deleted = 0 ORDER BY position, id",
+    )
+    .bind(&id)
+    .fetch_all(state.db.reader())
+    .await
+    .context("reading a menu")?
+    .iter()
+    .map(menu_item_from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    // The detail spans several entities (the restaurant and each item), so its tag hashes them.
+    Ok(conditional_json(
+        &headers,
+        None,
+        &RestaurantDetail { restaurant, menu },
+        Audience::Public,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/restaurants/{id}/menu/{itemId}", tag = "restaurants",
+    description = "Creates or updates a menu item (role admin). Create: no If-Match (or If-None-Match: *). Update: If-Match with the item's version.",
+    params(("id" = String, Path, description = "restaurant id"), ("itemId" = String, Path, description = "menu item id, unique across restaurants"),
+           ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
+           ("If-Match" = Option<String>, Header, description = "the item version being replaced")),
+    request_body = PutMenuItem,
+    responses((status = 200, description = "updated", body = MenuItem), (status = 201, description = "created", body = MenuItem),
+              (status = 412, description = "stale version; `current` holds the item", body = Problem, content_type = "application/problem+json"),
+              (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn put_menu_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((restaurant_id, item_id)): Path<(String, String)>,
+    headers: CommandHeaders,
+    body: JsonBody<PutMenuItem>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    check_id("id", &restaurant_id)?;
+    check_id("itemId", &item_id)?;
+    let input = &body.value;
+    check_last_modified_by(input.last_modified_by.as_deref(), &caller.subject)?;
+    let mut errors = Vec::new();
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(FieldError::pointer("/name", "must be 1 to 100 characters"));
+    }
+    if !(0..=MAX_PRICE_CENTS).contains(&input.price_cents) {
+        errors.push(FieldError::pointer(
+            "/priceCents",
+            format!("must be from 0 to {MAX_PRICE_CENTS} (EUR cents)"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+
+    let path = format!("/api/restaurants/{restaurant_id}/menu/{item_id}");
+    let command = Command::new(
+        headers.idempotency_key.clone(),
+        &caller.subject,
+        "PUT",
+        &path,
+        &body.canonical,
+    );
+    let mut tx = match idempotency::begin(&state.db, &command).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Fresh(tx) => tx,
+    };
+    if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no restaurant {restaurant_id:?}"
+        )));
+    }
+    let current = load_menu_item(&mut *tx, &item_id).await?;
+    if let Some(item) = &current {
+        if item.restaurant_id != restaurant_id {
+            return Err(ApiError::conflict(format!(
+                "item id {item_id:?} belongs to restaurant {:?}",
+                item.restaurant_id
+            )));
+        }
+    }
+    let stale = |item: &Option<MenuItem>| {
+        ApiError::stale(
+            "the menu item changed since the version you sent",
+            item.as_ref().map(|i| {
+                (
+                    serde_json::to_value(i).expect("menu items serialize"),
+                    i.meta.version,
+                )
+            }),
+        )
+    };
+    check_preconditions(&headers, current.as_ref().map(|i| i.meta.version), || {
+        stale(&current)
+    })?;
+
+    let now = now_rfc3339();
+    let written = match &current {
+        Some(item) => sqlx::query(
+            "UPDATE menu_items SET name = $1, price_cents = $2, available = $3, version = version + 1, \
+             last_modified = $4, last_modified_by = $5 WHERE id = $6 AND version = $7",
+        )
+        .bind(name)
+        .bind(input.price_cents)
+        .bind(i64::from(input.available))
+        .bind(&now)
+        .bind(&caller.subject)
+        .bind(&item_id)
+        .bind(item.meta.version)
+        .execute(&mut *tx)
+        .await
+        .context("updating a menu item")?,
+        None => sqlx::query(
+            "INSERT INTO menu_items (id, restaurant_id, position, name, price_cents, available, version, last_modified, last_modified_by, deleted) \
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM menu_items WHERE restaurant_id = $2), $3, $4, $5, 1, $6, $7, 0) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&item_id)
+        .bind(&restaurant_id)
+        .bind(name)
+        .bind(input.price_cents)
+        .bind(i64::from(input.available))
+        .bind(&now)
+        .bind(&caller.subject)
+        .execute(&mut *tx)
+        .await
+        .context("creating a menu item")?,
+    }
+    .rows_affected();
+    if written == 0 {
+        // Another writer got there between our read and our write (PostgreSQL, read committed).
+        drop(tx);
+        return Err(stale(&load_menu_item(state.db.reader(), &item_id).await?));
+    }
+    let item = load_menu_item(&mut *tx, &item_id)
+        .await?
+        .context("menu item vanished inside its own transaction")?;
+    events::append(
+        &mut tx,
+        state.db.backend,
+        NewEvent {
+            kind: event_types::MENU_ITEM_UPDATED,
+            partition_key: format!("menu-item:{item_id}"),
+            source: SOURCE,
+            data: serde_json::to_value(&item).context("serializing a menu item")?,
+            owner: None,
+        },
+    )
+    .await?;
+    let status = if current.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
+    idempotency::finish(tx, &command, outcome).await
+}
+
+pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
+    Ok(EntityMeta {
+        version: row.try_get("version")?,
+        last_modified: row.try_get("last_modified")?,
+        last_modified_by: row.try_get("last_modified_by")?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+    })
+}
+
+fn restaurant_from_row(row: &AnyRow) -> Result<Restaurant, ApiError> {
+    Ok(Restaurant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        cuisine: row.try_get("cuisine")?,
+        currency: CURRENCY.to_owned(),
+        meta: meta_from_row(row)?,
+    })
+}
+
+fn menu_item_from_row(row: &AnyRow) -> Result<MenuItem, ApiError> {
+    Ok(MenuItem {
+        id: row.try_get("id")?,
+        restaurant_id: row.try_get("restaurant_id")?,
+        name: row.try_get("name")?,
+        price_cents: row.try_get("price_cents")?,
+        available: row.try_get::<i64, _>("available")? != 0,
+        meta: meta_from_row(row)?,
+    })
+}
+
+async fn load_restaurant<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Restaurant>, ApiError> {
+    let row = sqlx::query("SELECT id, name, cuisine, version, last_modified, last_modified_by, deleted FROM restaurants WHERE id = $1 AND deleted = 0")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .context("reading a restaurant")?;
+    row.as_ref().map(restaurant_from_row).transpose()
+}
+
+/// The menu item `id`, wherever it is listed; the cart uses this to price its lines.
+pub(crate) async fn load_menu_item<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<MenuItem>, ApiError> {
+    let row = sqlx::query(
+        "SELECT id, restaurant_id, name, price_cents, available, version, last_modified, last_modified_by, deleted \
+         FROM menu_items WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .context("reading a menu item")?;
+    row.as_ref().map(menu_item_from_row).transpose()
+}

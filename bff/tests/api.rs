@@ -1,0 +1,1008 @@
+//! The HTTP API against SQLite and PostgreSQL: concurrency, idempotency, bad input, the event
+//! log, the kitchen and the OpenAPI document.
+
+mod common;
+
+use common::{error_targets, key, TestDb, TestServer, ADMIN, ALICE, BOB};
+use futures::future::join_all;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+on_both_databases!(
+    two_writers_same_version_one_wins,
+    same_command_a_hundred_times_has_one_effect,
+    bad_input_is_a_problem_and_stores_nothing,
+    other_customers_data_is_out_of_reach,
+    every_accepted_command_appends_one_event,
+    queries_revalidate_and_paginate,
+    kitchen_delivers_orders_and_resumes_after_restart,
+    openapi_lists_every_route,
+);
+
+async fn two_writers_same_version_one_wins(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+
+    // Two admins edit the same menu item from version 1.
+    let path = "/api/restaurants/pho-corner/menu/pho-bo";
+    let a = json!({"name": "Phở bò tái", "priceCents": 1350, "available": true}).to_string();
+    let b = json!({"name": "Phở bò chín", "priceCents": 1390, "available": true}).to_string();
+    let (ka, kb) = (key(), key());
+    let (ra, rb) = tokio::join!(
+        s.put(path, ADMIN, &ka, Some(1), &a),
+        s.put(path, ADMIN, &kb, Some(1), &b)
+    );
+    let (winner, loser) = match (ra.status, rb.status) {
+        (200, 412) => (ra, rb),
+        (412, 200) => (rb, ra),
+        other => panic!(
+            "expected one 200 and one 412, got {other:?}: {} / {}",
+            ra.text, rb.text
+        ),
+    };
+    let problem = loser.problem(412);
+    assert_eq!(
+        problem["current"],
+        winner.json(),
+        "the 412 carries the winner's entity"
+    );
+    assert_eq!(loser.header("etag"), Some("\"2\""));
+    assert_eq!(winner.json()["version"], 2);
+    let detail = s.get("/api/restaurants/pho-corner", None).await.json();
+    let item = detail["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "pho-bo")
+        .unwrap()
+        .clone();
+    assert_eq!(item, winner.json());
+
+    // Two tabs of one customer, both at cart version 1.
+    let created = s
+        .put(
+            "/api/cart/items/banh-mi",
+            ALICE,
+            &key(),
+            None,
+            r#"{"quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let (k1, k2) = (key(), key());
+    let (r1, r2) = tokio::join!(
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &k1,
+            Some(1),
+            r#"{"quantity": 2}"#
+        ),
+        s.put(
+            "/api/cart/items/goi-cuon",
+            ALICE,
+            &k2,
+            Some(1),
+            r#"{"quantity": 3}"#
+        )
+    );
+    let statuses: BTreeSet<u16> = [r1.status, r2.status].into();
+    assert_eq!(statuses, [200, 412].into(), "{} / {}", r1.text, r2.text);
+    let (won, lost) = if r1.status == 200 { (r1, r2) } else { (r2, r1) };
+    assert_eq!(lost.problem(412)["current"], won.json());
+    assert_eq!(s.get("/api/cart", Some(ALICE)).await.json(), won.json());
+
+    let events = s.all_events().await;
+    assert_eq!(
+        events.len(),
+        3,
+        "menu edit, cart create, one cart update: {events:?}"
+    );
+    s.stop().await;
+}
+
+async fn same_command_a_hundred_times_has_one_effect(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    let k = key();
+    let body = r#"{"quantity": 2}"#;
+    let concurrent =
+        join_all((0..50).map(|_| s.put("/api/cart/items/pho-bo", ALICE, &k, None, body))).await;
+    let mut all = concurrent;
+    for _ in 0..50 {
+        all.push(s.put("/api/cart/items/pho-bo", ALICE, &k, None, body).await);
+    }
+    let first = &all[0];
+    assert_eq!(first.status, 201, "{}", first.text);
+    for r in &all {
+        assert_eq!(
+            (r.status, &r.text),
+            (first.status, &first.text),
+            "every answer is the original, byte for byte"
+        );
+        assert_eq!(r.header("etag"), Some("\"1\""));
+    }
+    // Whitespace and key order do not make it a different request.
+    let same = s
+        .put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &k,
+            None,
+            "{ \"quantity\" :2 }",
+        )
+        .await;
+    assert_eq!((same.status, &same.text), (first.status, &first.text));
+
+    let cart = s.get("/api/cart", Some(ALICE)).await.json();
+    assert_eq!(cart["version"], 1);
+    assert_eq!(cart["lines"][0]["quantity"], 2);
+    assert_eq!(s.all_events().await.len(), 1);
+    s.stop().await;
+}
+
+async fn bad_input_is_a_problem_and_stores_nothing(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    let item = "/api/cart/items/pho-bo";
+    let menu = "/api/restaurants/pho-corner/menu/pho-bo";
+
+    let cases: Vec<(&str, common::Resp, u16, Vec<&str>)> = vec![
+        (
+            "malformed JSON",
+            s.put(item, ALICE, &key(), None, r#"{"quantity": "#).await,
+            400,
+            vec!["pointer:"],
+        ),
+        (
+            "wrong type",
+            s.put(item, ALICE, &key(), None, r#"{"quantity": "two"}"#)
+                .await,
+            422,
+            vec!["pointer:/quantity"],
+        ),
+        (
+            "negative",
+            s.put(item, ALICE, &key(), None, r#"{"quantity": -1}"#)
+                .await,
+            422,
+            vec!["pointer:/quantity"],
+        ),
+        (
+            "too many",
+            s.put(item, ALICE, &key(), None, r#"{"quantity": 100}"#)
+                .await,
+            422,
+            vec!["pointer:/quantity"],
+        ),
+        (
+            "missing field",
+            s.put(item, ALICE, &key(), None, r#"{}"#).await,
+            422,
+            vec!["pointer:/quantity"],
+        ),
+        (
+            "unknown field",
+            s.put(
+                item,
+                ALICE,
+                &key(),
+                None,
+                r#"{"quantity": 1, "unitPriceCents": 1}"#,
+            )
+            .await,
+            422,
+            vec!["pointer:/unitPriceCents"],
+        ),
+        (
+            "not an object",
+            s.put(item, ALICE, &key(), None, r#"[1]"#).await,
+            422,
+            vec!["pointer:"],
+        ),
+        (
+            "claims another lastModifiedBy",
+            s.put(
+                item,
+                ALICE,
+                &key(),
+                None,
+                r#"{"quantity": 1, "lastModifiedBy": "bob"}"#,
+            )
+            .await,
+            422,
+            vec!["pointer:/lastModifiedBy"],
+        ),
+        (
+            "oversized body",
+            s.put(
+                item,
+                ALICE,
+                &key(),
+                None,
+                &format!(r#"{{"quantity": 1, "pad": "{}"}}"#, "x".repeat(70 * 1024)),
+            )
+            .await,
+            413,
+            vec![],
+        ),
+        (
+            "bad id",
+            s.put(
+                "/api/cart/items/b%20d",
+                ALICE,
+                &key(),
+                None,
+                r#"{"quantity": 1}"#,
+            )
+            .await,
+            400,
+            vec!["parameter:itemId"],
+        ),
+        (
+            "unknown item",
+            s.put(
+                "/api/cart/items/nope",
+                ALICE,
+                &key(),
+                None,
+                r#"{"quantity": 1}"#,
+            )
+            .await,
+            404,
+            vec!["parameter:itemId"],
+        ),
+        (
+            "no token",
+            s.raw(
+                s.http
+                    .put(format!("{}{item}", s.base))
+                    .header("idempotency-key", "k")
+                    .body("{}"),
+            )
+            .await,
+            401,
+            vec![],
+        ),
+        (
+            "bad token",
+            s.put(item, "admin", &key(), None, r#"{"quantity": 1}"#)
+                .await,
+            401,
+            vec![],
+        ),
+        (
+            "no idempotency key",
+            s.raw(
+                s.http
+                    .put(format!("{}{item}", s.base))
+                    .bearer_auth(ALICE)
+                    .header("content-type", "application/json")
+                    .body(r#"{"quantity": 1}"#),
+            )
+            .await,
+            400,
+            vec!["header:Idempotency-Key"],
+        ),
+        (
+            "bad If-Match",
+            s.raw(
+                s.http
+                    .put(format!("{}{item}", s.base))
+                    .bearer_auth(ALICE)
+                    .header("idempotency-key", "k")
+                    .header("if-match", "v1"),
+            )
+            .await,
+            400,
+            vec!["header:If-Match"],
+        ),
+        (
+            "not JSON",
+            s.raw(
+                s.http
+                    .put(format!("{}{item}", s.base))
+                    .bearer_auth(ALICE)
+                    .header("idempotency-key", "k")
+                    .header("content-type", "text/plain")
+                    .body("quantity=1"),
+            )
+            .await,
+            415,
+            vec!["header:Content-Type"],
+        ),
+        (
+            "create with a version",
+            s.put(item, ALICE, &key(), Some(3), r#"{"quantity": 1}"#)
+                .await,
+            412,
+            vec!["header:If-Match"],
+        ),
+        (
+            "checkout of an empty cart",
+            s.put("/api/cart/checkout/o-1", ALICE, &key(), None, "{}")
+                .await,
+            409,
+            vec!["pointer:/lines"],
+        ),
+        (
+            "menu edit by a customer",
+            s.put(
+                menu,
+                ALICE,
+                &key(),
+                Some(1),
+                r#"{"name": "x", "priceCents": 1, "available": true}"#,
+            )
+            .await,
+            403,
+            vec![],
+        ),
+        (
+            "menu price of the wrong type",
+            s.put(
+                menu,
+                ADMIN,
+                &key(),
+                Some(1),
+                r#"{"name": "x", "priceCents": "cheap", "available": true}"#,
+            )
+            .await,
+            422,
+            vec!["pointer:/priceCents"],
+        ),
+        (
+            "menu rules",
+            s.put(
+                menu,
+                ADMIN,
+                &key(),
+                Some(1),
+                r#"{"name": " ", "priceCents": -5, "available": true}"#,
+            )
+            .await,
+            422,
+            vec!["pointer:/name", "pointer:/priceCents"],
+        ),
+        (
+            "menu update without If-Match",
+            s.put(
+                menu,
+                ADMIN,
+                &key(),
+                None,
+                r#"{"name": "x", "priceCents": 1, "available": true}"#,
+            )
+            .await,
+            428,
+            vec!["header:If-Match"],
+        ),
+        (
+            "menu of a missing restaurant",
+            s.put(
+                "/api/restaurants/nope/menu/x",
+                ADMIN,
+                &key(),
+                None,
+                r#"{"name": "x", "priceCents": 1, "available": true}"#,
+            )
+            .await,
+            404,
+            vec![],
+        ),
+        (
+            "unknown route",
+            s.get("/api/nope", Some(ALICE)).await,
+            404,
+            vec![],
+        ),
+        (
+            "unknown route under a base path",
+            s.put("/api/cart/items", ALICE, &key(), None, "{}").await,
+            404,
+            vec![],
+        ),
+        (
+            "wrong method",
+            s.raw(
+                s.http
+                    .delete(format!("{}/api/cart", s.base))
+                    .bearer_auth(ALICE),
+            )
+            .await,
+            405,
+            vec![],
+        ),
+        (
+            "bad limit",
+            s.get("/api/restaurants?limit=0", None).await,
+            400,
+            vec!["parameter:limit"],
+        ),
+        (
+            "bad after",
+            s.get("/api/events?after=-3", Some(ALICE)).await,
+            400,
+            vec!["parameter:after"],
+        ),
+        (
+            "events need a token",
+            s.get("/api/events", None).await,
+            401,
+            vec![],
+        ),
+    ];
+    for (what, resp, status, targets) in &cases {
+        assert_eq!(resp.status, *status, "{what}: {}", resp.text);
+        let problem = resp.problem(*status);
+        assert_eq!(error_targets(&problem), *targets, "{what}: {problem}");
+    }
+
+    // A key reused for a different request is refused and changes nothing.
+    let k = key();
+    assert_eq!(
+        s.put(item, ALICE, &k, None, r#"{"quantity": 1}"#)
+            .await
+            .status,
+        201
+    );
+    let reused = s
+        .put(item, ALICE, &k, Some(1), r#"{"quantity": 5}"#)
+        .await
+        .problem(422);
+    assert_eq!(error_targets(&reused), ["header:Idempotency-Key"]);
+    let other_route = s
+        .put(
+            "/api/cart/items/banh-mi",
+            ALICE,
+            &k,
+            Some(1),
+            r#"{"quantity": 1}"#,
+        )
+        .await
+        .problem(422);
+    assert_eq!(error_targets(&other_route), ["header:Idempotency-Key"]);
+    let other_caller = s
+        .put(item, BOB, &k, None, r#"{"quantity": 1}"#)
+        .await
+        .problem(422);
+    assert_eq!(error_targets(&other_caller), ["header:Idempotency-Key"]);
+
+    // Only that one accepted command left a trace.
+    let cart = s.get("/api/cart", Some(ALICE)).await.json();
+    assert_eq!(
+        (
+            cart["version"].clone(),
+            cart["lines"][0]["quantity"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert_eq!(s.get("/api/cart", Some(BOB)).await.json()["version"], 0);
+    let pho = s.get("/api/restaurants/pho-corner", None).await.json();
+    assert_eq!(pho["menu"][0]["version"], 1);
+    assert_eq!(pho["menu"][0]["priceCents"], 1290);
+    assert_eq!(
+        s.get("/api/orders", Some(ALICE)).await.json()["items"],
+        json!([])
+    );
+    assert_eq!(s.all_events().await.len(), 1);
+    s.stop().await;
+}
+
+async fn other_customers_data_is_out_of_reach(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    assert_eq!(
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &key(),
+            None,
+            r#"{"quantity": 1}"#
+        )
+        .await
+        .status,
+        201
+    );
+    let order = s
+        .put("/api/cart/checkout/alice-1", ALICE, &key(), Some(1), "{}")
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    assert_eq!(
+        s.put(
+            "/api/cart/items/banh-mi",
+            BOB,
+            &key(),
+            None,
+            r#"{"quantity": 2}"#
+        )
+        .await
+        .status,
+        201
+    );
+    let before = s.all_events().await;
+
+    // Bob cannot read Alice's order, nor take over its id.
+    s.get("/api/orders/alice-1", Some(BOB)).await.problem(404);
+    let taken = s
+        .put("/api/cart/checkout/alice-1", BOB, &key(), Some(1), "{}")
+        .await
+        .problem(409);
+    assert_eq!(error_targets(&taken), ["parameter:orderId"]);
+    // His cart is his own: Alice's cart is not what he sees, and his writes do not touch hers.
+    let bobs = s.get("/api/cart", Some(BOB)).await.json();
+    assert_eq!(bobs["owner"], "bob");
+    assert_eq!(bobs["lines"][0]["itemId"], "banh-mi");
+    assert_eq!(
+        s.get("/api/orders", Some(BOB)).await.json()["items"],
+        json!([])
+    );
+
+    assert_eq!(
+        s.get("/api/orders/alice-1", Some(ALICE)).await.json(),
+        order.json()
+    );
+    assert_eq!(
+        s.all_events().await,
+        before,
+        "the refused commands appended nothing"
+    );
+    // Bob's view of the log has the public events and his own only.
+    let bob_events = s
+        .get("/api/events?after=0&limit=100", Some(BOB))
+        .await
+        .json();
+    let keys: Vec<&str> = bob_events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["partitionKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["cart:bob"]);
+    s.stop().await;
+}
+
+async fn every_accepted_command_appends_one_event(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    let mut accepted: Vec<(String, Value)> = Vec::new();
+    let mut expect = |what: &str, r: common::Resp| {
+        assert!(r.status == 200 || r.status == 201, "{what}: {}", r.text);
+        accepted.push((what.to_owned(), r.json()));
+    };
+    expect(
+        "cart.updated",
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &key(),
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await,
+    );
+    expect(
+        "cart.updated",
+        s.put(
+            "/api/cart/items/banh-mi",
+            ALICE,
+            &key(),
+            Some(1),
+            r#"{"quantity": 1}"#,
+        )
+        .await,
+    );
+    assert_eq!(
+        s.put(
+            "/api/cart/items/banh-mi",
+            ALICE,
+            &key(),
+            Some(1),
+            r#"{"quantity": 4}"#
+        )
+        .await
+        .status,
+        412
+    );
+    expect(
+        "cart.updated",
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &key(),
+            Some(2),
+            r#"{"quantity": 0}"#,
+        )
+        .await,
+    );
+    expect(
+        "menu.item-updated",
+        s.put(
+            "/api/restaurants/napoli/menu/calzone",
+            ADMIN,
+            &key(),
+            None,
+            r#"{"name": "Calzone", "priceCents": 1200, "available": true}"#,
+        )
+        .await,
+    );
+    expect(
+        "menu.item-updated",
+        s.put(
+            "/api/restaurants/napoli/menu/calzone",
+            ADMIN,
+            &key(),
+            Some(1),
+            r#"{"name": "Calzone", "priceCents": 1250, "available": false}"#,
+        )
+        .await,
+    );
+    expect(
+        "order.placed",
+        s.put("/api/cart/checkout/o-77", ALICE, &key(), Some(3), "{}")
+            .await,
+    );
+
+    let events = s.all_events().await;
+    assert_eq!(events.len(), accepted.len(), "{events:#?}");
+    let mut last_seq = 0;
+    for (event, (kind, body)) in events.iter().zip(&accepted) {
+        assert_eq!(event["type"], kind.as_str());
+        let seq = event["seq"].as_i64().unwrap();
+        assert!(seq > last_seq, "seq increases");
+        last_seq = seq;
+        let data = if kind == "order.placed" {
+            &event["data"]["order"]
+        } else {
+            &event["data"]
+        };
+        assert_eq!(
+            data, body,
+            "the event carries the entity as the command answered it"
+        );
+        assert!(
+            event["id"].is_string()
+                && event["timestamp"].is_string()
+                && event["source"].is_string()
+        );
+    }
+    assert_eq!(
+        events[5]["data"]["cart"]["lines"],
+        json!([]),
+        "checkout empties the cart in the same event"
+    );
+    assert_eq!(events[5]["partitionKey"], "order:o-77");
+
+    // Paging with after= walks the same log.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = s
+            .get(&format!("/api/events?after={after}&limit=2"), Some(ADMIN))
+            .await
+            .json();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        let next: i64 = page["nextCursor"].as_str().unwrap().parse().unwrap();
+        if items.is_empty() {
+            assert_eq!(next, after, "an empty page keeps the cursor");
+            break;
+        }
+        assert_eq!(next, items.last().unwrap()["seq"].as_i64().unwrap());
+        paged.extend(items.iter().cloned());
+        after = next;
+    }
+    assert_eq!(paged, events);
+    let tail = s
+        .get(
+            &format!("/api/events?after={}", events[3]["seq"]),
+            Some(ADMIN),
+        )
+        .await
+        .json();
+    assert_eq!(tail["items"].as_array().unwrap()[..], events[4..]);
+    s.stop().await;
+}
+
+async fn queries_revalidate_and_paginate(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = s
+            .get(&format!("/api/restaurants?limit=3{cursor}"), None)
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("cache-control").unwrap().contains("no-cache"));
+        let page = r.json();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(ids.len() >= 8, "{ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "sorted, no repeats: {ids:?}"
+    );
+    assert!(ids.contains(&"pho-corner".to_owned()) && ids.contains(&"napoli".to_owned()));
+
+    let pho = s.get("/api/restaurants/pho-corner", None).await;
+    let body = pho.json();
+    assert_eq!(body["name"], "Pho Corner");
+    let menu: Vec<(&str, &str, i64)> = body["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap(),
+                i["name"].as_str().unwrap(),
+                i["priceCents"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        menu[..2],
+        [("pho-bo", "Phở bò", 1290), ("banh-mi", "Bánh mì", 810)]
+    );
+    let etag = pho.header("etag").unwrap().to_owned();
+    assert_eq!(
+        s.get_if_none_match("/api/restaurants/pho-corner", None, &etag)
+            .await
+            .status,
+        304
+    );
+    s.put(
+        "/api/restaurants/pho-corner/menu/banh-mi",
+        ADMIN,
+        &key(),
+        Some(1),
+        r#"{"name": "Bánh mì", "priceCents": 850, "available": true}"#,
+    )
+    .await;
+    assert_eq!(
+        s.get_if_none_match("/api/restaurants/pho-corner", None, &etag)
+            .await
+            .status,
+        200,
+        "a menu change changes the tag"
+    );
+    s.get("/api/restaurants/nope", None).await.problem(404);
+
+    let empty = s.get("/api/cart", Some(ALICE)).await;
+    assert_eq!(
+        (empty.header("etag"), empty.json()["version"].clone()),
+        (Some("\"0\""), json!(0))
+    );
+    assert_eq!(empty.header("cache-control"), Some("private, no-cache"));
+    // "0" is the version of a cart never written, so If-Match: "0" creates it.
+    assert_eq!(
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &key(),
+            Some(0),
+            r#"{"quantity": 1}"#
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        s.get_if_none_match("/api/cart", Some(ALICE), "\"1\"")
+            .await
+            .status,
+        304
+    );
+    assert_eq!(
+        s.get_if_none_match("/api/cart", Some(ALICE), "\"0\"")
+            .await
+            .status,
+        200
+    );
+
+    // Orders page newest first.
+    let mut version = 1;
+    for n in 0..5 {
+        let r = s
+            .put(
+                "/api/cart/items/pho-bo",
+                ALICE,
+                &key(),
+                Some(version),
+                r#"{"quantity": 2}"#,
+            )
+            .await;
+        if r.status == 201 || r.status == 200 {
+            version = r.json()["version"].as_i64().unwrap();
+        }
+        let placed = s
+            .put(
+                &format!("/api/cart/checkout/ord-{n}"),
+                ALICE,
+                &key(),
+                Some(version),
+                "{}",
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{}", placed.text);
+        version += 1;
+    }
+    let first = s.get("/api/orders?limit=2", Some(ALICE)).await.json();
+    let ids: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ord-4", "ord-3"]);
+    let c = first["nextCursor"].as_str().unwrap();
+    let rest = s
+        .get(&format!("/api/orders?limit=10&cursor={c}"), Some(ALICE))
+        .await
+        .json();
+    let ids: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ord-2", "ord-1", "ord-0"]);
+    assert!(rest.get("nextCursor").is_none());
+    let one = s.get("/api/orders/ord-0", Some(ALICE)).await;
+    assert_eq!(
+        (one.json()["totalCents"].clone(), one.header("etag")),
+        (json!(2580), Some("\"1\""))
+    );
+    s.stop().await;
+}
+
+async fn kitchen_delivers_orders_and_resumes_after_restart(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    // A first server takes the order, then stops before the kitchen's first step is due.
+    let first = TestServer::start_with(&db, 400).await;
+    assert_eq!(
+        first
+            .put(
+                "/api/cart/items/margherita",
+                ALICE,
+                &key(),
+                None,
+                r#"{"quantity": 1}"#
+            )
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        first
+            .put("/api/cart/checkout/pizza-1", ALICE, &key(), Some(1), "{}")
+            .await
+            .status,
+        201
+    );
+    first.stop().await;
+
+    let s = TestServer::start_with(&db, 40).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let order = loop {
+        let o = s.get("/api/orders/pizza-1", Some(ALICE)).await.json();
+        if o["status"] == "delivered" {
+            break o;
+        }
+        assert!(Instant::now() < deadline, "order stuck at {}", o["status"]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(order["version"], 5);
+    assert_eq!(order["lastModifiedBy"], "kitchen");
+    let events = s.all_events().await;
+    let trail: Vec<(String, String, i64)> = events
+        .iter()
+        .filter(|e| e["partitionKey"] == "order:pizza-1")
+        .map(|e| {
+            let o = if e["type"] == "order.placed" {
+                &e["data"]["order"]
+            } else {
+                &e["data"]
+            };
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                o["status"].as_str().unwrap().to_owned(),
+                o["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, i64)> = [
+        ("order.placed", "submitted", 1),
+        ("order.status-changed", "accepted", 2),
+        ("order.status-changed", "preparing", 3),
+        ("order.status-changed", "out-for-delivery", 4),
+        ("order.status-changed", "delivered", 5),
+    ]
+    .iter()
+    .map(|(t, st, v)| (t.to_string(), st.to_string(), *v))
+    .collect();
+    assert_eq!(trail, expected);
+    // Delivered is final.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(s.all_events().await.len(), events.len());
+    s.stop().await;
+}
+
+async fn openapi_lists_every_route(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    let doc = s.get("/api/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| ["get", "put", "post", "delete", "patch"].contains(&m.as_str()))
+        {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let served: BTreeSet<String> = [
+        "GET /api/restaurants",
+        "GET /api/restaurants/{id}",
+        "PUT /api/restaurants/{id}/menu/{itemId}",
+        "GET /api/cart",
+        "PUT /api/cart/items/{itemId}",
+        "PUT /api/cart/checkout/{orderId}",
+        "GET /api/orders",
+        "GET /api/orders/{id}",
+        "GET /api/events",
+        "GET /api/openapi.json",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(documented, served);
+    // Every documented operation is routed: none answers "no such route" or 405.
+    for op in &documented {
+        let (method, path) = op.split_once(' ').unwrap();
+        let url = format!("{}{}", s.base, path.replace(['{', '}'], ""));
+        let req = match method {
+            "GET" => s.http.get(url),
+            _ => s
+                .http
+                .put(url)
+                .header("idempotency-key", key())
+                .header("content-type", "application/json")
+                .body("{}"),
+        };
+        let r = s.raw(req.bearer_auth(ADMIN)).await;
+        let routed = !(r.status == 405 || (r.status == 404 && r.text.contains("no such route")));
+        assert!(
+            routed,
+            "{op} is documented but not routed: {} {}",
+            r.status, r.text
+        );
+    }
+    for schema in [
+        "Problem",
+        "Cart",
+        "Order",
+        "MenuItem",
+        "DomainEvent",
+        "PutCartItem",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
+    }
+    s.stop().await;
+}
