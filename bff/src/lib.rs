@@ -61,6 +61,29 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
+/// The API under `/api` and the object store's CDN everywhere else.
+pub fn with_cdn(api: axum::Router, store: &std::path::Path) -> anyhow::Result<axum::Router> {
+    use tower::ServiceExt;
+    let store = Arc::new(tessera_deployer::store::LocalStore::open(store)?);
+    let cdn = tessera_deployer::cdn_router(store);
+    Ok(
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let path = req.uri().path();
+            let target = if path == "/api" || path.starts_with("/api/") {
+                api.clone()
+            } else {
+                cdn.clone()
+            };
+            async move {
+                target
+                    .oneshot(req)
+                    .await
+                    .unwrap_or_else(|never| match never {})
+            }
+        }),
+    )
+}
+
 /// Runs the BFF on `config.addr` until Ctrl-C: migrations, the kitchen, the API. Prints
 /// `listening on http://ADDR/` once the socket is bound (tests wait for that line).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -74,7 +97,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "listening on http://{addr}/ ({} database)",
         state.db.backend.name()
     );
-    axum::serve(listener, router(state.clone()))
+    let app = match &config.store {
+        None => router(state.clone()),
+        Some(store) => with_cdn(router(state.clone()), store)?,
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

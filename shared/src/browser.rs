@@ -1,6 +1,7 @@
 //! Thin browser glue every micro-app and the shell share: the event bus on `window`, location
 //! changes, parcels, and parsing the props the shell hands to lifecycle functions.
 
+use crate::bff::BffError;
 use crate::bus::{event_name, Envelope};
 use crate::lifecycle::Props;
 use wasm_bindgen::prelude::*;
@@ -254,4 +255,104 @@ macro_rules! micro_app {
             Ok(())
         }
     };
+}
+
+/// Calls an app's BFF with the session's bearer token on every request.
+#[derive(Clone, Debug)]
+pub struct Bff {
+    base: String,
+    token: Option<String>,
+}
+
+/// A fresh `Idempotency-Key` (a UUID). Reuse one key for every retry of the same intent.
+pub fn new_idempotency_key() -> String {
+    window()
+        .crypto()
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|_| new_id())
+}
+
+impl Bff {
+    /// `base` is the app's BFF path (`/api/cart`); requests go to `<base><path>`.
+    pub fn new(base: &str, session: &crate::Session) -> Bff {
+        Bff {
+            base: base.trim_end_matches('/').to_string(),
+            token: session.id_token.clone(),
+        }
+    }
+
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, BffError> {
+        self.send("GET", path, None, &[]).await
+    }
+
+    /// A command: `PUT` of `body`, under `key`, based on `if_match` (the version read; `None`
+    /// for a create).
+    pub async fn put<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        key: &str,
+        if_match: Option<i64>,
+    ) -> Result<T, BffError> {
+        let body = serde_json::to_string(body).map_err(|e| BffError::Decode(e.to_string()))?;
+        let version = if_match.map(crate::sync::entity_etag);
+        let mut headers = vec![("Idempotency-Key", key)];
+        if let Some(v) = &version {
+            headers.push(("If-Match", v));
+        }
+        self.send("PUT", path, Some(&body), &headers).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Result<T, BffError> {
+        let url = format!("{}{path}", self.base);
+        let network = |e: JsValue| BffError::Network(format!("{url}: {}", js_error_text(&e)));
+        let headers = web_sys::Headers::new().map_err(network)?;
+        let set = |k: &str, v: &str| headers.set(k, v).map_err(network);
+        set("Accept", "application/json")?;
+        if let Some(token) = &self.token {
+            set("Authorization", &format!("Bearer {token}"))?;
+        }
+        if body.is_some() {
+            set("Content-Type", "application/json")?;
+        }
+        for (k, v) in extra {
+            set(k, v)?;
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&headers);
+        if let Some(body) = body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let response: web_sys::Response =
+            wasm_bindgen_futures::JsFuture::from(window().fetch_with_str_and_init(&url, &init))
+                .await
+                .map_err(network)?
+                .unchecked_into();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let text = wasm_bindgen_futures::JsFuture::from(response.text().map_err(network)?)
+            .await
+            .map_err(network)?
+            .as_string()
+            .unwrap_or_default();
+        crate::bff::decode(&url, response.status(), &content_type, &text)
+    }
+}
+
+fn js_error_text(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
 }

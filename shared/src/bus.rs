@@ -66,6 +66,27 @@ pub mod topics {
 
     pub const CART: &str = "cart";
     pub const ITEM_ADDED: &str = "cart.item-added";
+    /// The BFF stored a new version of the user's cart; `data` is [`CartSaved`].
+    pub const CART_SAVED: &str = "cart.saved";
+
+    /// Enough of a saved cart for other apps to show counts without asking the BFF.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CartSaved {
+        pub version: i64,
+        pub item_count: u32,
+        pub total_cents: i64,
+    }
+
+    impl CartSaved {
+        pub fn of(cart: &crate::sync::Cart) -> CartSaved {
+            CartSaved {
+                version: cart.meta.version,
+                item_count: cart.lines.iter().map(|l| l.quantity).sum(),
+                total_cents: cart.total_cents,
+            }
+        }
+    }
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -73,7 +94,7 @@ pub mod topics {
         pub restaurant_id: String,
         pub item_id: String,
         pub name: String,
-        pub price_cents: u32,
+        pub price_cents: i64,
         pub quantity: u32,
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Everything outside the `browser` module is plain Rust with native unit tests: manifest
 //! types and validation, the merge into published manifests, route matching, the app status
-//! machine, lifecycle props, the event-bus envelope and the BFF sync protocol's types.
+//! machine, lifecycle props, the event-bus envelope, the BFF sync protocol's types and the
+//! decoding of BFF answers.
 
+pub mod bff;
 pub mod bus;
 pub mod lifecycle;
 pub mod manifest;

@@ -46,6 +46,9 @@ pub struct Props {
     /// App-specific data, e.g. a parcel's input.
     #[serde(default)]
     pub data: serde_json::Value,
+    /// The app's BFF base path from its manifest (`/api/cart`), so a deployment can move it.
+    #[serde(default)]
+    pub bff: Option<String>,
 }
 
 /// The status of one registered app, as single-spa names them.

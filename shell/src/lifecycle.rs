@@ -67,6 +67,7 @@ pub fn base_props(name: &str) -> Props {
         params: Default::default(),
         navigation: s.manifests.mount_points.navigation(),
         data: serde_json::Value::Null,
+        bff: s.records.get(name).and_then(|r| r.entry.bff.clone()),
     })
 }
 

@@ -1,5 +1,6 @@
 // Shared set-up for the end-to-end tests: stores published with the real deployer CLI, the
-// real CDN server on 127.0.0.1, and Debian's Chromium driven by Playwright.
+// real BFF (serving the API and the store as the CDN) on 127.0.0.1 with its own SQLite
+// database, and Debian's Chromium driven by Playwright.
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ function required(name) {
 }
 
 export const BIN = required("TESSERA_DEPLOY_BIN");
+export const BFF_BIN = required("TESSERA_BFF_BIN");
 export const DIST = required("TESSERA_DIST");
 export const FIXTURES = process.env.TESSERA_FIXTURES ?? "";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -50,12 +52,14 @@ export function copyStoreFile(from, to) {
   cpSync(from, to);
 }
 
-/** Starts the CDN server on an ephemeral port; resolves once it listens. */
-export function serve(store) {
+/** Starts the BFF serving `store` on an ephemeral port, with a fresh database; resolves once
+ * it listens. The kitchen moves orders on every `kitchenStepMs`. */
+export function serve(store, { kitchenStepMs = 300 } = {}) {
+  const data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
+  stores.push(data);
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ["serve", "--store", store, "--addr", "127.0.0.1:0"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const args = ["--store", store, "--data-dir", data, "--addr", "127.0.0.1:0", "--kitchen-step-ms", String(kitchenStepMs)];
+    const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
     child.stdout.on("data", (chunk) => {
@@ -99,6 +103,14 @@ export async function waitForStatus(page, app, status) {
     [app, status],
     { timeout: 10_000 },
   );
+}
+
+/** A browser context whose shell signs in as the development user `subject`. */
+export async function contextAs(browser, subject, roles = ["customer"]) {
+  const context = await browser.newContext();
+  const session = { userName: subject, idToken: `dev:${subject}:${roles.join(",")}`, roles };
+  await context.addInitScript((s) => localStorage.setItem("tessera.devSession", JSON.stringify(s)), session);
+  return context;
 }
 
 export function cleanup() {

@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: bundle sizes and timings. Figures are printed, never asserted.
 
 use crate::build;
-use crate::dev::deployer_bin;
+use crate::dev::server_bins;
 use crate::run::run;
 use crate::tools;
 use anyhow::{Context, Result};
@@ -63,11 +63,12 @@ pub fn bench() -> Result<()> {
     tools::bootstrap()?;
     let built = build::build(&[])?;
     sizes(&built)?;
-    let bin = deployer_bin()?;
+    let (deploy, bff) = server_bins()?;
     run(Command::new("node")
         .arg("bench/load.mjs")
         .current_dir(tools::tests_dir())
-        .env("TESSERA_DEPLOY_BIN", bin)
+        .env("TESSERA_DEPLOY_BIN", deploy)
+        .env("TESSERA_BFF_BIN", bff)
         .env("TESSERA_DIST", build::dist())
         .env("CHROMIUM", tools::CHROMIUM))
 }

@@ -11,17 +11,19 @@ pub fn store() -> PathBuf {
     crate::root().join(".tessera/store")
 }
 
-/// Builds the deployer CLI and returns its path.
-pub fn deployer_bin() -> Result<PathBuf> {
+/// Builds the deployer CLI and the BFF (which also serves the store as the CDN); returns their
+/// paths.
+pub fn server_bins() -> Result<(PathBuf, PathBuf)> {
     run(cargo().args([
         "build",
         "--quiet",
-        "--package",
-        "tessera-deployer",
         "--bin",
         "tessera-deploy",
+        "--bin",
+        "tessera-bff",
     ]))?;
-    Ok(crate::root().join("target/debug/tessera-deploy"))
+    let dir = crate::root().join("target/debug");
+    Ok((dir.join("tessera-deploy"), dir.join("tessera-bff")))
 }
 
 pub fn publish(bin: &Path, store: &Path, dir: &Path) -> Result<()> {
@@ -40,19 +42,22 @@ pub fn dev(args: &[String]) -> Result<()> {
     };
     tools::bootstrap()?;
     let built = build::build(&[])?;
-    let bin = deployer_bin()?;
+    let (deploy, bff) = server_bins()?;
     let store = store();
     for b in &built {
-        publish(&bin, &store, &b.dir)?;
+        publish(&deploy, &store, &b.dir)?;
     }
+    let data = crate::root().join(".tessera/data");
     println!(
-        "\nTessera is starting at http://{addr}/ (store: {})\n",
-        store.display()
+        "\nTessera is starting at http://{addr}/ (store: {}, SQLite in {}; dev user Alice)\n",
+        store.display(),
+        data.display()
     );
-    run(Command::new(&bin)
-        .arg("serve")
+    run(Command::new(&bff)
         .arg("--store")
         .arg(&store)
+        .arg("--data-dir")
+        .arg(&data)
         .arg("--addr")
         .arg(&addr))
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every check the project has, in the order that fails fastest.
 
 use crate::build;
-use crate::dev::deployer_bin;
+use crate::dev::server_bins;
 use crate::run::{cargo, run};
 use crate::tools;
 use anyhow::{bail, Context, Result};
@@ -141,12 +141,13 @@ fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
 fn end_to_end() -> Result<()> {
     build::build(&[])?;
     rebuild_one_app_in_isolation("cart")?;
-    let bin = deployer_bin()?;
+    let (deploy, bff) = server_bins()?;
     package_fixtures()?;
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "e2e/"])
         .current_dir(tools::tests_dir())
-        .env("TESSERA_DEPLOY_BIN", bin)
+        .env("TESSERA_DEPLOY_BIN", deploy)
+        .env("TESSERA_BFF_BIN", bff)
         .env("TESSERA_DIST", build::dist())
         .env("TESSERA_FIXTURES", fixtures_dir())
         .env("CHROMIUM", tools::CHROMIUM))

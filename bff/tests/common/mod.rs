@@ -66,6 +66,7 @@ pub fn config(url: &str, kitchen_step_ms: u64) -> Config {
         database_url: Some(url.to_owned()),
         addr: "127.0.0.1:0".parse().unwrap(),
         kitchen_step_ms,
+        store: None,
         max_connections: 8,
     }
 }

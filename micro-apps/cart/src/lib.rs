@@ -1,139 +1,207 @@
-//! The cart at its own route. It follows `cart.item-added` from the event bus from bootstrap
-//! on, replaying what was announced before its bundle was loaded.
+//! The cart at its own route, as the BFF stores it for the signed-in user: lines with their
+//! quantities, removal, and checkout into an order. It reloads when another app announces a
+//! newer `cart.saved` on the event bus.
 
 use leptos::prelude::*;
-use std::collections::HashSet;
-use tessera_shared::browser::{subscribe, Host};
-use tessera_shared::bus::topics::{self, ItemAdded};
+use tessera_shared::bff::BffError;
+use tessera_shared::browser::{new_idempotency_key, publish, subscribe, Bff, Host};
+use tessera_shared::bus::topics::{self, CartSaved};
+use tessera_shared::sync::{Cart, Checkout, Order, PutCartItem};
 use tessera_shared::Props;
 
-tessera_shared::micro_app!(bootstrap: follow_bus, view: cart);
+tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
+
+fn price(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    format!("{sign}€{}.{:02}", cents / 100, cents % 100)
+}
 
 #[derive(Clone, Debug, PartialEq)]
-struct Line {
-    restaurant_id: String,
-    item_id: String,
-    name: String,
-    price_cents: u32,
-    quantity: u32,
+enum Shown {
+    Loading,
+    Cart(Cart),
+    /// The cart could not be read at all.
+    Failed(String),
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Cart {
-    lines: Vec<Line>,
-    seen: HashSet<String>,
-}
+fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
+    let p = props.get_untracked();
+    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
+    let source = p.name;
+    let shown = RwSignal::new(Shown::Loading);
+    // A command that failed, shown above the cart it left unchanged.
+    let notice = RwSignal::new(None::<String>);
+    let placed = RwSignal::new(None::<Order>);
+    let version = move || match shown.get_untracked() {
+        Shown::Cart(c) => c.meta.version,
+        _ => -1,
+    };
 
-impl Cart {
-    fn add(&mut self, event_id: &str, added: ItemAdded) {
-        if !self.seen.insert(event_id.to_string()) {
-            return; // delivered twice (replay and live): count once
+    let reload = {
+        let bff = bff.clone();
+        move || {
+            let bff = bff.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let next = match bff.get::<Cart>("").await {
+                    Ok(c) => Shown::Cart(c),
+                    Err(e) => Shown::Failed(e.to_string()),
+                };
+                shown.try_set(next);
+            });
         }
-        match self
-            .lines
-            .iter_mut()
-            .find(|l| l.restaurant_id == added.restaurant_id && l.item_id == added.item_id)
-        {
-            Some(line) => line.quantity += added.quantity,
-            None => self.lines.push(Line {
-                restaurant_id: added.restaurant_id,
-                item_id: added.item_id,
-                name: added.name,
-                price_cents: added.price_cents,
-                quantity: added.quantity,
-            }),
-        }
-    }
+    };
+    reload();
+    let follow = {
+        let reload = reload.clone();
+        subscribe(topics::CART, false, move |env| {
+            let saved = env
+                .data_as::<CartSaved>()
+                .filter(|_| env.kind == topics::CART_SAVED);
+            if saved.is_some_and(|s| s.version > version()) {
+                reload();
+            }
+        })
+    };
+    StoredValue::new_local(follow);
 
-    fn total_cents(&self) -> u32 {
-        self.lines.iter().map(|l| l.price_cents * l.quantity).sum()
-    }
-}
-
-thread_local! {
-    // Lives for the page, not the mount: the cart keeps counting while another route shows.
-    static CART: ArcRwSignal<Cart> = ArcRwSignal::new(Cart::default());
-}
-
-fn follow_bus(_: &Props, _: Host) {
-    let cart = CART.with(|c| c.clone());
-    subscribe(topics::CART, true, move |env| {
-        if env.kind == topics::ITEM_ADDED {
-            if let Some(added) = env.data_as::<ItemAdded>() {
-                cart.update(|c| c.add(&env.id, added));
+    // After a command: show the cart the server answered with, or why it refused.
+    let settle = {
+        let source = source.clone();
+        move |result: Result<Cart, BffError>| match result {
+            Ok(c) => {
+                let saved = serde_json::to_value(CartSaved::of(&c)).unwrap_or_default();
+                publish(topics::CART, topics::CART_SAVED, &source, saved);
+                notice.try_set(None);
+                shown.try_set(Shown::Cart(c));
+            }
+            Err(e) => {
+                if let Some(current) = e.current::<Cart>() {
+                    shown.try_set(Shown::Cart(current));
+                    notice.try_set(Some(
+                        "Your cart changed elsewhere; this is the latest. Try again.".into(),
+                    ));
+                } else {
+                    notice.try_set(Some(e.to_string()));
+                }
             }
         }
-    })
-    .forget();
-}
-
-fn price(cents: u32) -> String {
-    format!("€{}.{:02}", cents / 100, cents % 100)
-}
-
-fn cart(_props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
-    let cart = CART.with(|c| c.clone());
+    };
     let remove = {
-        let cart = cart.clone();
-        move |item: String| cart.update(|c| c.lines.retain(|l| l.item_id != item))
-    };
-    let body = move || {
-        let c = cart.get();
-        if c.lines.is_empty() {
-            return view! { <p class="empty">"Your cart is empty. "<a href="/restaurants">"Find something to eat"</a></p> }.into_any();
+        let (bff, settle) = (bff.clone(), settle.clone());
+        move |item_id: String| {
+            let (bff, settle, base) = (bff.clone(), settle.clone(), version());
+            wasm_bindgen_futures::spawn_local(async move {
+                let body = PutCartItem {
+                    quantity: 0,
+                    last_modified_by: None,
+                };
+                let path = format!("/items/{item_id}");
+                settle(
+                    bff.put(&path, &body, &new_idempotency_key(), Some(base))
+                        .await,
+                );
+            });
         }
-        let total = price(c.total_cents());
-        let rows = c
-            .lines
-            .into_iter()
-            .map(|l| {
-                let remove = remove.clone();
-                let id = l.item_id.clone();
-                view! {
-                    <tr data-item=l.item_id.clone()>
-                        <td>{l.name}</td>
-                        <td class="quantity">{l.quantity}</td>
-                        <td>{price(l.price_cents * l.quantity)}</td>
-                        <td><button on:click=move |_| remove(id.clone())>"Remove"</button></td>
-                    </tr>
+    };
+    let checkout = {
+        let (bff, source) = (bff.clone(), source.clone());
+        move |_| {
+            let (bff, source, base) = (bff.clone(), source.clone(), version());
+            wasm_bindgen_futures::spawn_local(async move {
+                let path = format!("/checkout/{}", new_idempotency_key());
+                let result: Result<Order, BffError> = bff
+                    .put(
+                        &path,
+                        &Checkout::default(),
+                        &new_idempotency_key(),
+                        Some(base),
+                    )
+                    .await;
+                match result {
+                    Ok(order) => {
+                        placed.try_set(Some(order));
+                        notice.try_set(None);
+                        // The server emptied the cart: read it back so versions stay exact.
+                        if let Ok(c) = bff.get::<Cart>("").await {
+                            let saved = serde_json::to_value(CartSaved::of(&c)).unwrap_or_default();
+                            publish(topics::CART, topics::CART_SAVED, &source, saved);
+                            shown.try_set(Shown::Cart(c));
+                        }
+                    }
+                    Err(e) => {
+                        notice.try_set(Some(e.to_string()));
+                    }
                 }
-            })
-            .collect_view();
-        view! {
-            <table class="cart-lines">
-                <thead><tr><th>"Item"</th><th>"Qty"</th><th>"Price"</th><th></th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-            <p class="total">"Total: "<strong>{total}</strong></p>
+            });
         }
-        .into_any()
     };
-    view! { <div class="cart"><h1>"Your cart"</h1>{body}</div> }
+
+    let body = move || {
+        match shown.get() {
+        Shown::Loading => view! { <p class="loading">"Loading your cart…"</p> }.into_any(),
+        Shown::Failed(e) => {
+            let reload = reload.clone();
+            view! {
+                <p class="tessera-app-error" role="alert">"Your cart could not be loaded: "{e}</p>
+                <button on:click=move |_| reload()>"Try again"</button>
+            }
+            .into_any()
+        }
+        Shown::Cart(c) if c.lines.is_empty() => {
+            view! { <p class="empty">"Your cart is empty. "<a href="/restaurants">"Find something to eat"</a></p> }.into_any()
+        }
+        Shown::Cart(c) => {
+            let rows = c
+                .lines
+                .into_iter()
+                .map(|l| {
+                    let remove = remove.clone();
+                    let id = l.item_id.clone();
+                    view! {
+                        <tr data-item=l.item_id.clone()>
+                            <td>{l.name}</td>
+                            <td class="quantity">{l.quantity}</td>
+                            <td>{price(l.unit_price_cents * i64::from(l.quantity))}</td>
+                            <td><button on:click=move |_| remove(id.clone())>"Remove"</button></td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            let checkout = checkout.clone();
+            view! {
+                <table class="cart-lines">
+                    <thead><tr><th>"Item"</th><th>"Qty"</th><th>"Price"</th><th></th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+                <p class="total">"Total: "<strong>{price(c.total_cents)}</strong></p>
+                <button class="checkout" on:click=checkout>"Check out"</button>
+            }
+            .into_any()
+        }
+    }
+    };
+    view! {
+        <div class="cart">
+            <h1>"Your cart"</h1>
+            {move || notice.get().map(|n| view! { <p class="notice" role="alert">{n}</p> })}
+            {move || placed.get().map(|o| view! {
+                <p class="order-placed">"Order "<code>{o.id.clone()}</code>" placed: "{price(o.total_cents)}", "<span class="order-status">{o.status.as_str()}</span></p>
+            })}
+            {body}
+        </div>
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn added(item: &str, qty: u32) -> ItemAdded {
-        ItemAdded {
-            restaurant_id: "r".into(),
-            item_id: item.into(),
-            name: item.into(),
-            price_cents: 250,
-            quantity: qty,
-        }
-    }
+    use super::price;
 
     #[test]
-    fn merges_lines_and_ignores_duplicate_deliveries() {
-        let mut c = Cart::default();
-        c.add("e1", added("a", 1));
-        c.add("e2", added("a", 2));
-        c.add("e2", added("a", 2));
-        c.add("e3", added("b", 1));
-        assert_eq!(c.lines.len(), 2);
-        assert_eq!(c.lines[0].quantity, 3);
-        assert_eq!(c.total_cents(), 1000);
+    fn prices_are_euros_with_two_decimals() {
+        assert_eq!(price(3390), "€33.90");
+        assert_eq!(price(5), "€0.05");
+        assert_eq!(price(0), "€0.00");
+        assert_eq!(price(-250), "-€2.50");
     }
 }

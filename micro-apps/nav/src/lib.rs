@@ -1,9 +1,11 @@
 //! Navigation: always mounted; renders the menu from the published mount points and shows how
-//! many items the cart holds, from the event bus.
+//! many items the cart holds: read from the BFF at mount, then kept current by `cart.saved`
+//! events on the bus.
 
 use leptos::prelude::*;
-use tessera_shared::browser::{current_path, on_location_change, subscribe, Host};
-use tessera_shared::bus::topics::{self, ItemAdded};
+use tessera_shared::browser::{current_path, on_location_change, subscribe, Bff, Host};
+use tessera_shared::bus::topics::{self, CartSaved};
+use tessera_shared::sync::Cart;
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
@@ -14,15 +16,36 @@ fn is_active(path: &str, route: &str) -> bool {
 
 fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
-    let items = RwSignal::new(0u32);
+    // (version, item count): a newer version wins, whichever of the BFF read and the bus
+    // events arrives first.
+    let cart = RwSignal::new((0i64, 0u32));
+    // `try_`: a late answer may arrive after the nav was unmounted.
+    let newer = move |saved: CartSaved| {
+        cart.try_update(|c| {
+            if saved.version > c.0 {
+                *c = (saved.version, saved.item_count);
+            }
+        })
+    };
     let listeners = (
         on_location_change(move |p| path.set(p)),
         subscribe(topics::CART, true, move |env| {
-            if let Some(added) = env.data_as::<ItemAdded>() {
-                items.update(|n| *n += added.quantity);
+            if env.kind == topics::CART_SAVED {
+                if let Some(saved) = env.data_as::<CartSaved>() {
+                    newer(saved);
+                }
             }
         }),
     );
+    let p = props.get_untracked();
+    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
+    wasm_bindgen_futures::spawn_local(async move {
+        // Without it the badge starts at the count of the next change; not worth an error.
+        if let Ok(c) = bff.get::<Cart>("").await {
+            newer(CartSaved::of(&c));
+        }
+    });
+    let items = Signal::derive(move || cart.get().1);
     // Owned by this instance: unmounting drops the listeners.
     StoredValue::new_local(listeners);
     let links = move || {

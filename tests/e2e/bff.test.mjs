@@ -1,0 +1,110 @@
+// The demo apps against the real BFF: the cart lives on the server per user, commands go
+// through the sync protocol (idempotency key, If-Match), checkout places an order that the
+// simulated kitchen moves on, and the BFF's errors show in the app that asked.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { cleanup, contextAs, launch, newStore, serve } from "./harness.mjs";
+
+let browser;
+let server;
+before(async () => {
+  browser = await launch();
+  server = await serve(newStore());
+});
+after(async () => {
+  server?.close();
+  await browser?.close();
+  cleanup();
+});
+
+async function page(subject, path) {
+  const context = await contextAs(browser, subject);
+  const p = await context.newPage();
+  const errors = [];
+  p.on("pageerror", (e) => errors.push(String(e)));
+  await p.goto(server.url + path);
+  await p.locator(".tessera-nav").waitFor();
+  return { page: p, context, errors };
+}
+
+/** The caller's cart, read from the BFF as the browser would. */
+async function cartOf(subject) {
+  const res = await fetch(`${server.url}/api/cart`, { headers: { authorization: `Bearer dev:${subject}:customer` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+describe("demo apps on the BFF", () => {
+  test("the cart is stored per user on the server and survives a reload", async () => {
+    const { page: p, context, errors } = await page("carol", "/restaurants/napoli");
+    await p.locator('.menu-item[data-item="margherita"] button.add').click();
+    await p.locator('.menu-item[data-item="margherita"] .added', { hasText: "1 in cart" }).waitFor();
+    await p.locator('.menu-item[data-item="tiramisu"] button.add').click();
+    await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
+
+    const stored = await cartOf("carol");
+    assert.deepEqual(stored.lines.map((l) => [l.itemId, l.quantity]).sort(), [["margherita", 1], ["tiramisu", 1]]);
+    assert.equal(stored.lastModifiedBy, "carol");
+    assert.equal(stored.totalCents, 950 + 550);
+
+    await p.goto(server.url + "/cart");
+    await p.locator(".cart-lines").waitFor();
+    assert.match(await p.locator(".total").textContent(), /€15\.00/);
+    await p.reload();
+    await p.locator('tr[data-item="tiramisu"] .quantity', { hasText: "1" }).waitFor();
+    // The badge is read from the BFF at start, not only from this page's events.
+    await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
+
+    const other = await page("dave", "/cart");
+    await other.page.locator(".cart .empty").waitFor();
+    assert.equal((await cartOf("dave")).lines.length, 0, "another user's cart is their own");
+    await other.context.close();
+  });
+
+  test("removing a line and checking out place an order the kitchen moves on", async () => {
+    const { page: p, context } = await page("erin", "/restaurants/pho-corner");
+    const pho = p.locator('.menu-item[data-item="pho-bo"]');
+    await pho.locator('button[aria-label="One more"]').click();
+    await pho.locator("button.add").click();
+    await pho.locator(".added", { hasText: "2 in cart" }).waitFor();
+    await p.locator('.menu-item[data-item="goi-cuon"] button.add').click();
+    await p.locator(".tessera-nav .badge", { hasText: "3" }).waitFor();
+
+    await p.click('.tessera-nav a[data-menu-key="cart"]');
+    await p.locator('tr[data-item="goi-cuon"]').waitFor();
+    await p.locator('tr[data-item="goi-cuon"] button', { hasText: "Remove" }).click();
+    await p.locator('tr[data-item="goi-cuon"]').waitFor({ state: "detached" });
+    await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
+    assert.match(await p.locator(".total").textContent(), /€25\.80/);
+
+    await p.locator("button.checkout").click();
+    await p.locator(".order-placed", { hasText: "€25.80" }).waitFor();
+    assert.equal(await p.locator(".order-status").textContent(), "submitted");
+    await p.locator(".cart .empty").waitFor();
+    await p.locator(".tessera-nav .badge").waitFor({ state: "detached" });
+
+    const orderId = await p.locator(".order-placed code").textContent();
+    const headers = { authorization: "Bearer dev:erin:customer" };
+    let order;
+    for (let i = 0; i < 100; i++) {
+      order = await (await fetch(`${server.url}/api/orders/${orderId}`, { headers })).json();
+      if (order.status === "delivered") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(order.status, "delivered", "the kitchen delivers the order");
+    assert.deepEqual(order.lines.map((l) => [l.itemId, l.quantity]), [["pho-bo", 2]]);
+    const other = await fetch(`${server.url}/api/orders/${orderId}`, { headers: { authorization: "Bearer dev:mallory:customer" } });
+    assert.equal(other.status, 404, "nobody else reads the order");
+    await context.close();
+  });
+
+  test("a restaurant the BFF does not know shows 'not found' in the restaurants app only", async () => {
+    const { page: p, context } = await page("frank", "/restaurants/no-such-place");
+    await p.locator(".restaurants h1", { hasText: "Restaurant not found" }).waitFor();
+    await p.click('.tessera-nav a[data-menu-key="restaurants"]');
+    await p.locator(".restaurant-list a", { hasText: "Pho Corner" }).waitFor();
+    await context.close();
+  });
+});
