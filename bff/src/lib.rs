@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// Runs the BFF on `config.addr` until Ctrl-C: migrations, the kitchen, the API. Prints
+/// Runs the BFF on `config.addr` until Ctrl-C or SIGTERM: migrations, the kitchen, the API. Prints
 /// `listening on http://ADDR/` once the socket is bound (tests wait for that line).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::connect(&config).await?;
@@ -70,17 +70,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let kitchen = kitchen::spawn(state.clone());
-    println!(
-        "listening on http://{addr}/ ({} database)",
-        state.db.backend.name()
-    );
+    eprintln!("tessera-bff: {} database", state.db.backend.name());
+    println!("listening on http://{addr}/");
     axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     kitchen.abort();
     state.db.close().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a process manager.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -103,7 +103,7 @@ pub async fn put_item(
     check_preconditions(&headers, exists.then_some(before.meta.version), || {
         stale_cart(&before)
     })?;
-    bump_cart(&mut tx, &state, owner, before.meta.version).await?;
+    bump_cart(&mut tx, owner, before.meta.version).await?;
     if quantity == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
             .bind(owner)
@@ -227,7 +227,7 @@ pub async fn checkout(
     .execute(&mut *tx)
     .await
     .context("creating an order")?;
-    bump_cart(&mut tx, &state, owner, cart.meta.version).await?;
+    bump_cart(&mut tx, owner, cart.meta.version).await?;
     sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
         .bind(owner)
         .execute(&mut *tx)
@@ -289,7 +289,6 @@ fn stale_cart(cart: &Cart) -> ApiError {
 /// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`.
 async fn bump_cart(
     tx: &mut Transaction<'static, Any>,
-    state: &AppState,
     owner: &str,
     expected: i64,
 ) -> Result<(), ApiError> {
@@ -312,7 +311,9 @@ async fn bump_cart(
     .rows_affected();
     if written == 0 {
         // A concurrent command won between our read and our write (PostgreSQL, read committed).
-        return Err(stale_cart(&load_cart(state.db.reader(), owner).await?));
+        // Read committed: this statement sees the winner's commit. Reading through the
+        // transaction, not the pool, so a burst of conflicts cannot exhaust the pool.
+        return Err(stale_cart(&load_cart(&mut **tx, owner).await?));
     }
     Ok(())
 }
