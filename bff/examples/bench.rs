@@ -17,6 +17,7 @@ struct Args {
     seconds: u64,
     clients: usize,
     only: Option<String>,
+    connections: u32,
 }
 
 fn args() -> Result<Args> {
@@ -24,6 +25,7 @@ fn args() -> Result<Args> {
         seconds: 10,
         clients: 32,
         only: None,
+        connections: 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -32,7 +34,8 @@ fn args() -> Result<Args> {
             "--seconds" => a.seconds = value()?.parse()?,
             "--clients" => a.clients = value()?.parse()?,
             "--only" => a.only = Some(value()?),
-            other => bail!("unknown argument {other}; expected --seconds N, --clients N, --only sqlite|postgres"),
+            "--connections" => a.connections = value()?.parse()?,
+            other => bail!("unknown argument {other}; expected --seconds N, --clients N, --connections N, --only sqlite|postgres"),
         }
     }
     Ok(a)
@@ -69,7 +72,7 @@ async fn run(backend: &str, url: &str, args: &Args) -> Result<()> {
         database_url: Some(url.to_owned()),
         addr: "127.0.0.1:0".parse()?,
         kitchen_step_ms: 3_600_000,
-        max_connections: 16,
+        max_connections: args.connections,
     };
     let state = AppState::connect(&config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

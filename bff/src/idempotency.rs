@@ -6,7 +6,8 @@
 //! Only accepted commands are recorded: a rejected one (412, 409, …) changed nothing, so the
 //! client may fix its request and retry under the same key.
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
+use crate::events::{self, NewEvent};
 use crate::problem::ApiError;
 use crate::time::now_rfc3339;
 use anyhow::Context;
@@ -121,11 +122,15 @@ pub async fn begin(db: &Db, command: &Command) -> Result<Begun, ApiError> {
     .with_error(FieldError::header("Idempotency-Key", "contended")))
 }
 
-/// Records `outcome` for the key, commits the effect with it, and answers.
+/// Records `outcome` for the key, appends the command's event, commits all of it with the
+/// effect, and answers. The append goes last so PostgreSQL's append lock is held only for the
+/// insert and the commit (see [`events::append`]).
 pub async fn finish(
     mut tx: Transaction<'static, Any>,
+    backend: Backend,
     command: &Command,
     outcome: Outcome,
+    event: NewEvent,
 ) -> Result<Response, ApiError> {
     sqlx::query("UPDATE idempotency SET status = $1, body = $2, etag = $3 WHERE key = $4")
         .bind(i64::from(outcome.status.as_u16()))
@@ -135,6 +140,7 @@ pub async fn finish(
         .execute(&mut *tx)
         .await
         .context("recording a command's response")?;
+    events::append(&mut tx, backend, event).await?;
     tx.commit().await.context("committing a command")?;
     Ok(outcome.into_response(false))
 }

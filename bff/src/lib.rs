@@ -70,7 +70,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let kitchen = kitchen::spawn(state.clone());
-    eprintln!("tessera-bff: {} database", state.db.backend.name());
+    eprintln!(
+        "tessera-bff: {} at {}",
+        state.db.backend.name(),
+        db::redact(&config.database_url())
+    );
     println!("listening on http://{addr}/");
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())

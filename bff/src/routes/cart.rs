@@ -1,7 +1,7 @@
 //! `/api/cart`: each caller's own cart. The owner is always the caller, so there is no way to
 //! name, read or write someone else's cart.
 
-use crate::events::{self, NewEvent};
+use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody,
@@ -103,7 +103,7 @@ pub async fn put_item(
     check_preconditions(&headers, exists.then_some(before.meta.version), || {
         stale_cart(&before)
     })?;
-    bump_cart(&mut tx, owner, before.meta.version).await?;
+    let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
     if quantity == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
             .bind(owner)
@@ -128,26 +128,50 @@ pub async fn put_item(
         .await
         .context("writing a cart line")?;
     }
-    let cart = load_cart(&mut *tx, owner).await?;
-    events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::CART_UPDATED,
-            partition_key: format!("cart:{owner}"),
-            source: SOURCE,
-            data: serde_json::to_value(&cart).context("serializing a cart")?,
-            owner: Some(owner.clone()),
-        },
-    )
-    .await?;
+    // The cart as now stored, without reading it back (one statement less on the writer).
+    let mut lines = before.lines;
+    let position = lines.iter().position(|l| l.item_id == item_id);
+    match (quantity, position) {
+        (0, Some(i)) => {
+            lines.remove(i);
+        }
+        (0, None) => {}
+        (_, Some(i)) => {
+            let line = &mut lines[i];
+            line.quantity = quantity;
+            line.name.clone_from(&item.name);
+            line.unit_price_cents = item.price_cents;
+            line.restaurant_id.clone_from(&item.restaurant_id);
+        }
+        (_, None) => lines.push(CartLine {
+            item_id: item_id.clone(),
+            restaurant_id: item.restaurant_id.clone(),
+            name: item.name.clone(),
+            unit_price_cents: item.price_cents,
+            quantity,
+        }),
+    }
+    let cart = Cart {
+        owner: owner.clone(),
+        total_cents: total_cents(&lines),
+        lines,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
+    let event = NewEvent {
+        kind: event_types::CART_UPDATED,
+        partition_key: format!("cart:{owner}"),
+        source: SOURCE,
+        data: serde_json::to_value(&cart).context("serializing a cart")?,
+        owner: Some(owner.clone()),
+    };
     let status = if exists {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
-    idempotency::finish(tx, &command, outcome).await
+    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
 }
 
 #[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
@@ -212,10 +236,10 @@ pub async fn checkout(
     let now = now_rfc3339();
     let total = total_cents(&cart.lines);
     let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
-    // placed_seq is set below, once the order.placed event has its number.
+    let placed_ms = now_ms();
     sqlx::query(
-        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_seq, next_step_at, version, last_modified, last_modified_by, deleted) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 1, $6, $2, 0)",
+        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0)",
     )
     .bind(&order_id)
     .bind(owner)
@@ -223,17 +247,24 @@ pub async fn checkout(
     .bind(&lines)
     .bind(total)
     .bind(&now)
-    .bind(now_ms() + state.kitchen_step_ms as i64)
+    .bind(placed_ms)
+    .bind(placed_ms + state.kitchen_step_ms as i64)
     .execute(&mut *tx)
     .await
     .context("creating an order")?;
-    bump_cart(&mut tx, owner, cart.meta.version).await?;
+    let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
     sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
         .bind(owner)
         .execute(&mut *tx)
         .await
         .context("emptying a cart")?;
-    let emptied = load_cart(&mut *tx, owner).await?;
+    let emptied = Cart {
+        owner: owner.clone(),
+        lines: Vec::new(),
+        total_cents: 0,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
     let order = Order {
         id: order_id.clone(),
         owner: owner.clone(),
@@ -250,30 +281,19 @@ pub async fn checkout(
         },
     };
     // One command, one event: it carries both entities it changed.
-    let event = events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::ORDER_PLACED,
-            partition_key: format!("order:{order_id}"),
-            source: SOURCE,
-            data: json!({ "order": &order, "cart": &emptied }),
-            owner: Some(owner.clone()),
-        },
-    )
-    .await?;
-    sqlx::query("UPDATE orders SET placed_seq = $1 WHERE id = $2")
-        .bind(event.seq)
-        .bind(&order_id)
-        .execute(&mut *tx)
-        .await
-        .context("recording an order's sequence number")?;
+    let event = NewEvent {
+        kind: event_types::ORDER_PLACED,
+        partition_key: format!("order:{order_id}"),
+        source: SOURCE,
+        data: json!({ "order": &order, "cart": &emptied }),
+        owner: Some(owner.clone()),
+    };
     let outcome = Outcome::json(
         StatusCode::CREATED,
         &order,
         Some(entity_etag(order.meta.version)),
     )?;
-    idempotency::finish(tx, &command, outcome).await
+    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
 }
 
 fn stale_cart(cart: &Cart) -> ApiError {
@@ -286,12 +306,13 @@ fn stale_cart(cart: &Cart) -> ApiError {
     )
 }
 
-/// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`.
+/// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`;
+/// returns the new metadata.
 async fn bump_cart(
     tx: &mut Transaction<'static, Any>,
     owner: &str,
     expected: i64,
-) -> Result<(), ApiError> {
+) -> Result<EntityMeta, ApiError> {
     let now = now_rfc3339();
     let written = if expected == 0 {
         sqlx::query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
@@ -310,12 +331,17 @@ async fn bump_cart(
     .context("writing a cart")?
     .rows_affected();
     if written == 0 {
-        // A concurrent command won between our read and our write (PostgreSQL, read committed).
-        // Read committed: this statement sees the winner's commit. Reading through the
-        // transaction, not the pool, so a burst of conflicts cannot exhaust the pool.
+        // A concurrent command won between our read and our write (PostgreSQL, read committed,
+        // so this next statement sees the winner's commit). Reading through the transaction,
+        // not the pool, so a burst of conflicts cannot exhaust the pool.
         return Err(stale_cart(&load_cart(&mut **tx, owner).await?));
     }
-    Ok(())
+    Ok(EntityMeta {
+        version: expected + 1,
+        last_modified: now,
+        last_modified_by: owner.to_owned(),
+        deleted: false,
+    })
 }
 
 /// The cart of `owner`, or an empty version-0 cart if it was never written. One statement, so

@@ -1,6 +1,6 @@
 //! `/api/restaurants`: the catalogue, readable by anyone, and the admins' menu command.
 
-use crate::events::{self, NewEvent};
+use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
@@ -215,25 +215,20 @@ pub async fn put_menu_item(
     let item = load_menu_item(&mut *tx, &item_id)
         .await?
         .context("menu item vanished inside its own transaction")?;
-    events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::MENU_ITEM_UPDATED,
-            partition_key: format!("menu-item:{item_id}"),
-            source: SOURCE,
-            data: serde_json::to_value(&item).context("serializing a menu item")?,
-            owner: None,
-        },
-    )
-    .await?;
+    let event = NewEvent {
+        kind: event_types::MENU_ITEM_UPDATED,
+        partition_key: format!("menu-item:{item_id}"),
+        source: SOURCE,
+        data: serde_json::to_value(&item).context("serializing a menu item")?,
+        owner: None,
+    };
     let status = if current.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
-    idempotency::finish(tx, &command, outcome).await
+    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
 }
 
 pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
