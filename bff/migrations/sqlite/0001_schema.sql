@@ -74,7 +74,6 @@ CREATE TABLE events (
     -- The subject whose private data this is; NULL for public events (menus).
     owner TEXT
 );
-CREATE INDEX events_by_owner ON events (owner, seq);
 
 CREATE TABLE idempotency (
     key TEXT PRIMARY KEY,

@@ -6,7 +6,7 @@ use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody,
 };
-use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::idempotency::{self, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::restaurants::{load_menu_item, meta_from_row};
@@ -93,16 +93,17 @@ pub async fn put_item(
         &format!("/api/cart/items/{item_id}"),
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
     let owner = &caller.subject;
-    let before = load_cart(&mut *tx, owner).await?;
+    // Read outside the transaction, so SQLite's single writer is not held for it: the
+    // conditional version bump proves it still current.
+    let before = load_cart(state.db.reader(), owner).await?;
     let exists = before.meta.version > 0;
-    check_preconditions(&headers, exists.then_some(before.meta.version), || {
+    if let Err(err) = check_preconditions(&headers, exists.then_some(before.meta.version), || {
         stale_cart(&before)
-    })?;
+    }) {
+        return idempotency::replay_or(&state.db, &command, err).await;
+    }
+    idempotency::run(&state.db, &command, |mut tx| async move {
     let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
     if quantity == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
@@ -171,7 +172,9 @@ pub async fn put_item(
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
-    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
@@ -208,38 +211,32 @@ pub async fn checkout(
         &format!("/api/cart/checkout/{order_id}"),
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
     let owner = &caller.subject;
-    let cart = load_cart(&mut *tx, owner).await?;
-    if headers.if_match.is_some_and(|v| v != cart.meta.version) {
-        return Err(stale_cart(&cart));
+    // Read outside the transaction; the conditional version bump proves it still current.
+    let cart = load_cart(state.db.reader(), owner).await?;
+    let rejected = if headers.if_match.is_some_and(|v| v != cart.meta.version) {
+        Some(stale_cart(&cart))
+    } else if cart.lines.is_empty() {
+        Some(
+            ApiError::conflict("the cart is empty")
+                .with_error(FieldError::pointer("/lines", "no items to order")),
+        )
+    } else {
+        None
+    };
+    if let Some(err) = rejected {
+        return idempotency::replay_or(&state.db, &command, err).await;
     }
-    if cart.lines.is_empty() {
-        return Err(ApiError::conflict("the cart is empty")
-            .with_error(FieldError::pointer("/lines", "no items to order")));
-    }
-    let taken = sqlx::query("SELECT id FROM orders WHERE id = $1")
-        .bind(&order_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("checking an order id")?;
-    if taken.is_some() {
-        return Err(
-            ApiError::conflict(format!("order id {order_id:?} is already used"))
-                .with_error(FieldError::parameter("orderId", "already used")),
-        );
-    }
-
+    idempotency::run(&state.db, &command, |mut tx| async move {
     let now = now_rfc3339();
     let total = total_cents(&cart.lines);
     let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
     let placed_ms = now_ms();
-    sqlx::query(
+    // ON CONFLICT: a concurrent checkout with this id waits here for the other to commit,
+    // instead of failing on the primary key.
+    let created = sqlx::query(
         "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0) ON CONFLICT DO NOTHING",
     )
     .bind(&order_id)
     .bind(owner)
@@ -251,7 +248,14 @@ pub async fn checkout(
     .bind(placed_ms + state.kitchen_step_ms as i64)
     .execute(&mut *tx)
     .await
-    .context("creating an order")?;
+    .context("creating an order")?
+    .rows_affected();
+    if created == 0 {
+        return Err(
+            ApiError::conflict(format!("order id {order_id:?} is already used"))
+                .with_error(FieldError::parameter("orderId", "already used")),
+        );
+    }
     let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
     sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
         .bind(owner)
@@ -293,7 +297,9 @@ pub async fn checkout(
         &order,
         Some(entity_etag(order.meta.version)),
     )?;
-    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 fn stale_cart(cart: &Cart) -> ApiError {

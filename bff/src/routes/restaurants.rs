@@ -5,7 +5,7 @@ use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
 };
-use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::idempotency::{self, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::time::now_rfc3339;
@@ -141,10 +141,9 @@ pub async fn put_menu_item(
         &path,
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
+    // Menu edits are rare: everything, reads included, happens in the transaction.
+    let db = &state.db;
+    idempotency::run(db, &command, |mut tx| async move {
     if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "no restaurant {restaurant_id:?}"
@@ -210,7 +209,7 @@ pub async fn put_menu_item(
     if written == 0 {
         // Another writer got there between our read and our write (PostgreSQL, read committed).
         drop(tx);
-        return Err(stale(&load_menu_item(state.db.reader(), &item_id).await?));
+        return Err(stale(&load_menu_item(db.reader(), &item_id).await?));
     }
     let item = load_menu_item(&mut *tx, &item_id)
         .await?
@@ -228,7 +227,9 @@ pub async fn put_menu_item(
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
-    idempotency::finish(tx, state.db.backend, &command, outcome, event).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
