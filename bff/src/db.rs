@@ -180,7 +180,7 @@ fn create_sqlite_parent(url: &str) -> Result<()> {
 }
 
 /// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -31,32 +31,38 @@ pub async fn append(
     backend: Backend,
     event: NewEvent,
 ) -> Result<DomainEvent, ApiError> {
-    if backend == Backend::Postgres {
-        // Selecting a constant: the Any driver cannot decode the function's `void` result.
-        sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut **tx)
-            .await
-            .context("taking the event-append lock")?;
-    }
     let id = uuid::Uuid::new_v4().to_string();
     let timestamp = now_rfc3339();
     let data = serde_json::to_string(&event.data).context("serializing event data")?;
-    let seq: i64 = sqlx::query(
-        "INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-    )
-    .bind(&id)
-    .bind(event.kind)
-    .bind(&timestamp)
-    .bind(&event.partition_key)
-    .bind(event.source)
-    .bind(&data)
-    .bind(&event.owner)
-    .fetch_one(&mut **tx)
-    .await
-    .context("appending an event")?
-    .try_get("seq")?;
+    let sql = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq"
+        }
+        // The lock is taken before the row (and its seq) is made, in the same round trip, so
+        // the serialized section is this statement and the commit.
+        Backend::Postgres => {
+            "WITH append_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($8)) \
+             INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 FROM append_lock RETURNING seq"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&id)
+        .bind(event.kind)
+        .bind(&timestamp)
+        .bind(&event.partition_key)
+        .bind(event.source)
+        .bind(&data)
+        .bind(&event.owner);
+    if backend == Backend::Postgres {
+        query = query.bind(APPEND_LOCK);
+    }
+    let seq: i64 = query
+        .fetch_one(&mut **tx)
+        .await
+        .context("appending an event")?
+        .try_get("seq")?;
     Ok(DomainEvent {
         id,
         kind: event.kind.to_owned(),

@@ -1,12 +1,13 @@
-//! Exactly-once effects for commands. The first request with an `Idempotency-Key` claims it
-//! inside the command's transaction and stores its response there, so a key is recorded exactly
-//! when its effect is. A replay gets the stored status and body byte for byte; the same key on
-//! a different request (body, route or caller) is a 422.
+//! Exactly-once effects for commands. A command's `Idempotency-Key` and its response are stored
+//! in the command's own transaction, so a key is recorded exactly when its effect is. A replay
+//! gets the stored status and body byte for byte; the same key on a different request (body,
+//! route or caller) is a 422.
 //!
 //! Only accepted commands are recorded: a rejected one (412, 409, …) changed nothing, so the
 //! client may fix its request and retry under the same key.
 
 use crate::db::Db;
+use crate::events::{self, NewEvent};
 use crate::problem::ApiError;
 use crate::time::now_rfc3339;
 use anyhow::Context;
@@ -14,6 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
+use std::future::Future;
 use tessera_shared::sync::FieldError;
 
 /// One command request, as far as idempotency is concerned.
@@ -77,66 +79,72 @@ impl Outcome {
     }
 }
 
-pub enum Begun {
-    /// A fresh command: do the effect in this transaction, then [`finish`].
-    Fresh(Transaction<'static, Any>),
-    /// The key was used before for this very request: here is what it answered.
-    Replay(Response),
+/// What a fresh command did, still uncommitted: its transaction, its answer and its event.
+pub struct Effect {
+    pub tx: Transaction<'static, Any>,
+    pub outcome: Outcome,
+    pub event: NewEvent,
 }
 
-/// Starts `command`: replays a recorded response, or opens the transaction that will carry the
-/// effect with the key already claimed in it.
-pub async fn begin(db: &Db, command: &Command) -> Result<Begun, ApiError> {
+/// Runs `command` exactly once. A recorded key replays its response. Otherwise `effect` runs in
+/// a fresh transaction, and the key, the effect and the event commit together.
+///
+/// A concurrent first use of the same key cannot apply twice: both requests change the same
+/// entity, and every write is conditional (on the version read, or `ON CONFLICT DO NOTHING`),
+/// so the later one finds its precondition broken once the earlier commits (PostgreSQL makes it
+/// wait for that; SQLite's single writer runs them one after the other). Any rejection, and a
+/// key taken at record time, therefore looks the key up again and replays when it is there.
+pub async fn run<F, Fut>(db: &Db, command: &Command, effect: F) -> Result<Response, ApiError>
+where
+    F: FnOnce(Transaction<'static, Any>) -> Fut,
+    Fut: Future<Output = Result<Effect, ApiError>>,
+{
     // Replays are cheap: no transaction, no writer.
     if let Some(response) = recorded(db, command).await? {
-        return Ok(Begun::Replay(response));
+        return Ok(response);
     }
-    for _ in 0..3 {
-        let mut tx = db.begin().await?;
-        // A concurrent first use of the same key blocks here (PostgreSQL) or queues on the
-        // writer (SQLite) until the other commits, then finds the key taken and replays.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency (key, fingerprint, status, body, etag, created_at) \
-             VALUES ($1, $2, 0, '', NULL, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&command.key)
-        .bind(&command.fingerprint)
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await
-        .context("claiming an idempotency key")?
-        .rows_affected();
-        if claimed == 1 {
-            return Ok(Begun::Fresh(tx));
-        }
-        drop(tx);
-        if let Some(response) = recorded(db, command).await? {
-            return Ok(Begun::Replay(response));
-        }
-        // The other holder rolled back (its command was rejected): the key is free again.
-    }
-    Err(ApiError::conflict(
-        "the Idempotency-Key is in use by a request that keeps failing; retry later",
+    let tx = db.begin().await?;
+    let Effect {
+        mut tx,
+        outcome,
+        event,
+    } = match effect(tx).await {
+        Ok(effect) => effect,
+        Err(err) => return replay_or(db, command, err).await,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (key, fingerprint, status, body, etag, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
-    .with_error(FieldError::header("Idempotency-Key", "contended")))
-}
-
-/// Records `outcome` for the key, commits the effect with it, and answers.
-pub async fn finish(
-    mut tx: Transaction<'static, Any>,
-    command: &Command,
-    outcome: Outcome,
-) -> Result<Response, ApiError> {
-    sqlx::query("UPDATE idempotency SET status = $1, body = $2, etag = $3 WHERE key = $4")
-        .bind(i64::from(outcome.status.as_u16()))
-        .bind(&outcome.body)
-        .bind(&outcome.etag)
-        .bind(&command.key)
-        .execute(&mut *tx)
-        .await
-        .context("recording a command's response")?;
+    .bind(&command.key)
+    .bind(&command.fingerprint)
+    .bind(i64::from(outcome.status.as_u16()))
+    .bind(&outcome.body)
+    .bind(&outcome.etag)
+    .bind(now_rfc3339())
+    .execute(&mut *tx)
+    .await
+    .context("recording a command's response")?
+    .rows_affected();
+    if inserted == 0 {
+        drop(tx);
+        let taken = ApiError::conflict("the Idempotency-Key was used by a concurrent request")
+            .with_error(FieldError::header("Idempotency-Key", "in use"));
+        return replay_or(db, command, taken).await;
+    }
+    // Last, so PostgreSQL's append lock covers only the insert and the commit.
+    events::append(&mut tx, db.backend, event).await?;
     tx.commit().await.context("committing a command")?;
     Ok(outcome.into_response(false))
+}
+
+/// The recorded response for `command` if there is one, else `err`: what a command rejected
+/// before its transaction answers, since a rejection may be a replay seeing its own effect.
+pub async fn replay_or(db: &Db, command: &Command, err: ApiError) -> Result<Response, ApiError> {
+    match recorded(db, command).await? {
+        Some(response) => Ok(response),
+        None => Err(err),
+    }
 }
 
 async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {

@@ -27,9 +27,10 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         let poll = Duration::from_millis((state.kitchen_step_ms / 4).clamp(5, 250));
         loop {
             if let Err(err) = advance_due(&state).await {
+                // Internal causes were logged where they arose; retry on the next poll.
                 eprintln!(
-                    "tessera-bff: kitchen: {:#}",
-                    anyhow::anyhow!("{:?}", err.detail)
+                    "tessera-bff: kitchen: {}",
+                    err.detail.as_deref().unwrap_or(err.title)
                 );
             }
             tokio::time::sleep(poll).await;

@@ -84,7 +84,7 @@ pub fn with_cdn(api: axum::Router, store: &std::path::Path) -> anyhow::Result<ax
     )
 }
 
-/// Runs the BFF on `config.addr` until Ctrl-C: migrations, the kitchen, the API. Prints
+/// Runs the BFF on `config.addr` until Ctrl-C or SIGTERM: migrations, the kitchen, the API. Prints
 /// `listening on http://ADDR/` once the socket is bound (tests wait for that line).
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::connect(&config).await?;
@@ -93,21 +93,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let kitchen = kitchen::spawn(state.clone());
-    println!(
-        "listening on http://{addr}/ ({} database)",
-        state.db.backend.name()
+    eprintln!(
+        "tessera-bff: {} at {}",
+        state.db.backend.name(),
+        db::redact(&config.database_url())
     );
     let app = match &config.store {
         None => router(state.clone()),
         Some(store) => with_cdn(router(state.clone()), store)?,
     };
+    println!("listening on http://{addr}/");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     kitchen.abort();
     state.db.close().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a process manager.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -50,8 +50,8 @@ CREATE TABLE orders (
     lines TEXT NOT NULL,
     total_cents BIGINT NOT NULL,
     placed_at TEXT NOT NULL,
-    -- The seq of the order.placed event: a stable, commit-ordered key for pagination.
-    placed_seq BIGINT NOT NULL,
+    -- placed_at in ms since the epoch; with id, the stable sort key for pagination.
+    placed_ms BIGINT NOT NULL,
     -- When the kitchen moves the order on (ms since the epoch); NULL once delivered.
     next_step_at BIGINT,
     version BIGINT NOT NULL,
@@ -59,7 +59,7 @@ CREATE TABLE orders (
     last_modified_by TEXT NOT NULL,
     deleted BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX orders_by_owner ON orders (owner, placed_seq);
+CREATE INDEX orders_by_owner ON orders (owner, placed_ms, id);
 CREATE INDEX orders_pending ON orders (next_step_at) WHERE next_step_at IS NOT NULL;
 
 CREATE TABLE events (
@@ -74,7 +74,6 @@ CREATE TABLE events (
     -- The subject whose private data this is; NULL for public events (menus).
     owner TEXT
 );
-CREATE INDEX events_by_owner ON events (owner, seq);
 
 CREATE TABLE idempotency (
     key TEXT PRIMARY KEY,

@@ -1,12 +1,12 @@
 //! `/api/cart`: each caller's own cart. The owner is always the caller, so there is no way to
 //! name, read or write someone else's cart.
 
-use crate::events::{self, NewEvent};
+use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody,
 };
-use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::idempotency::{self, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::restaurants::{load_menu_item, meta_from_row};
@@ -93,17 +93,18 @@ pub async fn put_item(
         &format!("/api/cart/items/{item_id}"),
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
     let owner = &caller.subject;
-    let before = load_cart(&mut *tx, owner).await?;
+    // Read outside the transaction, so SQLite's single writer is not held for it: the
+    // conditional version bump proves it still current.
+    let before = load_cart(state.db.reader(), owner).await?;
     let exists = before.meta.version > 0;
-    check_preconditions(&headers, exists.then_some(before.meta.version), || {
+    if let Err(err) = check_preconditions(&headers, exists.then_some(before.meta.version), || {
         stale_cart(&before)
-    })?;
-    bump_cart(&mut tx, &state, owner, before.meta.version).await?;
+    }) {
+        return idempotency::replay_or(&state.db, &command, err).await;
+    }
+    idempotency::run(&state.db, &command, |mut tx| async move {
+    let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
     if quantity == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
             .bind(owner)
@@ -128,26 +129,52 @@ pub async fn put_item(
         .await
         .context("writing a cart line")?;
     }
-    let cart = load_cart(&mut *tx, owner).await?;
-    events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::CART_UPDATED,
-            partition_key: format!("cart:{owner}"),
-            source: SOURCE,
-            data: serde_json::to_value(&cart).context("serializing a cart")?,
-            owner: Some(owner.clone()),
-        },
-    )
-    .await?;
+    // The cart as now stored, without reading it back (one statement less on the writer).
+    let mut lines = before.lines;
+    let position = lines.iter().position(|l| l.item_id == item_id);
+    match (quantity, position) {
+        (0, Some(i)) => {
+            lines.remove(i);
+        }
+        (0, None) => {}
+        (_, Some(i)) => {
+            let line = &mut lines[i];
+            line.quantity = quantity;
+            line.name.clone_from(&item.name);
+            line.unit_price_cents = item.price_cents;
+            line.restaurant_id.clone_from(&item.restaurant_id);
+        }
+        (_, None) => lines.push(CartLine {
+            item_id: item_id.clone(),
+            restaurant_id: item.restaurant_id.clone(),
+            name: item.name.clone(),
+            unit_price_cents: item.price_cents,
+            quantity,
+        }),
+    }
+    let cart = Cart {
+        owner: owner.clone(),
+        total_cents: total_cents(&lines),
+        lines,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
+    let event = NewEvent {
+        kind: event_types::CART_UPDATED,
+        partition_key: format!("cart:{owner}"),
+        source: SOURCE,
+        data: serde_json::to_value(&cart).context("serializing a cart")?,
+        owner: Some(owner.clone()),
+    };
     let status = if exists {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
-    idempotency::finish(tx, &command, outcome).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
@@ -184,38 +211,32 @@ pub async fn checkout(
         &format!("/api/cart/checkout/{order_id}"),
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
     let owner = &caller.subject;
-    let cart = load_cart(&mut *tx, owner).await?;
-    if headers.if_match.is_some_and(|v| v != cart.meta.version) {
-        return Err(stale_cart(&cart));
+    // Read outside the transaction; the conditional version bump proves it still current.
+    let cart = load_cart(state.db.reader(), owner).await?;
+    let rejected = if headers.if_match.is_some_and(|v| v != cart.meta.version) {
+        Some(stale_cart(&cart))
+    } else if cart.lines.is_empty() {
+        Some(
+            ApiError::conflict("the cart is empty")
+                .with_error(FieldError::pointer("/lines", "no items to order")),
+        )
+    } else {
+        None
+    };
+    if let Some(err) = rejected {
+        return idempotency::replay_or(&state.db, &command, err).await;
     }
-    if cart.lines.is_empty() {
-        return Err(ApiError::conflict("the cart is empty")
-            .with_error(FieldError::pointer("/lines", "no items to order")));
-    }
-    let taken = sqlx::query("SELECT id FROM orders WHERE id = $1")
-        .bind(&order_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("checking an order id")?;
-    if taken.is_some() {
-        return Err(
-            ApiError::conflict(format!("order id {order_id:?} is already used"))
-                .with_error(FieldError::parameter("orderId", "already used")),
-        );
-    }
-
+    idempotency::run(&state.db, &command, |mut tx| async move {
     let now = now_rfc3339();
     let total = total_cents(&cart.lines);
     let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
-    // placed_seq is set below, once the order.placed event has its number.
-    sqlx::query(
-        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_seq, next_step_at, version, last_modified, last_modified_by, deleted) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 1, $6, $2, 0)",
+    let placed_ms = now_ms();
+    // ON CONFLICT: a concurrent checkout with this id waits here for the other to commit,
+    // instead of failing on the primary key.
+    let created = sqlx::query(
+        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0) ON CONFLICT DO NOTHING",
     )
     .bind(&order_id)
     .bind(owner)
@@ -223,17 +244,31 @@ pub async fn checkout(
     .bind(&lines)
     .bind(total)
     .bind(&now)
-    .bind(now_ms() + state.kitchen_step_ms as i64)
+    .bind(placed_ms)
+    .bind(placed_ms + state.kitchen_step_ms as i64)
     .execute(&mut *tx)
     .await
-    .context("creating an order")?;
-    bump_cart(&mut tx, &state, owner, cart.meta.version).await?;
+    .context("creating an order")?
+    .rows_affected();
+    if created == 0 {
+        return Err(
+            ApiError::conflict(format!("order id {order_id:?} is already used"))
+                .with_error(FieldError::parameter("orderId", "already used")),
+        );
+    }
+    let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
     sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
         .bind(owner)
         .execute(&mut *tx)
         .await
         .context("emptying a cart")?;
-    let emptied = load_cart(&mut *tx, owner).await?;
+    let emptied = Cart {
+        owner: owner.clone(),
+        lines: Vec::new(),
+        total_cents: 0,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
     let order = Order {
         id: order_id.clone(),
         owner: owner.clone(),
@@ -250,30 +285,21 @@ pub async fn checkout(
         },
     };
     // One command, one event: it carries both entities it changed.
-    let event = events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::ORDER_PLACED,
-            partition_key: format!("order:{order_id}"),
-            source: SOURCE,
-            data: json!({ "order": &order, "cart": &emptied }),
-            owner: Some(owner.clone()),
-        },
-    )
-    .await?;
-    sqlx::query("UPDATE orders SET placed_seq = $1 WHERE id = $2")
-        .bind(event.seq)
-        .bind(&order_id)
-        .execute(&mut *tx)
-        .await
-        .context("recording an order's sequence number")?;
+    let event = NewEvent {
+        kind: event_types::ORDER_PLACED,
+        partition_key: format!("order:{order_id}"),
+        source: SOURCE,
+        data: json!({ "order": &order, "cart": &emptied }),
+        owner: Some(owner.clone()),
+    };
     let outcome = Outcome::json(
         StatusCode::CREATED,
         &order,
         Some(entity_etag(order.meta.version)),
     )?;
-    idempotency::finish(tx, &command, outcome).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 fn stale_cart(cart: &Cart) -> ApiError {
@@ -286,13 +312,13 @@ fn stale_cart(cart: &Cart) -> ApiError {
     )
 }
 
-/// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`.
+/// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`;
+/// returns the new metadata.
 async fn bump_cart(
     tx: &mut Transaction<'static, Any>,
-    state: &AppState,
     owner: &str,
     expected: i64,
-) -> Result<(), ApiError> {
+) -> Result<EntityMeta, ApiError> {
     let now = now_rfc3339();
     let written = if expected == 0 {
         sqlx::query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
@@ -311,10 +337,17 @@ async fn bump_cart(
     .context("writing a cart")?
     .rows_affected();
     if written == 0 {
-        // A concurrent command won between our read and our write (PostgreSQL, read committed).
-        return Err(stale_cart(&load_cart(state.db.reader(), owner).await?));
+        // A concurrent command won between our read and our write (PostgreSQL, read committed,
+        // so this next statement sees the winner's commit). Reading through the transaction,
+        // not the pool, so a burst of conflicts cannot exhaust the pool.
+        return Err(stale_cart(&load_cart(&mut **tx, owner).await?));
     }
-    Ok(())
+    Ok(EntityMeta {
+        version: expected + 1,
+        last_modified: now,
+        last_modified_by: owner.to_owned(),
+        deleted: false,
+    })
 }
 
 /// The cart of `owner`, or an empty version-0 cart if it was never written. One statement, so

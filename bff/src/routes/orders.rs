@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use tessera_shared::sync::{entity_etag, FieldError, Order, OrderStatus, Page, Problem, CURRENCY};
 
-const COLUMNS: &str = "id, owner, status, lines, total_cents, placed_at, placed_seq, version, last_modified, last_modified_by, deleted";
+const COLUMNS: &str = "id, owner, status, lines, total_cents, placed_at, placed_ms, version, last_modified, last_modified_by, deleted";
 
 #[utoipa::path(get, path = "/api/orders", tag = "orders",
     params(("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 20)"),
@@ -29,31 +29,39 @@ pub async fn list(
     page: PageParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let before = match &page.cursor {
-        None => i64::MAX,
-        Some(c) => c.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(FieldError::parameter(
-                "cursor",
-                "not a cursor this server issued",
-            ))
-        })?,
+    // Cursor "<placed_ms>.<id>": the last order of the previous page, newest first.
+    let (before_ms, before_id) = match &page.cursor {
+        None => (i64::MAX, String::new()),
+        Some(c) => c
+            .split_once('.')
+            .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+            .ok_or_else(|| {
+                ApiError::bad_request(FieldError::parameter(
+                    "cursor",
+                    "not a cursor this server issued",
+                ))
+            })?,
     };
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE owner = $1 AND placed_seq < $2 ORDER BY placed_seq DESC LIMIT $3"))
-        .bind(&caller.subject)
-        .bind(before)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(state.db.reader())
-        .await
-        .context("listing orders")?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE owner = $1 AND (placed_ms < $2 OR (placed_ms = $2 AND id < $3)) \
+         ORDER BY placed_ms DESC, id DESC LIMIT $4"
+    ))
+    .bind(&caller.subject)
+    .bind(before_ms)
+    .bind(&before_id)
+    .bind(i64::from(page.limit) + 1)
+    .fetch_all(state.db.reader())
+    .await
+    .context("listing orders")?;
     let more = rows.len() > page.limit as usize;
     let rows = &rows[..rows.len().min(page.limit as usize)];
-    let next_cursor = if more {
-        rows.last()
-            .map(|r| r.try_get::<i64, _>("placed_seq"))
-            .transpose()?
-            .map(|s| s.to_string())
-    } else {
-        None
+    let next_cursor = match rows.last() {
+        Some(last) if more => Some(format!(
+            "{}.{}",
+            last.try_get::<i64, _>("placed_ms")?,
+            last.try_get::<String, _>("id")?
+        )),
+        _ => None,
     };
     let items = rows
         .iter()

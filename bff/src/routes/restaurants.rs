@@ -1,11 +1,11 @@
 //! `/api/restaurants`: the catalogue, readable by anyone, and the admins' menu command.
 
-use crate::events::{self, NewEvent};
+use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
 };
-use crate::idempotency::{self, Begun, Command, Outcome};
+use crate::idempotency::{self, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::time::now_rfc3339;
@@ -141,10 +141,9 @@ pub async fn put_menu_item(
         &path,
         &body.canonical,
     );
-    let mut tx = match idempotency::begin(&state.db, &command).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Fresh(tx) => tx,
-    };
+    // Menu edits are rare: everything, reads included, happens in the transaction.
+    let db = &state.db;
+    idempotency::run(db, &command, |mut tx| async move {
     if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "no restaurant {restaurant_id:?}"
@@ -210,30 +209,27 @@ pub async fn put_menu_item(
     if written == 0 {
         // Another writer got there between our read and our write (PostgreSQL, read committed).
         drop(tx);
-        return Err(stale(&load_menu_item(state.db.reader(), &item_id).await?));
+        return Err(stale(&load_menu_item(db.reader(), &item_id).await?));
     }
     let item = load_menu_item(&mut *tx, &item_id)
         .await?
         .context("menu item vanished inside its own transaction")?;
-    events::append(
-        &mut tx,
-        state.db.backend,
-        NewEvent {
-            kind: event_types::MENU_ITEM_UPDATED,
-            partition_key: format!("menu-item:{item_id}"),
-            source: SOURCE,
-            data: serde_json::to_value(&item).context("serializing a menu item")?,
-            owner: None,
-        },
-    )
-    .await?;
+    let event = NewEvent {
+        kind: event_types::MENU_ITEM_UPDATED,
+        partition_key: format!("menu-item:{item_id}"),
+        source: SOURCE,
+        data: serde_json::to_value(&item).context("serializing a menu item")?,
+        owner: None,
+    };
     let status = if current.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
-    idempotency::finish(tx, &command, outcome).await
+    Ok(Effect { tx, outcome, event })
+    })
+    .await
 }
 
 pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
