@@ -1,22 +1,91 @@
 //! Serves a store over HTTP as a CDN in front of it would: content-addressed bundles cached
 //! forever, manifests and `index.html` revalidated (ETag, `304`), `index.html` for any path
 //! without an extension (deep links), and nothing outside the store or under `_tessera/`.
+//! Like a CDN edge, it gzips each object version once and keeps the result, so a cold page load
+//! does not wait for the same 300 KB of wasm to be compressed again.
 
-use crate::store::{cache_control, content_type, validate_key, Store, INTERNAL_PREFIX};
+use crate::store::{cache_control, content_type, validate_key, Object, Store, INTERNAL_PREFIX};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use std::sync::Arc;
-use tower_http::compression::CompressionLayer;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Smaller bodies are sent as they are: gzip's framing would eat the gain.
+const MIN_COMPRESS: usize = 1024;
+/// Bytes of compressed bodies kept; past it the cache starts over.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// Gzipped bodies by object ETag (a content hash, so an entry never goes stale), and their
+/// total size.
+#[derive(Default)]
+struct GzipCache {
+    bytes: usize,
+    bodies: HashMap<String, Arc<Vec<u8>>>,
+}
+
+struct Cdn<S> {
+    store: Arc<S>,
+    gzipped: Mutex<GzipCache>,
+}
 
 /// The router that serves `store`; mount it at `/` (or nest it under other routes).
 pub fn cdn_router<S: Store>(store: Arc<S>) -> Router {
-    Router::new()
-        .fallback(serve::<S>)
-        .with_state(store)
-        .layer(CompressionLayer::new().gzip(true).br(true))
+    let cdn = Arc::new(Cdn {
+        store,
+        gzipped: Mutex::new(GzipCache::default()),
+    });
+    Router::new().fallback(serve::<S>).with_state(cdn)
+}
+
+impl<S> Cdn<S> {
+    fn gzip(&self, object: &Object) -> Arc<Vec<u8>> {
+        if let Some(hit) = self
+            .gzipped
+            .lock()
+            .expect("cache lock")
+            .bodies
+            .get(&object.etag)
+        {
+            return hit.clone();
+        }
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let zipped = Arc::new(
+            enc.write_all(&object.bytes)
+                .and_then(|_| enc.finish())
+                .expect("gzip into memory cannot fail"),
+        );
+        let mut cache = self.gzipped.lock().expect("cache lock");
+        if cache.bytes + zipped.len() > CACHE_BYTES {
+            *cache = GzipCache::default();
+        }
+        cache.bytes += zipped.len();
+        cache.bodies.insert(object.etag.clone(), zipped.clone());
+        zipped
+    }
+}
+
+/// Whether the request's `Accept-Encoding` allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn compressible(content_type: &str) -> bool {
+    !content_type.starts_with("image/png") && content_type != "application/octet-stream"
 }
 
 fn not_found(what: &str) -> Response {
@@ -46,7 +115,8 @@ fn is_app_route(key: &str) -> bool {
     !key.rsplit('/').next().unwrap_or(key).contains('.')
 }
 
-async fn serve<S: Store>(State(store): State<Arc<S>>, req: Request) -> Response {
+async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Response {
+    let store = &cdn.store;
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -72,11 +142,17 @@ async fn serve<S: Store>(State(store): State<Arc<S>>, req: Request) -> Response 
     let Some(object) = object else {
         return not_found(path);
     };
+    let kind = content_type(&key);
+    let gzip =
+        compressible(kind) && object.bytes.len() >= MIN_COMPRESS && accepts_gzip(req.headers());
+    // Each representation has its own validator, as RFC 9110 asks of content codings.
+    let etag = if gzip {
+        format!("{}-gz\"", object.etag.trim_end_matches('"'))
+    } else {
+        object.etag.clone()
+    };
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&key)),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control(&key)),
@@ -85,21 +161,24 @@ async fn serve<S: Store>(State(store): State<Arc<S>>, req: Request) -> Response 
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if let Ok(etag) = HeaderValue::from_str(&object.etag) {
-        headers.insert(header::ETAG, etag);
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
     }
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == object.etag || t.trim() == "*")
-        });
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     if fresh {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    (StatusCode::OK, headers, Body::from(object.bytes)).into_response()
+    if !gzip {
+        return (StatusCode::OK, headers, Body::from(object.bytes)).into_response();
+    }
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    let body = cdn.gzip(&object);
+    (StatusCode::OK, headers, Body::from(body.as_ref().clone())).into_response()
 }
 
 fn server_error(key: &str, e: anyhow::Error) -> Response {
@@ -133,6 +212,22 @@ mod tests {
         ] {
             assert_eq!(key_for(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn gzip_is_negotiated_from_accept_encoding() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br, zstd"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("br"));
+        assert!(!with("gzip;q=0, br"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub fn package_app(files_dir: &Path, source_mfe: &Path, out_root: &Path) -> Resu
 }
 
 /// Replaces the template's `<link data-trunk rel="rust" …>` with the hashed shell bundle.
-fn render_index(template: &str, base: &str, entry_sri: &str) -> Result<String> {
+fn render_index(template: &str, base: &str, entry_sri: &str, snippets: &[&str]) -> Result<String> {
     let start = template
         .find("<link data-trunk rel=\"rust\"")
         .context("index.html has no <link data-trunk rel=\"rust\" …> where the shell goes")?;
@@ -193,8 +193,14 @@ fn render_index(template: &str, base: &str, entry_sri: &str) -> Result<String> {
             .find('>')
             .context("index.html: unterminated <link data-trunk …>")?
         + 1;
+    // The snippets are only discovered once the entry is parsed: name them now so they load
+    // alongside it.
+    let snippet_tags: String = snippets
+        .iter()
+        .map(|s| format!("<link rel=\"modulepreload\" href=\"{base}{s}\">"))
+        .collect();
     let tags = format!(
-        "<link rel=\"modulepreload\" href=\"{base}{SHELL_ENTRY}\" integrity=\"{entry_sri}\" crossorigin=\"anonymous\">\
+        "<link rel=\"modulepreload\" href=\"{base}{SHELL_ENTRY}\" integrity=\"{entry_sri}\" crossorigin=\"anonymous\">{snippet_tags}\
          <link rel=\"preload\" href=\"{base}{SHELL_WASM}\" as=\"fetch\" type=\"application/wasm\" crossorigin=\"anonymous\">\
          <script type=\"module\">import init from \"{base}{SHELL_ENTRY}\"; init({{ module_or_path: \"{base}{SHELL_WASM}\" }});</script>"
     );
@@ -240,7 +246,12 @@ pub fn package_shell(
         "/{}",
         tessera_shared::publish::bundle_dir(SHELL_NAME, &version)
     );
-    let index = render_index(&template, &url_base, &entry_sri)?;
+    let snippets: Vec<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| p.ends_with(".js") && *p != SHELL_ENTRY)
+        .collect();
+    let index = render_index(&template, &url_base, &entry_sri, &snippets)?;
     let dir = out_root.join(SHELL_NAME);
     bundle.write(&dir, &version)?;
     write_json(
@@ -274,13 +285,22 @@ mod tests {
     #[test]
     fn index_rendering_replaces_the_trunk_link() {
         let t = "<head>\n  <link data-trunk rel=\"rust\" href=\"shell/Cargo.toml\" />\n</head>";
-        let out = render_index(t, "/@tessera/shell/abc/", "sha384-x").unwrap();
+        let out = render_index(
+            t,
+            "/@tessera/shell/abc/",
+            "sha384-x",
+            &["snippets/s/inline0.js"],
+        )
+        .unwrap();
+        assert!(out.contains(
+            "<link rel=\"modulepreload\" href=\"/@tessera/shell/abc/snippets/s/inline0.js\">"
+        ));
         assert!(!out.contains("data-trunk"));
         assert!(out.contains("import init from \"/@tessera/shell/abc/shell.js\""));
         assert!(out.contains("integrity=\"sha384-x\""));
         assert!(out.starts_with("<head>\n  <link rel=\"modulepreload\""));
         assert!(out.ends_with("</script>\n</head>"));
-        assert!(render_index("<head></head>", "/", "x").is_err());
+        assert!(render_index("<head></head>", "/", "x", &[]).is_err());
     }
 
     #[test]

@@ -107,8 +107,48 @@ async fn serves_the_store_as_a_cdn_would() {
         (StatusCode::OK, "application/wasm")
     );
 
-    let gz = get(&store, "/apps.json", &[(header::ACCEPT_ENCODING, "gzip")]).await;
-    assert_eq!(h(&gz, header::CONTENT_ENCODING), "gzip");
+    // Large objects are gzipped once and served from the cache after; small ones go as they are.
+    let big_body = "export const filler = `".to_string() + &"tessera ".repeat(1000) + "`;\n";
+    f.publish(&f.routed_app("big", &big_body)).await.unwrap();
+    let big = f.json("importmap.json")["imports"]["@test/big"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let accept = [(header::ACCEPT_ENCODING, "gzip, deflate, br")];
+    for _ in 0..2 {
+        let gz = get(&store, &big, &accept).await;
+        assert_eq!(h(&gz, header::CONTENT_ENCODING), "gzip");
+        assert!(
+            gz.body.len() < big_body.len() / 10,
+            "{} bytes",
+            gz.body.len()
+        );
+        let mut plain = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
+            .unwrap();
+        assert_eq!(plain, big_body);
+        let gz_etag = h(&gz, header::ETAG).to_string();
+        assert_ne!(
+            gz_etag,
+            h(&get(&store, &big, &[]).await, header::ETAG),
+            "each coding has its own validator"
+        );
+        let again = get(
+            &store,
+            &big,
+            &[accept[0].clone(), (header::IF_NONE_MATCH, &gz_etag)],
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    }
+    let plain = get(&store, &big, &[(header::ACCEPT_ENCODING, "gzip;q=0, br")]).await;
+    assert_eq!(
+        (h(&plain, header::CONTENT_ENCODING), plain.body.len()),
+        ("", big_body.len())
+    );
+    let small = get(&store, &entry, &accept).await;
+    assert_eq!(h(&small, header::CONTENT_ENCODING), "");
+    assert_eq!(h(&small, header::VARY), "accept-encoding");
 
     for bad in [
         "/_tessera/registry.json",

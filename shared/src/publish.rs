@@ -56,6 +56,10 @@ pub struct AppEntry {
     pub parcels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bff: Option<String>,
+    /// URLs of the bundle's other files that loading the entry fetches (its wasm, its JS
+    /// snippets), so the shell can request them alongside the entry instead of one after another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preload: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -219,6 +223,16 @@ pub fn merge(
             ));
             continue;
         };
+        let entry = fragment.imports.get(&m.name).map(String::as_str);
+        let preload = m
+            .files
+            .iter()
+            .map(|f| format!("./{}", f.path))
+            .filter(|rel| {
+                Some(rel.as_str()) != entry && (rel.ends_with(".wasm") || rel.ends_with(".js"))
+            })
+            .map(|rel| resolve_url(&input.bundle_url, &rel))
+            .collect();
         for (spec, entry) in &fragment.imports {
             let url = resolve_url(&input.bundle_url, entry);
             if let Some(sri) = fragment.integrity.get(entry) {
@@ -235,6 +249,7 @@ pub fn merge(
                 roles: m.roles.clone(),
                 parcels: m.parcels.clone(),
                 bff: m.bff.clone(),
+                preload,
             },
         );
         if let Some(mp_name) = &m.mount_point {
@@ -530,6 +545,31 @@ mod tests {
         );
         assert_eq!(p.apps.apps.len(), 5);
         assert_eq!(p.apps.apps["@t/cart"].version, "abcdef0123456789");
+    }
+
+    #[test]
+    fn lists_what_loading_an_app_fetches_besides_its_entry() {
+        let mut apps = demo();
+        let sri = format!("sha384-{}", "B".repeat(64));
+        for path in ["cart_bg.wasm", "snippets/x/inline0.js", "README.txt"] {
+            apps[3].files.push(BundleFile {
+                path: path.into(),
+                integrity: sri.clone(),
+                size: 1,
+            });
+        }
+        let p = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap();
+        assert_eq!(
+            p.apps.apps["@t/cart"].preload,
+            [
+                "/@t/cart/abcdef0123456789/cart_bg.wasm",
+                "/@t/cart/abcdef0123456789/snippets/x/inline0.js"
+            ]
+        );
+        assert!(
+            p.apps.apps["@t/nav"].preload.is_empty(),
+            "the entry itself is not repeated"
+        );
     }
 
     #[test]

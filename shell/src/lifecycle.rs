@@ -119,6 +119,12 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
         return Err(msg);
     }
     registry::transition(name, E::LoadStarted);
+    let (preload, first_try) =
+        registry::with_app(name, |r| (r.entry.preload.clone(), r.failed_loads == 0))
+            .unwrap_or_default();
+    if first_try {
+        preload_files(&preload);
+    }
     let module = match load_module(name, url).await {
         Ok(m) => m,
         Err(msg) => {
@@ -156,6 +162,38 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     }
     registry::transition(name, E::Bootstrapped);
     Ok(())
+}
+
+/// Starts fetching a bundle's wasm and JS snippets now, in parallel with its entry module, rather
+/// than after the entry has been parsed and has asked for them.
+fn preload_files(urls: &[String]) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Some(head) = document.head() else {
+        return;
+    };
+    for url in urls {
+        let Ok(link) = document.create_element("link") else {
+            continue;
+        };
+        let attrs: &[(&str, &str)] = if url.ends_with(".wasm") {
+            // Matches wasm-bindgen's own `fetch()` of the file, so the browser reuses it.
+            &[
+                ("rel", "preload"),
+                ("as", "fetch"),
+                ("type", "application/wasm"),
+                ("crossorigin", "anonymous"),
+            ]
+        } else {
+            &[("rel", "modulepreload")]
+        };
+        for (k, v) in attrs {
+            let _ = link.set_attribute(k, v);
+        }
+        let _ = link.set_attribute("href", url);
+        let _ = head.append_child(&link);
+    }
 }
 
 async fn load_module(name: &str, url: Option<String>) -> Result<JsValue, String> {
