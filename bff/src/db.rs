@@ -34,20 +34,15 @@ pub struct Db {
 }
 
 /// Migrations, applied in order at start; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
-    (
-        1,
-        "schema",
-        include_str!("../migrations/sqlite/0001_schema.sql"),
-        include_str!("../migrations/postgres/0001_schema.sql"),
-    ),
-    (
-        2,
-        "seed",
-        include_str!("../migrations/0002_seed.sql"),
-        include_str!("../migrations/0002_seed.sql"),
-    ),
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (2, "seed", include_str!("../migrations/0002_seed.sql")),
 ];
+
+/// PostgreSQL's identity column, and what SQLite says for it: AUTOINCREMENT never hands out
+/// a number twice, even after the newest row is gone.
+const PG_IDENTITY: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+const SQLITE_IDENTITY: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
@@ -127,7 +122,7 @@ impl Db {
             .execute("CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL)")
             .await
             .context("creating the migrations table")?;
-        for (version, description, sqlite, postgres) in MIGRATIONS {
+        for (version, description, sql) in MIGRATIONS {
             let mut tx = self.writer.begin().await?;
             // Claiming the version first makes concurrent starts against one PostgreSQL safe:
             // the second waits for the first to commit, then finds the row and skips.
@@ -140,10 +135,10 @@ impl Db {
                 .rows_affected();
             if claimed == 1 {
                 let sql = match self.backend {
-                    Backend::Sqlite => sqlite,
-                    Backend::Postgres => postgres,
+                    Backend::Postgres => sql.to_string(),
+                    Backend::Sqlite => sql.replace(PG_IDENTITY, SQLITE_IDENTITY),
                 };
-                sqlx::raw_sql(sql)
+                sqlx::raw_sql(&sql)
                     .execute(&mut *tx)
                     .await
                     .with_context(|| format!("migration {version} ({description})"))?;
@@ -193,6 +188,12 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_schema_has_the_identity_column_sqlite_rewrites() {
+        let schema = super::MIGRATIONS[0].2;
+        assert_eq!(schema.matches(super::PG_IDENTITY).count(), 1);
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

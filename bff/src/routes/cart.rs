@@ -104,75 +104,75 @@ pub async fn put_item(
         return idempotency::replay_or(&state.db, &command, err).await;
     }
     idempotency::run(&state.db, &command, |mut tx| async move {
-    let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
-    if quantity == 0 {
-        sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+        let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
+        if quantity == 0 {
+            sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+                .bind(owner)
+                .bind(&item_id)
+                .execute(&mut *tx)
+                .await
+                .context("removing a cart line")?;
+        } else {
+            sqlx::query(
+                "INSERT INTO cart_lines (owner, item_id, restaurant_id, name, unit_price_cents, quantity, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE owner = $1)) \
+                 ON CONFLICT (owner, item_id) DO UPDATE SET quantity = excluded.quantity, name = excluded.name, \
+                 unit_price_cents = excluded.unit_price_cents, restaurant_id = excluded.restaurant_id",
+            )
             .bind(owner)
             .bind(&item_id)
+            .bind(&item.restaurant_id)
+            .bind(&item.name)
+            .bind(item.price_cents)
+            .bind(i64::from(quantity))
             .execute(&mut *tx)
             .await
-            .context("removing a cart line")?;
-    } else {
-        sqlx::query(
-            "INSERT INTO cart_lines (owner, item_id, restaurant_id, name, unit_price_cents, quantity, position) \
-             VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE owner = $1)) \
-             ON CONFLICT (owner, item_id) DO UPDATE SET quantity = excluded.quantity, name = excluded.name, \
-             unit_price_cents = excluded.unit_price_cents, restaurant_id = excluded.restaurant_id",
-        )
-        .bind(owner)
-        .bind(&item_id)
-        .bind(&item.restaurant_id)
-        .bind(&item.name)
-        .bind(item.price_cents)
-        .bind(i64::from(quantity))
-        .execute(&mut *tx)
-        .await
-        .context("writing a cart line")?;
-    }
-    // The cart as now stored, without reading it back (one statement less on the writer).
-    let mut lines = before.lines;
-    let position = lines.iter().position(|l| l.item_id == item_id);
-    match (quantity, position) {
-        (0, Some(i)) => {
-            lines.remove(i);
+            .context("writing a cart line")?;
         }
-        (0, None) => {}
-        (_, Some(i)) => {
-            let line = &mut lines[i];
-            line.quantity = quantity;
-            line.name.clone_from(&item.name);
-            line.unit_price_cents = item.price_cents;
-            line.restaurant_id.clone_from(&item.restaurant_id);
+        // The cart as now stored, without reading it back (one statement less on the writer).
+        let mut lines = before.lines;
+        let position = lines.iter().position(|l| l.item_id == item_id);
+        match (quantity, position) {
+            (0, Some(i)) => {
+                lines.remove(i);
+            }
+            (0, None) => {}
+            (_, Some(i)) => {
+                let line = &mut lines[i];
+                line.quantity = quantity;
+                line.name.clone_from(&item.name);
+                line.unit_price_cents = item.price_cents;
+                line.restaurant_id.clone_from(&item.restaurant_id);
+            }
+            (_, None) => lines.push(CartLine {
+                item_id: item_id.clone(),
+                restaurant_id: item.restaurant_id.clone(),
+                name: item.name.clone(),
+                unit_price_cents: item.price_cents,
+                quantity,
+            }),
         }
-        (_, None) => lines.push(CartLine {
-            item_id: item_id.clone(),
-            restaurant_id: item.restaurant_id.clone(),
-            name: item.name.clone(),
-            unit_price_cents: item.price_cents,
-            quantity,
-        }),
-    }
-    let cart = Cart {
-        owner: owner.clone(),
-        total_cents: total_cents(&lines),
-        lines,
-        currency: CURRENCY.to_owned(),
-        meta,
-    };
-    let event = NewEvent {
-        kind: event_types::CART_UPDATED,
-        partition_key: format!("cart:{owner}"),
-        source: SOURCE,
-        data: serde_json::to_value(&cart).context("serializing a cart")?,
-        owner: Some(owner.clone()),
-    };
-    let status = if exists {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
-    Ok(Effect { tx, outcome, event })
+        let cart = Cart {
+            owner: owner.clone(),
+            total_cents: total_cents(&lines),
+            lines,
+            currency: CURRENCY.to_owned(),
+            meta,
+        };
+        let event = NewEvent {
+            kind: event_types::CART_UPDATED,
+            partition_key: format!("cart:{owner}"),
+            source: SOURCE,
+            data: serde_json::to_value(&cart).context("serializing a cart")?,
+            owner: Some(owner.clone()),
+        };
+        let status = if exists {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
+        Ok(Effect { tx, outcome, event })
     })
     .await
 }
@@ -228,76 +228,76 @@ pub async fn checkout(
         return idempotency::replay_or(&state.db, &command, err).await;
     }
     idempotency::run(&state.db, &command, |mut tx| async move {
-    let now = now_rfc3339();
-    let total = total_cents(&cart.lines);
-    let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
-    let placed_ms = now_ms();
-    // ON CONFLICT: a concurrent checkout with this id waits here for the other to commit,
-    // instead of failing on the primary key.
-    let created = sqlx::query(
-        "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(&order_id)
-    .bind(owner)
-    .bind(OrderStatus::Submitted.as_str())
-    .bind(&lines)
-    .bind(total)
-    .bind(&now)
-    .bind(placed_ms)
-    .bind(placed_ms + state.kitchen_step_ms as i64)
-    .execute(&mut *tx)
-    .await
-    .context("creating an order")?
-    .rows_affected();
-    if created == 0 {
-        return Err(
-            ApiError::conflict(format!("order id {order_id:?} is already used"))
-                .with_error(FieldError::parameter("orderId", "already used")),
-        );
-    }
-    let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
-    sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
+        let now = now_rfc3339();
+        let total = total_cents(&cart.lines);
+        let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
+        let placed_ms = now_ms();
+        // ON CONFLICT: a concurrent checkout with this id waits here for the other to commit,
+        // instead of failing on the primary key.
+        let created = sqlx::query(
+            "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(&order_id)
         .bind(owner)
+        .bind(OrderStatus::Submitted.as_str())
+        .bind(&lines)
+        .bind(total)
+        .bind(&now)
+        .bind(placed_ms)
+        .bind(placed_ms + state.kitchen_step_ms as i64)
         .execute(&mut *tx)
         .await
-        .context("emptying a cart")?;
-    let emptied = Cart {
-        owner: owner.clone(),
-        lines: Vec::new(),
-        total_cents: 0,
-        currency: CURRENCY.to_owned(),
-        meta,
-    };
-    let order = Order {
-        id: order_id.clone(),
-        owner: owner.clone(),
-        status: OrderStatus::Submitted,
-        lines: cart.lines,
-        total_cents: total,
-        currency: CURRENCY.to_owned(),
-        placed_at: now.clone(),
-        meta: EntityMeta {
-            version: 1,
-            last_modified: now,
-            last_modified_by: owner.clone(),
-            deleted: false,
-        },
-    };
-    // One command, one event: it carries both entities it changed.
-    let event = NewEvent {
-        kind: event_types::ORDER_PLACED,
-        partition_key: format!("order:{order_id}"),
-        source: SOURCE,
-        data: json!({ "order": &order, "cart": &emptied }),
-        owner: Some(owner.clone()),
-    };
-    let outcome = Outcome::json(
-        StatusCode::CREATED,
-        &order,
-        Some(entity_etag(order.meta.version)),
-    )?;
-    Ok(Effect { tx, outcome, event })
+        .context("creating an order")?
+        .rows_affected();
+        if created == 0 {
+            return Err(
+                ApiError::conflict(format!("order id {order_id:?} is already used"))
+                    .with_error(FieldError::parameter("orderId", "already used")),
+            );
+        }
+        let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
+        sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .context("emptying a cart")?;
+        let emptied = Cart {
+            owner: owner.clone(),
+            lines: Vec::new(),
+            total_cents: 0,
+            currency: CURRENCY.to_owned(),
+            meta,
+        };
+        let order = Order {
+            id: order_id.clone(),
+            owner: owner.clone(),
+            status: OrderStatus::Submitted,
+            lines: cart.lines,
+            total_cents: total,
+            currency: CURRENCY.to_owned(),
+            placed_at: now.clone(),
+            meta: EntityMeta {
+                version: 1,
+                last_modified: now,
+                last_modified_by: owner.clone(),
+                deleted: false,
+            },
+        };
+        // One command, one event: it carries both entities it changed.
+        let event = NewEvent {
+            kind: event_types::ORDER_PLACED,
+            partition_key: format!("order:{order_id}"),
+            source: SOURCE,
+            data: json!({ "order": &order, "cart": &emptied }),
+            owner: Some(owner.clone()),
+        };
+        let outcome = Outcome::json(
+            StatusCode::CREATED,
+            &order,
+            Some(entity_etag(order.meta.version)),
+        )?;
+        Ok(Effect { tx, outcome, event })
     })
     .await
 }

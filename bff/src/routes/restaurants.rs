@@ -144,90 +144,90 @@ pub async fn put_menu_item(
     // Menu edits are rare: everything, reads included, happens in the transaction.
     let db = &state.db;
     idempotency::run(db, &command, |mut tx| async move {
-    if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no restaurant {restaurant_id:?}"
-        )));
-    }
-    let current = load_menu_item(&mut *tx, &item_id).await?;
-    if let Some(item) = &current {
-        if item.restaurant_id != restaurant_id {
-            return Err(ApiError::conflict(format!(
-                "item id {item_id:?} belongs to restaurant {:?}",
-                item.restaurant_id
+        if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "no restaurant {restaurant_id:?}"
             )));
         }
-    }
-    let stale = |item: &Option<MenuItem>| {
-        ApiError::stale(
-            "the menu item changed since the version you sent",
-            item.as_ref().map(|i| {
-                (
-                    serde_json::to_value(i).expect("menu items serialize"),
-                    i.meta.version,
-                )
-            }),
-        )
-    };
-    check_preconditions(&headers, current.as_ref().map(|i| i.meta.version), || {
-        stale(&current)
-    })?;
+        let current = load_menu_item(&mut *tx, &item_id).await?;
+        if let Some(item) = &current {
+            if item.restaurant_id != restaurant_id {
+                return Err(ApiError::conflict(format!(
+                    "item id {item_id:?} belongs to restaurant {:?}",
+                    item.restaurant_id
+                )));
+            }
+        }
+        let stale = |item: &Option<MenuItem>| {
+            ApiError::stale(
+                "the menu item changed since the version you sent",
+                item.as_ref().map(|i| {
+                    (
+                        serde_json::to_value(i).expect("menu items serialize"),
+                        i.meta.version,
+                    )
+                }),
+            )
+        };
+        check_preconditions(&headers, current.as_ref().map(|i| i.meta.version), || {
+            stale(&current)
+        })?;
 
-    let now = now_rfc3339();
-    let written = match &current {
-        Some(item) => sqlx::query(
-            "UPDATE menu_items SET name = $1, price_cents = $2, available = $3, version = version + 1, \
-             last_modified = $4, last_modified_by = $5 WHERE id = $6 AND version = $7",
-        )
-        .bind(name)
-        .bind(input.price_cents)
-        .bind(i64::from(input.available))
-        .bind(&now)
-        .bind(&caller.subject)
-        .bind(&item_id)
-        .bind(item.meta.version)
-        .execute(&mut *tx)
-        .await
-        .context("updating a menu item")?,
-        None => sqlx::query(
-            "INSERT INTO menu_items (id, restaurant_id, position, name, price_cents, available, version, last_modified, last_modified_by, deleted) \
-             VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM menu_items WHERE restaurant_id = $2), $3, $4, $5, 1, $6, $7, 0) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&item_id)
-        .bind(&restaurant_id)
-        .bind(name)
-        .bind(input.price_cents)
-        .bind(i64::from(input.available))
-        .bind(&now)
-        .bind(&caller.subject)
-        .execute(&mut *tx)
-        .await
-        .context("creating a menu item")?,
-    }
-    .rows_affected();
-    if written == 0 {
-        // Another writer got there between our read and our write (PostgreSQL, read committed).
-        drop(tx);
-        return Err(stale(&load_menu_item(db.reader(), &item_id).await?));
-    }
-    let item = load_menu_item(&mut *tx, &item_id)
-        .await?
-        .context("menu item vanished inside its own transaction")?;
-    let event = NewEvent {
-        kind: event_types::MENU_ITEM_UPDATED,
-        partition_key: format!("menu-item:{item_id}"),
-        source: SOURCE,
-        data: serde_json::to_value(&item).context("serializing a menu item")?,
-        owner: None,
-    };
-    let status = if current.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
-    Ok(Effect { tx, outcome, event })
+        let now = now_rfc3339();
+        let written = match &current {
+            Some(item) => sqlx::query(
+                "UPDATE menu_items SET name = $1, price_cents = $2, available = $3, version = version + 1, \
+                 last_modified = $4, last_modified_by = $5 WHERE id = $6 AND version = $7",
+            )
+            .bind(name)
+            .bind(input.price_cents)
+            .bind(i64::from(input.available))
+            .bind(&now)
+            .bind(&caller.subject)
+            .bind(&item_id)
+            .bind(item.meta.version)
+            .execute(&mut *tx)
+            .await
+            .context("updating a menu item")?,
+            None => sqlx::query(
+                "INSERT INTO menu_items (id, restaurant_id, position, name, price_cents, available, version, last_modified, last_modified_by, deleted) \
+                 VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM menu_items WHERE restaurant_id = $2), $3, $4, $5, 1, $6, $7, 0) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&item_id)
+            .bind(&restaurant_id)
+            .bind(name)
+            .bind(input.price_cents)
+            .bind(i64::from(input.available))
+            .bind(&now)
+            .bind(&caller.subject)
+            .execute(&mut *tx)
+            .await
+            .context("creating a menu item")?,
+        }
+        .rows_affected();
+        if written == 0 {
+            // Another writer got there between our read and our write (PostgreSQL, read committed).
+            drop(tx);
+            return Err(stale(&load_menu_item(db.reader(), &item_id).await?));
+        }
+        let item = load_menu_item(&mut *tx, &item_id)
+            .await?
+            .context("menu item vanished inside its own transaction")?;
+        let event = NewEvent {
+            kind: event_types::MENU_ITEM_UPDATED,
+            partition_key: format!("menu-item:{item_id}"),
+            source: SOURCE,
+            data: serde_json::to_value(&item).context("serializing a menu item")?,
+            owner: None,
+        };
+        let status = if current.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
+        Ok(Effect { tx, outcome, event })
     })
     .await
 }

@@ -1,5 +1,6 @@
 -- Integers stand in for booleans and text for timestamps (RFC 3339) and JSON, so the same
--- queries run on SQLite and PostgreSQL through sqlx's Any driver.
+-- queries run on SQLite and PostgreSQL through sqlx's Any driver. Written for PostgreSQL; the
+-- one clause SQLite spells differently (the identity column) is rewritten by db.rs.
 CREATE TABLE restaurants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
