@@ -10,6 +10,7 @@ pub mod bus;
 pub mod lifecycle;
 pub mod manifest;
 pub mod publish;
+pub mod read_through;
 pub mod routing;
 pub mod sync;
 
