@@ -16,6 +16,8 @@ pub mod sync;
 
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "browser")]
+pub mod response_store;
 
 pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
 pub use manifest::{ManifestError, MfeManifest};

@@ -46,7 +46,8 @@ pub fn test(args: &[String]) -> Result<()> {
     end_to_end()
 }
 
-/// wasm-bindgen-test suites in headless Chromium.
+/// wasm-bindgen-test suites in headless Chromium: the browser glue in a page, and the
+/// read-through cache's IndexedDB store in a page and in a service worker.
 fn browser_tests() -> Result<()> {
     run(cargo()
         .args([
@@ -59,6 +60,10 @@ fn browser_tests() -> Result<()> {
             "browser",
             "--test",
             "browser",
+            "--test",
+            "response_store_window",
+            "--test",
+            "response_store_worker",
         ])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
