@@ -971,6 +971,24 @@ async fn openapi_lists_every_route(kind: common::Kind) {
     .map(str::to_owned)
     .collect();
     assert_eq!(documented, served);
+    // Path parameters declare the id rule the handlers enforce, so clients and fuzzers know it.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            for p in op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+            {
+                assert_eq!(
+                    p["schema"]["pattern"],
+                    tessera_shared::sync::ID_PATTERN,
+                    "{path} {}",
+                    p["name"]
+                );
+            }
+        }
+    }
     // Every documented operation is routed: none answers "no such route" or 405.
     for op in &documented {
         let (method, path) = op.split_once(' ').unwrap();

@@ -56,7 +56,10 @@ async fn api_conforms_to_its_openapi_document(kind: common::Kind) {
         "7",
         "--no-color",
     ])
-    .args(["--workers", "2", "--request-timeout", "10"])
+    // One worker: concurrent `ast.parse` in hypothesis trips a CPython 3.11 bug
+    // ("AST constructor recursion depth mismatch") that fails the run without finding
+    // anything about the API.
+    .args(["--workers", "1", "--request-timeout", "10"])
     .arg("--report-dir")
     .arg(report.path());
     // The server runs on this test's runtime: wait for schemathesis off it.

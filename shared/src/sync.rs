@@ -318,6 +318,10 @@ pub fn parse_version_tag(value: &str) -> Option<i64> {
     (n >= 0 && !v.starts_with('+')).then_some(n)
 }
 
+/// [`is_valid_id`] as a regular expression, as the OpenAPI document states it for path
+/// parameters (utoipa takes only literals there; a BFF test checks each one equals this).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
 /// Whether `id` may name an entity: 1 to 64 of `A-Z a-z 0-9 . _ -`, so ids are safe in paths,
 /// partition keys and log lines. Client-generated UUIDs qualify.
 pub fn is_valid_id(id: &str) -> bool {

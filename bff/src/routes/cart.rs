@@ -48,7 +48,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/cart/items/{itemId}", tag = "cart",
     description = "Sets the quantity of a menu item in the caller's cart (0 removes it). Name and price come from the menu. \
                    If-Match: the cart version (\"0\" or none for a cart never written).",
-    params(("itemId" = String, Path, description = "menu item id"),
+    params(("itemId" = String, Path, description = "menu item id", pattern = r"^[A-Za-z0-9._-]{1,64}$"),
            ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
            ("If-Match" = Option<String>, Header, description = "the cart version being replaced")),
     request_body = PutCartItem,
@@ -180,7 +180,7 @@ pub async fn put_item(
 #[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
     description = "Turns the caller's cart into order `orderId` (client-generated) and empties the cart. \
                    If-Match (optional): the cart version the user saw.",
-    params(("orderId" = String, Path, description = "client-generated order id, e.g. a UUID"),
+    params(("orderId" = String, Path, description = "client-generated order id, e.g. a UUID", pattern = r"^[A-Za-z0-9._-]{1,64}$"),
            ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
            ("If-Match" = Option<String>, Header, description = "the cart version being checked out")),
     request_body = Checkout,

@@ -76,7 +76,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
-    params(("id" = String, Path, description = "order id")),
+    params(("id" = String, Path, description = "order id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
     responses((status = 200, body = Order), (status = 304, description = "unchanged since the ETag in If-None-Match"),
               (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

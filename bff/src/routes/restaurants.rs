@@ -63,7 +63,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/restaurants/{id}", tag = "restaurants",
-    params(("id" = String, Path, description = "restaurant id")),
+    params(("id" = String, Path, description = "restaurant id", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
     responses((status = 200, description = "the restaurant with its menu", body = RestaurantDetail),
               (status = 304, description = "unchanged since the ETag in If-None-Match"),
               (status = "4XX", body = Problem, content_type = "application/problem+json")))]
@@ -98,7 +98,7 @@ pub async fn get(
 
 #[utoipa::path(put, path = "/api/restaurants/{id}/menu/{itemId}", tag = "restaurants",
     description = "Creates or updates a menu item (role admin). Create: no If-Match (or If-None-Match: *). Update: If-Match with the item's version.",
-    params(("id" = String, Path, description = "restaurant id"), ("itemId" = String, Path, description = "menu item id, unique across restaurants"),
+    params(("id" = String, Path, description = "restaurant id", pattern = r"^[A-Za-z0-9._-]{1,64}$"), ("itemId" = String, Path, description = "menu item id, unique across restaurants", pattern = r"^[A-Za-z0-9._-]{1,64}$"),
            ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
            ("If-Match" = Option<String>, Header, description = "the item version being replaced")),
     request_body = PutMenuItem,
