@@ -4,7 +4,7 @@
 //! and removed alone, leaving every other record as it was.
 
 use crate::read_through::{CachedResponse, CorruptRecord};
-use rexie::{ObjectStore, Rexie, TransactionMode};
+use rexie::{ObjectStore, Rexie, Store, Transaction, TransactionMode};
 use std::fmt;
 use wasm_bindgen::JsValue;
 
@@ -73,17 +73,25 @@ impl ResponseStore {
         Ok(ResponseStore { db })
     }
 
+    /// A transaction on the responses store, errors naming what it was for.
+    fn begin(
+        &self,
+        mode: TransactionMode,
+        doing: &str,
+    ) -> Result<(Transaction, Store), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[STORE], mode)
+            .map_err(|e| store_error(doing, e))?;
+        let store = tx.store(STORE).map_err(|e| store_error(doing, e))?;
+        Ok((tx, store))
+    }
+
     /// The record for `key`, if one is stored. A record that cannot be read is deleted and
     /// reported as [`StoreError::Corrupt`]; the caller treats it as a miss.
     pub async fn get(&self, key: &str) -> Result<Option<CachedResponse>, StoreError> {
         let raw = {
-            let tx = self
-                .db
-                .transaction(&[STORE], TransactionMode::ReadOnly)
-                .map_err(|e| store_error("reading the offline cache", e))?;
-            let store = tx
-                .store(STORE)
-                .map_err(|e| store_error("reading the offline cache", e))?;
+            let (tx, store) = self.begin(TransactionMode::ReadOnly, "reading the offline cache")?;
             let value = store
                 .get(JsValue::from_str(key))
                 .await
@@ -116,11 +124,7 @@ impl ResponseStore {
     /// Writes any value under `key`: for `put`, and for tests that need a damaged record.
     pub async fn put_raw(&self, key: &str, value: &JsValue) -> Result<(), StoreError> {
         let doing = format!("storing {key:?}");
-        let tx = self
-            .db
-            .transaction(&[STORE], TransactionMode::ReadWrite)
-            .map_err(|e| store_error(&doing, e))?;
-        let store = tx.store(STORE).map_err(|e| store_error(&doing, e))?;
+        let (tx, store) = self.begin(TransactionMode::ReadWrite, &doing)?;
         store
             .put(value, Some(&JsValue::from_str(key)))
             .await
@@ -135,11 +139,7 @@ impl ResponseStore {
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let doing = format!("deleting {key:?}");
-        let tx = self
-            .db
-            .transaction(&[STORE], TransactionMode::ReadWrite)
-            .map_err(|e| store_error(&doing, e))?;
-        let store = tx.store(STORE).map_err(|e| store_error(&doing, e))?;
+        let (tx, store) = self.begin(TransactionMode::ReadWrite, &doing)?;
         store
             .delete(JsValue::from_str(key))
             .await
@@ -149,13 +149,7 @@ impl ResponseStore {
     }
 
     pub async fn count(&self) -> Result<u32, StoreError> {
-        let tx = self
-            .db
-            .transaction(&[STORE], TransactionMode::ReadOnly)
-            .map_err(|e| store_error("counting records", e))?;
-        let store = tx
-            .store(STORE)
-            .map_err(|e| store_error("counting records", e))?;
+        let (tx, store) = self.begin(TransactionMode::ReadOnly, "counting records")?;
         let n = store
             .count(None)
             .await

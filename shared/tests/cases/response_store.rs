@@ -113,3 +113,25 @@ pub async fn quota_errors_are_told_apart() {
         StoreError::Unavailable(_)
     ));
 }
+
+/// The `#[wasm_bindgen_test]` wrappers for every case above; each test file configures where
+/// they run and invokes this once.
+#[macro_export]
+macro_rules! response_store_tests {
+    () => {
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn records_round_trip_and_replace_by_key() {
+            cases::records_round_trip_and_replace_by_key().await
+        }
+
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn a_corrupt_record_is_reported_removed_and_leaves_the_rest_intact() {
+            cases::a_corrupt_record_is_reported_removed_and_leaves_the_rest_intact().await
+        }
+
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn quota_errors_are_told_apart() {
+            cases::quota_errors_are_told_apart().await
+        }
+    };
+}
