@@ -38,6 +38,27 @@ impl Modify for BearerAuth {
 #[derive(Clone)]
 pub struct Document(pub Arc<String>);
 
+/// What `GET /api/health` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    status: &'static str,
+    /// The server's clock, RFC 3339.
+    time: String,
+}
+
+#[utoipa::path(get, path = "/api/health", tag = "meta",
+    description = "The clients' heartbeat: answers while the BFF can serve. Never cached.",
+    responses((status = 200, description = "the BFF is up", body = Health)))]
+async fn health() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(Health {
+            status: "ok",
+            time: crate::time::now_rfc3339(),
+        }),
+    )
+}
+
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
 async fn document(Extension(doc): Extension<Document>) -> Result<impl IntoResponse, ApiError> {
     Ok((
@@ -62,5 +83,6 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::get))
         .routes(routes!(events::list))
         .routes(routes!(document))
+        .routes(routes!(health))
         .split_for_parts()
 }

@@ -7,6 +7,7 @@
 
 pub mod bff;
 pub mod bus;
+pub mod connectivity;
 pub mod lifecycle;
 pub mod manifest;
 pub mod publish;

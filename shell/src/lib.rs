@@ -1,6 +1,7 @@
 //! Tessera's shell: reads the published manifests, renders the layout and navigation mount
 //! points, and loads, mounts and unmounts independently built micro-apps as the route changes.
 
+mod connectivity;
 mod js;
 mod lifecycle;
 mod manifests;

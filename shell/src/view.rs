@@ -38,6 +38,7 @@ pub fn mount_chrome(mount_points: Vec<String>) {
             .collect_view();
         view! {
             <div class="tessera-layout">{points}</div>
+            {crate::connectivity::status_bar()}
             <details class="tessera-status" id="tessera-status">
                 <summary>"App status"</summary>
                 <table>
@@ -60,6 +61,7 @@ pub fn mount_chrome(mount_points: Vec<String>) {
             </details>
         }
     });
+    crate::connectivity::start();
 }
 
 pub fn set_status_rows(rows: Vec<StatusRow>) {

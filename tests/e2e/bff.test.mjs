@@ -100,6 +100,33 @@ describe("demo apps on the BFF", () => {
     await context.close();
   });
 
+  test("the status bar reports the BFF heartbeat, not just the browser's network state", async () => {
+    // Without the service worker, so that page.route sees the heartbeat requests.
+    const context = await contextAs(browser, "gina", ["customer"], { serviceWorkers: "block" });
+    const p = await context.newPage();
+    await p.goto(server.url + "/restaurants");
+    const bar = p.locator(".tessera-statusbar");
+    await p.locator('.tessera-statusbar[data-link="connected"]').waitFor();
+    assert.equal((await bar.textContent()).trim(), "Connected");
+
+    await context.setOffline(true);
+    await p.locator('.tessera-statusbar[data-link="offline"]').waitFor();
+    assert.match(await bar.textContent(), /^Offline · showing saved data · last contact (just now|\d+ s ago)$/);
+    await context.setOffline(false);
+    await p.locator('.tessera-statusbar[data-link="connected"]').waitFor();
+
+    // The network is up but the BFF does not answer: "online" by the browser's account.
+    await p.route("**/api/health", (route) => route.abort("connectionrefused"));
+    await p.evaluate(() => window.dispatchEvent(new Event("online")));
+    await p.locator('.tessera-statusbar[data-link="unreachable"]').waitFor();
+    assert.match(await bar.textContent(), /^Server unreachable · showing saved data/);
+    assert.equal(await p.evaluate(() => window.__tessera.connectivity), "unreachable");
+    await p.unroute("**/api/health");
+    await p.evaluate(() => window.dispatchEvent(new Event("online")));
+    await p.locator('.tessera-statusbar[data-link="connected"]').waitFor();
+    await context.close();
+  });
+
   test("a restaurant the BFF does not know shows 'not found' in the restaurants app only", async () => {
     const { page: p, context } = await page("frank", "/restaurants/no-such-place");
     await p.locator(".restaurants h1", { hasText: "Restaurant not found" }).waitFor();

@@ -106,8 +106,8 @@ export async function waitForStatus(page, app, status) {
 }
 
 /** A browser context whose shell signs in as the development user `subject`. */
-export async function contextAs(browser, subject, roles = ["customer"]) {
-  const context = await browser.newContext();
+export async function contextAs(browser, subject, roles = ["customer"], options = {}) {
+  const context = await browser.newContext(options);
   const session = { userName: subject, idToken: `dev:${subject}:${roles.join(",")}`, roles };
   await context.addInitScript((s) => localStorage.setItem("tessera.devSession", JSON.stringify(s)), session);
   return context;

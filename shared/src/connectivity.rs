@@ -1,0 +1,159 @@
+//! What the status bar says about the connection. It is measured by a heartbeat to the BFF
+//! rather than taken from `navigator.onLine`, which says "online" behind a captive portal or
+//! with the server down; the browser's "offline" is trusted at once, since it is never wrong.
+
+use serde::{Deserialize, Serialize};
+
+/// Bus topic and event type the shell announces changes with; `data` is [`Connectivity`].
+pub const TOPIC: &str = "connectivity";
+pub const CHANGED: &str = "connectivity.changed";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Link {
+    /// No heartbeat has answered or failed yet.
+    #[default]
+    Checking,
+    /// The last heartbeat reached the BFF.
+    Connected,
+    /// The browser has a network, but the BFF did not answer.
+    Unreachable,
+    /// The browser has no network.
+    Offline,
+}
+
+impl Link {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Checking => "checking",
+            Link::Connected => "connected",
+            Link::Unreachable => "unreachable",
+            Link::Offline => "offline",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connectivity {
+    pub link: Link,
+    /// When the BFF last answered (Unix ms).
+    pub last_contact_ms: Option<u64>,
+}
+
+impl Connectivity {
+    /// Records a heartbeat answer; `true` when what the user should see changed.
+    pub fn heartbeat_ok(&mut self, now_ms: u64) -> bool {
+        let changed = self.link != Link::Connected;
+        self.link = Link::Connected;
+        self.last_contact_ms = Some(now_ms);
+        changed
+    }
+
+    /// Records a heartbeat that got no answer.
+    pub fn heartbeat_failed(&mut self, browser_online: bool) -> bool {
+        self.set(if browser_online {
+            Link::Unreachable
+        } else {
+            Link::Offline
+        })
+    }
+
+    /// The browser says it lost its network.
+    pub fn browser_offline(&mut self) -> bool {
+        self.set(Link::Offline)
+    }
+
+    fn set(&mut self, link: Link) -> bool {
+        let changed = self.link != link;
+        self.link = link;
+        changed
+    }
+
+    /// The status bar's text.
+    pub fn label(&self, now_ms: u64) -> String {
+        let last = self
+            .last_contact_ms
+            .map(|t| format!(" · last contact {}", age(now_ms.saturating_sub(t))))
+            .unwrap_or_default();
+        match self.link {
+            Link::Checking => "Checking the connection…".into(),
+            Link::Connected => "Connected".into(),
+            Link::Unreachable => format!("Server unreachable · showing saved data{last}"),
+            Link::Offline => format!("Offline · showing saved data{last}"),
+        }
+    }
+}
+
+/// How old something is, as people say it: "just now", "40 s ago", "3 min ago", "2 h ago",
+/// "3 days ago".
+pub fn age(elapsed_ms: u64) -> String {
+    let s = elapsed_ms / 1000;
+    match s {
+        0..=4 => "just now".into(),
+        5..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => {
+            let days = s / 86_400;
+            format!("{days} day{} ago", if days == 1 { "" } else { "s" })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_not_the_browser_says_connected() {
+        let mut c = Connectivity::default();
+        assert_eq!(c.label(0), "Checking the connection…");
+        assert!(c.heartbeat_ok(1_000));
+        assert!(
+            !c.heartbeat_ok(2_000),
+            "a second answer changes nothing the user sees"
+        );
+        assert_eq!(c.last_contact_ms, Some(2_000));
+        assert_eq!(c.label(2_000), "Connected");
+        // Online by the browser's account, but the server is down.
+        assert!(c.heartbeat_failed(true));
+        assert_eq!(c.link, Link::Unreachable);
+        assert_eq!(
+            c.label(47_000),
+            "Server unreachable · showing saved data · last contact 45 s ago"
+        );
+        assert!(c.browser_offline());
+        assert!(!c.heartbeat_failed(false));
+        assert_eq!(
+            c.label(182_000),
+            "Offline · showing saved data · last contact 3 min ago"
+        );
+        assert!(c.heartbeat_ok(200_000));
+        assert_eq!(c.link, Link::Connected);
+    }
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        assert_eq!(age(0), "just now");
+        assert_eq!(age(4_999), "just now");
+        assert_eq!(age(5_000), "5 s ago");
+        assert_eq!(age(60_000), "1 min ago");
+        assert_eq!(age(7_200_000), "2 h ago");
+        assert_eq!(age(86_400_000), "1 day ago");
+        assert_eq!(age(3 * 86_400_000), "3 days ago");
+    }
+
+    #[test]
+    fn links_serialise_in_kebab_case() {
+        let c = Connectivity {
+            link: Link::Unreachable,
+            last_contact_ms: Some(5),
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"link":"unreachable","lastContactMs":5}"#
+        );
+        assert_eq!(Link::Offline.as_str(), "offline");
+    }
+}

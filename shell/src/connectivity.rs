@@ -1,0 +1,111 @@
+//! The shell's heartbeat to the BFF and the status bar it drives. Changes are announced on the
+//! bus (`connectivity.changed`) so apps can say their data is saved rather than live, and
+//! mirrored to `window.__tessera.connectivity` for tests and the console.
+
+use leptos::prelude::*;
+use tessera_shared::browser::{publish, Listener};
+use tessera_shared::connectivity::{self, Connectivity};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+const HEARTBEAT_URL: &str = "/api/health";
+const INTERVAL_MS: i32 = 10_000;
+/// A heartbeat slower than this counts as no answer: the user would not wait for it either.
+const TIMEOUT_MS: u32 = 4_000;
+
+thread_local! {
+    static STATE: ArcRwSignal<Connectivity> = ArcRwSignal::new(Connectivity::default());
+    // Moves the "… ago" in the label on between heartbeats.
+    static NOW: ArcRwSignal<u64> = ArcRwSignal::new(now());
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Starts the heartbeat: now, every 10 s, and whenever the browser says it is back online.
+pub fn start() {
+    Listener::new("online", |_| check()).forget();
+    Listener::new("offline", |_| record(Connectivity::browser_offline)).forget();
+    let tick = Closure::<dyn FnMut()>::new(|| {
+        NOW.with(|n| n.set(now()));
+        check();
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            INTERVAL_MS,
+        );
+    }
+    tick.forget();
+    check();
+}
+
+fn check() {
+    if !browser_online() {
+        record(Connectivity::browser_offline);
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async {
+        let answered = heartbeat().await;
+        let at = now();
+        record(|c| {
+            if answered {
+                c.heartbeat_ok(at)
+            } else {
+                c.heartbeat_failed(browser_online())
+            }
+        });
+    });
+}
+
+async fn heartbeat() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let pending = window.fetch_with_str_and_init(HEARTBEAT_URL, &init);
+    match JsFuture::from(crate::js::with_timeout(&pending, TIMEOUT_MS, "heartbeat")).await {
+        Ok(r) => r.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
+        Err(_) => false,
+    }
+}
+
+fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
+    let state = STATE.with(|s| s.clone());
+    let mut changed = false;
+    state.update(|c| changed = change(c));
+    NOW.with(|n| n.set(now()));
+    if changed {
+        let c = state.get_untracked();
+        let _ = js_sys::Reflect::set(
+            &crate::debug_object(),
+            &"connectivity".into(),
+            &c.link.as_str().into(),
+        );
+        let data = serde_json::to_value(c).unwrap_or_default();
+        publish(
+            connectivity::TOPIC,
+            connectivity::CHANGED,
+            "@tessera/shell",
+            data,
+        );
+    }
+}
+
+/// The status bar: how the app is connected, and since when it works from saved data.
+pub fn status_bar() -> impl IntoView {
+    let (state, now) = (STATE.with(|s| s.clone()), NOW.with(|n| n.clone()));
+    let link = state.clone();
+    view! {
+        <div class="tessera-statusbar" role="status" data-link=move || link.get().link.as_str()>
+            {move || state.get().label(now.get())}
+        </div>
+    }
+}
