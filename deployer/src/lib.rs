@@ -3,6 +3,7 @@
 //! manifests (bundles first, manifests last), and serves a store over HTTP as a CDN would.
 
 pub mod cdn;
+pub mod icons;
 pub mod package;
 pub mod publish;
 pub mod registry;

@@ -10,9 +10,19 @@ use std::path::{Path, PathBuf};
 use tessera_shared::manifest::{self, BundleFile, ImportMapFragment, ManifestError};
 use tessera_shared::publish::{ImportMap, ShellLayout};
 
+use crate::icons::ICONS;
+
 pub const SHELL_NAME: &str = "@tessera/shell";
 const SHELL_ENTRY: &str = "shell.js";
 const SHELL_WASM: &str = "shell_bg.wasm";
+/// The service worker's wasm-bindgen module and wasm, built into the shell's bundle: one
+/// worker per shell release.
+pub const SW_GLUE: &str = "sw/tessera_sw.js";
+pub const SW_WASM: &str = "sw/tessera_sw_bg.wasm";
+/// Files the shell's package renders for the site root; `publish` copies the current shell's
+/// to the root of the store.
+pub const SHELL_ROOT_FILES: [&str; 3] = ["manifest.webmanifest", "sw.js", "index.html"];
+const THEME_COLOUR: &str = "#0f766e";
 
 /// What a packaged shell declares: its layout, the base import map and its files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,6 +116,13 @@ impl Bundle {
                 size: bytes.len() as u64,
             })
             .collect()
+    }
+
+    /// Adds a file generated at packaging time (it counts in the version like any other).
+    fn add(&mut self, rel: &str, bytes: Vec<u8>) {
+        self.files.retain(|(r, _)| r != rel);
+        self.files.push((rel.to_string(), bytes));
+        self.files.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
     fn has(&self, rel: &str) -> bool {
@@ -207,8 +224,82 @@ fn render_index(template: &str, base: &str, entry_sri: &str, snippets: &[&str]) 
     Ok(format!("{}{tags}{}", &template[..start], &template[end..]))
 }
 
-/// Packages the shell build with its layout, base import map and page template; returns
-/// `<out_root>/@tessera/shell` holding `<version>/…`, `shell.json` and `index.html`.
+/// `sw.js`, the service worker the browser registers at the site root (it must be there to
+/// control every path). A module worker must register its listeners synchronously and may not
+/// use dynamic `import()`, so this shim imports the shell release's hashed worker module
+/// statically, starts its wasm from the precache when it is there (so the worker also starts
+/// cold while offline), and hands every event to Rust.
+fn render_worker(base: &str, version: &str, shell_files: &[BundleFile]) -> Result<String> {
+    let urls: Vec<String> = shell_files
+        .iter()
+        .map(|f| format!("{base}{}", f.path))
+        .collect();
+    let urls = serde_json::to_string(&urls)?;
+    Ok(format!(
+        r#"// Tessera's service worker for shell {version}, rendered by tessera-deploy. The logic is
+// Rust ({base}{SW_WASM}); this module only wires the browser's events to it.
+import init, * as rust from "{base}{SW_GLUE}";
+
+const WASM = "{base}{SW_WASM}";
+const ready = caches
+  .match(WASM, {{ ignoreVary: true }})
+  .then((cached) => init({{ module_or_path: cached ?? WASM }}))
+  .then(() => rust.configure("{version}", {urls}));
+let started = false;
+ready.then(() => {{ started = true; }}, (e) => console.error("tessera service worker did not start", e));
+
+self.addEventListener("install", (event) => event.waitUntil(ready.then(() => rust.on_install())));
+self.addEventListener("activate", (event) => event.waitUntil(ready.then(() => rust.on_activate())));
+self.addEventListener("fetch", (event) => {{
+  if (started) {{
+    const answer = rust.on_fetch(event);
+    if (answer) event.respondWith(answer);
+    return;
+  }}
+  // Still starting (a cold start): wait for Rust; when it passes, go to the network as usual.
+  const pass = () => fetch(event.request);
+  event.respondWith(ready.then(() => rust.on_fetch(event) ?? pass(), pass));
+}});
+self.addEventListener("message", (event) =>
+  event.waitUntil(ready.then(() => rust.on_message(event.data, event.ports))));
+self.addEventListener("sync", (event) => event.waitUntil(ready.then(() => rust.on_sync(event.tag))));
+// Push notifications register here too, at top level, when they land.
+"#
+    ))
+}
+
+/// The web app manifest: what makes the site installable.
+fn render_web_manifest(base: &str) -> Result<String> {
+    let icons: Vec<serde_json::Value> = ICONS
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "src": format!("{base}{}", i.path),
+                "sizes": format!("{0}x{0}", i.size),
+                "type": "image/png",
+                "purpose": i.purpose,
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "name": "Tessera Eats",
+        "short_name": "Tessera",
+        "id": "/",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "theme_color": THEME_COLOUR,
+        "background_color": THEME_COLOUR,
+        "icons": icons,
+    });
+    let mut text = serde_json::to_string_pretty(&manifest)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Packages the shell build (with the service worker's files under `sw/`) with its layout,
+/// base import map and page template; adds the icons; returns `<out_root>/@tessera/shell`
+/// holding `<version>/…`, `shell.json`, `index.html`, `sw.js` and `manifest.webmanifest`.
 pub fn package_shell(
     files_dir: &Path,
     layout_json: &Path,
@@ -225,8 +316,11 @@ pub fn package_shell(
     );
     let layout: ShellLayout = parse_json(layout_json, &layout_text)?;
     let base: ImportMap = parse_json(base_import_map, &base_text)?;
-    let bundle = Bundle::read(files_dir)?;
-    for required in [SHELL_ENTRY, SHELL_WASM] {
+    let mut bundle = Bundle::read(files_dir)?;
+    for icon in &ICONS {
+        bundle.add(icon.path, icon.png());
+    }
+    for required in [SHELL_ENTRY, SHELL_WASM, SW_GLUE, SW_WASM] {
         if !bundle.has(required) {
             bail!("{} has no {required}", files_dir.display());
         }
@@ -252,6 +346,8 @@ pub fn package_shell(
         .filter(|p| p.ends_with(".js") && *p != SHELL_ENTRY)
         .collect();
     let index = render_index(&template, &url_base, &entry_sri, &snippets)?;
+    let worker = render_worker(&url_base, &version, &files)?;
+    let web_manifest = render_web_manifest(&url_base)?;
     let dir = out_root.join(SHELL_NAME);
     bundle.write(&dir, &version)?;
     write_json(
@@ -265,7 +361,9 @@ pub fn package_shell(
             files,
         },
     )?;
-    std::fs::write(dir.join("index.html"), index)?;
+    for (name, text) in SHELL_ROOT_FILES.iter().zip([web_manifest, worker, index]) {
+        std::fs::write(dir.join(name), text)?;
+    }
     Ok(dir)
 }
 
@@ -301,6 +399,57 @@ mod tests {
         assert!(out.starts_with("<head>\n  <link rel=\"modulepreload\""));
         assert!(out.ends_with("</script>\n</head>"));
         assert!(render_index("<head></head>", "/", "x", &[]).is_err());
+    }
+
+    #[test]
+    fn the_worker_imports_its_module_statically_and_registers_listeners_at_top_level() {
+        let files = [BundleFile {
+            path: "shell.js".into(),
+            integrity: "sha384-x".into(),
+            size: 1,
+        }];
+        let sw = render_worker("/@tessera/shell/abc/", "abc", &files).unwrap();
+        assert!(
+            sw.contains("import init, * as rust from \"/@tessera/shell/abc/sw/tessera_sw.js\";")
+        );
+        assert!(
+            !sw.contains("import("),
+            "no dynamic import in a service worker"
+        );
+        assert!(sw.contains("rust.configure(\"abc\", [\"/@tessera/shell/abc/shell.js\"])"));
+        for event in ["install", "activate", "fetch", "message", "sync"] {
+            assert!(
+                sw.contains(&format!("\nself.addEventListener(\"{event}\"")),
+                "{event} listener at top level"
+            );
+        }
+    }
+
+    #[test]
+    fn the_web_manifest_is_installable() {
+        let m: serde_json::Value =
+            serde_json::from_str(&render_web_manifest("/@tessera/shell/abc/").unwrap()).unwrap();
+        assert_eq!(m["name"], "Tessera Eats");
+        assert_eq!(m["start_url"], "/");
+        assert_eq!(m["display"], "standalone");
+        let sizes: Vec<(&str, &str)> = m["icons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["sizes"].as_str().unwrap(), i["purpose"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("192x192", "any"),
+                ("512x512", "any"),
+                ("512x512", "maskable")
+            ]
+        );
+        assert_eq!(
+            m["icons"][0]["src"],
+            "/@tessera/shell/abc/icons/icon-192.png"
+        );
     }
 
     #[test]

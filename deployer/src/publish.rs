@@ -5,11 +5,12 @@
 //!    nothing at all);
 //! 2. upload the bundle (create-only: content-addressed keys never change);
 //! 3. commit the registry with a conditional write, retrying on a concurrent publisher;
-//! 4. write `importmap.json`, `mount-points.json`, `apps.json`, then `index.html`, from the
-//!    newest registry; whoever finds a newer generation after writing writes again, so the
+//! 4. write `importmap.json`, `mount-points.json`, `apps.json`, then the current shell's
+//!    `manifest.webmanifest` and `sw.js`, then `index.html`, from the newest registry;
+//!    whoever finds a newer generation after writing writes again, so the
 //!    last writer always leaves the newest set.
 
-use crate::package::{list_files, parse_json, sri, ShellManifest, SHELL_NAME};
+use crate::package::{list_files, parse_json, sri, ShellManifest, SHELL_NAME, SHELL_ROOT_FILES};
 use crate::registry::{self, Registry, Release, Releases};
 use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
@@ -18,10 +19,12 @@ use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
 use tessera_shared::publish::{bundle_dir, merge, MergeInput, Published};
 use tessera_shared::MfeManifest;
 
-pub const PUBLISHED_FILES: [&str; 4] = [
+pub const PUBLISHED_FILES: [&str; 6] = [
     "importmap.json",
     "mount-points.json",
     "apps.json",
+    "manifest.webmanifest",
+    "sw.js",
     "index.html",
 ];
 const COMMIT_ATTEMPTS: usize = 20;
@@ -39,13 +42,13 @@ pub struct Report {
     pub generation: u64,
 }
 
-/// A packaged build: a micro-app (`mfe.json` beside `<version>/`) or the shell (`shell.json`,
-/// `index.html` beside `<version>/`).
+/// A packaged build: a micro-app (`mfe.json` beside `<version>/`) or the shell (`shell.json`
+/// and the files it renders for the site root, `SHELL_ROOT_FILES`, beside `<version>/`).
 enum Build {
     App(MfeManifest),
     Shell {
         manifest: ShellManifest,
-        index: Vec<u8>,
+        root_files: Vec<(&'static str, Vec<u8>)>,
     },
 }
 
@@ -123,10 +126,19 @@ fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
                 manifest.name
             );
         }
-        let index_path = dir.join("index.html");
-        let index = std::fs::read(&index_path)
-            .with_context(|| format!("reading {}", index_path.display()))?;
-        Build::Shell { manifest, index }
+        let root_files = SHELL_ROOT_FILES
+            .iter()
+            .map(|name| {
+                let path = dir.join(name);
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                Ok((*name, bytes))
+            })
+            .collect::<Result<_>>()?;
+        Build::Shell {
+            manifest,
+            root_files,
+        }
     } else {
         bail!(
             "{} is not a packaged build: it has neither mfe.json nor shell.json (build it with `cargo xtask build`)",
@@ -233,11 +245,10 @@ fn with_build(mut registry: Registry, build: &Build) -> Registry {
     registry
 }
 
-fn shell_index_key(version: &str) -> String {
-    format!(
-        "{}shell/{version}/index.html",
-        crate::store::INTERNAL_PREFIX
-    )
+/// Where a shell release's rendered root file (`index.html`, `sw.js`, …) is kept until it
+/// becomes current.
+fn shell_root_file_key(version: &str, name: &str) -> String {
+    format!("{}shell/{version}/{name}", crate::store::INTERNAL_PREFIX)
 }
 
 async fn put_immutable(store: &impl Store, key: &str, bytes: Vec<u8>) -> Result<()> {
@@ -261,8 +272,15 @@ async fn upload(store: &impl Store, dir: &Path, build: &Build) -> Result<()> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         put_immutable(store, &format!("{base}{}", f.path), bytes).await?;
     }
-    if let Build::Shell { manifest, index } = build {
-        put_immutable(store, &shell_index_key(&manifest.version), index.clone()).await?;
+    if let Build::Shell {
+        manifest,
+        root_files,
+    } = build
+    {
+        for (name, bytes) in root_files {
+            let key = shell_root_file_key(&manifest.version, name);
+            put_immutable(store, &key, bytes.clone()).await?;
+        }
     }
     Ok(())
 }
@@ -303,18 +321,18 @@ async fn write_published(store: &impl Store, mut registry: Registry) -> Result<(
             .current
             .manifest
             .version;
-        let index_key = shell_index_key(shell_version);
-        let index = store
-            .get(&index_key)
-            .await?
-            .with_context(|| format!("{}/{index_key} is missing", store.describe()))?
-            .bytes;
-        let contents = [
+        let mut contents = vec![
             json(&published.import_map)?,
             json(&published.mount_points)?,
             json(&published.apps)?,
-            index,
         ];
+        for name in SHELL_ROOT_FILES {
+            let key = shell_root_file_key(shell_version, name);
+            match store.get(&key).await? {
+                Some(obj) => contents.push(obj.bytes),
+                None => bail!("{}/{key} is missing", store.describe()),
+            }
+        }
         for (key, bytes) in PUBLISHED_FILES.iter().zip(contents) {
             if store.get(key).await?.is_some_and(|o| o.bytes == bytes) {
                 continue;

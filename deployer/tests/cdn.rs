@@ -56,6 +56,37 @@ async fn serves_the_store_as_a_cdn_would() {
     assert_eq!(h(&index, header::CACHE_CONTROL), "no-cache");
     assert_eq!(index.body, f.read("index.html").as_bytes());
 
+    // The current shell's service worker and web app manifest are at the root, revalidated on
+    // every load (the browser checks the worker for updates), and point into its bundle.
+    let sw = get(&store, "/sw.js", &[]).await;
+    assert_eq!(sw.status, StatusCode::OK);
+    assert_eq!(
+        h(&sw, header::CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(h(&sw, header::CACHE_CONTROL), "no-cache");
+    let sw_text = String::from_utf8(sw.body.clone()).unwrap();
+    let shell_version = f.json("_tessera/registry.json")["shell"]["current"]["manifest"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(sw_text.contains(&format!(
+        "from \"/@tessera/shell/{shell_version}/sw/tessera_sw.js\""
+    )));
+    let manifest = get(&store, "/manifest.webmanifest", &[]).await;
+    assert_eq!(
+        h(&manifest, header::CONTENT_TYPE),
+        "application/manifest+json"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
+    let icon = manifest["icons"][0]["src"].as_str().unwrap().to_string();
+    let png = get(&store, &icon, &[]).await;
+    assert_eq!(
+        (png.status, h(&png, header::CONTENT_TYPE)),
+        (StatusCode::OK, "image/png")
+    );
+    assert!(png.body.starts_with(b"\x89PNG"));
+
     // Deep links get the page; missing files with an extension do not.
     let deep = get(&store, "/hello/some/where", &[]).await;
     assert_eq!(

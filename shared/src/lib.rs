@@ -3,10 +3,11 @@
 //! Everything outside the `browser` module is plain Rust with native unit tests: manifest
 //! types and validation, the merge into published manifests, route matching, the app status
 //! machine, lifecycle props, the event-bus envelope, the BFF sync protocol's types and the
-//! decoding of BFF answers.
+//! decoding of BFF answers, and the service worker's cache policy.
 
 pub mod bff;
 pub mod bus;
+pub mod cache_policy;
 pub mod connectivity;
 pub mod lifecycle;
 pub mod manifest;

@@ -8,6 +8,7 @@ mod manifests;
 mod parcels;
 mod registry;
 mod router;
+mod service_worker;
 mod session;
 mod view;
 
@@ -42,6 +43,7 @@ pub fn start() {
                 registry::install(m);
                 router::start();
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
+                service_worker::register();
             }
             Err(e) => view::fatal(&e),
         }

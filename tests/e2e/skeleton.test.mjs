@@ -17,10 +17,10 @@ after(async () => {
   cleanup();
 });
 
-/** A page on a fresh context (signed in as `subject`, or the default Alice) that records every
- * request URL. */
-async function open(server, path = "/", subject) {
-  const context = subject ? await contextAs(browser, subject) : await browser.newContext();
+/** A page on a fresh context (signed in as `subject`, or the default Alice; `options` for
+ * `browser.newContext`) that records every request URL. */
+async function open(server, path = "/", subject, options = {}) {
+  const context = subject ? await contextAs(browser, subject) : await browser.newContext(options);
   const page = await context.newPage();
   const requests = [];
   page.on("request", (r) => requests.push(new URL(r.url()).pathname));
@@ -182,7 +182,9 @@ describe("failure isolation", () => {
   });
 
   test("a LOAD_ERROR is retried when the browser comes back online", async () => {
-    const { page, context } = await open(server, "/restaurants");
+    // Without the service worker, which would load the app from its precache while offline
+    // (that is tested in offline.test.mjs).
+    const { page, context } = await open(server, "/restaurants", undefined, { serviceWorkers: "block" });
     await page.locator(".restaurant-list").waitFor();
     await context.setOffline(true);
     await page.click('.tessera-nav a[data-menu-key="hello"]');

@@ -41,9 +41,21 @@ pub fn build(selected: &[String]) -> Result<Vec<Built>> {
     Ok(built)
 }
 
+/// The service worker's crate and its module's name inside the shell bundle (`sw/<name>.js`).
+const SERVICE_WORKER: (&str, &str) = ("service-worker", "tessera_sw");
+
 fn build_shell() -> Result<Built> {
     let root = crate::root();
     let files = compile("shell", "shell")?;
+    // The worker ships inside the shell's bundle: one worker per shell release.
+    let (sw_crate, sw_name) = SERVICE_WORKER;
+    let sw = compile(sw_crate, sw_name)?;
+    let sw_dir = files.join("sw");
+    std::fs::create_dir_all(&sw_dir)?;
+    for file in [format!("{sw_name}.js"), format!("{sw_name}_bg.wasm")] {
+        std::fs::copy(sw.join(&file), sw_dir.join(&file))
+            .with_context(|| format!("copying the service worker's {file}"))?;
+    }
     let dir = tessera_deployer::package_shell(
         &files,
         &root.join("shell/shell.json"),

@@ -10,7 +10,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-const WASM_CRATES: [&str; 5] = ["shell", "nav", "restaurants", "add-to-cart", "cart"];
+const WASM_CRATES: [&str; 6] = [
+    "shell",
+    "service-worker",
+    "nav",
+    "restaurants",
+    "add-to-cart",
+    "cart",
+];
 
 pub fn test(args: &[String]) -> Result<()> {
     let skip_e2e = args.iter().any(|a| a == "--skip-e2e");

@@ -25,6 +25,11 @@ impl Fixture {
         );
         write(&src.join("files/shell_bg.wasm"), "\0asm-stand-in");
         write(
+            &src.join("files/sw/tessera_sw.js"),
+            "export default async function init() {}\n",
+        );
+        write(&src.join("files/sw/tessera_sw_bg.wasm"), "\0asm-stand-in");
+        write(
             &src.join("shell.json"),
             r#"{"schema":1,"mountPoints":["nav","main"],"defaultRoute":"/a","notFoundMountPoint":"main"}"#,
         );

@@ -1,0 +1,93 @@
+//! Carrying out the strategy `tessera_shared::cache_policy` picks for a request.
+
+use crate::scope::{self, caches, wait};
+use tessera_shared::cache_policy::{self, Strategy, NETWORK_TIMEOUT_MS, PAGE_URL};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{CacheQueryOptions, Request, RequestMode, Response};
+
+/// The response promise when the worker handles `request`; `None` lets it through untouched.
+pub fn respond(request: Request) -> Option<js_sys::Promise> {
+    let url = web_sys::Url::new(&request.url()).ok()?;
+    let same_origin = url.origin() == scope::global().location().origin();
+    let navigate = request.mode() == RequestMode::Navigate;
+    let path = url.pathname();
+    let strategy = cache_policy::strategy(&request.method(), same_origin, &path, navigate);
+    if !strategy.handled() {
+        // Strategy::Api is where the read-through IndexedDB cache for BFF GETs will answer.
+        return None;
+    }
+    Some(future_to_promise(async move {
+        let response = match strategy {
+            Strategy::CacheFirst => cache_first(request).await,
+            Strategy::Navigation => network_first(request, PAGE_URL).await,
+            _ => network_first(request, &path).await,
+        };
+        response.map_err(|e| js_sys::Error::new(&e).into())
+    }))
+}
+
+fn query(ignore_search: bool) -> CacheQueryOptions {
+    let options = CacheQueryOptions::new();
+    // The CDN varies on Accept-Encoding; the cached bodies are decoded, so any encoding fits.
+    options.set_ignore_vary(true);
+    options.set_ignore_search(ignore_search);
+    options
+}
+
+async fn cached(key: &str, ignore_search: bool) -> Result<Option<Response>, String> {
+    let found = wait(caches()?.match_with_str_and_options(key, &query(ignore_search))).await?;
+    Ok(found.dyn_into().ok())
+}
+
+async fn network(request: &Request) -> Result<Response, String> {
+    Ok(wait(scope::global().fetch_with_request(request))
+        .await?
+        .unchecked_into())
+}
+
+/// Content-addressed files never change: any cached copy is right. A file outside the set
+/// (an app published after install) is fetched and added to this worker's set.
+async fn cache_first(request: Request) -> Result<JsValue, String> {
+    // The shell retries a failed import with a fresh query string; the file is the same.
+    if let Some(hit) = cached(&request.url(), true).await? {
+        return Ok(hit.into());
+    }
+    let response = network(&request).await?;
+    if response.ok() {
+        if let (Some(set), Ok(copy)) = (crate::precache::current_set().await, response.clone()) {
+            let url = request.url();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(cache) = caches().map(|c| c.open(&set)) {
+                    if let Ok(cache) = wait(cache).await {
+                        let cache: web_sys::Cache = cache.unchecked_into();
+                        let _ = wait(cache.put_with_str(&url, &copy)).await;
+                    }
+                }
+            });
+        }
+    }
+    Ok(response.into())
+}
+
+/// The network's answer when it comes within the timeout and is not a server error;
+/// otherwise the set's copy under `key`; with no copy, whatever the network ends up saying.
+/// The cached copy is not refreshed from the network: it must stay consistent with the
+/// bundles of its set (refreshing sets is the update flow's job).
+async fn network_first(request: Request, key: &str) -> Result<JsValue, String> {
+    let fetched = scope::global().fetch_with_request(&request);
+    let timer = scope::timer(NETWORK_TIMEOUT_MS);
+    let raced = wait(js_sys::Promise::race(&js_sys::Array::of2(&fetched, &timer))).await;
+    if let Ok(answer) = &raced {
+        if let Some(response) = answer.dyn_ref::<Response>() {
+            if response.status() < 500 {
+                return Ok(answer.clone());
+            }
+        }
+    }
+    if let Some(copy) = cached(key, true).await? {
+        return Ok(copy.into());
+    }
+    wait(fetched).await
+}

@@ -1,0 +1,95 @@
+//! Tessera's service worker, in Rust. `sw.js` (rendered by the deployer with the shell) is a
+//! small ES module that registers the event listeners synchronously, as browsers require, and
+//! hands each event to the functions exported here. What to do with a request is decided by
+//! `tessera_shared::cache_policy`, which is plain Rust with native tests.
+
+mod fetch;
+mod precache;
+mod scope;
+
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+/// The shell release this worker belongs to (one worker per shell release).
+#[derive(Clone, Default)]
+pub(crate) struct Shell {
+    pub version: String,
+    /// Absolute URLs of the shell's bundle files, the worker's own among them.
+    pub files: Vec<String>,
+}
+
+thread_local! {
+    static SHELL: RefCell<Shell> = RefCell::default();
+}
+
+pub(crate) fn shell() -> Shell {
+    SHELL.with(|s| s.borrow().clone())
+}
+
+/// Called once by `sw.js` after the module started, before any event is handed over.
+#[wasm_bindgen]
+pub fn configure(version: String, files: Vec<String>) {
+    SHELL.with(|s| *s.borrow_mut() = Shell { version, files });
+}
+
+fn settle(result: Result<JsValue, String>) -> Result<JsValue, JsValue> {
+    result.map_err(|e| {
+        web_sys::console::error_1(&format!("tessera service worker: {e}").into());
+        js_sys::Error::new(&e).into()
+    })
+}
+
+/// `install`: caches the whole published set in one cache, or nothing (the promise rejects,
+/// so the browser discards this worker and keeps the previous one).
+#[wasm_bindgen]
+pub fn on_install() -> js_sys::Promise {
+    future_to_promise(async {
+        settle(precache::install().await.map(|set| JsValue::from_str(&set)))
+    })
+}
+
+/// `activate`: deletes the caches of older sets and takes control of open pages.
+#[wasm_bindgen]
+pub fn on_activate() -> js_sys::Promise {
+    future_to_promise(async { settle(precache::activate().await.map(|_| JsValue::UNDEFINED)) })
+}
+
+/// `fetch`: a promise of the response when the worker answers the request, `undefined` when
+/// the request should go to the network untouched.
+#[wasm_bindgen]
+pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
+    fetch::respond(event.request())
+}
+
+/// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
+/// `{type, shell, set}`: which shell release and precache set this worker serves (the status
+/// bar and the tests read it).
+#[wasm_bindgen]
+pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
+    future_to_promise(async move {
+        let kind = js_sys::Reflect::get(&data, &"type".into())
+            .ok()
+            .and_then(|t| t.as_string());
+        if kind.as_deref() != Some("tessera:sw-status") {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let set = precache::current_set().await;
+        let reply = js_sys::Object::new();
+        let put = |k: &str, v: JsValue| js_sys::Reflect::set(&reply, &k.into(), &v);
+        put("type", "tessera:sw-status".into())?;
+        put("shell", shell().version.into())?;
+        put("set", set.map(JsValue::from).unwrap_or(JsValue::NULL))?;
+        let port = ports.get(0);
+        let post: js_sys::Function = js_sys::Reflect::get(&port, &"postMessage".into())?.into();
+        post.call1(&port, &reply)?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+/// `sync` (Background Sync): the outbox replay will run here. Until the outbox lands there is
+/// nothing to replay, so the event settles at once.
+#[wasm_bindgen]
+pub fn on_sync(_tag: String) -> js_sys::Promise {
+    js_sys::Promise::resolve(&JsValue::UNDEFINED)
+}
