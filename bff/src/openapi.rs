@@ -2,7 +2,7 @@
 //! built from (utoipa-axum registers both at once), so the two cannot drift apart.
 
 use crate::problem::ApiError;
-use crate::routes::{cart, events, orders, restaurants};
+use crate::routes::{cart, events, offline, orders, restaurants};
 use crate::AppState;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -84,5 +84,6 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::list))
         .routes(routes!(document))
         .routes(routes!(health))
+        .routes(routes!(offline::get))
         .split_for_parts()
 }

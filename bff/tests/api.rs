@@ -19,6 +19,7 @@ on_both_databases!(
     queries_revalidate_and_paginate,
     kitchen_delivers_orders_and_resumes_after_restart,
     openapi_lists_every_route,
+    the_offline_set_names_what_the_apps_read,
 );
 
 async fn two_writers_same_version_one_wins(kind: common::Kind) {
@@ -967,6 +968,7 @@ async fn openapi_lists_every_route(kind: common::Kind) {
         "GET /api/events",
         "GET /api/openapi.json",
         "GET /api/health",
+        "GET /api/offline",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -1085,5 +1087,36 @@ async fn tailing_the_log_during_a_burst_skips_nothing(kind: common::Kind) {
         .collect();
     assert_eq!(all.len(), 16 * 8);
     assert_eq!(seen, all, "the tailing reader saw every event, in order");
+    s.stop().await;
+}
+
+async fn the_offline_set_names_what_the_apps_read(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    assert_eq!(s.get("/api/offline", None).await.status, 401);
+    let r = s.get("/api/offline", Some(ALICE)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("cache-control").unwrap().contains("no-store"));
+    let set: Vec<String> = r.json()["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_str().unwrap().to_owned())
+        .collect();
+    let list = s.get("/api/restaurants", None).await.json();
+    assert!(list["nextCursor"].is_null(), "the seed fits one page");
+    let mut wanted = vec!["/api/restaurants".to_owned()];
+    wanted.extend(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("/api/restaurants/{}", r["id"].as_str().unwrap())),
+    );
+    wanted.extend(["/api/cart".to_owned(), "/api/orders".to_owned()]);
+    assert_eq!(set, wanted, "no open orders yet");
+    for q in &set {
+        assert_eq!(s.get(q, Some(ALICE)).await.status, 200, "{q}");
+    }
     s.stop().await;
 }

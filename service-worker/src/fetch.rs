@@ -8,15 +8,21 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::{CacheQueryOptions, Request, RequestMode, Response};
 
 /// The response promise when the worker handles `request`; `None` lets it through untouched.
-pub fn respond(request: Request) -> Option<js_sys::Promise> {
+pub fn respond(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
+    let request = event.request();
     let url = web_sys::Url::new(&request.url()).ok()?;
     let same_origin = url.origin() == scope::global().location().origin();
     let navigate = request.mode() == RequestMode::Navigate;
     let path = url.pathname();
     let strategy = cache_policy::strategy(&request.method(), same_origin, &path, navigate);
     if !strategy.handled() {
-        // Strategy::Api is where the read-through IndexedDB cache for BFF GETs will answer.
         return None;
+    }
+    if strategy == Strategy::Api {
+        return Some(crate::api::respond(
+            event,
+            format!("{path}{}", url.search()),
+        ));
     }
     Some(future_to_promise(async move {
         let response = match strategy {

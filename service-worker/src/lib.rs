@@ -3,6 +3,7 @@
 //! hands each event to the functions exported here. What to do with a request is decided by
 //! `tessera_shared::cache_policy`, which is plain Rust with native tests.
 
+mod api;
 mod fetch;
 mod precache;
 mod scope;
@@ -59,7 +60,7 @@ pub fn on_activate() -> js_sys::Promise {
 /// the request should go to the network untouched.
 #[wasm_bindgen]
 pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
-    fetch::respond(event.request())
+    fetch::respond(event)
 }
 
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with

@@ -92,6 +92,55 @@ pub fn decode<T: DeserializeOwned>(
     }))))
 }
 
+/// Bus topic and event type the BFF client announces each query's data with; `data` is a
+/// [`DataLoaded`]. The status bar reads it to tell the user how old the data on screen is.
+pub const DATA_TOPIC: &str = "data";
+pub const DATA_LOADED: &str = "data.loaded";
+
+/// Where a query's answer came from and how old it is, from the service worker's
+/// `x-tessera-source` and `x-tessera-as-of` headers (`read_through`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Freshness {
+    /// When the server last sent or confirmed the data (Unix ms); `None` without a worker.
+    pub as_of_ms: Option<u64>,
+    /// Answered from the device's saved copy, not by the server just now.
+    pub from_cache: bool,
+}
+
+impl Freshness {
+    pub fn from_headers(as_of: Option<&str>, source: Option<&str>) -> Freshness {
+        Freshness {
+            as_of_ms: as_of.and_then(|v| v.trim().parse().ok()),
+            from_cache: source.is_some_and(|s| s.trim() == "cache"),
+        }
+    }
+
+    /// What an app shows above data from the saved copy (`clock` is the as-of time in the
+    /// user's format); nothing for live data.
+    pub fn notice(&self, clock: &str, now_ms: u64) -> Option<String> {
+        if !self.from_cache {
+            return None;
+        }
+        Some(match self.as_of_ms {
+            Some(t) => format!(
+                "Saved copy · as of {clock} ({})",
+                crate::connectivity::age(now_ms.saturating_sub(t))
+            ),
+            None => "Saved copy".to_string(),
+        })
+    }
+}
+
+/// One query's data as announced on the bus.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataLoaded {
+    /// The URL path and query that was read.
+    pub path: String,
+    pub freshness: Freshness,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +220,25 @@ mod tests {
             decode::<Thing>("/api/cart", 502, "text/html", "<h1>Bad gateway</h1>").unwrap_err();
         assert_eq!(err.status(), Some(502));
         assert_eq!(err.to_string(), "HTTP 502 from /api/cart");
+    }
+
+    #[test]
+    fn saved_copies_say_how_old_they_are_and_live_data_says_nothing() {
+        let saved = Freshness::from_headers(Some("1000000"), Some("cache"));
+        assert_eq!(saved.as_of_ms, Some(1_000_000));
+        assert_eq!(
+            saved.notice("14:03", 1_000_000 + 300_000).as_deref(),
+            Some("Saved copy · as of 14:03 (5 min ago)")
+        );
+        let live = Freshness::from_headers(Some("1000000"), Some("network"));
+        assert_eq!(live.notice("14:03", 1_000_000), None);
+        let no_worker = Freshness::from_headers(None, None);
+        assert_eq!(no_worker, Freshness::default());
+        assert_eq!(
+            Freshness::from_headers(Some("junk"), Some("cache"))
+                .notice("", 0)
+                .as_deref(),
+            Some("Saved copy")
+        );
     }
 }

@@ -282,7 +282,29 @@ impl Bff {
     }
 
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, BffError> {
-        self.send("GET", path, None, &[]).await
+        Ok(self.query(path).await?.0)
+    }
+
+    /// A query with where its answer came from and how old it is, for views that show it.
+    /// Every query's freshness is also announced on the bus (`data.loaded`) for the status bar.
+    pub async fn query<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, crate::bff::Freshness), BffError> {
+        let (value, freshness) = self.send("GET", path, None, &[]).await?;
+        let loaded = crate::bff::DataLoaded {
+            path: format!("{}{path}", self.base),
+            freshness,
+        };
+        if let Ok(data) = serde_json::to_value(&loaded) {
+            publish(
+                crate::bff::DATA_TOPIC,
+                crate::bff::DATA_LOADED,
+                &self.base,
+                data,
+            );
+        }
+        Ok((value, freshness))
     }
 
     /// A command: `PUT` of `body`, under `key`, based on `if_match` (the version read; `None`
@@ -300,7 +322,7 @@ impl Bff {
         if let Some(v) = &version {
             headers.push(("If-Match", v));
         }
-        self.send("PUT", path, Some(&body), &headers).await
+        Ok(self.send("PUT", path, Some(&body), &headers).await?.0)
     }
 
     async fn send<T: serde::de::DeserializeOwned>(
@@ -309,7 +331,7 @@ impl Bff {
         path: &str,
         body: Option<&str>,
         extra: &[(&str, &str)],
-    ) -> Result<T, BffError> {
+    ) -> Result<(T, crate::bff::Freshness), BffError> {
         let url = format!("{}{path}", self.base);
         let network = |e: JsValue| BffError::Network(format!("{url}: {}", js_error_text(&e)));
         let headers = web_sys::Headers::new().map_err(network)?;
@@ -335,19 +357,36 @@ impl Bff {
                 .await
                 .map_err(network)?
                 .unchecked_into();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let content_type = header("content-type").unwrap_or_default();
+        let freshness = crate::bff::Freshness::from_headers(
+            header(crate::read_through::AS_OF_HEADER).as_deref(),
+            header(crate::read_through::SOURCE_HEADER).as_deref(),
+        );
         let text = wasm_bindgen_futures::JsFuture::from(response.text().map_err(network)?)
             .await
             .map_err(network)?
             .as_string()
             .unwrap_or_default();
-        crate::bff::decode(&url, response.status(), &content_type, &text)
+        let value = crate::bff::decode(&url, response.status(), &content_type, &text)?;
+        Ok((value, freshness))
     }
+}
+
+/// A time of day in the user's locale ("14:03"), for as-of notices.
+pub fn clock(unix_ms: u64) -> String {
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+    js_sys::Date::new(&JsValue::from_f64(unix_ms as f64))
+        .to_locale_time_string_with_options("default", &options)
+        .into()
+}
+
+/// The notice an app shows above data from the saved copy, if it is one.
+pub fn as_of_notice(freshness: &crate::bff::Freshness) -> Option<String> {
+    let clock = freshness.as_of_ms.map(clock).unwrap_or_default();
+    freshness.notice(&clock, js_sys::Date::now() as u64)
 }
 
 fn js_error_text(e: &JsValue) -> String {

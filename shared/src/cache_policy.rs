@@ -11,6 +11,8 @@ pub const WEB_MANIFEST_URL: &str = "/manifest.webmanifest";
 pub const WORKER_URL: &str = "/sw.js";
 /// How long a network-first request waits for the network before answering from the cache.
 pub const NETWORK_TIMEOUT_MS: i32 = 3_000;
+/// BFF queries that never go through the read-through cache.
+pub const UNCACHED_API: [&str; 2] = ["/api/health", "/api/events"];
 /// Every precache set's cache is named `tessera-set-<hash>`; activation deletes the others.
 pub const SET_CACHE_PREFIX: &str = "tessera-set-";
 
@@ -22,8 +24,8 @@ pub enum Strategy {
     NetworkFirst,
     /// A page navigation to an app route: the network's page, or the cached `index.html`.
     Navigation,
-    /// A BFF call under `/api/`. Passes through untouched for now; the read-through
-    /// IndexedDB cache for `GET`s hooks in here.
+    /// A BFF query (`GET /api/…`): answered through the read-through cache in IndexedDB
+    /// (`read_through`), so it has an answer offline.
     Api,
     /// Anything else (other methods, other origins, the worker script): not touched.
     PassThrough,
@@ -35,7 +37,7 @@ impl Strategy {
     pub fn handled(self) -> bool {
         matches!(
             self,
-            Strategy::CacheFirst | Strategy::NetworkFirst | Strategy::Navigation
+            Strategy::CacheFirst | Strategy::NetworkFirst | Strategy::Navigation | Strategy::Api
         )
     }
 }
@@ -47,6 +49,11 @@ pub fn strategy(method: &str, same_origin: bool, path: &str, navigate: bool) -> 
         return Strategy::PassThrough;
     }
     if path == "/api" || path.starts_with("/api/") {
+        // The heartbeat measures the BFF itself and the event log is read by cursor: an
+        // answer from a cache would be a lie for both.
+        if UNCACHED_API.contains(&path) {
+            return Strategy::PassThrough;
+        }
         return Strategy::Api;
     }
     if path == WORKER_URL {
@@ -194,10 +201,22 @@ mod tests {
     }
 
     #[test]
-    fn the_api_other_methods_origins_and_the_worker_pass_through() {
+    fn bff_queries_are_read_through_other_methods_origins_and_the_worker_pass_through() {
         assert_eq!(strategy("GET", true, "/api/cart", false), Strategy::Api);
         assert_eq!(strategy("GET", true, "/api", true), Strategy::Api);
-        assert!(!Strategy::Api.handled());
+        assert!(Strategy::Api.handled());
+        assert_eq!(
+            strategy("GET", true, "/api/health", false),
+            Strategy::PassThrough
+        );
+        assert_eq!(
+            strategy("GET", true, "/api/events", false),
+            Strategy::PassThrough
+        );
+        assert_eq!(
+            strategy("PUT", true, "/api/cart/items/x", false),
+            Strategy::PassThrough
+        );
         assert_eq!(strategy("PUT", true, ENTRY, false), Strategy::PassThrough);
         assert_eq!(strategy("POST", true, "/cart", true), Strategy::PassThrough);
         assert_eq!(strategy("GET", false, ENTRY, false), Strategy::PassThrough);

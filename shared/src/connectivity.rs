@@ -101,6 +101,41 @@ pub fn age(elapsed_ms: u64) -> String {
     }
 }
 
+/// The data on screen since the last navigation that came from the device's saved copy, by
+/// query path, with when the server last confirmed each (from `data.loaded` bus events).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedOnScreen {
+    saved: std::collections::BTreeMap<String, Option<u64>>,
+}
+
+impl SavedOnScreen {
+    /// A query's data arrived: a saved copy is noted, live data replaces the saved copy.
+    pub fn loaded(&mut self, path: &str, freshness: crate::bff::Freshness) {
+        if freshness.from_cache {
+            self.saved.insert(path.to_string(), freshness.as_of_ms);
+        } else {
+            self.saved.remove(path);
+        }
+    }
+
+    /// The user moved to another page: what was on screen is gone.
+    pub fn clear(&mut self) {
+        self.saved.clear();
+    }
+
+    /// "Data from 5 min ago" after the oldest saved copy on screen; `None` when all is live.
+    pub fn label(&self, now_ms: u64) -> Option<String> {
+        if self.saved.is_empty() {
+            return None;
+        }
+        let oldest = self.saved.values().flatten().min();
+        Some(match oldest {
+            Some(t) => format!("data from {}", age(now_ms.saturating_sub(*t))),
+            None => "saved data".to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +190,32 @@ mod tests {
             r#"{"link":"unreachable","lastContactMs":5}"#
         );
         assert_eq!(Link::Offline.as_str(), "offline");
+    }
+
+    #[test]
+    fn the_oldest_saved_copy_on_screen_is_what_the_bar_reports() {
+        use crate::bff::Freshness;
+        let saved = |t| Freshness {
+            as_of_ms: Some(t),
+            from_cache: true,
+        };
+        let mut on = SavedOnScreen::default();
+        assert_eq!(on.label(0), None);
+        on.loaded("/api/cart", saved(240_000));
+        on.loaded("/api/restaurants", saved(60_000));
+        assert_eq!(on.label(360_000).as_deref(), Some("data from 5 min ago"));
+        // The older copy is replaced by live data: the newer saved copy is what is left.
+        on.loaded("/api/restaurants", Freshness::default());
+        assert_eq!(on.label(360_000).as_deref(), Some("data from 2 min ago"));
+        on.clear();
+        assert_eq!(on.label(360_000), None);
+        on.loaded(
+            "/api/cart",
+            Freshness {
+                as_of_ms: None,
+                from_cache: true,
+            },
+        );
+        assert_eq!(on.label(1).as_deref(), Some("saved data"));
     }
 }

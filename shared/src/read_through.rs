@@ -178,6 +178,108 @@ pub fn offline_answer(
     })
 }
 
+/// What the server said to a query, as far as the cache cares.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer<'a> {
+    pub status: u16,
+    pub cache_control: Option<&'a str>,
+    pub etag: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+}
+
+/// What to do with the server's answer to a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterAnswer {
+    /// A new body to keep (and pass on, as of `confirmed_at_ms`).
+    Store(CachedResponse),
+    /// `304` to the cache's own `If-None-Match`: the stored body still holds, as of now. Keep
+    /// and serve this updated record.
+    Confirmed(CachedResponse),
+    /// The server failed (5xx): the stored answer, however old, beats an error page.
+    ServeStored,
+    /// Pass the answer on and drop the stored one: the data is gone for this caller (`404`,
+    /// `410`) or the server no longer lets it be stored.
+    PassAndForget,
+    /// Pass the answer on; the stored one stays (`401`, `403`, validation problems…).
+    Pass,
+}
+
+/// Decides what the cache does with `answer` to the query under `key`; `body` is only read
+/// when it is to be stored.
+pub fn after_answer(
+    key: &str,
+    stored: Option<&CachedResponse>,
+    answer: Answer<'_>,
+    body: impl FnOnce() -> String,
+    now_ms: u64,
+) -> AfterAnswer {
+    let policy = CachePolicy::parse(answer.cache_control);
+    match answer.status {
+        304 => match stored {
+            Some(r) => AfterAnswer::Confirmed(CachedResponse {
+                confirmed_at_ms: now_ms,
+                policy,
+                etag: answer.etag.map(str::to_string).or_else(|| r.etag.clone()),
+                ..r.clone()
+            }),
+            None => AfterAnswer::Pass,
+        },
+        status if storable(status, &policy) => AfterAnswer::Store(CachedResponse {
+            v: RECORD_VERSION,
+            key: key.to_string(),
+            status,
+            content_type: answer
+                .content_type
+                .unwrap_or("application/json")
+                .to_string(),
+            etag: answer.etag.map(str::to_string),
+            body: body(),
+            confirmed_at_ms: now_ms,
+            policy,
+        }),
+        200 | 404 | 410 => AfterAnswer::PassAndForget,
+        status if status >= 500 && stored.is_some() => AfterAnswer::ServeStored,
+        _ => AfterAnswer::Pass,
+    }
+}
+
+/// The caller's subject from an `Authorization: Bearer …` value, to key their records: the
+/// development token `dev:<subject>:<roles>`, or a JWT's `sub` claim. The token is not
+/// verified here (the BFF does that); a token that names no subject keys as anonymous.
+pub fn bearer_subject(authorization: Option<&str>) -> Option<String> {
+    let token = authorization?.trim().strip_prefix("Bearer ")?.trim();
+    if let Some(rest) = token.strip_prefix("dev:") {
+        let subject = rest.split(':').next().unwrap_or("");
+        return (!subject.is_empty()).then(|| subject.to_string());
+    }
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
+}
+
+/// Unpadded base64url (RFC 4648 §5), as JWTs use it.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +403,74 @@ mod tests {
         let mut future = r;
         future.v = 2;
         assert!(CachedResponse::decode(&key, &future.encode()).is_err());
+    }
+
+    fn answer(status: u16, cache_control: &'static str) -> Answer<'static> {
+        Answer {
+            status,
+            cache_control: Some(cache_control),
+            etag: Some("\"4\""),
+            content_type: Some("application/json"),
+        }
+    }
+
+    #[test]
+    fn answers_are_stored_confirmed_or_forgotten_by_status() {
+        let r = record("private, no-cache", 5);
+        let key = r.key.clone();
+        let body = || "{\"v\":4}".to_string();
+        match after_answer(&key, Some(&r), answer(200, "private, no-cache"), body, 9) {
+            AfterAnswer::Store(n) => {
+                assert_eq!((n.body.as_str(), n.confirmed_at_ms), ("{\"v\":4}", 9));
+                assert_eq!(n.etag.as_deref(), Some("\"4\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        match after_answer(&key, Some(&r), answer(304, "max-age=5"), body, 9) {
+            AfterAnswer::Confirmed(n) => {
+                assert_eq!((n.body.as_str(), n.confirmed_at_ms), ("{}", 9));
+                assert_eq!(n.policy.max_age, Some(5), "the 304's Cache-Control wins");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            after_answer(&key, None, answer(304, "no-cache"), body, 9),
+            AfterAnswer::Pass
+        );
+        assert_eq!(
+            after_answer(&key, Some(&r), answer(200, "no-store"), body, 9),
+            AfterAnswer::PassAndForget
+        );
+        assert_eq!(
+            after_answer(&key, Some(&r), answer(404, "no-store"), body, 9),
+            AfterAnswer::PassAndForget
+        );
+        assert_eq!(
+            after_answer(&key, Some(&r), answer(503, "no-store"), body, 9),
+            AfterAnswer::ServeStored
+        );
+        assert_eq!(
+            after_answer(&key, None, answer(503, "no-store"), body, 9),
+            AfterAnswer::Pass
+        );
+        assert_eq!(
+            after_answer(&key, Some(&r), answer(401, "no-store"), body, 9),
+            AfterAnswer::Pass
+        );
+    }
+
+    #[test]
+    fn the_subject_comes_from_a_dev_token_or_a_jwt_sub() {
+        assert_eq!(
+            bearer_subject(Some("Bearer dev:alice:customer")).as_deref(),
+            Some("alice")
+        );
+        // {"alg":"none"}.{"sub":"bob-1","roles":["admin"]}.sig
+        let jwt = "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2ItMSIsInJvbGVzIjpbImFkbWluIl19.c2ln";
+        assert_eq!(bearer_subject(Some(jwt)).as_deref(), Some("bob-1"));
+        assert_eq!(bearer_subject(Some("Bearer dev::customer")), None);
+        assert_eq!(bearer_subject(Some("Bearer not.base64!.x")), None);
+        assert_eq!(bearer_subject(Some("Basic YTpi")), None);
+        assert_eq!(bearer_subject(None), None);
     }
 }

@@ -50,6 +50,14 @@ pub struct EntityMeta {
 
 /// One page of a cursor-paginated list. Pass `nextCursor` back as `?cursor=` for the next page;
 /// it is absent on the last page.
+/// `GET /api/offline`: what a client reads ahead so the caller can work offline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OfflineSet {
+    /// Absolute paths with query strings, exactly as the apps request them.
+    pub queries: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -3,8 +3,9 @@
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
 use leptos::prelude::*;
-use tessera_shared::browser::{publish, Listener};
-use tessera_shared::connectivity::{self, Connectivity};
+use tessera_shared::bff;
+use tessera_shared::browser::{on_location_change, publish, subscribe, Listener};
+use tessera_shared::connectivity::{self, Connectivity, SavedOnScreen};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -18,6 +19,7 @@ thread_local! {
     static STATE: ArcRwSignal<Connectivity> = ArcRwSignal::new(Connectivity::default());
     // Moves the "… ago" in the label on between heartbeats.
     static NOW: ArcRwSignal<u64> = ArcRwSignal::new(now());
+    static SAVED: ArcRwSignal<SavedOnScreen> = ArcRwSignal::new(SavedOnScreen::default());
 }
 
 fn now() -> u64 {
@@ -30,6 +32,7 @@ fn browser_online() -> bool {
 
 /// Starts the heartbeat: now, every 10 s, and whenever the browser says it is back online.
 pub fn start() {
+    follow_data_on_screen();
     Listener::new("online", |_| check()).forget();
     Listener::new("offline", |_| record(Connectivity::browser_offline)).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
@@ -99,13 +102,35 @@ fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
     }
 }
 
-/// The status bar: how the app is connected, and since when it works from saved data.
+/// Apps announce each query's freshness (`data.loaded`); a navigation replaces the screen.
+fn follow_data_on_screen() {
+    let saved = SAVED.with(|s| s.clone());
+    let on_data = saved.clone();
+    subscribe(bff::DATA_TOPIC, false, move |env| {
+        if let Some(d) = env
+            .data_as::<bff::DataLoaded>()
+            .filter(|_| env.kind == bff::DATA_LOADED)
+        {
+            on_data.update(|s| s.loaded(&d.path, d.freshness));
+        }
+    })
+    .forget();
+    on_location_change(move |_| saved.update(SavedOnScreen::clear)).forget();
+}
+
+/// The status bar: how the app is connected, since when it works from saved data, and how
+/// old the saved data on screen is.
 pub fn status_bar() -> impl IntoView {
     let (state, now) = (STATE.with(|s| s.clone()), NOW.with(|n| n.clone()));
+    let saved = SAVED.with(|s| s.clone());
     let link = state.clone();
+    let age_now = now.clone();
     view! {
         <div class="tessera-statusbar" role="status" data-link=move || link.get().link.as_str()>
-            {move || state.get().label(now.get())}
+            <span class="tessera-link">{move || state.get().label(now.get())}</span>
+            {move || saved.get().label(age_now.get()).map(|text| view! {
+                <span class="tessera-data-age">" · "{text}</span>
+            })}
         </div>
     }
 }

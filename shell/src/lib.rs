@@ -6,6 +6,7 @@ mod js;
 mod lifecycle;
 mod manifests;
 mod parcels;
+mod read_ahead;
 mod registry;
 mod router;
 mod service_worker;
@@ -44,6 +45,7 @@ pub fn start() {
                 router::start();
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
                 service_worker::register();
+                read_ahead::start(session::current());
             }
             Err(e) => view::fatal(&e),
         }

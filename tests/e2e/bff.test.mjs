@@ -105,7 +105,7 @@ describe("demo apps on the BFF", () => {
     const context = await contextAs(browser, "gina", ["customer"], { serviceWorkers: "block" });
     const p = await context.newPage();
     await p.goto(server.url + "/restaurants");
-    const bar = p.locator(".tessera-statusbar");
+    const bar = p.locator(".tessera-statusbar .tessera-link");
     await p.locator('.tessera-statusbar[data-link="connected"]').waitFor();
     assert.equal((await bar.textContent()).trim(), "Connected");
 

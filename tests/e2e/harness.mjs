@@ -74,10 +74,7 @@ export function serve(store, { kitchenStepMs = 300 } = {}) {
   });
 }
 
-export function launch() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
+const LAUNCH_ARGS = [
       "--no-sandbox",
       "--disable-gpu",
       "--disable-quic",
@@ -85,8 +82,18 @@ export function launch() {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
-    ],
-  });
+];
+
+export function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+}
+
+/** A browser with a profile on disk: `browser.newContext()` contexts are incognito, where
+ * Chromium never offers to install an app. */
+export function launchWithProfile() {
+  const dir = mkdtempSync(join(tmpdir(), "tessera-profile-"));
+  stores.push(dir);
+  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: LAUNCH_ARGS });
 }
 
 /** Every app's status as the shell reports it on window.__tessera. */

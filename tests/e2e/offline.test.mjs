@@ -2,7 +2,7 @@
 // and every micro-app load with the network gone, including routes never visited online.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, launch, newStore, serve, statuses, waitForStatus } from "./harness.mjs";
+import { cleanup, launch, launchWithProfile, newStore, serve, statuses, waitForStatus } from "./harness.mjs";
 
 let browser;
 let server;
@@ -39,13 +39,27 @@ function cachedPaths(page, name) {
   }, name);
 }
 
-/** Clicks a nav entry and waits for the app's own view to show the BFF error (offline, the
- * apps' data cannot load yet: the read-through cache is a later step), with the nav intact. */
+/** Clicks a nav entry and waits for the app's data from the saved copy, with its as-of time,
+ * and the nav intact. */
 async function offlineRoute(page, menuKey, app, view) {
   await page.click(`.tessera-nav a[data-menu-key="${menuKey}"]`);
-  await page.locator(`${view} .tessera-app-error`).waitFor({ timeout: 10_000 });
+  await savedData(page, view);
   await waitForStatus(page, app, "MOUNTED");
   assert.equal(await page.locator(".tessera-nav a[data-menu-key]").count(), 2);
+}
+
+/** Waits for the view's "Saved copy · as of …" notice and the status bar's data age. */
+async function savedData(page, view) {
+  const notice = page.locator(`${view} .tessera-as-of`);
+  await notice.waitFor({ timeout: 10_000 });
+  assert.match(await notice.textContent(), /^Saved copy · as of \d\d:\d\d\s?(AM|PM)? \((just now|\d+ s ago|\d+ min ago)\)$/);
+  const bar = page.locator(".tessera-statusbar");
+  await bar.locator(".tessera-data-age").waitFor();
+  // "offline" when the browser admits it; after the worker is stopped through CDP, Chromium's
+  // emulated navigator.onLine stays true, and the failed heartbeat says "unreachable".
+  assert.match(await bar.getAttribute("data-link"), /^(offline|unreachable)$/);
+  assert.match(await bar.locator(".tessera-link").textContent(), /^(Offline|Server unreachable) · showing saved data/);
+  assert.match(await page.locator(".tessera-statusbar .tessera-data-age").textContent(), /data from (just now|\d+ s ago|\d+ min ago)/);
 }
 
 describe("offline", () => {
@@ -76,24 +90,43 @@ describe("offline", () => {
     for (const url of wanted) assert.ok(cached.includes(url), `${url} is precached`);
     assert.ok(Object.keys(importMap.imports).includes("@tessera/cart"));
 
-    // Online, the restaurants app shows its data.
+    // Online, the restaurants app shows its data, live: no saved-copy notice.
     await page.goto(server.url + "/restaurants");
     await page.locator(".restaurant-list").waitFor();
+    assert.equal(await page.locator(".tessera-as-of").count(), 0);
+    // The shell read ahead what the BFF says this user needs offline: menus never opened, the
+    // cart never visited.
+    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    const offlineSet = await page.evaluate(() => window.__tessera.readAhead);
+    assert.ok(offlineSet >= 10, `${offlineSet} queries read ahead`);
 
     // Stop the worker (so it must start again from its cached wasm) and go offline; the
     // context's offline mode covers the worker's own fetches too.
+    // Offline first: Playwright's setOffline waits on every worker target, and one that is
+    // being stopped never answers.
+    await context.setOffline(true);
     const cdp = await context.newCDPSession(page);
     await cdp.send("ServiceWorker.enable");
     await cdp.send("ServiceWorker.stopAllWorkers");
-    await context.setOffline(true);
 
     await page.reload();
     await page.locator(".tessera-nav").waitFor();
     await offlineRoute(page, "cart", "@tessera/cart", ".cart");
     await offlineRoute(page, "restaurants", "@tessera/restaurants", ".restaurants");
-    // A deep link straight into an app route, offline: the cached page answers the navigation.
+    // A deep link straight into a menu never opened, offline: the cached page answers the
+    // navigation and the read-ahead copy the query.
     await page.goto(server.url + "/restaurants/pho-corner");
-    await page.locator(".restaurants .tessera-app-error").waitFor();
+    await page.locator(".restaurants .menu-item").first().waitFor();
+    await savedData(page, ".restaurants");
+    // A query never answered online is a clear "not available offline", not a hang.
+    await page.goto(server.url + "/restaurants/no-such-place");
+    await page.locator(".restaurants .tessera-app-error", { hasText: "Not available offline" }).waitFor();
+    const never = await page.evaluate(() =>
+      fetch("/api/orders/never-seen", { headers: { Authorization: "Bearer dev:alice:customer" } })
+        .then(async (r) => ({ status: r.status, type: r.headers.get("content-type"), body: await r.json() })));
+    assert.equal(never.status, 503);
+    assert.equal(never.type, "application/problem+json");
+    assert.equal(never.body.title, "Not available offline");
     const s = await statuses(page);
     assert.equal(s["@tessera/nav"], "MOUNTED");
     assert.equal(s["@tessera/restaurants"], "MOUNTED");
@@ -103,7 +136,8 @@ describe("offline", () => {
     const cold = await context.newPage();
     await cold.goto(server.url + "/restaurants");
     await cold.locator(".tessera-nav").waitFor();
-    await cold.locator(".restaurants .tessera-app-error").waitFor();
+    await cold.locator(".restaurant-list").waitFor();
+    await savedData(cold, ".restaurants");
     assert.ok(await cold.evaluate(() => navigator.serviceWorker.controller !== null), "served by the worker");
     await offlineRoute(cold, "cart", "@tessera/cart", ".cart");
 
@@ -116,7 +150,7 @@ describe("offline", () => {
   });
 
   test("the site is installable", async () => {
-    const context = await browser.newContext();
+    const context = await launchWithProfile();
     const page = await context.newPage();
     await page.goto(server.url + "/");
     await page.locator(".tessera-nav").waitFor();

@@ -2,5 +2,6 @@
 
 pub mod cart;
 pub mod events;
+pub mod offline;
 pub mod orders;
 pub mod restaurants;

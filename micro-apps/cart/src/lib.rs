@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use tessera_shared::bff::BffError;
-use tessera_shared::browser::{new_idempotency_key, publish, subscribe, Bff, Host};
+use tessera_shared::browser::{as_of_notice, new_idempotency_key, publish, subscribe, Bff, Host};
 use tessera_shared::bus::topics::{self, CartSaved};
 use tessera_shared::sync::{Cart, Checkout, Order, PutCartItem};
 use tessera_shared::Props;
@@ -33,6 +33,8 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     // A command that failed, shown above the cart it left unchanged.
     let notice = RwSignal::new(None::<String>);
     let placed = RwSignal::new(None::<Order>);
+    // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
+    let as_of = RwSignal::new(None::<String>);
     let version = move || match shown.get_untracked() {
         Shown::Cart(c) => c.meta.version,
         _ => -1,
@@ -43,8 +45,11 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
         move || {
             let bff = bff.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let next = match bff.get::<Cart>("").await {
-                    Ok(c) => Shown::Cart(c),
+                let next = match bff.query::<Cart>("").await {
+                    Ok((c, freshness)) => {
+                        as_of.try_set(as_of_notice(&freshness));
+                        Shown::Cart(c)
+                    }
                     Err(e) => Shown::Failed(e.to_string()),
                 };
                 shown.try_set(next);
@@ -73,6 +78,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 let saved = serde_json::to_value(CartSaved::of(&c)).unwrap_or_default();
                 publish(topics::CART, topics::CART_SAVED, &source, saved);
                 notice.try_set(None);
+                as_of.try_set(None);
                 shown.try_set(Shown::Cart(c));
             }
             Err(e) => {
@@ -184,6 +190,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     view! {
         <div class="cart">
             <h1>"Your cart"</h1>
+            {move || as_of.get().map(|n| view! { <p class="tessera-as-of">{n}</p> })}
             {move || notice.get().map(|n| view! { <p class="notice" role="alert">{n}</p> })}
             {move || placed.get().map(|o| view! {
                 <p class="order-placed">"Order "<code>{o.id.clone()}</code>" placed: "{price(o.total_cents)}", "<span class="order-status">{o.status.as_str()}</span></p>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde_json::json;
 use tessera_shared::bff::BffError;
-use tessera_shared::browser::{current_path, on_location_change, Bff, Host};
+use tessera_shared::browser::{as_of_notice, current_path, on_location_change, Bff, Host};
 use tessera_shared::routing::RoutePattern;
 use tessera_shared::sync::{Page, Restaurant, RestaurantDetail};
 use tessera_shared::Props;
@@ -13,8 +13,6 @@ use wasm_bindgen::JsCast;
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: restaurants);
 
 const PARCEL_APP: &str = "@tessera/add-to-cart";
-/// Restaurants per page of the list.
-const PAGE: u32 = 20;
 
 /// The restaurant id in `<base>/:id`, if the path is a detail page.
 fn detail_id(base: &str, path: &str) -> Option<String> {
@@ -51,6 +49,11 @@ fn price(cents: i64) -> String {
     format!("€{}.{:02}", cents / 100, cents % 100)
 }
 
+/// "Saved copy · as of …" above data the service worker answered from the device.
+fn as_of(notice: Option<String>) -> Option<impl IntoView> {
+    notice.map(|text| view! { <p class="tessera-as-of">{text}</p> })
+}
+
 fn failure(e: &BffError) -> AnyView {
     view! { <p class="tessera-app-error" role="alert">"Could not load: "{e.to_string()}</p> }
         .into_any()
@@ -58,16 +61,20 @@ fn failure(e: &BffError) -> AnyView {
 
 fn list(base: &str, bff: Bff) -> impl IntoView {
     let shown = RwSignal::new(Loaded::<Vec<Restaurant>>::Loading);
+    let saved = RwSignal::new(None::<String>);
     let next = RwSignal::new(None::<String>);
     let load = move |cursor: Option<String>| {
         let bff = bff.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let query = match &cursor {
-                Some(c) => format!("?limit={PAGE}&cursor={}", js_sys::encode_uri_component(c)),
-                None => format!("?limit={PAGE}"),
+                // The BFF's default page size, and the form `/api/offline` names the pages
+                // in, so the pages read ahead for offline use are the ones asked for here.
+                Some(c) => format!("?cursor={}", js_sys::encode_uri_component(c)),
+                None => String::new(),
             };
-            match bff.get::<Page<Restaurant>>(&query).await {
-                Ok(page) => {
+            match bff.query::<Page<Restaurant>>(&query).await {
+                Ok((page, freshness)) => {
+                    saved.try_set(as_of_notice(&freshness));
                     next.try_set(page.next_cursor);
                     shown.try_update(|s| match s {
                         Loaded::Ready(items) if cursor.is_some() => items.extend(page.items),
@@ -108,6 +115,7 @@ fn list(base: &str, bff: Bff) -> impl IntoView {
     };
     view! {
         <h1>"Restaurants"</h1>
+        {move || as_of(saved.get())}
         {cards}
         {more}
     }
@@ -115,11 +123,15 @@ fn list(base: &str, bff: Bff) -> impl IntoView {
 
 fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     let shown = RwSignal::new(Loaded::<RestaurantDetail>::Loading);
+    let saved = RwSignal::new(None::<String>);
     {
         let id = id.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let loaded = match bff.get::<RestaurantDetail>(&format!("/{id}")).await {
-                Ok(d) => Loaded::Ready(d),
+            let loaded = match bff.query::<RestaurantDetail>(&format!("/{id}")).await {
+                Ok((d, freshness)) => {
+                    saved.try_set(as_of_notice(&freshness));
+                    Loaded::Ready(d)
+                }
                 Err(e) => Loaded::Failed(e),
             };
             shown.try_set(loaded);
@@ -176,6 +188,7 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     };
     view! {
         <p><a href=back>"← All restaurants"</a></p>
+        {move || as_of(saved.get())}
         {content}
     }
 }
