@@ -10,6 +10,7 @@ mod registry;
 mod router;
 mod service_worker;
 mod session;
+mod update_prompt;
 mod view;
 
 use wasm_bindgen::prelude::*;
