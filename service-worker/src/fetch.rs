@@ -7,10 +7,6 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{CacheQueryOptions, FetchEvent, Request, RequestMode, Response};
 
-/// After a navigation, how long to wait before pruning: a reloaded page's old document is
-/// still a client until the new one replaces it, and it would keep its set one more round.
-const PRUNE_AFTER_NAVIGATION_MS: i32 = 3_000;
-
 /// The response promise when the worker handles the event's request; `None` lets it through
 /// untouched.
 pub fn respond(event: &FetchEvent) -> Option<js_sys::Promise> {
@@ -38,8 +34,9 @@ pub fn respond(event: &FetchEvent) -> Option<js_sys::Promise> {
     Some(response)
 }
 
-/// Records which set the new page starts with, then prunes sets no page uses any more. The
-/// event is kept alive for it: the browser may stop the worker as soon as it is idle.
+/// Records which set the new page starts with. The event is kept alive for it: the browser may
+/// stop the worker as soon as it is idle. Pruning waits for the page's `tessera:page-started`:
+/// until the new document runs, a reloaded page's old one is still a client.
 fn after_navigation(event: &FetchEvent, response: &js_sys::Promise) {
     // Not in web-sys: the id of the client the navigation creates.
     let client = js_sys::Reflect::get(event, &"resultingClientId".into())
@@ -52,13 +49,10 @@ fn after_navigation(event: &FetchEvent, response: &js_sys::Promise) {
     let answered = response.clone();
     let work = future_to_promise(async move {
         let _ = wait(answered).await;
-        let done = async {
-            crate::precache::record_navigation(client).await?;
-            wait(scope::timer(PRUNE_AFTER_NAVIGATION_MS)).await?;
-            crate::precache::prune().await
-        };
-        if let Err(e) = done.await {
-            scope::log(&format!("tessera service worker: after a navigation: {e}"));
+        if let Err(e) = crate::precache::record_navigation(client).await {
+            scope::log(&format!(
+                "tessera service worker: recording a page's set: {e}"
+            ));
         }
         Ok(JsValue::UNDEFINED)
     });

@@ -75,7 +75,8 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
 /// `{type, shell, stamp, set}`: which shell release and precache set this worker serves (the
 /// status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
-/// waiting worker once the user accepted the update, activates it.
+/// waiting worker once the user accepted the update, activates it. `{type:
+/// "tessera:page-started"}`, sent by each page once its shell runs, prunes sets no page uses.
 #[wasm_bindgen]
 pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
     future_to_promise(async move {
@@ -90,6 +91,12 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
                     .skip_waiting()
                     .map_err(|e| js_sys::Error::new(&scope::message(&e)))?;
                 return wasm_bindgen_futures::JsFuture::from(skipped).await;
+            }
+            Some("tessera:page-started") => {
+                if let Err(e) = precache::prune().await {
+                    scope::log(&format!("tessera service worker: pruning old sets: {e}"));
+                }
+                return Ok(JsValue::UNDEFINED);
             }
             _ => return Ok(JsValue::UNDEFINED),
         }

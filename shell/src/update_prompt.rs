@@ -99,6 +99,13 @@ pub fn watch(registration: ServiceWorkerRegistration) {
         return;
     };
     REGISTRATION.with(|r| *r.borrow_mut() = Some(registration.clone()));
+    if let Some(controller) = container.controller() {
+        // The document that was replaced (on a reload) is gone now: the worker may drop the
+        // set it was kept for.
+        let message = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&message, &"type".into(), &"tessera:page-started".into());
+        let _ = controller.post_message(&message);
+    }
     if registration.waiting().is_some() {
         offer();
     }

@@ -90,7 +90,8 @@ describe("updates", () => {
     assert.notEqual(now.stamp, old.stamp);
 
     // `a` did not ask: it was not reloaded, and its set is kept although the worker changed.
-    await a.waitForTimeout(4_000); // longer than the worker's pause before pruning
+    // Give the worker time to prune after b started (it must keep the set a uses).
+    await a.waitForTimeout(2_000);
     assert.equal(await a.evaluate(() => window.__beforeUpdate), true, "a was not reloaded");
     assert.equal((await workerStatus(a)).set, fresh, "the new worker took a over");
     assert.deepEqual(await setCaches(a), [old.set, fresh].sort());
