@@ -22,6 +22,10 @@ pub const SW_WASM: &str = "sw/tessera_sw_bg.wasm";
 /// Files the shell's package renders for the site root; `publish` copies the current shell's
 /// to the root of the store.
 pub const SHELL_ROOT_FILES: [&str; 3] = ["manifest.webmanifest", "sw.js", "index.html"];
+/// Stands in `sw.js` for the published set's stamp until a publish writes the file to the site
+/// root: browsers look for a new worker only when the script's bytes change, and a publish of
+/// one micro-app must reach them as surely as a new shell does.
+pub const SW_STAMP_PLACEHOLDER: &str = "@@tessera-published-stamp@@";
 const THEME_COLOUR: &str = "#0f766e";
 
 /// What a packaged shell declares: its layout, the base import map and its files.
@@ -244,10 +248,12 @@ const WASM = "{base}{SW_WASM}";
 const ready = caches
   .match(WASM, {{ ignoreVary: true }})
   .then((cached) => init({{ module_or_path: cached ?? WASM }}))
-  .then(() => rust.configure("{version}", {urls}));
+  .then(() => rust.configure("{version}", "{SW_STAMP_PLACEHOLDER}", {urls}));
 let started = false;
 ready.then(() => {{ started = true; }}, (e) => console.error("tessera service worker did not start", e));
 
+// No skipWaiting here: a new worker waits until the pages it would take over are gone or the
+// user accepts the update (the shell then asks for it with a message).
 self.addEventListener("install", (event) => event.waitUntil(ready.then(() => rust.on_install())));
 self.addEventListener("activate", (event) => event.waitUntil(ready.then(() => rust.on_activate())));
 self.addEventListener("fetch", (event) => {{
@@ -416,7 +422,9 @@ mod tests {
             !sw.contains("import("),
             "no dynamic import in a service worker"
         );
-        assert!(sw.contains("rust.configure(\"abc\", [\"/@tessera/shell/abc/shell.js\"])"));
+        assert!(sw.contains(&format!(
+            "rust.configure(\"abc\", \"{SW_STAMP_PLACEHOLDER}\", [\"/@tessera/shell/abc/shell.js\"])"
+        )));
         for event in ["install", "activate", "fetch", "message", "sync"] {
             assert!(
                 sw.contains(&format!("\nself.addEventListener(\"{event}\"")),

@@ -10,7 +10,9 @@
 //!    whoever finds a newer generation after writing writes again, so the
 //!    last writer always leaves the newest set.
 
-use crate::package::{list_files, parse_json, sri, ShellManifest, SHELL_NAME, SHELL_ROOT_FILES};
+use crate::package::{
+    list_files, parse_json, sri, ShellManifest, SHELL_NAME, SHELL_ROOT_FILES, SW_STAMP_PLACEHOLDER,
+};
 use crate::registry::{self, Registry, Release, Releases};
 use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
@@ -310,6 +312,37 @@ fn json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Identifies what a publish puts at the site root: the shell release and the manifests' bytes.
+/// Identical content gives the identical stamp, so republishing it leaves `sw.js` unchanged
+/// and browsers install nothing new.
+fn published_stamp(shell_version: &str, manifests: &[Vec<u8>]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(shell_version.as_bytes());
+    for bytes in manifests {
+        // Length-prefixed, so moving bytes from one manifest to the next changes the stamp.
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The shell release's stored `sw.js` with the stamp in place of its placeholder. A worker
+/// rendered before the placeholder existed gets the stamp as a trailing comment, which still
+/// changes its bytes.
+fn stamp_worker(stored: Vec<u8>, stamp: &str) -> Vec<u8> {
+    match String::from_utf8(stored) {
+        Ok(text) if text.contains(SW_STAMP_PLACEHOLDER) => {
+            text.replace(SW_STAMP_PLACEHOLDER, stamp).into_bytes()
+        }
+        Ok(text) => format!("{text}// published set {stamp}\n").into_bytes(),
+        Err(e) => e.into_bytes(),
+    }
+}
+
 /// Writes the public manifests for `registry`, and again for any newer generation found after.
 async fn write_published(store: &impl Store, mut registry: Registry) -> Result<()> {
     for _ in 0..COMMIT_ATTEMPTS {
@@ -326,9 +359,11 @@ async fn write_published(store: &impl Store, mut registry: Registry) -> Result<(
             json(&published.mount_points)?,
             json(&published.apps)?,
         ];
+        let stamp = published_stamp(shell_version, &contents);
         for name in SHELL_ROOT_FILES {
             let key = shell_root_file_key(shell_version, name);
             match store.get(&key).await? {
+                Some(obj) if name == "sw.js" => contents.push(stamp_worker(obj.bytes, &stamp)),
                 Some(obj) => contents.push(obj.bytes),
                 None => bail!("{}/{key} is missing", store.describe()),
             }

@@ -350,3 +350,49 @@ fn concurrent_publishers_lose_no_entry() {
         "the shell and eight apps, one generation each"
     );
 }
+
+/// Browsers look for a new service worker only when `/sw.js` changes byte-wise, so every
+/// publish that changes the site must change it, and one that changes nothing must not.
+#[tokio::test]
+async fn every_publish_that_changes_the_site_changes_the_worker_script() {
+    use tessera_deployer::package::SW_STAMP_PLACEHOLDER;
+    let f = Fixture::with_shell().await;
+    let shell_only = f.read("sw.js");
+    assert!(!shell_only.contains(SW_STAMP_PLACEHOLDER));
+
+    let v1 = f.routed_app("one", "export const v = 1;");
+    f.publish(&v1).await.unwrap();
+    let after_v1 = f.read("sw.js");
+    assert_ne!(after_v1, shell_only, "a new app changes the worker");
+
+    f.publish(&v1).await.unwrap();
+    assert_eq!(
+        f.read("sw.js"),
+        after_v1,
+        "identical content: the same worker"
+    );
+
+    f.publish(&f.routed_app("one", "export const v = 2;"))
+        .await
+        .unwrap();
+    let after_v2 = f.read("sw.js");
+    assert_ne!(
+        after_v2, after_v1,
+        "a new version of an app changes the worker"
+    );
+    // Only the stamp handed to the Rust worker differs: the shell release is the same.
+    let differing: Vec<(&str, &str)> = after_v1
+        .lines()
+        .zip(after_v2.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert!(differing[0].0.contains("rust.configure("));
+
+    publish::rollback(&f.store, "@test/one").await.unwrap();
+    assert_eq!(
+        f.read("sw.js"),
+        after_v1,
+        "back to the same published set: back to the same worker"
+    );
+}

@@ -5,10 +5,11 @@ use tessera_shared::cache_policy::{self, Strategy, NETWORK_TIMEOUT_MS, PAGE_URL}
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::{CacheQueryOptions, Request, RequestMode, Response};
+use web_sys::{CacheQueryOptions, FetchEvent, Request, RequestMode, Response};
 
-/// The response promise when the worker handles `request`; `None` lets it through untouched.
-pub fn respond(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
+/// The response promise when the worker handles the event's request; `None` lets it through
+/// untouched.
+pub fn respond(event: &FetchEvent) -> Option<js_sys::Promise> {
     let request = event.request();
     let url = web_sys::Url::new(&request.url()).ok()?;
     let same_origin = url.origin() == scope::global().location().origin();
@@ -24,14 +25,45 @@ pub fn respond(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
             format!("{path}{}", url.search()),
         ));
     }
-    Some(future_to_promise(async move {
+    let response = future_to_promise(async move {
         let response = match strategy {
             Strategy::CacheFirst => cache_first(request).await,
             Strategy::Navigation => network_first(request, PAGE_URL).await,
             _ => network_first(request, &path).await,
         };
         response.map_err(|e| js_sys::Error::new(&e).into())
-    }))
+    });
+    if navigate {
+        after_navigation(event, &response);
+    }
+    Some(response)
+}
+
+/// Records which set the new page starts with. The event is kept alive for it: the browser may
+/// stop the worker as soon as it is idle. Pruning waits for the page's `tessera:page-started`:
+/// until the new document runs, a reloaded page's old one is still a client.
+fn after_navigation(event: &FetchEvent, response: &js_sys::Promise) {
+    // Not in web-sys: the id of the client the navigation creates.
+    let client = js_sys::Reflect::get(event, &"resultingClientId".into())
+        .ok()
+        .and_then(|c| c.as_string())
+        .filter(|c| !c.is_empty());
+    let Some(client) = client else {
+        return;
+    };
+    let answered = response.clone();
+    let work = future_to_promise(async move {
+        let _ = wait(answered).await;
+        if let Err(e) = crate::precache::record_navigation(client).await {
+            scope::log(&format!(
+                "tessera service worker: recording a page's set: {e}"
+            ));
+        }
+        Ok(JsValue::UNDEFINED)
+    });
+    // Fails only when the event is already over (a cold start answering late); the records
+    // then wait for the next navigation.
+    let _ = event.wait_until(&work);
 }
 
 fn query(ignore_search: bool) -> CacheQueryOptions {
@@ -92,8 +124,22 @@ async fn network_first(request: Request, key: &str) -> Result<JsValue, String> {
             }
         }
     }
-    if let Some(copy) = cached(key, true).await? {
+    if let Some(copy) = own_copy(key).await? {
         return Ok(copy.into());
     }
     wait(fetched).await
+}
+
+/// The copy in this worker's own set. Every set holds the page and the manifests, and an older
+/// set kept for a page still open must not answer for the current one (`caches.match` would
+/// take the oldest cache first).
+async fn own_copy(key: &str) -> Result<Option<Response>, String> {
+    if let Some(set) = crate::precache::current_set().await {
+        let cache = crate::precache::open(&set).await?;
+        let found = wait(cache.match_with_str_and_options(key, &query(true))).await?;
+        if let Ok(response) = found.dyn_into::<Response>() {
+            return Ok(Some(response));
+        }
+    }
+    cached(key, true).await
 }

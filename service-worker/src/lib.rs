@@ -12,10 +12,13 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-/// The shell release this worker belongs to (one worker per shell release).
+/// The shell release and published set this worker belongs to: every publish stamps `sw.js`
+/// anew, so two workers of one shell release (active and waiting) tell themselves apart by
+/// the stamp.
 #[derive(Clone, Default)]
 pub(crate) struct Shell {
     pub version: String,
+    pub stamp: String,
     /// Absolute URLs of the shell's bundle files, the worker's own among them.
     pub files: Vec<String>,
 }
@@ -30,8 +33,14 @@ pub(crate) fn shell() -> Shell {
 
 /// Called once by `sw.js` after the module started, before any event is handed over.
 #[wasm_bindgen]
-pub fn configure(version: String, files: Vec<String>) {
-    SHELL.with(|s| *s.borrow_mut() = Shell { version, files });
+pub fn configure(version: String, stamp: String, files: Vec<String>) {
+    SHELL.with(|s| {
+        *s.borrow_mut() = Shell {
+            version,
+            stamp,
+            files,
+        }
+    });
 }
 
 fn settle(result: Result<JsValue, String>) -> Result<JsValue, JsValue> {
@@ -50,7 +59,8 @@ pub fn on_install() -> js_sys::Promise {
     })
 }
 
-/// `activate`: deletes the caches of older sets and takes control of open pages.
+/// `activate`: takes control of open pages and deletes the caches of older sets no open page
+/// started with.
 #[wasm_bindgen]
 pub fn on_activate() -> js_sys::Promise {
     future_to_promise(async { settle(precache::activate().await.map(|_| JsValue::UNDEFINED)) })
@@ -64,22 +74,39 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
 }
 
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
-/// `{type, shell, set}`: which shell release and precache set this worker serves (the status
-/// bar and the tests read it).
+/// `{type, shell, stamp, set}`: which shell release and precache set this worker serves (the
+/// status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
+/// waiting worker once the user accepted the update, activates it. `{type:
+/// "tessera:page-started"}`, sent by each page once its shell runs, prunes sets no page uses.
 #[wasm_bindgen]
 pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
     future_to_promise(async move {
         let kind = js_sys::Reflect::get(&data, &"type".into())
             .ok()
             .and_then(|t| t.as_string());
-        if kind.as_deref() != Some("tessera:sw-status") {
-            return Ok(JsValue::UNDEFINED);
+        match kind.as_deref() {
+            Some("tessera:sw-status") => {}
+            Some("tessera:skip-waiting") => {
+                scope::log("tessera service worker: the user accepted the update");
+                let skipped = scope::global()
+                    .skip_waiting()
+                    .map_err(|e| js_sys::Error::new(&scope::message(&e)))?;
+                return wasm_bindgen_futures::JsFuture::from(skipped).await;
+            }
+            Some("tessera:page-started") => {
+                if let Err(e) = precache::prune().await {
+                    scope::log(&format!("tessera service worker: pruning old sets: {e}"));
+                }
+                return Ok(JsValue::UNDEFINED);
+            }
+            _ => return Ok(JsValue::UNDEFINED),
         }
         let set = precache::current_set().await;
         let reply = js_sys::Object::new();
         let put = |k: &str, v: JsValue| js_sys::Reflect::set(&reply, &k.into(), &v);
         put("type", "tessera:sw-status".into())?;
         put("shell", shell().version.into())?;
+        put("stamp", shell().stamp.into())?;
         put("set", set.map(JsValue::from).unwrap_or(JsValue::NULL))?;
         let port = ports.get(0);
         let post: js_sys::Function = js_sys::Reflect::get(&port, &"postMessage".into())?.into();

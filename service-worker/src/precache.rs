@@ -1,4 +1,4 @@
-//! Installing a precache set atomically, and retiring older sets at activation.
+//! Installing a precache set atomically, and retiring older sets once no open page uses them.
 //!
 //! A set is everything the site needs offline for one shell release and one state of the
 //! published manifests. It lives in one cache named after it (`tessera-set-<hash>`), so a
@@ -6,21 +6,27 @@
 
 use crate::scope::{self, all, caches, log, wait};
 use std::cell::RefCell;
-use tessera_shared::cache_policy::{self, MANIFEST_URLS, SET_CACHE_PREFIX};
+use std::collections::BTreeMap;
+use tessera_shared::cache_policy::{self, MANIFEST_URLS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Cache, RequestCache, RequestInit, Response, ResponseInit};
+use web_sys::{
+    Cache, ClientQueryOptions, ClientType, RequestCache, RequestInit, Response, ResponseInit,
+};
 
-/// Where a worker records the set it installed, keyed by its shell release: the browser stops
-/// idle workers, and the next start must still know which set is its own.
+/// Where a worker records the set it installed, keyed by its stamp (the published set it was
+/// rendered for), and which set each page started with: the browser stops idle workers at
+/// any time, and the next start must still know both.
 const META_CACHE: &str = "tessera-meta";
+/// A JSON object: window client id → the set its navigation was answered from.
+const CLIENTS_KEY: &str = "/_tessera/sw/clients";
 
 thread_local! {
     static CURRENT_SET: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 fn meta_key() -> String {
-    format!("/_tessera/sw/precache-set/{}", crate::shell().version)
+    format!("/_tessera/sw/precache-set/{}", crate::shell().stamp)
 }
 
 /// A fetched file, held in memory until the whole set is in.
@@ -110,8 +116,11 @@ fn app_files(import_map: &JsValue, apps: &JsValue) -> (Vec<String>, Vec<String>)
     let preloads = values(&get(apps, "apps"))
         .iter()
         .flat_map(|app| {
-            js_sys::Array::from(&get(app, "preload"))
-                .to_vec()
+            // `preload` is optional: `Array.from(undefined)` would throw out of the install.
+            get(app, "preload")
+                .dyn_into::<js_sys::Array>()
+                .map(|a| a.to_vec())
+                .unwrap_or_default()
                 .into_iter()
                 .filter_map(|u| u.as_string())
         })
@@ -138,7 +147,7 @@ async fn check_quota(needed: f64) -> Result<(), String> {
     Ok(())
 }
 
-async fn open(name: &str) -> Result<Cache, String> {
+pub(crate) async fn open(name: &str) -> Result<Cache, String> {
     Ok(wait(caches()?.open(name)).await?.unchecked_into())
 }
 
@@ -218,9 +227,20 @@ pub async fn install() -> Result<String, String> {
 
 async fn remember(set: &str) -> Result<(), String> {
     CURRENT_SET.with(|c| *c.borrow_mut() = Some(set.to_string()));
+    write_meta(&meta_key(), set).await
+}
+
+async fn read_meta(key: &str) -> Option<String> {
+    let meta = open(META_CACHE).await.ok()?;
+    let found = wait(meta.match_with_str(key)).await.ok()?;
+    let response: Response = found.dyn_into().ok()?;
+    wait(response.text().ok()?).await.ok()?.as_string()
+}
+
+async fn write_meta(key: &str, text: &str) -> Result<(), String> {
     let meta = open(META_CACHE).await?;
-    let response = Response::new_with_opt_str(Some(set)).map_err(|e| scope::message(&e))?;
-    wait(meta.put_with_str(&meta_key(), &response)).await?;
+    let response = Response::new_with_opt_str(Some(text)).map_err(|e| scope::message(&e))?;
+    wait(meta.put_with_str(key, &response)).await?;
     Ok(())
 }
 
@@ -229,26 +249,107 @@ pub async fn current_set() -> Option<String> {
     if let Some(set) = CURRENT_SET.with(|c| c.borrow().clone()) {
         return Some(set);
     }
-    let meta = open(META_CACHE).await.ok()?;
-    let found = wait(meta.match_with_str(&meta_key())).await.ok()?;
-    let response: Response = found.dyn_into().ok()?;
-    let text = wait(response.text().ok()?).await.ok()?.as_string()?;
+    let text = read_meta(&meta_key()).await?;
     CURRENT_SET.with(|c| *c.borrow_mut() = Some(text.clone()));
     Some(text)
 }
 
-/// Deletes every other set's cache, then takes control of the open pages.
+/// Which set each page started with. Unreadable records count as none, which keeps every set.
+async fn client_records() -> BTreeMap<String, String> {
+    let Some(text) = read_meta(CLIENTS_KEY).await else {
+        return BTreeMap::new();
+    };
+    let Ok(parsed) = js_sys::JSON::parse(&text) else {
+        return BTreeMap::new();
+    };
+    let Some(object) = parsed.dyn_ref::<js_sys::Object>() else {
+        return BTreeMap::new();
+    };
+    js_sys::Object::entries(object)
+        .iter()
+        .filter_map(|pair| {
+            let pair = js_sys::Array::from(&pair);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
+}
+
+async fn write_client_records(records: &BTreeMap<String, String>) -> Result<(), String> {
+    let object = js_sys::Object::new();
+    for (client, set) in records {
+        js_sys::Reflect::set(&object, &client.into(), &set.into())
+            .map_err(|e| scope::message(&e))?;
+    }
+    let text = js_sys::JSON::stringify(&object)
+        .map_err(|e| scope::message(&e))?
+        .as_string()
+        .unwrap_or_default();
+    write_meta(CLIENTS_KEY, &text).await
+}
+
+/// Remembers that the page `client` started with this worker's set (its navigation was
+/// answered by this worker).
+pub async fn record_navigation(client: String) -> Result<(), String> {
+    let Some(set) = current_set().await else {
+        return Ok(());
+    };
+    let mut records = client_records().await;
+    if records.get(&client) == Some(&set) {
+        return Ok(());
+    }
+    records.insert(client, set);
+    write_client_records(&records).await
+}
+
+/// Deletes the set caches `cache_policy::prune_sets` finds unused, and forgets closed pages.
+pub async fn prune() -> Result<(), String> {
+    let Some(current) = current_set().await else {
+        return Ok(());
+    };
+    let names: Vec<String> = js_sys::Array::from(&wait(caches()?.keys()).await?)
+        .iter()
+        .filter_map(|n| n.as_string())
+        .collect();
+    let options = ClientQueryOptions::new();
+    options.set_type(ClientType::Window);
+    // A page the worker does not control (yet) may still import from a set.
+    options.set_include_uncontrolled(true);
+    let clients = wait(scope::global().clients().match_all_with_options(&options)).await?;
+    let live: Vec<String> = js_sys::Array::from(&clients)
+        .iter()
+        .filter_map(|c| get(&c, "id").as_string())
+        .collect();
+    let registration = scope::global().registration();
+    let pending = registration.installing().is_some() || registration.waiting().is_some();
+    let records = client_records().await;
+    let pruning = cache_policy::prune_sets(
+        names.iter().map(String::as_str),
+        &current,
+        &live.iter().map(String::as_str).collect::<Vec<_>>(),
+        &records,
+        pending,
+    );
+    for name in &pruning.delete {
+        wait(caches()?.delete(name)).await?;
+        log(&format!(
+            "tessera service worker: deleted {name}, which no open page uses"
+        ));
+    }
+    if pruning.records != records {
+        write_client_records(&pruning.records).await?;
+    }
+    Ok(())
+}
+
+/// Takes control of the open pages, then deletes the sets none of them started with.
 pub async fn activate() -> Result<(), String> {
-    let current = current_set()
+    current_set()
         .await
         .ok_or("activating a worker that recorded no precache set")?;
-    let names = js_sys::Array::from(&wait(caches()?.keys()).await?).to_vec();
-    for name in names.iter().filter_map(JsValue::as_string) {
-        if name.starts_with(SET_CACHE_PREFIX) && name != current {
-            wait(caches()?.delete(&name)).await?;
-            log(&format!("tessera service worker: deleted {name}"));
-        }
-    }
     wait(scope::global().clients().claim()).await?;
+    if let Err(e) = prune().await {
+        // A set left behind costs storage only; the next navigation prunes again.
+        log(&format!("tessera service worker: pruning old sets: {e}"));
+    }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! URLs make one precache set (and the set's cache name). The browser side
 //! (`service-worker/`) only carries these decisions out, so they are tested here natively.
 
+use std::collections::BTreeMap;
+
 /// Manifests the deployer rewrites on every publish (`no-cache` at the CDN).
 pub const MANIFEST_URLS: [&str; 3] = ["/importmap.json", "/apps.json", "/mount-points.json"];
 /// `index.html` is precached under the site root, the PWA's `start_url`.
@@ -13,7 +15,7 @@ pub const WORKER_URL: &str = "/sw.js";
 pub const NETWORK_TIMEOUT_MS: i32 = 3_000;
 /// BFF queries that never go through the read-through cache.
 pub const UNCACHED_API: [&str; 2] = ["/api/health", "/api/events"];
-/// Every precache set's cache is named `tessera-set-<hash>`; activation deletes the others.
+/// Every precache set's cache is named `tessera-set-<hash>`; `prune_sets` decides which go.
 pub const SET_CACHE_PREFIX: &str = "tessera-set-";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +149,57 @@ fn fnv1a(urls: &[String]) -> u64 {
 /// keeping a tenth of the quota free for the outbox and the read-through cache.
 pub fn quota_allows(usage: f64, quota: f64, needed: f64) -> bool {
     usage + needed <= quota * 0.9
+}
+
+/// What pruning leaves: the set caches to delete, and the page → set records still worth
+/// keeping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pruning {
+    pub delete: Vec<String>,
+    pub records: BTreeMap<String, String>,
+}
+
+/// Which set caches can go. A page keeps the set it started with until it reloads: its
+/// import map points at that set's bundle URLs, and a lazy load offline must still find them.
+///
+/// - `cache_names`: every cache of the origin; only `tessera-set-*` ones are considered.
+/// - `current`: the active worker's set, never deleted.
+/// - `live_clients`: the ids of every window client that exists now.
+/// - `records`: client id → the set the worker answered its navigation from.
+/// - `newer_worker_pending`: a worker is installing or waiting; its set is in the cache names
+///   but in no record, so nothing is deleted until it activates or is discarded.
+///
+/// A live client with no record (a page loaded before any worker, or whose record was lost)
+/// could use any set, so then nothing is deleted either. Records of clients that are gone are
+/// dropped.
+pub fn prune_sets<'a>(
+    cache_names: impl IntoIterator<Item = &'a str>,
+    current: &str,
+    live_clients: &[&str],
+    records: &BTreeMap<String, String>,
+    newer_worker_pending: bool,
+) -> Pruning {
+    let records: BTreeMap<String, String> = records
+        .iter()
+        .filter(|(client, _)| live_clients.contains(&client.as_str()))
+        .map(|(c, s)| (c.clone(), s.clone()))
+        .collect();
+    let unknown_client = live_clients.iter().any(|c| !records.contains_key(*c));
+    if newer_worker_pending || unknown_client {
+        return Pruning {
+            delete: Vec::new(),
+            records,
+        };
+    }
+    let mut delete: Vec<String> = cache_names
+        .into_iter()
+        .filter(|n| n.starts_with(SET_CACHE_PREFIX) && *n != current)
+        .filter(|n| !records.values().any(|used| used == n))
+        .map(str::to_string)
+        .collect();
+    delete.sort();
+    delete.dedup();
+    Pruning { delete, records }
 }
 
 #[cfg(test)]
@@ -309,5 +362,59 @@ mod tests {
         assert!(quota_allows(0.0, 1000.0, 900.0));
         assert!(!quota_allows(100.0, 1000.0, 850.0));
         assert!(!quota_allows(0.0, 0.0, 1.0));
+    }
+
+    fn records(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(c, s)| (c.to_string(), s.to_string()))
+            .collect()
+    }
+
+    const OLD: &str = "tessera-set-0000000000000001";
+    const NEW: &str = "tessera-set-0000000000000002";
+    const CACHES: [&str; 4] = [OLD, NEW, "tessera-meta", "other-library-cache"];
+
+    #[test]
+    fn a_set_an_open_page_started_with_stays() {
+        let r = records(&[("a", OLD), ("b", NEW)]);
+        let p = prune_sets(CACHES, NEW, &["a", "b"], &r, false);
+        assert_eq!(p.delete, Vec::<String>::new());
+        assert_eq!(p.records, r);
+    }
+
+    #[test]
+    fn a_set_no_page_uses_goes_and_records_of_closed_pages_are_dropped() {
+        let r = records(&[("a", OLD), ("b", NEW), ("c", NEW)]);
+        let p = prune_sets(CACHES, NEW, &["b"], &r, false);
+        assert_eq!(p.delete, vec![OLD.to_string()]);
+        assert_eq!(p.records, records(&[("b", NEW)]));
+        // No page at all: only the current set stays; other caches are never touched.
+        let p = prune_sets(CACHES, NEW, &[], &r, false);
+        assert_eq!(p.delete, vec![OLD.to_string()]);
+        assert!(p.records.is_empty());
+    }
+
+    #[test]
+    fn the_current_set_stays_even_when_no_page_records_it() {
+        let p = prune_sets(CACHES, OLD, &["a"], &records(&[("a", NEW)]), false);
+        assert_eq!(p.delete, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_page_without_a_record_keeps_every_set() {
+        let r = records(&[("a", NEW), ("gone", OLD)]);
+        let p = prune_sets(CACHES, NEW, &["a", "unrecorded"], &r, false);
+        assert_eq!(p.delete, Vec::<String>::new());
+        assert_eq!(p.records, records(&[("a", NEW)]));
+    }
+
+    #[test]
+    fn a_pending_worker_keeps_its_freshly_installed_set() {
+        // The active worker serves OLD; NEW was just installed by a waiting worker.
+        let r = records(&[("a", OLD)]);
+        let p = prune_sets(CACHES, OLD, &["a"], &r, true);
+        assert_eq!(p.delete, Vec::<String>::new());
+        assert_eq!(p.records, r);
     }
 }

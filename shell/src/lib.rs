@@ -11,6 +11,7 @@ mod registry;
 mod router;
 mod service_worker;
 mod session;
+mod update_prompt;
 mod view;
 
 use wasm_bindgen::prelude::*;

@@ -2,6 +2,7 @@
 //! It runs after the first render and never delays it: a page works without its worker, it
 //! only loses offline support.
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 pub fn register() {
@@ -19,14 +20,15 @@ pub fn register() {
     options.set_scope("/");
     let registered = container.register_with_options("/sw.js", &options);
     wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = JsFuture::from(registered).await {
-            web_sys::console::warn_1(
+        match JsFuture::from(registered).await {
+            Ok(registration) => crate::update_prompt::watch(registration.unchecked_into()),
+            Err(e) => web_sys::console::warn_1(
                 &format!(
                     "the service worker did not register (no offline support): {}",
                     crate::js::error_message(&e)
                 )
                 .into(),
-            );
+            ),
         }
     });
 }
