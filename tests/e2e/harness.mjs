@@ -123,3 +123,18 @@ export async function contextAs(browser, subject, roles = ["customer"], options 
 export function cleanup() {
   for (const s of stores.splice(0)) rmSync(s, { recursive: true, force: true });
 }
+
+/** Waits until a service worker is active and controls the page. */
+export async function controlled(page) {
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
+}
+
+/** The controlling worker's own account of its shell release, stamp and precache set. */
+export function workerStatus(page) {
+  return page.evaluate(() => new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (e) => resolve(e.data);
+    navigator.serviceWorker.controller.postMessage({ type: "tessera:sw-status" }, [channel.port2]);
+  }));
+}

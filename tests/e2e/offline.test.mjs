@@ -2,7 +2,7 @@
 // and every micro-app load with the network gone, including routes never visited online.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, launch, launchWithProfile, newStore, serve, statuses, waitForStatus } from "./harness.mjs";
+import { cleanup, controlled, launch, launchWithProfile, newStore, serve, statuses, waitForStatus, workerStatus } from "./harness.mjs";
 
 let browser;
 let server;
@@ -15,21 +15,6 @@ after(async () => {
   await browser?.close();
   cleanup();
 });
-
-/** Waits until a service worker is active and controls the page. */
-async function controlled(page) {
-  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
-}
-
-/** The worker's own account of its shell release and precache set. */
-function workerStatus(page) {
-  return page.evaluate(() => new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = (e) => resolve(e.data);
-    navigator.serviceWorker.controller.postMessage({ type: "tessera:sw-status" }, [channel.port2]);
-  }));
-}
 
 /** Paths of every request in a cache. */
 function cachedPaths(page, name) {

@@ -3,7 +3,7 @@
 // too) and offers a reload; the old set goes once no page uses it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, fixture, launch, newStore, publish, serve } from "./harness.mjs";
+import { cleanup, controlled, fixture, launch, newStore, publish, serve, workerStatus } from "./harness.mjs";
 
 let browser;
 let server;
@@ -19,20 +19,6 @@ after(async () => {
   await browser?.close();
   cleanup();
 });
-
-async function controlled(page) {
-  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
-}
-
-/** The controlling worker's own account of its shell release, stamp and precache set. */
-function workerStatus(page) {
-  return page.evaluate(() => new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = (e) => resolve(e.data);
-    navigator.serviceWorker.controller.postMessage({ type: "tessera:sw-status" }, [channel.port2]);
-  }));
-}
 
 function setCaches(page) {
   return page.evaluate(async () => (await caches.keys()).filter((n) => n.startsWith("tessera-set-")).sort());
