@@ -8,7 +8,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tessera_shared::cache_policy::NETWORK_TIMEOUT_MS;
 use tessera_shared::read_through::{
-    self, AfterAnswer, Answer, CachedResponse, Decision, AS_OF_HEADER, SOURCE_HEADER,
+    self, AfterAnswer, Answer, CachedResponse, Decision, AS_OF_HEADER, NOT_SAVED_HEADER,
+    SOURCE_HEADER,
 };
 use tessera_shared::response_store::{ResponseStore, StoreError};
 use wasm_bindgen::prelude::*;
@@ -95,7 +96,7 @@ async fn answer(event: FetchEvent, path_and_query: String) -> Result<JsValue, St
         stored,
     });
     match read_through::decide(query.stored.as_ref(), now()) {
-        Decision::Serve => from_record(query.stored.as_ref().expect("served"), "cache"),
+        Decision::Serve => from_record(query.stored.as_ref().expect("served"), "cache", None),
         Decision::ServeAndRevalidate { if_none_match } => {
             let later = query.clone();
             let revalidation = future_to_promise(async move {
@@ -103,7 +104,7 @@ async fn answer(event: FetchEvent, path_and_query: String) -> Result<JsValue, St
                 Ok(JsValue::UNDEFINED)
             });
             let _ = event.wait_until(&revalidation);
-            from_record(query.stored.as_ref().expect("served"), "cache")
+            from_record(query.stored.as_ref().expect("served"), "cache", None)
         }
         Decision::Fetch { if_none_match } => {
             let fetched = future_to_promise({
@@ -121,7 +122,7 @@ async fn answer(event: FetchEvent, path_and_query: String) -> Result<JsValue, St
                 Ok(answer) if !answer.is_undefined() => Ok(answer),
                 _ => {
                     let _ = event.wait_until(&fetched);
-                    from_record(query.stored.as_ref().expect("stored"), "cache")
+                    from_record(query.stored.as_ref().expect("stored"), "cache", None)
                 }
             }
         }
@@ -142,7 +143,7 @@ async fn fetch(query: &Query, if_none_match: Option<String>) -> Result<JsValue, 
         Err(_) => {
             return match read_through::offline_answer(query.stored.as_ref(), &query.path_and_query)
             {
-                Ok(record) => from_record(&record, "cache"),
+                Ok(record) => from_record(&record, "cache", None),
                 Err(problem) => problem_response(&problem),
             }
         }
@@ -176,14 +177,21 @@ async fn fetch(query: &Query, if_none_match: Option<String>) -> Result<JsValue, 
     );
     match after {
         AfterAnswer::Store(record) | AfterAnswer::Confirmed(record) => {
+            let mut not_saved = None;
             if let Some(store) = &query.store {
                 if let Err(e) = store.put(&record).await {
                     warn(&e);
+                    not_saved = Some(match e {
+                        StoreError::QuotaExceeded(_) => "quota-exceeded",
+                        _ => "store-error",
+                    });
                 }
             }
-            from_record(&record, "network")
+            from_record(&record, "network", not_saved)
         }
-        AfterAnswer::ServeStored => from_record(query.stored.as_ref().expect("stored"), "cache"),
+        AfterAnswer::ServeStored => {
+            from_record(query.stored.as_ref().expect("stored"), "cache", None)
+        }
         AfterAnswer::PassAndForget => {
             if let Some(store) = &query.store {
                 if let Err(e) = store.delete(&query.key).await {
@@ -220,38 +228,48 @@ fn pass(response: Response, body: Option<String>) -> Result<JsValue, String> {
         .into())
 }
 
-fn from_record(record: &CachedResponse, source: &str) -> Result<JsValue, String> {
-    let headers = Headers::new().map_err(|e| message(&e))?;
-    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| message(&e));
-    set("content-type", &record.content_type)?;
+fn from_record(
+    record: &CachedResponse,
+    source: &str,
+    not_saved: Option<&str>,
+) -> Result<JsValue, String> {
+    let as_of = record.confirmed_at_ms.to_string();
+    let mut headers = vec![
+        ("content-type", record.content_type.as_str()),
+        (AS_OF_HEADER, as_of.as_str()),
+        (SOURCE_HEADER, source),
+    ];
     if let Some(etag) = &record.etag {
-        set("etag", etag)?;
+        headers.push(("etag", etag));
     }
-    set(AS_OF_HEADER, &record.confirmed_at_ms.to_string())?;
-    set(SOURCE_HEADER, source)?;
-    let init = ResponseInit::new();
-    init.set_status(record.status);
-    init.set_headers(&headers);
-    Ok(
-        Response::new_with_opt_str_and_init(Some(&record.body), &init)
-            .map_err(|e| message(&e))?
-            .into(),
-    )
+    if let Some(why) = not_saved {
+        headers.push((NOT_SAVED_HEADER, why));
+    }
+    made(record.status, &headers, &record.body)
 }
 
 fn problem_response(problem: &tessera_shared::sync::Problem) -> Result<JsValue, String> {
     let body = serde_json::to_string(problem).map_err(|e| e.to_string())?;
-    let headers = Headers::new().map_err(|e| message(&e))?;
-    headers
-        .set("content-type", "application/problem+json")
-        .map_err(|e| message(&e))?;
-    headers
-        .set(SOURCE_HEADER, "cache")
-        .map_err(|e| message(&e))?;
+    made(
+        problem.status,
+        &[
+            ("content-type", "application/problem+json"),
+            (SOURCE_HEADER, "cache"),
+        ],
+        &body,
+    )
+}
+
+/// A response the worker makes up itself.
+fn made(status: u16, headers: &[(&str, &str)], body: &str) -> Result<JsValue, String> {
+    let h = Headers::new().map_err(|e| message(&e))?;
+    for (name, value) in headers {
+        h.set(name, value).map_err(|e| message(&e))?;
+    }
     let init = ResponseInit::new();
-    init.set_status(problem.status);
-    init.set_headers(&headers);
-    Ok(Response::new_with_opt_str_and_init(Some(&body), &init)
+    init.set_status(status);
+    init.set_headers(&h);
+    Ok(Response::new_with_opt_str_and_init(Some(body), &init)
         .map_err(|e| message(&e))?
         .into())
 }

@@ -136,6 +136,60 @@ impl SavedOnScreen {
     }
 }
 
+/// Bringing the device's saved copy up to date with the server (today the read-ahead of the
+/// offline set; the outbox's replay reports here too): whether a sync runs now, when one last
+/// completed, and why the last one failed if it did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncState {
+    pub running: bool,
+    /// When a sync last completed (Unix ms); kept across restarts by the shell.
+    pub last_ok_ms: Option<u64>,
+    pub failure: Option<String>,
+}
+
+impl SyncState {
+    pub fn started(&mut self) {
+        self.running = true;
+    }
+
+    pub fn succeeded(&mut self, at_ms: u64) {
+        self.running = false;
+        self.last_ok_ms = Some(at_ms);
+        self.failure = None;
+    }
+
+    pub fn failed(&mut self, why: String) {
+        self.running = false;
+        self.failure = Some(why);
+    }
+
+    /// The status bar's text.
+    pub fn label(&self, now_ms: u64) -> String {
+        let last = self.last_ok_ms.map(|t| age(now_ms.saturating_sub(t)));
+        match (self.running, &self.failure, last) {
+            (true, _, _) => "Syncing…".into(),
+            (false, Some(_), Some(last)) => format!("Sync failed · last synced {last}"),
+            (false, Some(_), None) => "Sync failed".into(),
+            (false, None, Some(last)) => format!("Synced {last}"),
+            (false, None, None) => "Not synced yet".into(),
+        }
+    }
+}
+
+/// The status bar's name for the version set a page runs: the short hash of its precache set
+/// (`tessera-set-<hash>`) once a service worker serves it, else of the shell release alone,
+/// since nothing is saved for offline use yet.
+pub fn version_label(set: Option<&str>, shell_version: &str) -> String {
+    const SHORT: usize = 8;
+    match set.and_then(|s| s.strip_prefix("tessera-set-")) {
+        Some(hash) => format!("Version {}", &hash[..hash.len().min(SHORT)]),
+        None => format!(
+            "Version {} · not saved for offline use",
+            &shell_version[..shell_version.len().min(SHORT)]
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +271,42 @@ mod tests {
             },
         );
         assert_eq!(on.label(1).as_deref(), Some("saved data"));
+    }
+    #[test]
+    fn the_sync_label_says_running_done_or_failed_with_the_last_success() {
+        let mut s = SyncState::default();
+        assert_eq!(s.label(0), "Not synced yet");
+        s.started();
+        assert_eq!(s.label(0), "Syncing…");
+        s.failed("HTTP 503".into());
+        assert_eq!(s.label(0), "Sync failed");
+        s.started();
+        s.succeeded(60_000);
+        assert_eq!(s.label(240_000), "Synced 3 min ago");
+        s.failed("offline".into());
+        assert_eq!(s.label(240_000), "Sync failed · last synced 3 min ago");
+        assert_eq!(
+            s.last_ok_ms,
+            Some(60_000),
+            "a failure keeps the last success"
+        );
+        s.succeeded(300_000);
+        assert_eq!((s.failure, s.running), (None, false));
+    }
+
+    #[test]
+    fn the_version_is_the_precache_set_once_saved() {
+        assert_eq!(
+            version_label(Some("tessera-set-0123456789abcdef"), "fedcba9876543210"),
+            "Version 01234567"
+        );
+        assert_eq!(
+            version_label(None, "fedcba9876543210"),
+            "Version fedcba98 · not saved for offline use"
+        );
+        assert_eq!(
+            version_label(Some("other"), "dev"),
+            "Version dev · not saved for offline use"
+        );
     }
 }

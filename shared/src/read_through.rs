@@ -13,6 +13,9 @@ use std::fmt;
 pub const AS_OF_HEADER: &str = "x-tessera-as-of";
 /// Response header telling the page where the answer came from: `network` or `cache`.
 pub const SOURCE_HEADER: &str = "x-tessera-source";
+/// On an answer the worker could not keep for offline use, why: `quota-exceeded` when the
+/// origin's storage is full, `store-error` for anything else. The answer itself is good.
+pub const NOT_SAVED_HEADER: &str = "x-tessera-not-saved";
 /// Stored record layout; a record of another version is treated as corrupt and dropped.
 pub const RECORD_VERSION: u32 = 1;
 

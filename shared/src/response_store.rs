@@ -4,7 +4,8 @@
 //! and removed alone, leaving every other record as it was.
 
 use crate::read_through::{CachedResponse, CorruptRecord};
-use rexie::{ObjectStore, Rexie, Store, Transaction, TransactionMode};
+use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
+use idb::{Database, ObjectStore, Transaction, TransactionMode};
 use std::fmt;
 use wasm_bindgen::JsValue;
 
@@ -35,12 +36,8 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// Classifies what IndexedDB said, naming what was being done.
-fn store_error(doing: &str, e: rexie::Error) -> StoreError {
-    let text = match &e {
-        rexie::Error::IdbError(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
-    classify(doing, &text)
+fn store_error(doing: &str, e: idb::Error) -> StoreError {
+    classify(doing, &e.to_string())
 }
 
 /// `QuotaExceededError` is the one failure a caller handles differently (make room, or give up
@@ -54,7 +51,7 @@ pub fn classify(doing: &str, text: &str) -> StoreError {
 }
 
 pub struct ResponseStore {
-    db: Rexie,
+    db: Database,
 }
 
 impl ResponseStore {
@@ -64,9 +61,9 @@ impl ResponseStore {
 
     /// Opens (creating or upgrading) the database `name`; tests use their own names.
     pub async fn open_named(name: &str) -> Result<ResponseStore, StoreError> {
-        let db = Rexie::builder(name)
+        let db = DatabaseBuilder::new(name)
             .version(SCHEMA_VERSION)
-            .add_object_store(ObjectStore::new(STORE))
+            .add_object_store(ObjectStoreBuilder::new(STORE))
             .build()
             .await
             .map_err(|e| store_error(&format!("opening IndexedDB {name:?}"), e))?;
@@ -78,12 +75,12 @@ impl ResponseStore {
         &self,
         mode: TransactionMode,
         doing: &str,
-    ) -> Result<(Transaction, Store), StoreError> {
+    ) -> Result<(Transaction, ObjectStore), StoreError> {
         let tx = self
             .db
             .transaction(&[STORE], mode)
             .map_err(|e| store_error(doing, e))?;
-        let store = tx.store(STORE).map_err(|e| store_error(doing, e))?;
+        let store = tx.object_store(STORE).map_err(|e| store_error(doing, e))?;
         Ok((tx, store))
     }
 
@@ -92,11 +89,13 @@ impl ResponseStore {
     pub async fn get(&self, key: &str) -> Result<Option<CachedResponse>, StoreError> {
         let raw = {
             let (tx, store) = self.begin(TransactionMode::ReadOnly, "reading the offline cache")?;
+            let doing = format!("reading {key:?}");
             let value = store
                 .get(JsValue::from_str(key))
+                .map_err(|e| store_error(&doing, e))?
                 .await
-                .map_err(|e| store_error(&format!("reading {key:?}"), e))?;
-            let _ = tx.done().await;
+                .map_err(|e| store_error(&doing, e))?;
+            let _ = tx.await;
             value
         };
         let Some(raw) = raw else {
@@ -127,12 +126,24 @@ impl ResponseStore {
         let (tx, store) = self.begin(TransactionMode::ReadWrite, &doing)?;
         store
             .put(value, Some(&JsValue::from_str(key)))
+            .map_err(|e| store_error(&doing, e))?
             .await
             .map_err(|e| store_error(&doing, e))?;
-        // Quota is often only reported when the transaction commits.
-        let done = tx.done().await.map_err(|e| store_error(&doing, e))?;
+        // Quota is often only reported when the transaction commits, as an abort whose reason
+        // is on the transaction's `error`.
+        let raw = web_sys::IdbTransaction::from(tx);
+        let done = Transaction::from(raw.clone())
+            .await
+            .map_err(|e| store_error(&doing, e))?;
         if !done.is_committed() {
-            return Err(classify(&doing, "the transaction was aborted"));
+            let why = raw
+                .error()
+                .map(|e| format!("{}: {}", e.name(), e.message()))
+                .unwrap_or_else(|| "no reason given".into());
+            return Err(classify(
+                &doing,
+                &format!("the transaction was aborted ({why})"),
+            ));
         }
         Ok(())
     }
@@ -142,9 +153,10 @@ impl ResponseStore {
         let (tx, store) = self.begin(TransactionMode::ReadWrite, &doing)?;
         store
             .delete(JsValue::from_str(key))
+            .map_err(|e| store_error(&doing, e))?
             .await
             .map_err(|e| store_error(&doing, e))?;
-        tx.done().await.map_err(|e| store_error(&doing, e))?;
+        tx.await.map_err(|e| store_error(&doing, e))?;
         Ok(())
     }
 
@@ -152,9 +164,10 @@ impl ResponseStore {
         let (tx, store) = self.begin(TransactionMode::ReadOnly, "counting records")?;
         let n = store
             .count(None)
+            .map_err(|e| store_error("counting records", e))?
             .await
             .map_err(|e| store_error("counting records", e))?;
-        let _ = tx.done().await;
+        let _ = tx.await;
         Ok(n)
     }
 

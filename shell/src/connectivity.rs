@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use tessera_shared::bff;
 use tessera_shared::browser::{on_location_change, publish, subscribe, Listener};
-use tessera_shared::connectivity::{self, Connectivity, SavedOnScreen};
+use tessera_shared::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -20,6 +20,59 @@ thread_local! {
     // Moves the "… ago" in the label on between heartbeats.
     static NOW: ArcRwSignal<u64> = ArcRwSignal::new(now());
     static SAVED: ArcRwSignal<SavedOnScreen> = ArcRwSignal::new(SavedOnScreen::default());
+    static SYNC: ArcRwSignal<SyncState> = ArcRwSignal::new(SyncState {
+        last_ok_ms: stored_last_sync(),
+        ..SyncState::default()
+    });
+    // The precache set the controlling worker serves; `None` until one does.
+    static SET: ArcRwSignal<Option<String>> = ArcRwSignal::new(None);
+}
+
+/// Where the last completed sync's time is kept, so an offline start can still say it.
+const LAST_SYNC_KEY: &str = "tessera.lastSync";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn stored_last_sync() -> Option<u64> {
+    local_storage()?.get_item(LAST_SYNC_KEY).ok()??.parse().ok()
+}
+
+pub fn sync_started() {
+    update_sync(SyncState::started);
+}
+
+pub fn sync_succeeded() {
+    let at = now();
+    if let Some(storage) = local_storage() {
+        let _ = storage.set_item(LAST_SYNC_KEY, &at.to_string());
+    }
+    update_sync(|s| s.succeeded(at));
+}
+
+pub fn sync_failed(why: String) {
+    update_sync(|s| s.failed(why));
+}
+
+fn update_sync(change: impl FnOnce(&mut SyncState)) {
+    SYNC.with(|s| s.update(change));
+    NOW.with(|n| n.set(now()));
+}
+
+/// Asks the controlling worker, once there is one, which set this page runs on.
+fn follow_version_set() {
+    wasm_bindgen_futures::spawn_local(async {
+        if crate::service_worker::controlled().await {
+            let set = crate::service_worker::precache_set().await;
+            let _ = js_sys::Reflect::set(
+                &crate::debug_object(),
+                &"versionSet".into(),
+                &set.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL),
+            );
+            SET.with(|s| s.set(set));
+        }
+    });
 }
 
 fn now() -> u64 {
@@ -33,6 +86,7 @@ fn browser_online() -> bool {
 /// Starts the heartbeat: now, every 10 s, and whenever the browser says it is back online.
 pub fn start() {
     follow_data_on_screen();
+    follow_version_set();
     Listener::new("online", |_| check()).forget();
     Listener::new("offline", |_| record(Connectivity::browser_offline)).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
@@ -83,10 +137,17 @@ async fn heartbeat() -> bool {
 fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
     let state = STATE.with(|s| s.clone());
     let mut changed = false;
+    let was = state.get_untracked().link;
     state.update(|c| changed = change(c));
     NOW.with(|n| n.set(now()));
     if changed {
         let c = state.get_untracked();
+        // The server answers, first or again after a spell without it: bring the saved copy
+        // up to date. Syncing only then keeps a start without the server from reporting a
+        // failed sync it never had a chance of.
+        if c.link == Link::Connected && was != Link::Connected {
+            crate::read_ahead::start(crate::session::current());
+        }
         let _ = js_sys::Reflect::set(
             &crate::debug_object(),
             &"connectivity".into(),
@@ -118,19 +179,33 @@ fn follow_data_on_screen() {
     on_location_change(move |_| saved.update(SavedOnScreen::clear)).forget();
 }
 
-/// The status bar: how the app is connected, since when it works from saved data, and how
-/// old the saved data on screen is.
+/// The status bar: how the app is connected, since when it works from saved data, how old the
+/// saved data on screen is, how the last sync went, and which version set the page runs.
 pub fn status_bar() -> impl IntoView {
     let (state, now) = (STATE.with(|s| s.clone()), NOW.with(|n| n.clone()));
-    let saved = SAVED.with(|s| s.clone());
+    let (saved, sync, set) = (
+        SAVED.with(|s| s.clone()),
+        SYNC.with(|s| s.clone()),
+        SET.with(|s| s.clone()),
+    );
     let link = state.clone();
-    let age_now = now.clone();
+    let (age_now, sync_now) = (now.clone(), now.clone());
+    let syncing = sync.clone();
+    let shell_version = crate::service_worker::shell_version();
     view! {
         <div class="tessera-statusbar" role="status" data-link=move || link.get().link.as_str()>
             <span class="tessera-link">{move || state.get().label(now.get())}</span>
             {move || saved.get().label(age_now.get()).map(|text| view! {
                 <span class="tessera-data-age">" · "{text}</span>
             })}
+            " · "
+            <span class="tessera-sync" data-syncing=move || syncing.get().running.to_string()>
+                {move || sync.get().label(sync_now.get())}
+            </span>
+            " · "
+            <span class="tessera-version">
+                {move || connectivity::version_label(set.get().as_deref(), &shell_version)}
+            </span>
         </div>
     }
 }

@@ -11,6 +11,7 @@ export function with_timeout(promise, ms, what) {
   });
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
+export function module_url() { return import.meta.url; }
 export function error_message(e) {
   if (e && typeof e === "object" && "message" in e) return String(e.message);
   return String(e);
@@ -21,6 +22,8 @@ extern "C" {
     pub fn import_module(url: &str) -> js_sys::Promise;
     /// Rejects if `promise` has not settled within `ms`, so one hung app cannot stall routing.
     pub fn with_timeout(promise: &JsValue, ms: u32, what: &str) -> js_sys::Promise;
+    /// The URL this shell release's JS was loaded from.
+    pub fn module_url() -> String;
     /// A readable message from anything a JS function may throw.
     pub fn error_message(e: &JsValue) -> String;
 }

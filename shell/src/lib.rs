@@ -46,7 +46,6 @@ pub fn start() {
                 router::start();
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
                 service_worker::register();
-                read_ahead::start(session::current());
             }
             Err(e) => view::fatal(&e),
         }

@@ -5,6 +5,11 @@
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+/// How long to wait for a newly installed worker to take control.
+const CONTROL_TIMEOUT_MS: i32 = 30_000;
+/// How long the controlling worker has to say which set it serves.
+const STATUS_TIMEOUT_MS: u32 = 3_000;
+
 pub fn register() {
     let Some(window) = web_sys::window() else {
         return;
@@ -31,4 +36,64 @@ pub fn register() {
             ),
         }
     });
+}
+
+/// Whether a service worker controls the page, waiting for a new one to claim it.
+pub async fn controlled() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let container = window.navigator().service_worker();
+    if container.is_undefined() {
+        return false;
+    }
+    if container.controller().is_some() {
+        return true;
+    }
+    let claimed = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = container.add_event_listener_with_callback("controllerchange", &resolve);
+        let _ = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, CONTROL_TIMEOUT_MS);
+    });
+    let _ = JsFuture::from(claimed).await;
+    container.controller().is_some()
+}
+
+/// The precache set the controlling worker serves (`tessera-set-<hash>`), asked over a
+/// `MessageChannel` (`tessera:sw-status`, see the worker's `on_message`).
+pub async fn precache_set() -> Option<String> {
+    let controller = web_sys::window()?
+        .navigator()
+        .service_worker()
+        .controller()?;
+    let channel = web_sys::MessageChannel::new().ok()?;
+    let reply = js_sys::Promise::new(&mut |resolve, _| {
+        channel.port1().set_onmessage(Some(&resolve));
+    });
+    let message = js_sys::Object::new();
+    js_sys::Reflect::set(&message, &"type".into(), &"tessera:sw-status".into()).ok()?;
+    controller
+        .post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))
+        .ok()?;
+    let event = JsFuture::from(crate::js::with_timeout(
+        &reply,
+        STATUS_TIMEOUT_MS,
+        "the service worker's status",
+    ))
+    .await
+    .ok()?;
+    let data = event.unchecked_into::<web_sys::MessageEvent>().data();
+    js_sys::Reflect::get(&data, &"set".into()).ok()?.as_string()
+}
+
+/// This shell release's version, from the path its own module was loaded from
+/// (`/@tessera/shell/<version>/…`).
+pub fn shell_version() -> String {
+    let url = crate::js::module_url();
+    url.split('/')
+        .skip_while(|segment| *segment != "shell")
+        .nth(1)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("dev")
+        .to_string()
 }

@@ -84,6 +84,11 @@ describe("offline", () => {
     await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
     const offlineSet = await page.evaluate(() => window.__tessera.readAhead);
     assert.ok(offlineSet >= 10, `${offlineSet} queries read ahead`);
+    // The status bar names the set the page runs on and says the read-ahead finished.
+    const version = `Version ${status.set.slice("tessera-set-".length, "tessera-set-".length + 8)}`;
+    const bar = page.locator(".tessera-statusbar");
+    await bar.locator(".tessera-version", { hasText: version }).waitFor({ timeout: 10_000 });
+    await bar.locator('.tessera-sync[data-syncing="false"]', { hasText: /^Synced (just now|\d+ s ago)$/ }).waitFor({ timeout: 10_000 });
 
     // Stop the worker (so it must start again from its cached wasm) and go offline; the
     // context's offline mode covers the worker's own fetches too.
@@ -112,6 +117,9 @@ describe("offline", () => {
     assert.equal(never.status, 503);
     assert.equal(never.type, "application/problem+json");
     assert.equal(never.body.title, "Not available offline");
+    // Offline, the bar still says when the last sync finished and which version runs.
+    assert.match(await page.locator(".tessera-sync").textContent(), /^Synced (just now|\d+ s ago|\d+ min ago)$/);
+    assert.equal(await page.locator(".tessera-version").textContent(), version);
     const s = await statuses(page);
     assert.equal(s["@tessera/nav"], "MOUNTED");
     assert.equal(s["@tessera/restaurants"], "MOUNTED");
@@ -131,6 +139,67 @@ describe("offline", () => {
     await page.goto(server.url + "/restaurants");
     await page.locator(".restaurant-list").waitFor();
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("storage quota: a set that does not fit is not installed; a full origin still answers and keeps what it saved", async () => {
+    const context = await launchWithProfile();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("ServiceWorker.enable");
+    const versions = new Map();
+    cdp.on("ServiceWorker.workerVersionUpdated", ({ versions: vs }) => {
+      for (const v of vs) versions.set(v.versionId, [...(versions.get(v.versionId) ?? []), v.status]);
+    });
+    // Far less than the set's megabytes: the worker must refuse it before writing anything.
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.url, quotaSize: 200 * 1024 });
+    await page.goto(server.url + "/restaurants");
+    await page.locator(".restaurant-list").waitFor();
+    const deadline = Date.now() + 20_000;
+    while (![...versions.values()].some((s) => s.includes("redundant"))) {
+      assert.ok(Date.now() < deadline, `the install neither failed nor finished: ${JSON.stringify([...versions])}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(![...versions.values()].flat().includes("activated"), "no worker activated");
+    assert.deepEqual(await page.evaluate(() => caches.keys()), [], "no half-installed set");
+    assert.equal(await page.evaluate(() => navigator.serviceWorker.controller), null);
+    // Without its worker the page still works online.
+    await page.click('.tessera-nav a[data-menu-key="cart"]');
+    await page.locator(".cart").waitFor();
+    assert.match(await page.locator(".tessera-version").textContent(), /not saved for offline use$/);
+
+    // With room, the set installs and the read-ahead fills the cache.
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.url });
+    await page.reload();
+    await controlled(page);
+    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    // Now the origin is full: a query never saved is answered but not kept, and says why.
+    const { usage } = await page.evaluate(() => navigator.storage.estimate());
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.url, quotaSize: Math.floor(usage / 2) });
+    // IndexedDB keeps granting from the space it saw free for up to 30 s
+    // (BucketContext::kBucketSpaceCacheTimeLimit) before it asks the quota manager again.
+    await new Promise((r) => setTimeout(r, 31_000));
+    const get = (path) => page.evaluate((p) =>
+      fetch(p, { headers: { Authorization: "Bearer dev:alice:customer" } }).then(async (r) => ({
+        status: r.status,
+        source: r.headers.get("x-tessera-source"),
+        notSaved: r.headers.get("x-tessera-not-saved"),
+        body: await r.json(),
+      })), path);
+    const unsaved = await get("/api/restaurants?limit=2");
+    assert.equal(unsaved.status, 200);
+    assert.equal(unsaved.source, "network");
+    assert.equal(unsaved.notSaved, "quota-exceeded");
+    assert.equal(unsaved.body.items.length, 2);
+    // Offline, what was saved before the origin filled up is all there; the refused one is not.
+    await context.setOffline(true);
+    const saved = await get("/api/restaurants");
+    assert.equal(saved.status, 200);
+    assert.equal(saved.source, "cache");
+    assert.ok(saved.body.items.length > 2);
+    const refused = await get("/api/restaurants?limit=2");
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.title, "Not available offline");
     await context.close();
   });
 

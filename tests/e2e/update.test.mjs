@@ -27,6 +27,9 @@ function setCaches(page) {
 const reloadButton = (page) => page.getByRole("button", { name: "Reload" });
 
 /** Clicks the prompt's Reload and waits for the page to load again and the shell to start. */
+/** The status bar's version for a set: the first 8 hex digits of its hash. */
+const versionOf = (set) => `Version ${set.slice("tessera-set-".length).slice(0, 8)}`;
+
 async function acceptUpdate(page) {
   await Promise.all([page.waitForEvent("load", { timeout: 15_000 }), reloadButton(page).click()]);
   await page.locator(".tessera-nav").waitFor();
@@ -55,6 +58,7 @@ describe("updates", () => {
     await controlled(b);
     for (const page of [a, b]) await page.evaluate(() => { window.__beforeUpdate = true; });
     assert.equal(await reloadButton(a).count(), 0, "no prompt before a publish");
+    await b.locator(".tessera-version", { hasText: versionOf(old.set) }).waitFor({ timeout: 10_000 });
 
     // Only a micro-app is published; the shell stays the same release.
     publish(store, fixture("hello-v2"));
@@ -72,6 +76,8 @@ describe("updates", () => {
     assert.equal(await b.evaluate(() => window.__beforeUpdate), undefined, "b reloaded");
     const now = await workerStatus(b);
     assert.equal(now.set, fresh);
+    await b.locator(".tessera-version", { hasText: versionOf(fresh) }).waitFor({ timeout: 10_000 });
+    assert.notEqual(versionOf(fresh), versionOf(old.set));
     assert.equal(now.shell, old.shell);
     assert.notEqual(now.stamp, old.stamp);
 

@@ -94,13 +94,18 @@ pub async fn a_corrupt_record_is_reported_removed_and_leaves_the_rest_intact() {
 }
 
 pub async fn quota_errors_are_told_apart() {
-    // What idb reports when the browser refuses a write for lack of space.
+    // What `put` reports when the browser aborts a write's transaction for lack of space (the
+    // real thing is driven by CDP quota overrides in tests/e2e/offline.test.mjs).
     let dom = web_sys::DomException::new_with_message_and_name(
         "The quota has been exceeded.",
         "QuotaExceededError",
     )
     .unwrap();
-    let text = format!("DOM exception: {}: {}", dom.name(), dom.message());
+    let text = format!(
+        "the transaction was aborted ({}: {})",
+        dom.name(),
+        dom.message()
+    );
     match classify("storing \"GET alice /api/cart\"", &text) {
         StoreError::QuotaExceeded(e) => assert!(
             e.contains("GET alice /api/cart") && e.contains("QuotaExceededError"),
