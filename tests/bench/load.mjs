@@ -1,14 +1,9 @@
 // Load and activation timings in headless Chromium against the real CDN server, printed as
 // figures (medians over fresh browser contexts), never asserted. Run by `cargo xtask bench`.
 import { cleanup, launch, newStore, serve } from "../e2e/harness.mjs";
+import { firstSeen, fmt, median } from "./stats.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 // Resolves with the ms between clicking the nav link for `key` and the shell's mount mark.
 function timeActivation(page, key, app) {
@@ -34,20 +29,13 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.addInitScript(() => {
-      new MutationObserver((_, obs) => {
-        if (document.querySelector(".tessera-nav")) {
-          window.__navVisibleAt = performance.now();
-          obs.disconnect();
-        }
-      }).observe(document, { childList: true, subtree: true });
-    });
+    await page.addInitScript(firstSeen, { navVisibleAt: ".tessera-nav" });
     const responses = [];
     page.on("requestfinished", (r) => responses.push(r));
     await page.goto(server.url + "/cart");
     await page.locator(".tessera-nav").waitFor();
     await page.locator(".cart").waitFor();
-    cold.push(await page.evaluate(() => window.__navVisibleAt));
+    cold.push(await page.evaluate(() => window.__marks.navVisibleAt));
     let bytes = 0;
     for (const r of responses) {
       const s = await r.sizes();
@@ -65,7 +53,6 @@ try {
   cleanup();
 }
 
-const fmt = (xs, unit) => `median ${median(xs).toFixed(1)} ${unit}, p90 ${pct(xs, 90).toFixed(1)} ${unit}`;
 console.log(`\nload timings, ${RUNS} fresh contexts, headless Chromium, loopback:`);
 console.log(`  cold load of /cart to nav visible        ${fmt(cold, "ms")}`);
 console.log(`  bytes on the wire for that load (gzip)   median ${(median(wire) / 1024).toFixed(1)} KB (index.html, shell, manifests, nav, cart)`);

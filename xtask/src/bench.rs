@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: bundle sizes and timings. Figures are printed, never asserted.
+//! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`) and service
+//! worker figures (`tests/bench/offline.mjs`). Figures are printed, never asserted.
 
 use crate::build;
 use crate::dev::server_bins;
@@ -64,11 +65,15 @@ pub fn bench() -> Result<()> {
     let built = build::build(&[])?;
     sizes(&built)?;
     let (deploy, bff) = server_bins()?;
-    run(Command::new("node")
-        .arg("bench/load.mjs")
-        .current_dir(tools::tests_dir())
-        .env("TESSERA_DEPLOY_BIN", deploy)
-        .env("TESSERA_BFF_BIN", bff)
-        .env("TESSERA_DIST", build::dist())
-        .env("CHROMIUM", tools::CHROMIUM))
+    // Page load first, then the service worker (precache, cached queries, offline start).
+    for script in ["bench/load.mjs", "bench/offline.mjs"] {
+        run(Command::new("node")
+            .arg(script)
+            .current_dir(tools::tests_dir())
+            .env("TESSERA_DEPLOY_BIN", &deploy)
+            .env("TESSERA_BFF_BIN", &bff)
+            .env("TESSERA_DIST", build::dist())
+            .env("CHROMIUM", tools::CHROMIUM))?;
+    }
+    Ok(())
 }
