@@ -3,7 +3,8 @@
 //! Everything outside the `browser` module is plain Rust with native unit tests: manifest
 //! types and validation, the merge into published manifests, route matching, the app status
 //! machine, lifecycle props, the event-bus envelope, the BFF sync protocol's types and the
-//! decoding of BFF answers, and the service worker's cache policy.
+//! decoding of BFF answers, the service worker's cache policy, and the outbox's
+//! rules for offline commands.
 
 pub mod bff;
 pub mod bus;
@@ -11,6 +12,7 @@ pub mod cache_policy;
 pub mod connectivity;
 pub mod lifecycle;
 pub mod manifest;
+pub mod outbox;
 pub mod publish;
 pub mod read_through;
 pub mod routing;

@@ -1,0 +1,485 @@
+//! The outbox's rules: what state each queued command is in, which commands may be sent now,
+//! what an answer from the BFF does to an entry, and how long a failed send waits. The browser
+//! side keeps the entries in IndexedDB and performs the sends; everything it decides comes from
+//! here, so the rules are tested natively (including random interleavings with crashes).
+//!
+//! Ordering: commands on one entity (a cart, a menu item) are sent one at a time in the order
+//! they were queued; commands on different entities never wait for each other. A conflict
+//! stops its entity until the user resolves it, because every later command on that entity was
+//! based on the same outdated version. Nothing leaves the outbox without either the server
+//! confirming it or the user discarding it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// First wait after a failed send; doubled per further attempt.
+pub const BACKOFF_BASE_MS: u64 = 1_000;
+/// The longest wait between two attempts.
+pub const BACKOFF_CAP_MS: u64 = 5 * 60 * 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryState {
+    /// Waiting to be sent (again, after `not_before_ms`).
+    Pending,
+    /// Handed to the network; after a crash it is pending again (the idempotency key makes
+    /// the second send harmless).
+    Sending,
+    /// The server applied it; the entry is removed.
+    Done,
+    /// The server's version moved on (`412`): the user chooses in the inbox.
+    Conflict,
+    /// The server refused it for good (a validation `4xx`); kept, with the server's message,
+    /// until the user retries or discards it.
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    /// `PUT`, `POST` or `DELETE`.
+    pub method: String,
+    /// The BFF path, e.g. `/api/cart/items/pho-corner~pho-bo`.
+    pub path: String,
+    /// The JSON body, as sent.
+    pub body: Option<String>,
+}
+
+/// What the server said about the entity when it refused a command as outdated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Theirs {
+    pub version: Option<i64>,
+    /// The server's current representation, for the inbox to show beside mine.
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// Queue position: entries are sent in `id` order within their entity.
+    pub id: u64,
+    pub idempotency_key: String,
+    /// Which entity the command changes (`cart:alice`, `menu-item:pho-corner/pho-bo`).
+    pub entity: String,
+    /// Whose command it is: replays use that user's token, read fresh at replay time.
+    pub subject: String,
+    /// The entity version the user's change was based on (`If-Match`); `None` for commands
+    /// that do not depend on one.
+    pub base_version: Option<i64>,
+    pub command: Command,
+    pub state: EntryState,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// Set on a conflict.
+    pub theirs: Option<Theirs>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// A pending entry waits until then (backoff, `Retry-After`).
+    pub not_before_ms: u64,
+}
+
+/// What an answer (or the lack of one) means for the entry that was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: applied; `version` is the entity's new version (from the `ETag`).
+    Applied { version: Option<i64> },
+    /// 412: based on an outdated version.
+    Conflict(Theirs),
+    /// Any other 4xx but 401, 408 and 429: will never succeed as it is.
+    Rejected { status: u16, message: String },
+    /// No answer, 5xx, 401 (a fresh token may fix it), 408 or 429: try again later.
+    Retry {
+        error: String,
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// Classifies an HTTP answer to a command. `message` is the server's problem detail or title.
+pub fn classify(
+    status: u16,
+    version: Option<i64>,
+    retry_after_ms: Option<u64>,
+    message: String,
+) -> Outcome {
+    match status {
+        200..=299 => Outcome::Applied { version },
+        412 => Outcome::Conflict(Theirs {
+            version,
+            body: None,
+        }),
+        401 => Outcome::Retry {
+            error: format!("HTTP 401: sign in again to send this ({message})"),
+            retry_after_ms,
+        },
+        408 | 429 | 500..=599 => Outcome::Retry {
+            error: format!("HTTP {status}: {message}"),
+            retry_after_ms,
+        },
+        _ => Outcome::Rejected { status, message },
+    }
+}
+
+/// A `Retry-After` header (seconds or an HTTP date already converted by the caller to Unix ms)
+/// as a wait from `now_ms`.
+pub fn retry_after_ms(header: &str) -> Option<u64> {
+    header.trim().parse::<u64>().ok().map(|s| s * 1000)
+}
+
+/// How long to wait before attempt `attempts + 1`, with "equal jitter": half the exponential
+/// delay is fixed, half random (`jitter` in [0, 1)), so many clients coming back online at once
+/// do not retry in step.
+pub fn backoff_ms(attempts: u32, jitter: f64) -> u64 {
+    let exp = BACKOFF_BASE_MS
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
+        .min(BACKOFF_CAP_MS);
+    let half = exp / 2;
+    half + (half as f64 * jitter.clamp(0.0, 1.0)) as u64
+}
+
+/// A user's decision on a conflict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Send my change again, on the server's current version.
+    KeepMine,
+    /// Drop my change; the server's state stands.
+    TakeTheirs,
+    /// Send an edited change on the server's current version.
+    Edit { body: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboxError {
+    NoSuchEntry(u64),
+    /// The operation does not apply to an entry in this state.
+    WrongState {
+        id: u64,
+        state: EntryState,
+        doing: &'static str,
+    },
+}
+
+impl std::fmt::Display for OutboxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutboxError::NoSuchEntry(id) => write!(f, "outbox entry {id} does not exist"),
+            OutboxError::WrongState { id, state, doing } => {
+                write!(f, "cannot {doing} outbox entry {id}: it is {state:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OutboxError {}
+
+/// The entries not yet done, by id. The browser loads it from IndexedDB, applies one of these
+/// operations, and writes back the entries it changed ([`Outbox::take_changed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outbox {
+    entries: BTreeMap<u64, Entry>,
+    changed: BTreeSet<u64>,
+}
+
+/// What to write to, or delete from, the durable store after an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Put(Box<Entry>),
+    Delete(u64),
+}
+
+impl Outbox {
+    /// The outbox as stored, after a restart: whatever was being sent when the page or worker
+    /// died may or may not have reached the server, and is simply sent again.
+    pub fn recover(stored: impl IntoIterator<Item = Entry>) -> Outbox {
+        let mut outbox = Outbox::default();
+        for mut e in stored {
+            if e.state == EntryState::Sending {
+                e.state = EntryState::Pending;
+                e.not_before_ms = 0;
+                outbox.changed.insert(e.id);
+            }
+            if e.state == EntryState::Done {
+                outbox.changed.insert(e.id);
+            }
+            outbox.entries.insert(e.id, e);
+        }
+        outbox
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    /// Entries still to reach the server (pending or being sent).
+    pub fn pending_count(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, EntryState::Pending | EntryState::Sending))
+            .count()
+    }
+
+    /// Conflicts and rejections: the inbox.
+    pub fn inbox(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, EntryState::Conflict | EntryState::Rejected))
+    }
+
+    /// Queues a command; its id is after every id used so far (`next_id` comes from the store's
+    /// own counter, so ids never repeat even after entries are deleted).
+    #[allow(clippy::too_many_arguments)]
+    pub fn enqueue(
+        &mut self,
+        id: u64,
+        idempotency_key: String,
+        entity: String,
+        subject: String,
+        base_version: Option<i64>,
+        command: Command,
+        now_ms: u64,
+    ) -> &Entry {
+        self.changed.insert(id);
+        self.entries.entry(id).or_insert(Entry {
+            id,
+            idempotency_key,
+            entity,
+            subject,
+            base_version,
+            command,
+            state: EntryState::Pending,
+            attempts: 0,
+            error: None,
+            theirs: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            not_before_ms: 0,
+        })
+    }
+
+    /// The entries that may be sent now: for each entity, its oldest unfinished entry, if that
+    /// one is pending and its wait is over. An entity with an entry being sent, or with a
+    /// conflict, sends nothing. A rejected entry does not hold its entity: it had no effect.
+    pub fn ready(&self, now_ms: u64) -> Vec<u64> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for e in self.entries.values() {
+            if e.state == EntryState::Rejected || e.state == EntryState::Done {
+                continue;
+            }
+            if !seen.insert(e.entity.as_str()) {
+                continue; // Not the entity's head.
+            }
+            if e.state == EntryState::Pending && e.not_before_ms <= now_ms {
+                out.push(e.id);
+            }
+        }
+        out
+    }
+
+    /// When the next entry becomes ready, for the replay timer; `None` when nothing waits.
+    pub fn next_wake_ms(&self) -> Option<u64> {
+        let mut seen = BTreeSet::new();
+        self.entries
+            .values()
+            .filter(|e| !matches!(e.state, EntryState::Rejected | EntryState::Done))
+            .filter(|e| seen.insert(e.entity.as_str()))
+            .filter(|e| e.state == EntryState::Pending)
+            .map(|e| e.not_before_ms)
+            .min()
+    }
+
+    fn entry_mut(
+        &mut self,
+        id: u64,
+        doing: &'static str,
+        allowed: &[EntryState],
+    ) -> Result<&mut Entry, OutboxError> {
+        let e = self
+            .entries
+            .get_mut(&id)
+            .ok_or(OutboxError::NoSuchEntry(id))?;
+        if !allowed.contains(&e.state) {
+            return Err(OutboxError::WrongState {
+                id,
+                state: e.state,
+                doing,
+            });
+        }
+        self.changed.insert(id);
+        Ok(e)
+    }
+
+    /// Marks an entry as handed to the network. Only a ready entry may be sent.
+    pub fn start_sending(&mut self, id: u64, now_ms: u64) -> Result<&Entry, OutboxError> {
+        if !self.ready(now_ms).contains(&id) {
+            let state = self
+                .entries
+                .get(&id)
+                .ok_or(OutboxError::NoSuchEntry(id))?
+                .state;
+            return Err(OutboxError::WrongState {
+                id,
+                state,
+                doing: "send (it is not its entity's next ready entry)",
+            });
+        }
+        let e = self.entry_mut(id, "send", &[EntryState::Pending])?;
+        e.state = EntryState::Sending;
+        e.attempts += 1;
+        e.updated_at_ms = now_ms;
+        Ok(e)
+    }
+
+    /// Records what the send of `id` came to. `jitter` in [0, 1) spreads retries.
+    pub fn settle(
+        &mut self,
+        id: u64,
+        outcome: Outcome,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "settle", &[EntryState::Sending])?;
+        e.updated_at_ms = now_ms;
+        match outcome {
+            Outcome::Applied { version } => {
+                e.state = EntryState::Done;
+                e.error = None;
+                let (entity, based_on) = (e.entity.clone(), e.base_version);
+                // The commands queued after this one on the same entity were based on the same
+                // version as this one; this one's effect is the user's own, so they now follow
+                // the version it produced.
+                if let (Some(new), Some(old)) = (version, based_on) {
+                    let later: Vec<u64> = self
+                        .entries
+                        .range(id + 1..)
+                        .filter(|(_, l)| l.entity == entity && l.base_version == Some(old))
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for k in later {
+                        if let Some(l) = self.entries.get_mut(&k) {
+                            l.base_version = Some(new);
+                            self.changed.insert(k);
+                        }
+                    }
+                }
+            }
+            Outcome::Conflict(theirs) => {
+                e.state = EntryState::Conflict;
+                e.error = Some("the server's version changed since this was made".into());
+                e.theirs = Some(theirs);
+            }
+            Outcome::Rejected { status, message } => {
+                e.state = EntryState::Rejected;
+                e.error = Some(format!("HTTP {status}: {message}"));
+            }
+            Outcome::Retry {
+                error,
+                retry_after_ms,
+            } => {
+                e.state = EntryState::Pending;
+                e.error = Some(error);
+                let wait = retry_after_ms.unwrap_or_else(|| backoff_ms(e.attempts, jitter));
+                e.not_before_ms = now_ms + wait;
+            }
+        }
+        Ok(())
+    }
+
+    /// The user's decision on a conflict. Keeping mine or editing re-sends on the server's
+    /// current version under the same idempotency key (the server records only accepted
+    /// commands, so the key is still unused); taking theirs discards mine.
+    pub fn resolve(
+        &mut self,
+        id: u64,
+        resolution: Resolution,
+        now_ms: u64,
+    ) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "resolve", &[EntryState::Conflict])?;
+        let theirs = e.theirs.take().and_then(|t| t.version);
+        let old_base = e.base_version;
+        let entity = e.entity.clone();
+        match resolution {
+            Resolution::TakeTheirs => {
+                e.state = EntryState::Done;
+                e.error = None;
+            }
+            Resolution::KeepMine | Resolution::Edit { .. } => {
+                if let Resolution::Edit { body } = resolution {
+                    e.command.body = body;
+                }
+                e.state = EntryState::Pending;
+                e.error = None;
+                e.attempts = 0;
+                e.not_before_ms = 0;
+                e.updated_at_ms = now_ms;
+                e.base_version = theirs.or(old_base);
+            }
+        }
+        // Later commands on the entity were based on the outdated version too: they move to
+        // the server's current one and are sent after this one, as the user queued them.
+        if let (Some(new), Some(old)) = (theirs, old_base) {
+            let later: Vec<u64> = self
+                .entries
+                .range(id + 1..)
+                .filter(|(_, l)| l.entity == entity && l.base_version == Some(old))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in later {
+                if let Some(l) = self.entries.get_mut(&k) {
+                    l.base_version = Some(new);
+                    self.changed.insert(k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a rejected entry again (the user fixed what the server objected to elsewhere).
+    pub fn retry(&mut self, id: u64, now_ms: u64) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "retry", &[EntryState::Rejected])?;
+        e.state = EntryState::Pending;
+        e.attempts = 0;
+        e.not_before_ms = 0;
+        e.updated_at_ms = now_ms;
+        Ok(())
+    }
+
+    /// The user drops an entry that has not reached the server.
+    pub fn discard(&mut self, id: u64) -> Result<(), OutboxError> {
+        let e = self.entry_mut(
+            id,
+            "discard",
+            &[
+                EntryState::Pending,
+                EntryState::Conflict,
+                EntryState::Rejected,
+            ],
+        )?;
+        e.state = EntryState::Done;
+        Ok(())
+    }
+
+    /// What to write to the store since the last call; done entries are deleted from it.
+    pub fn take_changed(&mut self) -> Vec<Change> {
+        let ids = std::mem::take(&mut self.changed);
+        let mut out = Vec::new();
+        for id in ids {
+            match self.entries.get(&id) {
+                Some(e) if e.state == EntryState::Done => {
+                    self.entries.remove(&id);
+                    out.push(Change::Delete(id));
+                }
+                Some(e) => out.push(Change::Put(Box::new(e.clone()))),
+                None => out.push(Change::Delete(id)),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
