@@ -79,6 +79,16 @@ pub struct Entry {
     pub not_before_ms: u64,
 }
 
+/// A command as an app hands it to the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEntry {
+    pub idempotency_key: String,
+    pub entity: String,
+    pub subject: String,
+    pub base_version: Option<i64>,
+    pub command: Command,
+}
+
 /// What an answer (or the lack of one) means for the entry that was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -229,27 +239,17 @@ impl Outbox {
             .filter(|e| matches!(e.state, EntryState::Conflict | EntryState::Rejected))
     }
 
-    /// Queues a command; its id is after every id used so far (`next_id` comes from the store's
-    /// own counter, so ids never repeat even after entries are deleted).
-    #[allow(clippy::too_many_arguments)]
-    pub fn enqueue(
-        &mut self,
-        id: u64,
-        idempotency_key: String,
-        entity: String,
-        subject: String,
-        base_version: Option<i64>,
-        command: Command,
-        now_ms: u64,
-    ) -> &Entry {
+    /// Queues a command as entry `id`, which comes from the store's own counter, so ids keep
+    /// growing even after entries are deleted.
+    pub fn enqueue(&mut self, id: u64, new: NewEntry, now_ms: u64) -> &Entry {
         self.changed.insert(id);
         self.entries.entry(id).or_insert(Entry {
             id,
-            idempotency_key,
-            entity,
-            subject,
-            base_version,
-            command,
+            idempotency_key: new.idempotency_key,
+            entity: new.entity,
+            subject: new.subject,
+            base_version: new.base_version,
+            command: new.command,
             state: EntryState::Pending,
             attempts: 0,
             error: None,

@@ -10,15 +10,14 @@ fn cmd(path: &str) -> Command {
 }
 
 fn queue(outbox: &mut Outbox, id: u64, entity: &str, base: Option<i64>) {
-    outbox.enqueue(
-        id,
-        format!("key-{id}"),
-        entity.into(),
-        "alice".into(),
-        base,
-        cmd(&format!("/api/{entity}/{id}")),
-        1_000,
-    );
+    let new = NewEntry {
+        idempotency_key: format!("key-{id}"),
+        entity: entity.into(),
+        subject: "alice".into(),
+        base_version: base,
+        command: cmd(&format!("/api/{entity}/{id}")),
+    };
+    outbox.enqueue(id, new, 1_000);
 }
 
 fn applied(version: i64) -> Outcome {
