@@ -352,20 +352,7 @@ impl Outbox {
                 // The commands queued after this one on the same entity were based on the same
                 // version as this one; this one's effect is the user's own, so they now follow
                 // the version it produced.
-                if let (Some(new), Some(old)) = (version, based_on) {
-                    let later: Vec<u64> = self
-                        .entries
-                        .range(id + 1..)
-                        .filter(|(_, l)| l.entity == entity && l.base_version == Some(old))
-                        .map(|(k, _)| *k)
-                        .collect();
-                    for k in later {
-                        if let Some(l) = self.entries.get_mut(&k) {
-                            l.base_version = Some(new);
-                            self.changed.insert(k);
-                        }
-                    }
-                }
+                self.rebase_later(id, &entity, based_on, version);
             }
             Outcome::Conflict(theirs) => {
                 e.state = EntryState::Conflict;
@@ -421,21 +408,22 @@ impl Outbox {
         }
         // Later commands on the entity were based on the outdated version too: they move to
         // the server's current one and are sent after this one, as the user queued them.
-        if let (Some(new), Some(old)) = (theirs, old_base) {
-            let later: Vec<u64> = self
-                .entries
-                .range(id + 1..)
-                .filter(|(_, l)| l.entity == entity && l.base_version == Some(old))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in later {
-                if let Some(l) = self.entries.get_mut(&k) {
-                    l.base_version = Some(new);
-                    self.changed.insert(k);
-                }
+        self.rebase_later(id, &entity, old_base, theirs);
+        Ok(())
+    }
+
+    /// Moves the entries queued after `id` on `entity` that were based on version `old` onto
+    /// version `new` (when both are known).
+    fn rebase_later(&mut self, id: u64, entity: &str, old: Option<i64>, new: Option<i64>) {
+        let (Some(old), Some(new)) = (old, new) else {
+            return;
+        };
+        for (k, l) in self.entries.range_mut(id + 1..) {
+            if l.entity == entity && l.base_version == Some(old) {
+                l.base_version = Some(new);
+                self.changed.insert(*k);
             }
         }
-        Ok(())
     }
 
     /// Sends a rejected entry again (the user fixed what the server objected to elsewhere).
