@@ -115,9 +115,28 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
     })
 }
 
-/// `sync` (Background Sync): the outbox replay will run here. Until the outbox lands there is
-/// nothing to replay, so the event settles at once.
+/// `sync` (Background Sync): sends the outbox. The promise rejects while commands are still
+/// waiting for the server, so the browser tries the sync again later (pages also retry on
+/// their own timer).
 #[wasm_bindgen]
-pub fn on_sync(_tag: String) -> js_sys::Promise {
-    js_sys::Promise::resolve(&JsValue::UNDEFINED)
+pub fn on_sync(tag: String) -> js_sys::Promise {
+    future_to_promise(async move {
+        if tag != tessera_shared::replay::SYNC_TAG {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let report = tessera_shared::replay::run(true).await.map_err(|e| {
+            scope::log(&format!(
+                "tessera service worker: outbox replay failed: {e}"
+            ));
+            js_sys::Error::new(&e)
+        })?;
+        match report {
+            Some(r) if r.summary.pending > 0 => Err(js_sys::Error::new(&format!(
+                "{} commands still wait for the server",
+                r.summary.pending
+            ))
+            .into()),
+            _ => Ok(JsValue::UNDEFINED),
+        }
+    })
 }

@@ -15,6 +15,8 @@ pub enum BffError {
     Problem(Box<Problem>),
     /// A success status whose body is not what the contract says.
     Decode(String),
+    /// A command could not be saved on this device (storage full or unavailable).
+    Storage(String),
 }
 
 impl BffError {
@@ -42,6 +44,7 @@ impl fmt::Display for BffError {
         match self {
             BffError::Network(e) => write!(f, "the server cannot be reached ({e})"),
             BffError::Decode(e) => write!(f, "the server sent an unexpected answer ({e})"),
+            BffError::Storage(e) => write!(f, "the change could not be saved on this device: {e}"),
             BffError::Problem(p) => {
                 write!(f, "{}", p.title)?;
                 if let Some(detail) = &p.detail {

@@ -257,11 +257,15 @@ macro_rules! micro_app {
     };
 }
 
-/// Calls an app's BFF with the session's bearer token on every request.
+/// Calls an app's BFF with the session's bearer token on every request. Queries come back
+/// with the user's waiting commands on top; commands go through the outbox.
 #[derive(Clone, Debug)]
 pub struct Bff {
     base: String,
     token: Option<String>,
+    /// Whose commands these are (from the token), so only the user's own waiting commands
+    /// show in their answers.
+    subject: String,
 }
 
 /// A fresh `Idempotency-Key` (a UUID). Reuse one key for every retry of the same intent.
@@ -272,12 +276,29 @@ pub fn new_idempotency_key() -> String {
         .unwrap_or_else(|_| new_id())
 }
 
+/// A command for [`Bff::command`]: `PUT <base><path>` of `body` on `entity`, based on
+/// `base_version` (`If-Match`), shown in query answers as `overlays` (their queries relative
+/// to the base, like `path`) until the server confirms it.
+pub struct CommandSpec<'a, B> {
+    pub path: &'a str,
+    pub body: &'a B,
+    pub entity: &'a str,
+    pub base_version: Option<i64>,
+    pub overlays: Vec<crate::overlay::Overlay>,
+}
+
 impl Bff {
     /// `base` is the app's BFF path (`/api/cart`); requests go to `<base><path>`.
     pub fn new(base: &str, session: &crate::Session) -> Bff {
+        let subject = session
+            .id_token
+            .as_deref()
+            .and_then(|t| crate::read_through::bearer_subject(Some(&format!("Bearer {t}"))))
+            .unwrap_or_default();
         Bff {
             base: base.trim_end_matches('/').to_string(),
             token: session.id_token.clone(),
+            subject,
         }
     }
 
@@ -291,9 +312,13 @@ impl Bff {
         &self,
         path: &str,
     ) -> Result<(T, crate::bff::Freshness), BffError> {
-        let (value, freshness) = self.send("GET", path, None, &[]).await?;
+        let url = format!("{}{path}", self.base);
+        let (mut value, freshness) = self.send("GET", &url).await?;
+        crate::outbox_client::overlay(&self.subject, &url, &mut value).await;
+        let typed =
+            serde_json::from_value(value).map_err(|e| BffError::Decode(format!("{url}: {e}")))?;
         let loaded = crate::bff::DataLoaded {
-            path: format!("{}{path}", self.base),
+            path: url,
             freshness,
         };
         if let Ok(data) = serde_json::to_value(&loaded) {
@@ -304,56 +329,60 @@ impl Bff {
                 data,
             );
         }
-        Ok((value, freshness))
+        Ok((typed, freshness))
     }
 
-    /// A command: `PUT` of `body`, under `key`, based on `if_match` (the version read; `None`
-    /// for a create).
-    pub async fn put<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    /// Queues a command in the outbox and returns once it is saved on this device; it is
+    /// sent as soon as the server can be reached, and its result (applied, conflict,
+    /// rejection) is the outbox's to report.
+    pub async fn command<B: serde::Serialize>(
         &self,
-        path: &str,
-        body: &B,
-        key: &str,
-        if_match: Option<i64>,
-    ) -> Result<T, BffError> {
-        let body = serde_json::to_string(body).map_err(|e| BffError::Decode(e.to_string()))?;
-        let version = if_match.map(crate::sync::entity_etag);
-        let mut headers = vec![("Idempotency-Key", key)];
-        if let Some(v) = &version {
-            headers.push(("If-Match", v));
-        }
-        Ok(self.send("PUT", path, Some(&body), &headers).await?.0)
+        spec: CommandSpec<'_, B>,
+    ) -> Result<crate::outbox::Entry, BffError> {
+        let body = serde_json::to_string(spec.body).map_err(|e| BffError::Decode(e.to_string()))?;
+        let overlays = spec
+            .overlays
+            .into_iter()
+            .map(|mut o| {
+                o.query = format!("{}{}", self.base, o.query);
+                o
+            })
+            .collect();
+        let new = crate::outbox::NewEntry {
+            idempotency_key: new_idempotency_key(),
+            entity: format!("{}@{}", spec.entity, self.subject),
+            subject: self.subject.clone(),
+            base_version: spec.base_version,
+            command: crate::outbox::Command {
+                method: "PUT".into(),
+                path: format!("{}{}", self.base, spec.path),
+                body: Some(body),
+            },
+            overlays,
+        };
+        crate::outbox_client::queue(new)
+            .await
+            .map_err(|e| BffError::Storage(e.to_string()))
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(
+    async fn send(
         &self,
         method: &str,
-        path: &str,
-        body: Option<&str>,
-        extra: &[(&str, &str)],
-    ) -> Result<(T, crate::bff::Freshness), BffError> {
-        let url = format!("{}{path}", self.base);
+        url: &str,
+    ) -> Result<(serde_json::Value, crate::bff::Freshness), BffError> {
         let network = |e: JsValue| BffError::Network(format!("{url}: {}", js_error_text(&e)));
         let headers = web_sys::Headers::new().map_err(network)?;
-        let set = |k: &str, v: &str| headers.set(k, v).map_err(network);
-        set("Accept", "application/json")?;
+        headers.set("Accept", "application/json").map_err(network)?;
         if let Some(token) = &self.token {
-            set("Authorization", &format!("Bearer {token}"))?;
-        }
-        if body.is_some() {
-            set("Content-Type", "application/json")?;
-        }
-        for (k, v) in extra {
-            set(k, v)?;
+            headers
+                .set("Authorization", &format!("Bearer {token}"))
+                .map_err(network)?;
         }
         let init = web_sys::RequestInit::new();
         init.set_method(method);
         init.set_headers(&headers);
-        if let Some(body) = body {
-            init.set_body(&JsValue::from_str(body));
-        }
         let response: web_sys::Response =
-            wasm_bindgen_futures::JsFuture::from(window().fetch_with_str_and_init(&url, &init))
+            wasm_bindgen_futures::JsFuture::from(window().fetch_with_str_and_init(url, &init))
                 .await
                 .map_err(network)?
                 .unchecked_into();
@@ -368,7 +397,7 @@ impl Bff {
             .map_err(network)?
             .as_string()
             .unwrap_or_default();
-        let value = crate::bff::decode(&url, response.status(), &content_type, &text)?;
+        let value = crate::bff::decode(url, response.status(), &content_type, &text)?;
         Ok((value, freshness))
     }
 }

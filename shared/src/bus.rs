@@ -66,27 +66,11 @@ pub mod topics {
 
     pub const CART: &str = "cart";
     pub const ITEM_ADDED: &str = "cart.item-added";
-    /// The BFF stored a new version of the user's cart; `data` is [`CartSaved`].
-    pub const CART_SAVED: &str = "cart.saved";
-
-    /// Enough of a saved cart for other apps to show counts without asking the BFF.
-    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct CartSaved {
-        pub version: i64,
-        pub item_count: u32,
-        pub total_cents: i64,
-    }
-
-    impl CartSaved {
-        pub fn of(cart: &crate::sync::Cart) -> CartSaved {
-            CartSaved {
-                version: cart.meta.version,
-                item_count: cart.lines.iter().map(|l| l.quantity).sum(),
-                total_cents: cart.total_cents,
-            }
-        }
-    }
+    /// The outbox changed (a command queued, sent, confirmed, refused); `data` is an
+    /// [`outbox::Summary`](crate::outbox::Summary). Views showing data that commands change
+    /// read it again, so waiting commands and confirmed results both show.
+    pub const OUTBOX: &str = "outbox";
+    pub const OUTBOX_CHANGED: &str = "outbox.changed";
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]

@@ -13,6 +13,7 @@ pub mod connectivity;
 pub mod lifecycle;
 pub mod manifest;
 pub mod outbox;
+pub mod overlay;
 pub mod publish;
 pub mod read_through;
 pub mod routing;
@@ -20,6 +21,12 @@ pub mod sync;
 
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "browser")]
+pub mod outbox_client;
+#[cfg(feature = "browser")]
+pub mod outbox_store;
+#[cfg(feature = "browser")]
+pub mod replay;
 #[cfg(feature = "browser")]
 pub mod response_store;
 

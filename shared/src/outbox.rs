@@ -9,6 +9,7 @@
 //! based on the same outdated version. Nothing leaves the outbox without either the server
 //! confirming it or the user discarding it.
 
+use crate::overlay::Overlay;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,6 +78,9 @@ pub struct Entry {
     pub updated_at_ms: u64,
     /// A pending entry waits until then (backoff, `Retry-After`).
     pub not_before_ms: u64,
+    /// How the command shows in query answers while it waits (read-your-writes).
+    #[serde(default)]
+    pub overlays: Vec<Overlay>,
 }
 
 /// A command as an app hands it to the outbox.
@@ -87,6 +91,7 @@ pub struct NewEntry {
     pub subject: String,
     pub base_version: Option<i64>,
     pub command: Command,
+    pub overlays: Vec<Overlay>,
 }
 
 /// What an answer (or the lack of one) means for the entry that was sent.
@@ -190,6 +195,48 @@ pub struct Outbox {
     changed: BTreeSet<u64>,
 }
 
+/// What the status bar shows of the outbox; replayers broadcast it after every change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Commands still to reach the server.
+    pub pending: usize,
+    /// Conflicts and rejections waiting for the user.
+    pub inbox: usize,
+    /// A replay is running.
+    pub syncing: bool,
+}
+
+impl Summary {
+    /// Whether going from `before` to `self` emptied the outbox without leaving anything for
+    /// the user: the moment for a short "all changes saved".
+    pub fn drained_since(&self, before: &Summary) -> bool {
+        before.pending > 0 && self.pending == 0 && self.inbox == 0
+    }
+
+    /// The status bar's words for it; nothing when there is nothing to say.
+    pub fn label(&self) -> Option<String> {
+        let changes = |n: usize| match n {
+            1 => "1 change".to_string(),
+            n => format!("{n} changes"),
+        };
+        let waiting = match (self.pending, self.syncing) {
+            (0, _) => None,
+            (n, true) => Some(format!("Sending {}…", changes(n))),
+            (n, false) => Some(format!("{} not sent yet", changes(n))),
+        };
+        let inbox = match self.inbox {
+            0 => None,
+            1 => Some("1 needs your attention".to_string()),
+            n => Some(format!("{n} need your attention")),
+        };
+        match (waiting, inbox) {
+            (Some(w), Some(i)) => Some(format!("{w} · {i}")),
+            (w, i) => w.or(i),
+        }
+    }
+}
+
 /// What to write to, or delete from, the durable store after an operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -216,6 +263,31 @@ impl Outbox {
         outbox
     }
 
+    /// The outbox as stored, while its replayer runs: entries being sent stay so.
+    pub fn load(stored: impl IntoIterator<Item = Entry>) -> Outbox {
+        Outbox {
+            entries: stored.into_iter().map(|e| (e.id, e)).collect(),
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// The overlays of the commands still to reach the server that `subject` queued, in
+    /// queue order, for answers to `query`.
+    pub fn overlays_for<'a>(
+        &'a self,
+        subject: &'a str,
+        query: &'a str,
+    ) -> impl Iterator<Item = &'a crate::overlay::Edit> + 'a {
+        self.entries
+            .values()
+            .filter(move |e| {
+                e.subject == subject && matches!(e.state, EntryState::Pending | EntryState::Sending)
+            })
+            .flat_map(|e| e.overlays.iter())
+            .filter(move |o| o.query == query)
+            .map(|o| &o.edit)
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
@@ -230,6 +302,14 @@ impl Outbox {
             .values()
             .filter(|e| matches!(e.state, EntryState::Pending | EntryState::Sending))
             .count()
+    }
+
+    pub fn summary(&self, syncing: bool) -> Summary {
+        Summary {
+            pending: self.pending_count(),
+            inbox: self.inbox().count(),
+            syncing,
+        }
     }
 
     /// Conflicts and rejections: the inbox.
@@ -257,6 +337,7 @@ impl Outbox {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             not_before_ms: 0,
+            overlays: new.overlays,
         })
     }
 

@@ -202,6 +202,7 @@ pub fn status_bar() -> impl IntoView {
             <span class="tessera-sync" data-syncing=move || syncing.get().running.to_string()>
                 {move || sync.get().label(sync_now.get())}
             </span>
+            {crate::outbox::status()}
             " · "
             <span class="tessera-version">
                 {move || connectivity::version_label(set.get().as_deref(), &shell_version)}

@@ -5,6 +5,7 @@ mod connectivity;
 mod js;
 mod lifecycle;
 mod manifests;
+mod outbox;
 mod parcels;
 mod read_ahead;
 mod registry;
@@ -46,6 +47,7 @@ pub fn start() {
                 router::start();
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
                 service_worker::register();
+                outbox::start(&session::current());
             }
             Err(e) => view::fatal(&e),
         }

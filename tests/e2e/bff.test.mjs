@@ -41,6 +41,8 @@ describe("demo apps on the BFF", () => {
     await p.locator('.menu-item[data-item="margherita"] .added', { hasText: "1 in cart" }).waitFor();
     await p.locator('.menu-item[data-item="tiramisu"] button.add').click();
     await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
+    // The badge counts the changes the outbox holds; the server has them once it is empty.
+    await p.locator('.tessera-outbox[data-pending="0"]').waitFor({ timeout: 10_000 });
 
     const stored = await cartOf("carol");
     assert.deepEqual(stored.lines.map((l) => [l.itemId, l.quantity]).sort(), [["margherita", 1], ["tiramisu", 1]]);

@@ -1,18 +1,17 @@
-//! The add-to-cart parcel: a quantity stepper and a button that puts the item into the user's
-//! cart on the BFF, then announces `cart.item-added` and `cart.saved` on the event bus. Other
-//! apps mount it by hand with the item as `props.data`.
+//! The add-to-cart parcel: a quantity stepper and a button that queues the new line quantity
+//! for the user's cart in the outbox (so it works offline too), then announces
+//! `cart.item-added` on the event bus. Other apps mount it by hand with the item as
+//! `props.data`.
 
 use leptos::prelude::*;
 use tessera_shared::bff::BffError;
-use tessera_shared::browser::{new_idempotency_key, publish, Bff, Host};
-use tessera_shared::bus::topics::{self, CartSaved, ItemAdded};
-use tessera_shared::sync::{Cart, PutCartItem, MAX_QUANTITY};
+use tessera_shared::browser::{publish, Bff, CommandSpec, Host};
+use tessera_shared::bus::topics::{self, ItemAdded};
+use tessera_shared::overlay::{Edit, Overlay};
+use tessera_shared::sync::{Cart, CartLine, PutCartItem, MAX_QUANTITY};
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: add_to_cart);
-
-/// Attempts when someone else changes the cart between our read and our write.
-const ATTEMPTS: usize = 3;
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,33 +29,43 @@ enum Saving {
     Failed(String),
 }
 
-/// Adds `quantity` of an item to the cart: reads the cart, writes the new line quantity against
-/// the version read, and on a `412` starts again from the cart the server sent back.
-async fn add(bff: &Bff, item_id: &str, quantity: u32) -> Result<Cart, BffError> {
-    let mut cart: Cart = bff.get("").await?;
-    let path = format!("/items/{item_id}");
-    for attempt in 1..=ATTEMPTS {
-        let have = cart
-            .lines
-            .iter()
-            .find(|l| l.item_id == item_id)
-            .map_or(0, |l| l.quantity);
-        let body = PutCartItem {
-            quantity: (have + quantity).min(MAX_QUANTITY),
+/// Adds `quantity` of an item to the cart: reads the cart as the user sees it (with the
+/// changes still waiting to be sent) and queues the line's new quantity on that version.
+async fn add(bff: &Bff, item: &Item, quantity: u32) -> Result<(), BffError> {
+    let cart: Cart = bff.get("").await?;
+    let have = cart
+        .lines
+        .iter()
+        .find(|l| l.item_id == item.item_id)
+        .map_or(0, |l| l.quantity);
+    let wanted = (have + quantity).min(MAX_QUANTITY);
+    let line = CartLine {
+        item_id: item.item_id.clone(),
+        restaurant_id: item.restaurant_id.clone(),
+        name: item.name.clone(),
+        unit_price_cents: item.price_cents,
+        quantity: wanted,
+    };
+    let shown = Overlay {
+        query: String::new(),
+        edit: Edit::Upsert {
+            list: "/lines".into(),
+            key: "itemId".into(),
+            value: serde_json::to_value(&line).map_err(|e| BffError::Decode(e.to_string()))?,
+        },
+    };
+    bff.command(CommandSpec {
+        path: &format!("/items/{}", item.item_id),
+        body: &PutCartItem {
+            quantity: wanted,
             last_modified_by: None,
-        };
-        let base = (cart.meta.version > 0).then_some(cart.meta.version);
-        match bff.put(&path, &body, &new_idempotency_key(), base).await {
-            Err(e) if e.status() == Some(412) && attempt < ATTEMPTS => {
-                cart = match e.current::<Cart>() {
-                    Some(current) => current,
-                    None => bff.get("").await?,
-                };
-            }
-            result => return result,
-        }
-    }
-    unreachable!("the last attempt returns")
+        },
+        entity: "cart",
+        base_version: Some(cart.meta.version),
+        overlays: vec![shown],
+    })
+    .await?;
+    Ok(())
 }
 
 fn add_to_cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
@@ -80,8 +89,8 @@ fn add_to_cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 let wanted = quantity.get_untracked();
                 saving.set(Saving::Busy);
                 wasm_bindgen_futures::spawn_local(async move {
-                    match add(&bff, &item.item_id, wanted).await {
-                        Ok(cart) => {
+                    match add(&bff, &item, wanted).await {
+                        Ok(()) => {
                             let payload = ItemAdded {
                                 restaurant_id: item.restaurant_id.clone(),
                                 item_id: item.item_id.clone(),
@@ -91,9 +100,6 @@ fn add_to_cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                             };
                             let data = serde_json::to_value(&payload).unwrap_or_default();
                             publish(topics::CART, topics::ITEM_ADDED, &source, data);
-                            let saved =
-                                serde_json::to_value(CartSaved::of(&cart)).unwrap_or_default();
-                            publish(topics::CART, topics::CART_SAVED, &source, saved);
                             added.update(|n| *n += wanted);
                             quantity.set(1);
                             saving.set(Saving::Idle);

@@ -1,12 +1,15 @@
-//! The cart at its own route, as the BFF stores it for the signed-in user: lines with their
-//! quantities, removal, and checkout into an order. It reloads when another app announces a
-//! newer `cart.saved` on the event bus.
+//! The cart at its own route, as the user sees it: the BFF's cart with the changes still
+//! waiting in the outbox on top (marked "not sent yet"), removal, and checkout into an order.
+//! Commands go through the outbox, so all of it works offline; the view reads the cart again
+//! whenever the outbox changes.
 
 use leptos::prelude::*;
-use tessera_shared::bff::BffError;
-use tessera_shared::browser::{as_of_notice, new_idempotency_key, publish, subscribe, Bff, Host};
-use tessera_shared::bus::topics::{self, CartSaved};
-use tessera_shared::sync::{Cart, Checkout, Order, PutCartItem};
+use tessera_shared::browser::{
+    as_of_notice, new_idempotency_key, subscribe, Bff, CommandSpec, Host,
+};
+use tessera_shared::bus::topics;
+use tessera_shared::overlay::{Edit, Marked, Overlay};
+use tessera_shared::sync::{total_cents, CartLine, Checkout, EntityMeta, Order, PutCartItem};
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
@@ -17,10 +20,24 @@ fn price(cents: i64) -> String {
     format!("{sign}€{}.{:02}", cents / 100, cents % 100)
 }
 
+/// The cart as the overlay leaves it: lines marked when a waiting change made them, and the
+/// order a waiting checkout will place.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CartView {
+    lines: Vec<Marked<CartLine>>,
+    #[serde(default)]
+    pending_order: Option<String>,
+    #[serde(default, rename = "tesseraPending")]
+    pending: bool,
+    #[serde(flatten)]
+    meta: EntityMeta,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Shown {
     Loading,
-    Cart(Cart),
+    Cart(CartView),
     /// The cart could not be read at all.
     Failed(String),
 }
@@ -28,123 +45,133 @@ enum Shown {
 fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let p = props.get_untracked();
     let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
-    let source = p.name;
+    let orders = Bff::new("/api/orders", &p.session);
     let shown = RwSignal::new(Shown::Loading);
-    // A command that failed, shown above the cart it left unchanged.
+    // A command that could not be queued, shown above the cart it left unchanged.
     let notice = RwSignal::new(None::<String>);
+    // The order a checkout shown as waiting placed, once the server confirmed it.
     let placed = RwSignal::new(None::<Order>);
     // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
     let as_of = RwSignal::new(None::<String>);
+    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
+    let reads = StoredValue::new(0u64);
     let version = move || match shown.get_untracked() {
         Shown::Cart(c) => c.meta.version,
-        _ => -1,
+        _ => 0,
     };
 
     let reload = {
-        let bff = bff.clone();
+        let (bff, orders) = (bff.clone(), orders.clone());
         move || {
-            let bff = bff.clone();
+            let (bff, orders) = (bff.clone(), orders.clone());
+            reads.update_value(|n| *n += 1);
+            let this = reads.get_value();
             wasm_bindgen_futures::spawn_local(async move {
-                let next = match bff.query::<Cart>("").await {
+                let next = match bff.query::<CartView>("").await {
                     Ok((c, freshness)) => {
                         as_of.try_set(as_of_notice(&freshness));
                         Shown::Cart(c)
                     }
                     Err(e) => Shown::Failed(e.to_string()),
                 };
+                if reads.try_get_value() != Some(this) {
+                    return;
+                }
+                // A checkout that was waiting is not any more: show the order it placed (a
+                // conflict or refusal placed none, and the outbox says why).
+                let pending_order = |s: &Shown| match s {
+                    Shown::Cart(c) => c.pending_order.clone(),
+                    _ => None,
+                };
+                let was_waiting = shown.try_get_untracked().as_ref().and_then(pending_order);
+                let waiting = pending_order(&next);
                 shown.try_set(next);
+                if let Some(id) = was_waiting.filter(|_| waiting.is_none()) {
+                    if let Ok(order) = orders.get::<Order>(&format!("/{id}")).await {
+                        placed.try_set(Some(order));
+                    }
+                }
             });
         }
     };
     reload();
     let follow = {
         let reload = reload.clone();
-        subscribe(topics::CART, false, move |env| {
-            let saved = env
-                .data_as::<CartSaved>()
-                .filter(|_| env.kind == topics::CART_SAVED);
-            if saved.is_some_and(|s| s.version > version()) {
-                reload();
-            }
-        })
+        subscribe(topics::OUTBOX, false, move |_| reload())
     };
     StoredValue::new_local(follow);
 
-    // After a command: show the cart the server answered with, or why it refused.
-    let settle = {
-        let source = source.clone();
-        move |result: Result<Cart, BffError>| match result {
-            Ok(c) => {
-                let saved = serde_json::to_value(CartSaved::of(&c)).unwrap_or_default();
-                publish(topics::CART, topics::CART_SAVED, &source, saved);
-                notice.try_set(None);
-                as_of.try_set(None);
-                shown.try_set(Shown::Cart(c));
-            }
-            Err(e) => {
-                if let Some(current) = e.current::<Cart>() {
-                    shown.try_set(Shown::Cart(current));
-                    notice.try_set(Some(
-                        "Your cart changed elsewhere; this is the latest. Try again.".into(),
-                    ));
-                } else {
-                    notice.try_set(Some(e.to_string()));
-                }
-            }
+    let queue = {
+        let bff = bff.clone();
+        move |path: String, body: serde_json::Value, overlays: Vec<Overlay>| {
+            let bff = bff.clone();
+            let base = version();
+            wasm_bindgen_futures::spawn_local(async move {
+                let queued = bff
+                    .command(CommandSpec {
+                        path: &path,
+                        body: &body,
+                        entity: "cart",
+                        base_version: Some(base),
+                        overlays,
+                    })
+                    .await;
+                notice.try_set(queued.err().map(|e| e.to_string()));
+            });
         }
     };
     let remove = {
-        let (bff, settle) = (bff.clone(), settle.clone());
+        let queue = queue.clone();
         move |item_id: String| {
-            let (bff, settle, base) = (bff.clone(), settle.clone(), version());
-            wasm_bindgen_futures::spawn_local(async move {
-                let body = PutCartItem {
-                    quantity: 0,
-                    last_modified_by: None,
-                };
-                let path = format!("/items/{item_id}");
-                settle(
-                    bff.put(&path, &body, &new_idempotency_key(), Some(base))
-                        .await,
-                );
-            });
+            let body = PutCartItem {
+                quantity: 0,
+                last_modified_by: None,
+            };
+            let gone = Overlay {
+                query: String::new(),
+                edit: Edit::Remove {
+                    list: "/lines".into(),
+                    key: "itemId".into(),
+                    id: item_id.clone(),
+                },
+            };
+            queue(
+                format!("/items/{item_id}"),
+                serde_json::to_value(body).unwrap_or_default(),
+                vec![gone],
+            );
         }
     };
     let checkout = {
-        let (bff, source) = (bff.clone(), source.clone());
+        let queue = queue.clone();
         move |_| {
-            let (bff, source, base) = (bff.clone(), source.clone(), version());
-            wasm_bindgen_futures::spawn_local(async move {
-                let path = format!("/checkout/{}", new_idempotency_key());
-                let result: Result<Order, BffError> = bff
-                    .put(
-                        &path,
-                        &Checkout::default(),
-                        &new_idempotency_key(),
-                        Some(base),
-                    )
-                    .await;
-                match result {
-                    Ok(order) => {
-                        placed.try_set(Some(order));
-                        notice.try_set(None);
-                        // The server emptied the cart: read it back so versions stay exact.
-                        if let Ok(c) = bff.get::<Cart>("").await {
-                            let saved = serde_json::to_value(CartSaved::of(&c)).unwrap_or_default();
-                            publish(topics::CART, topics::CART_SAVED, &source, saved);
-                            shown.try_set(Shown::Cart(c));
-                        }
-                    }
-                    Err(e) => {
-                        notice.try_set(Some(e.to_string()));
-                    }
-                }
-            });
+            let order_id = new_idempotency_key();
+            let overlays = vec![
+                Overlay {
+                    query: String::new(),
+                    edit: Edit::Set {
+                        pointer: "/lines".into(),
+                        value: serde_json::json!([]),
+                    },
+                },
+                Overlay {
+                    query: String::new(),
+                    edit: Edit::Set {
+                        pointer: "/pendingOrder".into(),
+                        value: serde_json::json!(order_id),
+                    },
+                },
+            ];
+            placed.set(None);
+            queue(
+                format!("/checkout/{order_id}"),
+                serde_json::to_value(Checkout::default()).unwrap_or_default(),
+                overlays,
+            );
         }
     };
 
-    let body = move || {
-        match shown.get() {
+    let body = move || match shown.get() {
         Shown::Loading => view! { <p class="loading">"Loading your cart…"</p> }.into_any(),
         Shown::Failed(e) => {
             let reload = reload.clone();
@@ -155,18 +182,26 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
             .into_any()
         }
         Shown::Cart(c) if c.lines.is_empty() => {
-            view! { <p class="empty">"Your cart is empty. "<a href="/restaurants">"Find something to eat"</a></p> }.into_any()
+            let waiting = c.pending_order.map(|id| view! {
+                <p class="order-pending">"Order "<code>{id}</code>" will be placed as soon as the server can be reached."</p>
+            });
+            view! {
+                {waiting}
+                <p class="empty">"Your cart is empty. "<a href="/restaurants">"Find something to eat"</a></p>
+            }
+            .into_any()
         }
         Shown::Cart(c) => {
+            let total = total_cents(&c.lines.iter().map(|l| l.value.clone()).collect::<Vec<_>>());
             let rows = c
                 .lines
                 .into_iter()
-                .map(|l| {
+                .map(|Marked { value: l, pending }| {
                     let remove = remove.clone();
                     let id = l.item_id.clone();
                     view! {
-                        <tr data-item=l.item_id.clone()>
-                            <td>{l.name}</td>
+                        <tr data-item=l.item_id.clone() data-pending=pending.to_string()>
+                            <td>{l.name}{pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}</td>
                             <td class="quantity">{l.quantity}</td>
                             <td>{price(l.unit_price_cents * i64::from(l.quantity))}</td>
                             <td><button on:click=move |_| remove(id.clone())>"Remove"</button></td>
@@ -176,16 +211,15 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 .collect_view();
             let checkout = checkout.clone();
             view! {
-                <table class="cart-lines">
+                <table class="cart-lines" data-pending=c.pending.to_string()>
                     <thead><tr><th>"Item"</th><th>"Qty"</th><th>"Price"</th><th></th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
-                <p class="total">"Total: "<strong>{price(c.total_cents)}</strong></p>
+                <p class="total">"Total: "<strong>{price(total)}</strong></p>
                 <button class="checkout" on:click=checkout>"Check out"</button>
             }
             .into_any()
         }
-    }
     };
     view! {
         <div class="cart">

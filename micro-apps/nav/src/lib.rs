@@ -1,10 +1,10 @@
 //! Navigation: always mounted; renders the menu from the published mount points and shows how
-//! many items the cart holds: read from the BFF at mount, then kept current by `cart.saved`
-//! events on the bus.
+//! many items the cart holds, changes not yet sent included: read from the BFF at mount and
+//! again whenever the outbox changes.
 
 use leptos::prelude::*;
 use tessera_shared::browser::{current_path, on_location_change, subscribe, Bff, Host};
-use tessera_shared::bus::topics::{self, CartSaved};
+use tessera_shared::bus::topics;
 use tessera_shared::sync::Cart;
 use tessera_shared::Props;
 
@@ -16,36 +16,30 @@ fn is_active(path: &str, route: &str) -> bool {
 
 fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
-    // (version, item count): a newer version wins, whichever of the BFF read and the bus
-    // events arrives first.
-    let cart = RwSignal::new((0i64, 0u32));
-    // `try_`: a late answer may arrive after the nav was unmounted.
-    let newer = move |saved: CartSaved| {
-        cart.try_update(|c| {
-            if saved.version > c.0 {
-                *c = (saved.version, saved.item_count);
-            }
-        })
-    };
-    let listeners = (
-        on_location_change(move |p| path.set(p)),
-        subscribe(topics::CART, true, move |env| {
-            if env.kind == topics::CART_SAVED {
-                if let Some(saved) = env.data_as::<CartSaved>() {
-                    newer(saved);
-                }
-            }
-        }),
-    );
+    let items = RwSignal::new(0u32);
+    // Reads overlap when the outbox changes quickly; only the newest answer counts.
+    let reads = StoredValue::new(0u64);
     let p = props.get_untracked();
     let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
-    wasm_bindgen_futures::spawn_local(async move {
-        // Without it the badge starts at the count of the next change; not worth an error.
-        if let Ok(c) = bff.get::<Cart>("").await {
-            newer(CartSaved::of(&c));
-        }
-    });
-    let items = Signal::derive(move || cart.get().1);
+    let read = move || {
+        let bff = bff.clone();
+        reads.update_value(|n| *n += 1);
+        let this = reads.get_value();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Without it the badge waits for the next change; not worth an error.
+            if let Ok(c) = bff.get::<Cart>("").await {
+                if reads.try_get_value() == Some(this) {
+                    // `try_`: a late answer may arrive after the nav was unmounted.
+                    items.try_set(c.lines.iter().map(|l| l.quantity).sum());
+                }
+            }
+        });
+    };
+    read();
+    let listeners = (
+        on_location_change(move |p| path.set(p)),
+        subscribe(topics::OUTBOX, false, move |_| read()),
+    );
     // Owned by this instance: unmounting drops the listeners.
     StoredValue::new_local(listeners);
     let links = move || {

@@ -16,6 +16,7 @@ fn queue(outbox: &mut Outbox, id: u64, entity: &str, base: Option<i64>) {
         subject: "alice".into(),
         base_version: base,
         command: cmd(&format!("/api/{entity}/{id}")),
+        overlays: Vec::new(),
     };
     outbox.enqueue(id, new, 1_000);
 }
@@ -429,4 +430,98 @@ proptest! {
         // applied key. So discarded ones are exactly the ones without effect.
         prop_assert_eq!(all_applied, expected);
     }
+}
+
+#[test]
+fn the_status_bar_says_what_waits_and_what_needs_the_user() {
+    let s = |pending, inbox, syncing| Summary {
+        pending,
+        inbox,
+        syncing,
+    };
+    assert_eq!(s(0, 0, false).label(), None);
+    assert_eq!(s(0, 0, true).label(), None);
+    assert_eq!(
+        s(1, 0, false).label().as_deref(),
+        Some("1 change not sent yet")
+    );
+    assert_eq!(s(3, 0, true).label().as_deref(), Some("Sending 3 changes…"));
+    assert_eq!(
+        s(2, 1, false).label().as_deref(),
+        Some("2 changes not sent yet · 1 needs your attention")
+    );
+    assert_eq!(
+        s(0, 2, false).label().as_deref(),
+        Some("2 need your attention")
+    );
+    assert!(s(0, 0, false).drained_since(&s(4, 0, true)));
+    assert!(
+        !s(0, 1, false).drained_since(&s(4, 0, true)),
+        "a conflict is not \"all saved\""
+    );
+    assert!(!s(0, 0, false).drained_since(&s(0, 0, true)));
+}
+
+#[test]
+fn overlays_show_only_the_subjects_commands_that_still_wait() {
+    use crate::overlay::{Edit, Overlay};
+    let edit = |n: i64| Edit::Set {
+        pointer: "/n".into(),
+        value: n.into(),
+    };
+    let mut outbox = Outbox::default();
+    for (id, subject, query) in [
+        (1, "alice", "/api/cart"),
+        (2, "bob", "/api/cart"),
+        (3, "alice", "/api/orders"),
+        (4, "alice", "/api/cart"),
+    ] {
+        let mut new = NewEntry {
+            idempotency_key: format!("k{id}"),
+            entity: format!("cart@{subject}"),
+            subject: subject.into(),
+            base_version: Some(1),
+            command: cmd("/api/cart/items/x"),
+            overlays: vec![Overlay {
+                query: query.into(),
+                edit: edit(id as i64),
+            }],
+        };
+        new.entity.push_str(&id.to_string());
+        outbox.enqueue(id, new, 0);
+    }
+    let shown =
+        |o: &Outbox| -> Vec<Edit> { o.overlays_for("alice", "/api/cart").cloned().collect() };
+    assert_eq!(shown(&outbox), vec![edit(1), edit(4)]);
+    outbox.start_sending(1, 0).unwrap();
+    assert_eq!(
+        shown(&outbox),
+        vec![edit(1), edit(4)],
+        "being sent still waits"
+    );
+    outbox
+        .settle(1, Outcome::Applied { version: Some(2) }, 0, 0.0)
+        .unwrap();
+    assert_eq!(
+        shown(&outbox),
+        vec![edit(4)],
+        "confirmed: the server's answer shows"
+    );
+    outbox.start_sending(4, 0).unwrap();
+    outbox
+        .settle(
+            4,
+            Outcome::Rejected {
+                status: 422,
+                message: "no".into(),
+            },
+            0,
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(
+        shown(&outbox),
+        Vec::<Edit>::new(),
+        "refused: it will not happen"
+    );
 }

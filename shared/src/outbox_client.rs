@@ -1,0 +1,105 @@
+//! A page's side of the outbox: queue a command durably, read answers with the waiting
+//! commands on top (read-your-writes), and get the commands sent: by Background Sync in the
+//! service worker where the browser has it, otherwise by a replay in this page.
+
+use crate::outbox::{Entry, NewEntry, Outbox};
+use crate::outbox_store::OutboxStore;
+use crate::replay;
+use crate::response_store::StoreError;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+thread_local! {
+    static STORE: RefCell<Option<Rc<OutboxStore>>> = const { RefCell::new(None) };
+}
+
+/// The page's connection to the outbox database, opened once.
+pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
+    if let Some(s) = STORE.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let opened = Rc::new(OutboxStore::open().await?);
+    STORE.with(|s| *s.borrow_mut() = Some(opened.clone()));
+    Ok(opened)
+}
+
+/// Queues `new` durably, tells every page, and gets it sent.
+pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
+    let store = store().await?;
+    let entry = store.enqueue(new, js_sys::Date::now() as u64).await?;
+    if let Ok(outbox) = store.read().await {
+        replay::announce(outbox.summary(false));
+    }
+    kick();
+    Ok(entry)
+}
+
+/// The outbox as it is now (for the overlay and the outbox view).
+pub async fn snapshot() -> Result<Outbox, StoreError> {
+    store().await?.read().await
+}
+
+/// Applies `subject`'s waiting commands on `query` to `body`; how many applied.
+pub async fn overlay(subject: &str, query: &str, body: &mut serde_json::Value) -> usize {
+    match snapshot().await {
+        Ok(outbox) => crate::overlay::apply(body, outbox.overlays_for(subject, query)),
+        Err(e) => {
+            web_sys::console::warn_1(
+                &format!("tessera outbox: no overlay for {query}: {e}").into(),
+            );
+            0
+        }
+    }
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Whether this page can leave replays to Background Sync: a worker controls it and the
+/// browser has `SyncManager` (tests remove it to exercise the fallback).
+pub fn has_background_sync() -> bool {
+    let global = js_sys::global();
+    let container = get(&get(&global, "navigator"), "serviceWorker");
+    let controlled =
+        !get(&container, "controller").is_null() && !get(&container, "controller").is_undefined();
+    controlled && !get(&global, "SyncManager").is_undefined()
+}
+
+async fn register_sync() -> Result<(), JsValue> {
+    let container = get(&get(&js_sys::global(), "navigator"), "serviceWorker");
+    let ready: js_sys::Promise = get(&container, "ready").dyn_into()?;
+    let registration = JsFuture::from(ready).await?;
+    let sync = get(&registration, "sync");
+    let register: js_sys::Function = get(&sync, "register").dyn_into()?;
+    let registered: js_sys::Promise = register
+        .call1(&sync, &replay::SYNC_TAG.into())?
+        .dyn_into()?;
+    JsFuture::from(registered).await.map(|_| ())
+}
+
+/// Gets the outbox sent: registers Background Sync where it exists (the browser fires it
+/// now if online, else when the network returns), otherwise replays in this page unless
+/// another tab or the worker is already at it.
+pub fn kick() {
+    wasm_bindgen_futures::spawn_local(async {
+        if has_background_sync() {
+            match register_sync().await {
+                Ok(()) => return,
+                Err(e) => web_sys::console::warn_1(
+                    &format!(
+                        "tessera outbox: Background Sync refused ({}); replaying here",
+                        e.as_string().unwrap_or_else(|| format!("{e:?}"))
+                    )
+                    .into(),
+                ),
+            }
+        }
+        if let Err(e) = replay::run(false).await {
+            web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
+        }
+    });
+}
