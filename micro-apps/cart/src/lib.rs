@@ -51,6 +51,9 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     // The order a checkout shown as waiting placed, once the server confirmed it.
     let placed = RwSignal::new(None::<Order>);
+    // The order this page's checkout asked for: online it may be placed before any read
+    // shows it waiting.
+    let awaiting = RwSignal::new(None::<String>);
     // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
     let as_of = RwSignal::new(None::<String>);
     // Reads overlap when the outbox changes quickly; only the newest answer is shown.
@@ -86,8 +89,12 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 let was_waiting = shown.try_get_untracked().as_ref().and_then(pending_order);
                 let waiting = pending_order(&next);
                 shown.try_set(next);
-                if let Some(id) = was_waiting.filter(|_| waiting.is_none()) {
+                let asked = awaiting.try_get_untracked().flatten().or(was_waiting);
+                if let Some(id) = asked.filter(|_| waiting.is_none()) {
+                    // Not found yet: a read that began before the checkout was queued; the
+                    // next change of the outbox asks again.
                     if let Ok(order) = orders.get::<Order>(&format!("/{id}")).await {
+                        awaiting.try_set(None);
                         placed.try_set(Some(order));
                     }
                 }
@@ -163,6 +170,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 },
             ];
             placed.set(None);
+            awaiting.set(Some(order_id.clone()));
             queue(
                 format!("/checkout/{order_id}"),
                 serde_json::to_value(Checkout::default()).unwrap_or_default(),
