@@ -284,6 +284,8 @@ pub struct CommandSpec<'a, B> {
     pub body: &'a B,
     pub entity: &'a str,
     pub base_version: Option<i64>,
+    /// What the user did, in their words, for the outbox view.
+    pub label: String,
     pub overlays: Vec<crate::overlay::Overlay>,
 }
 
@@ -358,6 +360,7 @@ impl Bff {
                 path: format!("{}{}", self.base, spec.path),
                 body: Some(body),
             },
+            label: spec.label,
             overlays,
         };
         crate::outbox_client::queue(new)

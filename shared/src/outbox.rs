@@ -69,6 +69,9 @@ pub struct Entry {
     /// that do not depend on one.
     pub base_version: Option<i64>,
     pub command: Command,
+    /// What the user did, in their words ("Phở bò × 3 in the cart"), for the outbox view.
+    #[serde(default)]
+    pub label: String,
     pub state: EntryState,
     pub attempts: u32,
     pub error: Option<String>,
@@ -91,6 +94,7 @@ pub struct NewEntry {
     pub subject: String,
     pub base_version: Option<i64>,
     pub command: Command,
+    pub label: String,
     pub overlays: Vec<Overlay>,
 }
 
@@ -330,6 +334,7 @@ impl Outbox {
             subject: new.subject,
             base_version: new.base_version,
             command: new.command,
+            label: new.label,
             state: EntryState::Pending,
             attempts: 0,
             error: None,

@@ -37,6 +37,24 @@ pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
     Ok(entry)
 }
 
+/// Applies the user's decision on an entry (retry, discard, resolve), tells every page, and
+/// gets the outbox sent again.
+pub async fn decide(
+    f: impl FnOnce(&mut Outbox) -> Result<(), crate::outbox::OutboxError>,
+) -> Result<(), String> {
+    let store = store().await.map_err(|e| e.to_string())?;
+    let summary = store
+        .update(crate::outbox_store::Load::AsIs, |o| {
+            f(o).map(|()| o.summary(false))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    replay::announce(summary);
+    kick();
+    Ok(())
+}
+
 /// The outbox as it is now (for the overlay and the outbox view).
 pub async fn snapshot() -> Result<Outbox, StoreError> {
     store().await?.read().await

@@ -1,12 +1,14 @@
 //! The shell's part in offline writes: it hands the signed-in user's token to the outbox (so a
 //! replay in the worker can send that user's commands later), gets replays going (at start, on
 //! `online`, on a timer while commands wait), relays the outbox's announcements from other tabs
-//! and the worker to this page's bus (`outbox.changed`), and shows them in the status bar.
+//! and the worker to this page's bus (`outbox.changed`), shows them in the status bar, and
+//! opens the outbox from there: every waiting command, and the inbox of conflicts and
+//! rejections with what the user can do about each.
 
 use leptos::prelude::*;
 use tessera_shared::browser::{publish, Listener};
 use tessera_shared::bus::topics;
-use tessera_shared::outbox::Summary;
+use tessera_shared::outbox::{Entry, EntryState, Resolution, Summary};
 use tessera_shared::{outbox_client, replay, Session};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -19,6 +21,7 @@ const DRAINED_NOTICE_MS: i32 = 5_000;
 thread_local! {
     static SUMMARY: ArcRwSignal<Summary> = ArcRwSignal::new(Summary::default());
     static DRAINED: ArcRwSignal<bool> = ArcRwSignal::new(false);
+    static PANEL_OPEN: ArcRwSignal<bool> = ArcRwSignal::new(false);
 }
 
 pub fn start(session: &Session) {
@@ -111,10 +114,11 @@ fn show(summary: Summary) {
 }
 
 /// The status bar's outbox part: what waits, what needs the user, and a short "All changes
-/// saved" when the outbox empties.
+/// saved" when the outbox empties. Clicking it opens the outbox.
 pub fn status() -> impl IntoView {
     let summary = SUMMARY.with(|s| s.clone());
     let drained = DRAINED.with(|d| d.clone());
+    let open = PANEL_OPEN.with(|o| o.clone());
     let (pending, inbox, syncing) = (summary.clone(), summary.clone(), summary.clone());
     let text = move || {
         summary
@@ -129,7 +133,160 @@ pub fn status() -> impl IntoView {
             data-inbox=move || inbox.get().inbox.to_string()
             data-syncing=move || syncing.get().syncing.to_string()
         >
-            {move || text().map(|t| format!(" · {t}"))}
+            {move || text().map(|t| view! {
+                " · "
+                <button class="tessera-outbox-open" on:click={
+                    let open = open.clone();
+                    move |_| open.update(|o| *o = !*o)
+                }>{t}</button>
+            })}
         </span>
+    }
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Runs the user's decision on entry `id`; a failure shows in the panel.
+fn decide(id: u64, problem: RwSignal<Option<String>>, what: Decision) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = outbox_client::decide(move |o| match what {
+            Decision::Retry => o.retry(id, now()),
+            Decision::Discard => o.discard(id),
+            Decision::Resolve(r) => o.resolve(id, r, now()),
+        })
+        .await;
+        problem.try_set(result.err());
+    });
+}
+
+enum Decision {
+    Retry,
+    Discard,
+    Resolve(Resolution),
+}
+
+fn state_text(e: &Entry) -> &'static str {
+    match e.state {
+        EntryState::Pending if e.attempts > 0 => "Waiting to try again",
+        EntryState::Pending => "Not sent yet",
+        EntryState::Sending => "Sending…",
+        EntryState::Done => "Saved",
+        EntryState::Conflict => "Changed by someone else meanwhile",
+        EntryState::Rejected => "Refused by the server",
+    }
+}
+
+/// Pretty JSON for a body, or the text as it is.
+fn pretty(body: Option<&str>) -> String {
+    let body = body.unwrap_or("");
+    serde_json::from_str::<serde_json::Value>(body)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| body.to_string())
+}
+
+fn entry_view(e: Entry, problem: RwSignal<Option<String>>) -> impl IntoView {
+    let id = e.id;
+    let state = e.state;
+    let mine = pretty(e.command.body.as_deref());
+    let theirs = e.theirs.as_ref().map(|t| pretty(t.body.as_deref()));
+    let editing = RwSignal::new(None::<String>);
+    let conflict = (state == EntryState::Conflict).then(|| {
+        let mine_text = mine.clone();
+        view! {
+            <div class="conflict">
+                <div><h4>"Mine"</h4><pre class="mine">{mine.clone()}</pre></div>
+                <div><h4>"Theirs"</h4><pre class="theirs">{theirs.unwrap_or_default()}</pre></div>
+            </div>
+            <button class="keep-mine" on:click=move |_| decide(id, problem, Decision::Resolve(Resolution::KeepMine))>"Keep mine"</button>
+            <button class="take-theirs" on:click=move |_| decide(id, problem, Decision::Resolve(Resolution::TakeTheirs))>"Take theirs"</button>
+            <button class="edit-mine" on:click=move |_| editing.set(Some(mine_text.clone()))>"Edit"</button>
+            {move || editing.get().map(|text| view! {
+                <textarea class="edited" prop:value=text on:input=move |ev| editing.set(Some(event_target_value(&ev)))></textarea>
+                <button class="send-edit" on:click=move |_| {
+                    let text = editing.get_untracked().unwrap_or_default();
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) => decide(id, problem, Decision::Resolve(Resolution::Edit { body: Some(v.to_string()) })),
+                        Err(err) => problem.set(Some(format!("Not sent: the edited change is not valid JSON ({err})"))),
+                    }
+                }>"Send"</button>
+            })}
+        }
+    });
+    let retry = (state == EntryState::Rejected).then(|| view! {
+        <button class="retry" on:click=move |_| decide(id, problem, Decision::Retry)>"Retry"</button>
+    });
+    let discard = matches!(state, EntryState::Pending | EntryState::Conflict | EntryState::Rejected).then(|| view! {
+        <button class="discard" on:click=move |_| decide(id, problem, Decision::Discard)>"Discard"</button>
+    });
+    view! {
+        <li class="outbox-entry" data-id=id.to_string() data-state=format!("{state:?}").to_lowercase()>
+            <strong class="label">{if e.label.is_empty() { e.command.path.clone() } else { e.label.clone() }}</strong>
+            " · "<span class="state">{state_text(&e)}</span>
+            {e.error.clone().map(|err| view! { <p class="error">{err}</p> })}
+            {conflict}
+            {retry}
+            {discard}
+        </li>
+    }
+}
+
+/// The outbox, opened from the status bar: the inbox first (it needs the user), then what
+/// waits. Read again whenever the outbox changes while it is open.
+pub fn panel() -> impl IntoView {
+    let open = PANEL_OPEN.with(|o| o.clone());
+    let summary = SUMMARY.with(|s| s.clone());
+    let entries = RwSignal::new(Vec::<Entry>::new());
+    let problem = RwSignal::new(None::<String>);
+    let reads = StoredValue::new(0u64);
+    let watching = open.clone();
+    Effect::new(move |_| {
+        let _ = summary.get();
+        if !watching.get() {
+            return;
+        }
+        reads.update_value(|n| *n += 1);
+        let this = reads.get_value();
+        wasm_bindgen_futures::spawn_local(async move {
+            match outbox_client::snapshot().await {
+                Ok(o) if reads.try_get_value() == Some(this) => {
+                    let mut list: Vec<Entry> = o.inbox().cloned().collect();
+                    list.extend(
+                        o.entries()
+                            .filter(|e| {
+                                !matches!(e.state, EntryState::Conflict | EntryState::Rejected)
+                            })
+                            .cloned(),
+                    );
+                    entries.try_set(list);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    problem.try_set(Some(e.to_string()));
+                }
+            }
+        });
+    });
+    let close = open.clone();
+    move || {
+        open.get().then(|| {
+            let close = close.clone();
+            view! {
+                <section class="tessera-outbox-panel" aria-label="Changes on this device">
+                    <h2>"Your changes"</h2>
+                    <button class="close" on:click=move |_| close.set(false)>"Close"</button>
+                    {move || problem.get().map(|p| view! { <p class="tessera-app-error" role="alert">{p}</p> })}
+                    {move || {
+                        let list = entries.get();
+                        if list.is_empty() {
+                            view! { <p class="empty">"Everything you changed has reached the server."</p> }.into_any()
+                        } else {
+                            view! { <ul>{list.into_iter().map(|e| entry_view(e, problem)).collect_view()}</ul> }.into_any()
+                        }
+                    }}
+                </section>
+            }
+        })
     }
 }

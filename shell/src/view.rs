@@ -39,6 +39,7 @@ pub fn mount_chrome(mount_points: Vec<String>) {
         view! {
             <div class="tessera-layout">{points}</div>
             {crate::connectivity::status_bar()}
+            {crate::outbox::panel()}
             {crate::update_prompt::update_prompt()}
             <details class="tessera-status" id="tessera-status">
                 <summary>"App status"</summary>

@@ -17,9 +17,9 @@ after(async () => {
   cleanup();
 });
 
-/** Every event the BFF logged for `subject`, oldest first. */
-async function eventsOf(subject) {
-  const headers = { authorization: `Bearer dev:${subject}:customer` };
+/** Every event the BFF shows `subject` (admins see all), oldest first. */
+async function eventsOf(subject, roles = "customer") {
+  const headers = { authorization: `Bearer dev:${subject}:${roles}` };
   const out = [];
   let after = 0;
   for (;;) {
@@ -134,3 +134,72 @@ for (const variant of ["Background Sync", "no SyncManager"]) {
     });
   });
 }
+
+describe("outbox conflicts", () => {
+  test("two admins edit the same menu items offline; the second gets one conflict each, and keep mine, take theirs and edit end as promised", async () => {
+    const admin = async (subject) => {
+      const context = await contextAs(browser, subject, ["customer", "admin"]);
+      const p = await context.newPage();
+      await p.goto(server.url + "/restaurants/pho-corner");
+      await p.locator('.menu-item[data-item="pho-bo"] button.edit').waitFor();
+      await controlled(p);
+      await p.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+      return { context, page: p };
+    };
+    const edit = async (p, item, name, price) => {
+      const row = p.locator(`.menu-item[data-item="${item}"]`);
+      await row.locator("button.edit").click();
+      await row.locator('input[name="name"]').fill(name);
+      await row.locator('input[name="price"]').fill(price);
+      await row.locator("button.save").click();
+      await row.locator(".name", { hasText: name }).waitFor({ timeout: 10_000 });
+      assert.equal(await row.getAttribute("data-pending"), "true");
+    };
+    const ada = await admin("ada");
+    const bea = await admin("bea");
+    await ada.context.setOffline(true);
+    await bea.context.setOffline(true);
+    for (const [item, who] of [["pho-bo", "keep"], ["banh-mi", "take"], ["goi-cuon", "edit"]]) {
+      await edit(ada.page, item, `Ada ${who}`, "11.00");
+      await edit(bea.page, item, `Bea ${who}`, "12.50");
+    }
+    await outbox(ada.page).and(ada.page.locator('[data-pending="3"]')).waitFor({ timeout: 10_000 });
+
+    await ada.context.setOffline(false);
+    await outbox(ada.page).and(ada.page.locator('[data-pending="0"]')).waitFor({ timeout: 30_000 });
+    await bea.context.setOffline(false);
+    await outbox(bea.page).and(bea.page.locator('[data-pending="0"][data-inbox="3"]')).waitFor({ timeout: 30_000 });
+    assert.match(await outbox(bea.page).textContent(), /3 need your attention/);
+
+    // The inbox: exactly one conflict per item, mine beside theirs.
+    await bea.page.locator(".tessera-outbox-open").click();
+    const panel = bea.page.locator(".tessera-outbox-panel");
+    await panel.locator('.outbox-entry[data-state="conflict"]').nth(2).waitFor({ timeout: 10_000 });
+    assert.equal(await panel.locator(".outbox-entry").count(), 3);
+    const entry = (who) => panel.locator(".outbox-entry", { hasText: `Bea ${who}` });
+    assert.match(await entry("keep").locator("pre.mine").textContent(), /Bea keep/);
+    assert.match(await entry("keep").locator("pre.theirs").textContent(), /Ada keep/);
+
+    await entry("keep").locator("button.keep-mine").click();
+    await entry("take").locator("button.take-theirs").click();
+    await entry("edit").locator("button.edit-mine").click();
+    const edited = entry("edit").locator("textarea.edited");
+    await edited.fill((await edited.inputValue()).replace("Bea edit", "Bea edited"));
+    await entry("edit").locator("button.send-edit").click();
+    await outbox(bea.page).and(bea.page.locator('[data-pending="0"][data-inbox="0"]')).waitFor({ timeout: 30_000 });
+    await panel.locator(".empty").waitFor({ timeout: 10_000 });
+
+    const menu = await (await fetch(`${server.url}/api/restaurants/pho-corner`)).json();
+    const byId = Object.fromEntries(menu.menu.map((i) => [i.id, i]));
+    assert.deepEqual([byId["pho-bo"].name, byId["pho-bo"].priceCents, byId["pho-bo"].lastModifiedBy], ["Bea keep", 1250, "bea"]);
+    assert.deepEqual([byId["banh-mi"].name, byId["banh-mi"].priceCents, byId["banh-mi"].lastModifiedBy], ["Ada take", 1100, "ada"]);
+    assert.deepEqual([byId["goi-cuon"].name, byId["goi-cuon"].priceCents, byId["goi-cuon"].lastModifiedBy], ["Bea edited", 1250, "bea"]);
+    // Ada's three edits, and Bea's kept and edited ones: nothing twice, nothing of "take theirs".
+    const updates = (await eventsOf("ada", "customer,admin")).filter((e) => e.type === "menu.item-updated");
+    assert.deepEqual(updates.map((e) => e.data.name).sort(), ["Ada edit", "Ada keep", "Ada take", "Bea edited", "Bea keep"]);
+    assert.deepEqual(updates.map((e) => e.partitionKey).sort(),
+      ["menu-item:banh-mi", "menu-item:goi-cuon", "menu-item:goi-cuon", "menu-item:pho-bo", "menu-item:pho-bo"]);
+    await ada.context.close();
+    await bea.context.close();
+  });
+});

@@ -62,6 +62,7 @@ async fn add(bff: &Bff, item: &Item, quantity: u32) -> Result<(), BffError> {
         },
         entity: "cart",
         base_version: Some(cart.meta.version),
+        label: format!("{} × {wanted} in the cart", item.name),
         overlays: vec![shown],
     })
     .await?;

@@ -110,7 +110,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
 
     let queue = {
         let bff = bff.clone();
-        move |path: String, body: serde_json::Value, overlays: Vec<Overlay>| {
+        move |path: String, body: serde_json::Value, label: String, overlays: Vec<Overlay>| {
             let bff = bff.clone();
             let base = version();
             wasm_bindgen_futures::spawn_local(async move {
@@ -120,6 +120,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                         body: &body,
                         entity: "cart",
                         base_version: Some(base),
+                        label,
                         overlays,
                     })
                     .await;
@@ -129,7 +130,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     };
     let remove = {
         let queue = queue.clone();
-        move |item_id: String| {
+        move |item_id: String, name: String| {
             let body = PutCartItem {
                 quantity: 0,
                 last_modified_by: None,
@@ -145,6 +146,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
             queue(
                 format!("/items/{item_id}"),
                 serde_json::to_value(body).unwrap_or_default(),
+                format!("{name} removed from the cart"),
                 vec![gone],
             );
         }
@@ -174,6 +176,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
             queue(
                 format!("/checkout/{order_id}"),
                 serde_json::to_value(Checkout::default()).unwrap_or_default(),
+                "Checkout".to_string(),
                 overlays,
             );
         }
@@ -206,13 +209,13 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 .into_iter()
                 .map(|Marked { value: l, pending }| {
                     let remove = remove.clone();
-                    let id = l.item_id.clone();
+                    let (id, name) = (l.item_id.clone(), l.name.clone());
                     view! {
                         <tr data-item=l.item_id.clone() data-pending=pending.to_string()>
                             <td>{l.name}{pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}</td>
                             <td class="quantity">{l.quantity}</td>
                             <td>{price(l.unit_price_cents * i64::from(l.quantity))}</td>
-                            <td><button on:click=move |_| remove(id.clone())>"Remove"</button></td>
+                            <td><button on:click=move |_| remove(id.clone(), name.clone())>"Remove"</button></td>
                         </tr>
                     }
                 })

@@ -16,6 +16,7 @@ fn queue(outbox: &mut Outbox, id: u64, entity: &str, base: Option<i64>) {
         subject: "alice".into(),
         base_version: base,
         command: cmd(&format!("/api/{entity}/{id}")),
+        label: format!("change {id}"),
         overlays: Vec::new(),
     };
     outbox.enqueue(id, new, 1_000);
@@ -482,6 +483,7 @@ fn overlays_show_only_the_subjects_commands_that_still_wait() {
             subject: subject.into(),
             base_version: Some(1),
             command: cmd("/api/cart/items/x"),
+            label: String::new(),
             overlays: vec![Overlay {
                 query: query.into(),
                 edit: edit(id as i64),
