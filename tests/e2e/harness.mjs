@@ -17,7 +17,7 @@ export const BIN = required("TESSERA_DEPLOY_BIN");
 export const BFF_BIN = required("TESSERA_BFF_BIN");
 export const DIST = required("TESSERA_DIST");
 export const FIXTURES = process.env.TESSERA_FIXTURES ?? "";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 /** The packaged folders in dist/, the shell first (it must be published first). */
 export function builtApps() {
@@ -74,7 +74,7 @@ export function serve(store, { kitchenStepMs = 300 } = {}) {
   });
 }
 
-const LAUNCH_ARGS = [
+export const LAUNCH_ARGS = [
       "--no-sandbox",
       "--disable-gpu",
       "--disable-quic",

@@ -1,0 +1,291 @@
+// Outbox durability: the browser process is killed (SIGKILL, the whole process group) at 20
+// seeded random points around a replay and restarted on the same profile on disk each time;
+// after every restart the outbox drains, and the BFF holds each queued command's effect exactly
+// once: no command lost (the outbox is written before anything is sent, and an entry left
+// `sending` by the kill is sent again) and none applied twice (the re-send carries the same
+// `Idempotency-Key`, which the BFF answers with the original result).
+//
+// The kill points are random but reproducible: the seed is printed at the start and in every
+// assertion message; rerun with TESSERA_KILL_SEED=<seed> to get the same plan (the same items
+// and waits; where a wait lands in the replay still depends on timing).
+//
+// Playwright's own launch() closes the browser politely, so this test starts Chromium itself
+// (headless, with the harness's flags and a --user-data-dir it keeps), connects over CDP, and
+// kills the process group; IndexedDB, the service worker and its Background Sync registrations
+// survive in the profile, as after a real crash.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, newStore, serve } from "./harness.mjs";
+
+const ROUNDS = 20;
+const PER_ROUND = 3;
+const SUBJECT = "dana";
+const TOKEN = `dev:${SUBJECT}:customer`;
+const ITEMS = ["pho-bo", "banh-mi", "goi-cuon", "ca-phe-sua-da"];
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = process.env.TESSERA_KILL_SEED
+  ? Number(process.env.TESSERA_KILL_SEED) >>> 0
+  : Math.floor(Math.random() * 2 ** 32);
+const random = mulberry32(SEED);
+const within = (lo, hi) => Math.floor(lo + random() * (hi - lo + 1));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let server;
+const profile = mkdtempSync(join(tmpdir(), "tessera-durability-profile-"));
+let running; // the Chromium we started and have not killed yet
+
+before(async () => {
+  console.log(`# kill seed: ${SEED} (rerun with TESSERA_KILL_SEED=${SEED})`);
+  server = await serve(newStore());
+});
+after(async () => {
+  if (running) await kill(running);
+  server?.close();
+  cleanup();
+  rmSync(profile, { recursive: true, force: true });
+});
+
+/** Starts Chromium on the kept profile, in its own process group, and connects to it. */
+async function start() {
+  const args = ["--headless", "--remote-debugging-port=0", `--user-data-dir=${profile}`, ...LAUNCH_ARGS, "about:blank"];
+  const child = spawn(CHROMIUM, args, { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const ws = await new Promise((resolve, reject) => {
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`Chromium did not start: ${err}`)), 20_000);
+    child.stderr.on("data", (chunk) => {
+      err += chunk;
+      const m = err.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr.removeAllListeners("data");
+        child.stderr.resume(); // Keep draining, so Chromium never blocks on a full pipe.
+        resolve(m[1]);
+      }
+    });
+    exited.then((code) => reject(new Error(`Chromium exited with ${code}: ${err}`)));
+  });
+  const browser = await chromium.connectOverCDP(ws);
+  watch(browser.contexts()[0]);
+  running = { child, exited, browser };
+  return running;
+}
+
+/** Per browser life: the idempotency keys of the cart commands sent, and of those the BFF
+ * answered as a replay (an earlier send of the key had been applied). */
+const lives = [];
+function watch(context) {
+  const life = { sent: new Set(), replayed: new Set() };
+  lives.push(life);
+  const key = (request) => request.url().includes("/api/cart/items/") && request.headers()["idempotency-key"];
+  context.on("request", (request) => key(request) && life.sent.add(key(request)));
+  context.on("response", async (response) => {
+    const k = key(response.request());
+    if (k && (await response.headerValue("idempotent-replayed").catch(() => null)) === "true") life.replayed.add(k);
+  });
+}
+
+/** SIGKILLs Chromium's whole process group (browser, renderers, network service) and waits
+ * until it is gone, so the next start finds the profile as a crash left it. */
+async function kill(b) {
+  running = undefined;
+  try {
+    process.kill(-b.child.pid, "SIGKILL");
+  } catch (e) {
+    if (e.code !== "ESRCH") throw e;
+  }
+  await b.exited;
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(-b.child.pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
+}
+
+/** Opens the restaurant in the profile's own context, signed in as SUBJECT, once a service
+ * worker controls it. */
+async function open(b, errors) {
+  const context = b.browser.contexts()[0];
+  const session = { userName: SUBJECT, idToken: TOKEN, roles: ["customer"] };
+  await context.addInitScript((s) => localStorage.setItem("tessera.devSession", JSON.stringify(s)), session);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(server.url + "/restaurants/pho-corner");
+  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
+  await controlled(page);
+  return { context, page };
+}
+
+const headers = { authorization: `Bearer ${TOKEN}` };
+
+/** Every event the BFF logged for SUBJECT, oldest first. */
+async function events() {
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const page = await (await fetch(`${server.url}/api/events?after=${after}&limit=100`, { headers })).json();
+    out.push(...page.items);
+    if (page.items.length === 0) return out;
+    after = Number(page.nextCursor);
+  }
+}
+
+/** The cart's version: one per applied command. */
+const version = async () => (await (await fetch(`${server.url}/api/cart`, { headers })).json()).version;
+const applied = async () => (await events()).filter((e) => e.type === "cart.updated").length;
+
+/** The outbox's entries as stored in IndexedDB. */
+function stored(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tessera-outbox");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const req = db.transaction("entries").objectStore("entries").getAll();
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        db.close();
+        resolve(req.result.map((text) => {
+          const e = JSON.parse(text);
+          return { id: e.id, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error };
+        }));
+      };
+    };
+  }));
+}
+
+const outbox = (page) => page.locator(".tessera-statusbar .tessera-outbox");
+const lines = (cart) => cart.lines.map((l) => [l.itemId, l.quantity]).sort();
+const expectedLines = (quantities) => Object.entries(quantities).filter(([, q]) => q > 0).sort();
+
+test(`${ROUNDS} kills of the browser around replays: after each restart the outbox drains, each command applied once`, async () => {
+  const started = Date.now();
+  const why = (round) => `(seed ${SEED}, round ${round}; rerun with TESSERA_KILL_SEED=${SEED})`;
+  const quantities = Object.fromEntries(ITEMS.map((i) => [i, 0]));
+  let queued = 0;
+  const errors = [];
+  const summary = { midReplay: 0, beforeAnySend: 0, afterAllSent: 0, resent: 0, replayed: 0 };
+
+  let b = await start();
+  let { context, page } = await open(b, errors);
+  for (let round = 1; round <= ROUNDS; round++) {
+    // A fresh load reads the cart ahead for offline use: the outbox is empty and the BFF has
+    // everything, so the saved copy is the current cart, which the offline adds build on.
+    if (round > 1) {
+      await page.goto(server.url + "/restaurants/pho-corner");
+      await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
+    }
+    await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: 30_000 });
+
+    await context.setOffline(true);
+    const saved = await page.evaluate(async (token) => {
+      const r = await fetch("/api/cart", { headers: { accept: "application/json", authorization: `Bearer ${token}` } });
+      return { status: r.status, body: await r.json() };
+    }, TOKEN);
+    assert.equal(saved.status, 200, `the cart is saved for offline use ${why(round)}`);
+    assert.deepEqual(lines(saved.body), expectedLines(quantities), `the saved cart is current before queueing ${why(round)}`);
+
+    // Queue PER_ROUND adds offline. Each sets the line's absolute quantity: the cart as shown,
+    // waiting commands included, plus one.
+    const picked = [];
+    const here = {};
+    for (let i = 0; i < PER_ROUND; i++) {
+      const item = ITEMS[within(0, ITEMS.length - 1)];
+      picked.push(item);
+      here[item] = (here[item] ?? 0) + 1;
+      const row = page.locator(`.menu-item[data-item="${item}"]`);
+      await row.locator("button.add").click();
+      await row.locator(".added", { hasText: new RegExp(`^${here[item]} in cart$`) }).waitFor({ timeout: 10_000 });
+      quantities[item] += 1;
+    }
+    queued += PER_ROUND;
+    await outbox(page).and(page.locator(`[data-pending="${PER_ROUND}"]`)).waitFor({ timeout: 10_000 });
+    const before = await applied();
+    assert.equal(before, queued - PER_ROUND, `nothing reached the BFF while offline ${why(round)}`);
+
+    // Back online, and kill at a seeded point: after a random delay; or just after the BFF
+    // committed the round's k-th command (the kill then often lands before the outbox settled
+    // it: the window where a careless outbox would send it again as a new command); or just
+    // after the page saw the round's first command settle.
+    const plan = random();
+    const k = within(1, PER_ROUND);
+    const mode = plan < 0.3 ? "random delay" : plan < 0.8 ? `after the BFF applied #${k}` : "after the page saw #1 settle";
+    const delay = mode === "random delay" ? within(0, 1500) : within(0, 30);
+    const online = Date.now();
+    await context.setOffline(false);
+    if (mode.startsWith("after the BFF")) {
+      while (await version() < before + k) {
+        assert.ok(Date.now() - online < 60_000, `the BFF got command #${k} of the round within 60 s ${why(round)}`);
+        await sleep(3);
+      }
+    } else if (mode.startsWith("after the page")) {
+      await page.waitForFunction(
+        (n) => Number(document.querySelector(".tessera-statusbar .tessera-outbox")?.dataset.pending) < n,
+        PER_ROUND,
+        { timeout: 60_000, polling: 5 },
+      );
+    }
+    await sleep(delay);
+    const killedAt = Date.now() - online;
+    await kill(b);
+    await sleep(150); // A request the kill cut off may still be committing in the BFF.
+    const landed = (await applied()) - before;
+    const where = landed === 0 ? "before any command reached the BFF"
+      : landed < PER_ROUND ? "mid-replay" : "after every command reached the BFF";
+    summary[landed === 0 ? "beforeAnySend" : landed < PER_ROUND ? "midReplay" : "afterAllSent"]++;
+
+    // Restart on the same profile: the outbox drains.
+    const restarted = Date.now();
+    b = await start();
+    ({ context, page } = await open(b, errors));
+    let left;
+    for (;;) {
+      left = await stored(page);
+      const stuck = left.filter((e) => e.state === "conflict" || e.state === "rejected");
+      assert.deepEqual(stuck, [], `no command needs the user after a crash ${why(round)}`);
+      if (left.length === 0) break;
+      assert.ok(Date.now() - restarted < 60_000, `the outbox drains within 60 s of the restart ${why(round)}: ${JSON.stringify(left)}`);
+      await sleep(100);
+    }
+    await outbox(page).and(page.locator('[data-pending="0"]')).and(page.locator('[data-inbox="0"]')).waitFor({ state: "attached", timeout: 10_000 });
+    const drained = Date.now() - restarted;
+
+    const all = await events();
+    const updates = all.filter((e) => e.type === "cart.updated");
+    assert.equal(updates.length, queued, `each of the ${queued} commands queued so far applied exactly once ${why(round)}: ${JSON.stringify(all.map((e) => e.type))}`);
+    const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();
+    assert.deepEqual(lines(cart), expectedLines(quantities), `the cart holds every add once ${why(round)}`);
+    assert.equal(cart.version, queued, `one cart version per command ${why(round)}`);
+    const resent = [...lives.at(-1).sent].filter((key) => lives.slice(0, -1).some((l) => l.sent.has(key)));
+    console.log(`# round ${String(round).padStart(2)}: ${picked.join(", ")}; killed ${killedAt} ms after going online ` +
+      `(${mode}, +${delay} ms): the BFF had ${landed}/${PER_ROUND} (${where}); drained ${drained} ms after the restart, ` +
+      `${resent.length} command(s) sent again, ${lives.at(-1).replayed.size} answered as a replay of its key`);
+    summary.resent += resent.length;
+    summary.replayed += lives.at(-1).replayed.size;
+  }
+  await kill(b);
+  assert.deepEqual(errors, [], `no page errors (seed ${SEED})`);
+  console.log(`# seed ${SEED}: ${ROUNDS} kills (${summary.midReplay} mid-replay, ${summary.beforeAnySend} before any command ` +
+    `reached the BFF, ${summary.afterAllSent} after all had); ${summary.resent} command(s) sent again after a kill, ` +
+    `${summary.replayed} of them answered as replays of their key; ${queued} commands each applied once; ${Date.now() - started} ms`);
+});
