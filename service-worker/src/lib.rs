@@ -124,7 +124,8 @@ pub fn on_sync(tag: String) -> js_sys::Promise {
         if tag != tessera_shared::replay::SYNC_TAG {
             return Ok(JsValue::UNDEFINED);
         }
-        let report = tessera_shared::replay::run(true).await.map_err(|e| {
+        // The browser fires it when the network returns (or at once when registered online).
+        let report = tessera_shared::replay::run(true, true).await.map_err(|e| {
             scope::log(&format!(
                 "tessera service worker: outbox replay failed: {e}"
             ));

@@ -18,7 +18,7 @@ pub const BACKOFF_BASE_MS: u64 = 1_000;
 /// The longest wait between two attempts.
 pub const BACKOFF_CAP_MS: u64 = 5 * 60 * 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryState {
     /// Waiting to be sent (again, after `not_before_ms`).
@@ -508,6 +508,17 @@ impl Outbox {
             if l.entity == entity && l.base_version == Some(old) {
                 l.base_version = Some(new);
                 self.changed.insert(*k);
+            }
+        }
+    }
+
+    /// The network just came back: waits for backoff end now, since the failures they were
+    /// backing off from were most likely the missing network.
+    pub fn wake(&mut self) {
+        for e in self.entries.values_mut() {
+            if e.state == EntryState::Pending && e.not_before_ms > 0 {
+                e.not_before_ms = 0;
+                self.changed.insert(e.id);
             }
         }
     }

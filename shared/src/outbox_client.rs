@@ -103,7 +103,16 @@ async fn register_sync() -> Result<(), JsValue> {
 /// now if online, else when the network returns), otherwise replays in this page unless
 /// another tab or the worker is already at it.
 pub fn kick() {
-    wasm_bindgen_futures::spawn_local(async {
+    kick_for(false);
+}
+
+/// [`kick`] after the network came back: entries backing off go at once.
+pub fn kick_reconnected() {
+    kick_for(true);
+}
+
+fn kick_for(reconnected: bool) {
+    wasm_bindgen_futures::spawn_local(async move {
         if has_background_sync() {
             match register_sync().await {
                 Ok(()) => return,
@@ -116,7 +125,7 @@ pub fn kick() {
                 ),
             }
         }
-        if let Err(e) = replay::run(false).await {
+        if let Err(e) = replay::run(false, reconnected).await {
             web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
         }
     });

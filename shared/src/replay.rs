@@ -25,8 +25,10 @@ pub const SYNC_TAG: &str = "sync-outbox";
 const PARALLEL: usize = 6;
 /// A send without an answer by then counts as a network failure (and is retried).
 const SEND_TIMEOUT_MS: u32 = 15_000;
-/// A run waits for backed-off entries up to this long, so a short server hiccup does not
-/// end it; longer waits are left to the next trigger (timer, `online`, Background Sync).
+/// After a batch that got through, a run waits for backed-off entries up to this long, so one
+/// entity's hiccup does not end it; longer waits, and waits after a batch that got nowhere
+/// (offline: the run must not sit on the lock when `online` comes), are left to the next
+/// trigger (timer, `online`, Background Sync).
 const MAX_NAP_MS: u64 = 20_000;
 /// A run stops by then: a sync event must settle within about three minutes.
 const MAX_RUN_MS: u64 = 150_000;
@@ -96,7 +98,8 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
 
 /// Runs a replay if no one else is (`wait: false`: returns `Ok(None)` at once when another tab
 /// or the worker holds the lock), or after whoever is running finishes (`wait: true`).
-pub async fn run(wait: bool) -> Result<Option<Report>, String> {
+/// `reconnected`: the network just came back, so entries backing off are sent at once.
+pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String> {
     let locks = get(&get(&js_sys::global(), "navigator"), "locks");
     if locks.is_undefined() || locks.is_null() {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
@@ -108,7 +111,7 @@ pub async fn run(wait: bool) -> Result<Option<Report>, String> {
             return js_sys::Promise::resolve(&JsValue::UNDEFINED);
         }
         wasm_bindgen_futures::future_to_promise(async move {
-            let result = run_locked().await;
+            let result = run_locked(reconnected).await;
             *filled.borrow_mut() = Some(result);
             Ok(JsValue::UNDEFINED)
         })
@@ -128,9 +131,9 @@ pub async fn run(wait: bool) -> Result<Option<Report>, String> {
     result.transpose()
 }
 
-async fn run_locked() -> Result<Report, String> {
+async fn run_locked(reconnected: bool) -> Result<Report, String> {
     let store = OutboxStore::open().await.map_err(|e| e.to_string())?;
-    let result = replay_all(&store).await;
+    let result = replay_all(&store, reconnected).await;
     let summary = store
         .read()
         .await
@@ -144,14 +147,18 @@ async fn run_locked() -> Result<Report, String> {
     })
 }
 
-async fn replay_all(store: &OutboxStore) -> Result<Report, String> {
+async fn replay_all(store: &OutboxStore, reconnected: bool) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
     let mut load = Load::Recover;
+    let mut got_through = false;
     loop {
         let now = now_ms();
         let (claimed, next_wake, summary) = store
             .update(load, |o| {
+                if load == Load::Recover && reconnected {
+                    o.wake();
+                }
                 let claimed: Vec<Entry> = o
                     .ready(now)
                     .into_iter()
@@ -166,7 +173,8 @@ async fn replay_all(store: &OutboxStore) -> Result<Report, String> {
         if claimed.is_empty() {
             match next_wake {
                 Some(at)
-                    if at.saturating_sub(now) <= MAX_NAP_MS
+                    if got_through
+                        && at.saturating_sub(now) <= MAX_NAP_MS
                         && now + at.saturating_sub(now) < started + MAX_RUN_MS =>
                 {
                     sleep_ms(at.saturating_sub(now).max(1)).await;
@@ -181,10 +189,14 @@ async fn replay_all(store: &OutboxStore) -> Result<Report, String> {
             (e.id, send(e, token.as_deref()).await)
         });
         let outcomes = futures_util::future::join_all(sends).await;
+        got_through = false;
         for (_, o) in &outcomes {
             match o {
                 Outcome::Retry { .. } => report.retried += 1,
-                _ => report.settled += 1,
+                _ => {
+                    report.settled += 1;
+                    got_through = true;
+                }
             }
         }
         let now = now_ms();

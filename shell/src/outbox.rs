@@ -47,7 +47,7 @@ pub fn start(session: &Session) {
         }
     });
     follow_announcements();
-    Listener::new("online", |_| outbox_client::kick()).forget();
+    Listener::new("online", |_| outbox_client::kick_reconnected()).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
         if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
             outbox_client::kick();
@@ -259,7 +259,10 @@ pub fn panel() -> impl IntoView {
                             })
                             .cloned(),
                     );
-                    entries.try_set(list);
+                    // Unchanged entries keep their rows (and an edit in progress).
+                    if entries.try_get_untracked().is_some_and(|l| l != list) {
+                        entries.try_set(list);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -277,14 +280,16 @@ pub fn panel() -> impl IntoView {
                     <h2>"Your changes"</h2>
                     <button class="close" on:click=move |_| close.set(false)>"Close"</button>
                     {move || problem.get().map(|p| view! { <p class="tessera-app-error" role="alert">{p}</p> })}
-                    {move || {
-                        let list = entries.get();
-                        if list.is_empty() {
-                            view! { <p class="empty">"Everything you changed has reached the server."</p> }.into_any()
-                        } else {
-                            view! { <ul>{list.into_iter().map(|e| entry_view(e, problem)).collect_view()}</ul> }.into_any()
-                        }
-                    }}
+                    {move || entries.with(Vec::is_empty).then(|| view! {
+                        <p class="empty">"Everything you changed has reached the server."</p>
+                    })}
+                    <ul>
+                        <For
+                            each=move || entries.get()
+                            key=|e| (e.id, e.state, e.attempts, e.updated_at_ms)
+                            children=move |e| entry_view(e, problem)
+                        />
+                    </ul>
                 </section>
             }
         })

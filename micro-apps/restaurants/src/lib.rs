@@ -174,7 +174,11 @@ fn detail(base: &str, id: String, bff: Bff, host: Host, admin: bool) -> impl Int
                     }
                     Err(e) => Loaded::Failed(e),
                 };
-                if reads.try_get_value() == Some(this) {
+                // Unchanged (a command elsewhere changed the outbox): keep the view, and the
+                // parcels' own state in it, as it is.
+                if reads.try_get_value() == Some(this)
+                    && shown.try_get_untracked().is_some_and(|s| s != loaded)
+                {
                     shown.try_set(loaded);
                 }
             });

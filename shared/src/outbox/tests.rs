@@ -527,3 +527,24 @@ fn overlays_show_only_the_subjects_commands_that_still_wait() {
         "refused: it will not happen"
     );
 }
+
+#[test]
+fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
+    let mut outbox = Outbox::default();
+    queue(&mut outbox, 1, "cart", Some(1));
+    for attempt in 0..6 {
+        let now = outbox.next_wake_ms().unwrap();
+        outbox.start_sending(1, now).unwrap();
+        let retry = Outcome::Retry {
+            error: format!("offline {attempt}"),
+            retry_after_ms: None,
+        };
+        outbox.settle(1, retry, now, 0.5).unwrap();
+    }
+    let backed_off = outbox.next_wake_ms().unwrap();
+    assert!(outbox.ready(backed_off - 1).is_empty());
+    outbox.take_changed();
+    outbox.wake();
+    assert_eq!(outbox.ready(0), vec![1]);
+    assert_eq!(outbox.take_changed().len(), 1, "the wake is written back");
+}
