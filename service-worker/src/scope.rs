@@ -15,13 +15,7 @@ pub fn caches() -> Result<CacheStorage, String> {
         .map_err(|e| format!("no Cache API: {}", message(&e)))
 }
 
-/// The text of a JS error (or whatever was thrown).
-pub fn message(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub use tessera_shared::js_value::error_text as message;
 
 /// Awaits a promise, turning a rejection into its message.
 pub async fn wait(p: js_sys::Promise) -> Result<JsValue, String> {

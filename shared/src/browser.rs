@@ -295,7 +295,7 @@ impl Bff {
         let subject = session
             .id_token
             .as_deref()
-            .and_then(|t| crate::read_through::bearer_subject(Some(&format!("Bearer {t}"))))
+            .and_then(crate::read_through::token_subject)
             .unwrap_or_default();
         Bff {
             base: base.trim_end_matches('/').to_string(),
@@ -373,7 +373,8 @@ impl Bff {
         method: &str,
         url: &str,
     ) -> Result<(serde_json::Value, crate::bff::Freshness), BffError> {
-        let network = |e: JsValue| BffError::Network(format!("{url}: {}", js_error_text(&e)));
+        let network =
+            |e: JsValue| BffError::Network(format!("{url}: {}", crate::js_value::error_text(&e)));
         let headers = web_sys::Headers::new().map_err(network)?;
         headers.set("Accept", "application/json").map_err(network)?;
         if let Some(token) = &self.token {
@@ -419,11 +420,4 @@ pub fn clock(unix_ms: u64) -> String {
 pub fn as_of_notice(freshness: &crate::bff::Freshness) -> Option<String> {
     let clock = freshness.as_of_ms.map(clock).unwrap_or_default();
     freshness.notice(&clock, js_sys::Date::now() as u64)
-}
-
-fn js_error_text(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
 }

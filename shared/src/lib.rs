@@ -22,6 +22,8 @@ pub mod sync;
 #[cfg(feature = "browser")]
 pub mod browser;
 #[cfg(feature = "browser")]
+pub mod js_value;
+#[cfg(feature = "browser")]
 pub mod outbox_client;
 #[cfg(feature = "browser")]
 pub mod outbox_store;

@@ -2,6 +2,7 @@
 //! commands on top (read-your-writes), and get the commands sent: by Background Sync in the
 //! service worker where the browser has it, otherwise by a replay in this page.
 
+use crate::js_value::field;
 use crate::outbox::{Entry, NewEntry, Outbox};
 use crate::outbox_store::OutboxStore;
 use crate::replay;
@@ -73,26 +74,20 @@ pub async fn overlay(subject: &str, query: &str, body: &mut serde_json::Value) -
     }
 }
 
-fn get(target: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
 /// Whether this page can leave replays to Background Sync: a worker controls it and the
 /// browser has `SyncManager` (tests remove it to exercise the fallback).
 pub fn has_background_sync() -> bool {
     let global = js_sys::global();
-    let container = get(&get(&global, "navigator"), "serviceWorker");
-    let controlled =
-        !get(&container, "controller").is_null() && !get(&container, "controller").is_undefined();
-    controlled && !get(&global, "SyncManager").is_undefined()
+    let container = field(&field(&global, "navigator"), "serviceWorker");
+    field(&container, "controller").is_truthy() && !field(&global, "SyncManager").is_undefined()
 }
 
 async fn register_sync() -> Result<(), JsValue> {
-    let container = get(&get(&js_sys::global(), "navigator"), "serviceWorker");
-    let ready: js_sys::Promise = get(&container, "ready").dyn_into()?;
+    let container = field(&field(&js_sys::global(), "navigator"), "serviceWorker");
+    let ready: js_sys::Promise = field(&container, "ready").dyn_into()?;
     let registration = JsFuture::from(ready).await?;
-    let sync = get(&registration, "sync");
-    let register: js_sys::Function = get(&sync, "register").dyn_into()?;
+    let sync = field(&registration, "sync");
+    let register: js_sys::Function = field(&sync, "register").dyn_into()?;
     let registered: js_sys::Promise = register
         .call1(&sync, &replay::SYNC_TAG.into())?
         .dyn_into()?;

@@ -8,7 +8,7 @@
 //! runs overlapping read-write transactions one after the other.
 
 use crate::outbox::{Change, Entry, NewEntry, Outbox};
-use crate::response_store::{classify, StoreError};
+use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
 use idb::{Database, Transaction, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -88,25 +88,6 @@ impl OutboxStore {
         Ok(out)
     }
 
-    /// Waits for `tx` to commit, naming an abort (quota!) as such.
-    async fn commit(tx: Transaction, doing: &str) -> Result<(), StoreError> {
-        let raw = web_sys::IdbTransaction::from(tx);
-        let done = Transaction::from(raw.clone())
-            .await
-            .map_err(failed(doing))?;
-        if !done.is_committed() {
-            let why = raw
-                .error()
-                .map(|e| format!("{}: {}", e.name(), e.message()))
-                .unwrap_or_else(|| "no reason given".into());
-            return Err(classify(
-                doing,
-                &format!("the transaction was aborted ({why})"),
-            ));
-        }
-        Ok(())
-    }
-
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
         let doing = "reading the outbox";
@@ -138,7 +119,7 @@ impl OutboxStore {
         .await
         .map_err(failed(doing))?;
         Self::write(&tx, outbox.take_changed(), doing).await?;
-        Self::commit(tx, doing).await?;
+        commit(tx, doing).await?;
         Ok(entry)
     }
 
@@ -157,7 +138,7 @@ impl OutboxStore {
         };
         let result = f(&mut outbox);
         Self::write(&tx, outbox.take_changed(), doing).await?;
-        Self::commit(tx, doing).await?;
+        commit(tx, doing).await?;
         Ok(result)
     }
 
@@ -204,7 +185,7 @@ impl OutboxStore {
             None => store.delete(key).map_err(failed(doing))?.await,
         }
         .map_err(failed(doing))?;
-        Self::commit(tx, doing).await
+        commit(tx, doing).await
     }
 
     /// `subject`'s token as last stored.

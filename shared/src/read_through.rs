@@ -250,7 +250,12 @@ pub fn after_answer(
 /// development token `dev:<subject>:<roles>`, or a JWT's `sub` claim. The token is not
 /// verified here (the BFF does that); a token that names no subject keys as anonymous.
 pub fn bearer_subject(authorization: Option<&str>) -> Option<String> {
-    let token = authorization?.trim().strip_prefix("Bearer ")?.trim();
+    token_subject(authorization?.trim().strip_prefix("Bearer ")?)
+}
+
+/// The subject a bearer token names (see [`bearer_subject`]).
+pub fn token_subject(token: &str) -> Option<String> {
+    let token = token.trim();
     if let Some(rest) = token.strip_prefix("dev:") {
         let subject = rest.split(':').next().unwrap_or("");
         return (!subject.is_empty()).then(|| subject.to_string());

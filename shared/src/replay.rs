@@ -6,6 +6,7 @@
 //! Every change is announced on the `BroadcastChannel` [`CHANNEL`] as an
 //! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it.
 
+use crate::js_value::{error_text, field};
 use crate::outbox::{classify, retry_after_ms, Entry, Outcome, Summary};
 use crate::outbox_store::{Load, OutboxStore};
 use crate::sync::{entity_etag, parse_version_tag};
@@ -55,20 +56,9 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-fn get(target: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn js_text(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 pub async fn sleep_ms(ms: u64) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let set_timeout: js_sys::Function = get(&js_sys::global(), "setTimeout").unchecked_into();
+        let set_timeout: js_sys::Function = field(&js_sys::global(), "setTimeout").unchecked_into();
         let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from_f64(ms as f64));
     });
     let _ = JsFuture::from(promise).await;
@@ -100,7 +90,7 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
 /// or the worker holds the lock), or after whoever is running finishes (`wait: true`).
 /// `reconnected`: the network just came back, so entries backing off are sent at once.
 pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String> {
-    let locks = get(&get(&js_sys::global(), "navigator"), "locks");
+    let locks = field(&field(&js_sys::global(), "navigator"), "locks");
     if locks.is_undefined() || locks.is_null() {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
     }
@@ -118,15 +108,15 @@ pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String
     });
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::from_bool(!wait))
-        .map_err(|e| js_text(&e))?;
-    let request: js_sys::Function = get(&locks, "request").unchecked_into();
+        .map_err(|e| error_text(&e))?;
+    let request: js_sys::Function = field(&locks, "request").unchecked_into();
     let promise: js_sys::Promise = request
         .call3(&locks, &LOCK.into(), &options, &callback)
-        .map_err(|e| format!("requesting the replay lock: {}", js_text(&e)))?
+        .map_err(|e| format!("requesting the replay lock: {}", error_text(&e)))?
         .unchecked_into();
     JsFuture::from(promise)
         .await
-        .map_err(|e| format!("replay: {}", js_text(&e)))?;
+        .map_err(|e| format!("replay: {}", error_text(&e)))?;
     let result = slot.borrow_mut().take();
     result.transpose()
 }
@@ -231,7 +221,7 @@ async fn send(entry: &Entry, token: Option<&str>) -> Outcome {
 
 async fn try_send(entry: &Entry, token: Option<&str>) -> Result<Outcome, String> {
     let url = &entry.command.path;
-    let fail = |e: JsValue| format!("{} {url}: {}", entry.command.method, js_text(&e));
+    let fail = |e: JsValue| format!("{} {url}: {}", entry.command.method, error_text(&e));
     let headers = web_sys::Headers::new().map_err(fail)?;
     headers.set("Accept", "application/json").map_err(fail)?;
     headers
@@ -254,8 +244,8 @@ async fn try_send(entry: &Entry, token: Option<&str>) -> Result<Outcome, String>
         init.set_body(&JsValue::from_str(body));
     }
     init.set_headers(&headers);
-    let abort_signal = get(&js_sys::global(), "AbortSignal");
-    if let Ok(timeout) = get(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
+    let abort_signal = field(&js_sys::global(), "AbortSignal");
+    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
         if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(SEND_TIMEOUT_MS)) {
             let _ = js_sys::Reflect::set(&init, &"signal".into(), &signal);
         }

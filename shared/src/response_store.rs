@@ -50,6 +50,26 @@ pub fn classify(doing: &str, text: &str) -> StoreError {
     }
 }
 
+/// Waits for `tx` to commit. Quota is often only reported then, as an abort whose reason is
+/// on the transaction's `error`: it is named as such.
+pub(crate) async fn commit(tx: Transaction, doing: &str) -> Result<(), StoreError> {
+    let raw = web_sys::IdbTransaction::from(tx);
+    let done = Transaction::from(raw.clone())
+        .await
+        .map_err(|e| store_error(doing, e))?;
+    if !done.is_committed() {
+        let why = raw
+            .error()
+            .map(|e| format!("{}: {}", e.name(), e.message()))
+            .unwrap_or_else(|| "no reason given".into());
+        return Err(classify(
+            doing,
+            &format!("the transaction was aborted ({why})"),
+        ));
+    }
+    Ok(())
+}
+
 pub struct ResponseStore {
     db: Database,
 }
@@ -129,23 +149,7 @@ impl ResponseStore {
             .map_err(|e| store_error(&doing, e))?
             .await
             .map_err(|e| store_error(&doing, e))?;
-        // Quota is often only reported when the transaction commits, as an abort whose reason
-        // is on the transaction's `error`.
-        let raw = web_sys::IdbTransaction::from(tx);
-        let done = Transaction::from(raw.clone())
-            .await
-            .map_err(|e| store_error(&doing, e))?;
-        if !done.is_committed() {
-            let why = raw
-                .error()
-                .map(|e| format!("{}: {}", e.name(), e.message()))
-                .unwrap_or_else(|| "no reason given".into());
-            return Err(classify(
-                &doing,
-                &format!("the transaction was aborted ({why})"),
-            ));
-        }
-        Ok(())
+        commit(tx, &doing).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {

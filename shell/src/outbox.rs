@@ -28,7 +28,7 @@ pub fn start(session: &Session) {
     let subject = session
         .id_token
         .as_deref()
-        .and_then(|t| tessera_shared::read_through::bearer_subject(Some(&format!("Bearer {t}"))));
+        .and_then(tessera_shared::read_through::token_subject);
     let token = session.id_token.clone();
     wasm_bindgen_futures::spawn_local(async move {
         match outbox_client::store().await {

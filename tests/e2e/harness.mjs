@@ -124,6 +124,19 @@ export function cleanup() {
   for (const s of stores.splice(0)) rmSync(s, { recursive: true, force: true });
 }
 
+/** Every event the BFF at `url` shows `subject` (admins see all), oldest first. */
+export async function eventsOf(url, subject, roles = "customer") {
+  const headers = { authorization: `Bearer dev:${subject}:${roles}` };
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const page = await (await fetch(`${url}/api/events?after=${after}&limit=100`, { headers })).json();
+    out.push(...page.items);
+    if (page.items.length === 0) return out;
+    after = Number(page.nextCursor);
+  }
+}
+
 /** Waits until a service worker is active and controls the page. */
 export async function controlled(page) {
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, newStore, serve } from "./harness.mjs";
+import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, eventsOf, newStore, serve } from "./harness.mjs";
 
 const ROUNDS = 20;
 const PER_ROUND = 3;
@@ -138,21 +138,9 @@ async function open(b, errors) {
 
 const headers = { authorization: `Bearer ${TOKEN}` };
 
-/** Every event the BFF logged for SUBJECT, oldest first. */
-async function events() {
-  const out = [];
-  let after = 0;
-  for (;;) {
-    const page = await (await fetch(`${server.url}/api/events?after=${after}&limit=100`, { headers })).json();
-    out.push(...page.items);
-    if (page.items.length === 0) return out;
-    after = Number(page.nextCursor);
-  }
-}
-
 /** The cart's version: one per applied command. */
 const version = async () => (await (await fetch(`${server.url}/api/cart`, { headers })).json()).version;
-const applied = async () => (await events()).filter((e) => e.type === "cart.updated").length;
+const applied = async () => (await eventsOf(server.url, SUBJECT)).filter((e) => e.type === "cart.updated").length;
 
 /** The outbox's entries as stored in IndexedDB. */
 function stored(page) {
@@ -270,7 +258,7 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
     await outbox(page).and(page.locator('[data-pending="0"]')).and(page.locator('[data-inbox="0"]')).waitFor({ state: "attached", timeout: 10_000 });
     const drained = Date.now() - restarted;
 
-    const all = await events();
+    const all = await eventsOf(server.url, SUBJECT);
     const updates = all.filter((e) => e.type === "cart.updated");
     assert.equal(updates.length, queued, `each of the ${queued} commands queued so far applied exactly once ${why(round)}: ${JSON.stringify(all.map((e) => e.type))}`);
     const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();

@@ -3,7 +3,7 @@
 // Sync in the worker, or (with SyncManager removed) by a replay in one elected page.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, contextAs, controlled, launch, newStore, serve } from "./harness.mjs";
+import { cleanup, contextAs, controlled, eventsOf, launch, newStore, serve } from "./harness.mjs";
 
 let browser;
 let server;
@@ -16,19 +16,6 @@ after(async () => {
   await browser?.close();
   cleanup();
 });
-
-/** Every event the BFF shows `subject` (admins see all), oldest first. */
-async function eventsOf(subject, roles = "customer") {
-  const headers = { authorization: `Bearer dev:${subject}:${roles}` };
-  const out = [];
-  let after = 0;
-  for (;;) {
-    const page = await (await fetch(`${server.url}/api/events?after=${after}&limit=100`, { headers })).json();
-    out.push(...page.items);
-    if (page.items.length === 0) return out;
-    after = Number(page.nextCursor);
-  }
-}
 
 /** Clicks "Add to cart" on `item` and waits until the parcel says it is in the cart. */
 async function add(page, item, times) {
@@ -76,7 +63,7 @@ for (const variant of ["Background Sync", "no SyncManager"]) {
       await outbox(a).and(a.locator('[data-pending="50"]')).waitFor({ timeout: 10_000 });
       assert.match(await outbox(b).textContent(), /50 changes not sent yet/);
       await a.locator(".tessera-nav .badge", { hasText: "50" }).waitFor({ timeout: 10_000 });
-      assert.equal(await eventsOf(subject).then((e) => e.length), 0, "nothing reached the BFF offline");
+      assert.equal(await eventsOf(server.url, subject).then((e) => e.length), 0, "nothing reached the BFF offline");
 
       // A reload offline: the cart (from the saved copy) shows every waiting line as such.
       await b.goto(server.url + "/cart");
@@ -107,7 +94,7 @@ for (const variant of ["Background Sync", "no SyncManager"]) {
       await b.locator(".order-placed code", { hasText: orderId }).waitFor({ timeout: 10_000 });
       await b.locator(".cart .empty").waitFor();
 
-      const events = await eventsOf(subject);
+      const events = await eventsOf(server.url, subject);
       const kinds = events.map((e) => e.type);
       assert.equal(kinds.filter((k) => k === "cart.updated").length, 50, "each cart command applied once");
       assert.equal(kinds.filter((k) => k === "order.placed").length, 1, "the order placed once");
@@ -195,7 +182,7 @@ describe("outbox conflicts", () => {
     assert.deepEqual([byId["banh-mi"].name, byId["banh-mi"].priceCents, byId["banh-mi"].lastModifiedBy], ["Ada take", 1100, "ada"]);
     assert.deepEqual([byId["goi-cuon"].name, byId["goi-cuon"].priceCents, byId["goi-cuon"].lastModifiedBy], ["Bea edited", 1250, "bea"]);
     // Ada's three edits, and Bea's kept and edited ones: nothing twice, nothing of "take theirs".
-    const updates = (await eventsOf("ada", "customer,admin")).filter((e) => e.type === "menu.item-updated");
+    const updates = (await eventsOf(server.url, "ada", "customer,admin")).filter((e) => e.type === "menu.item-updated");
     assert.deepEqual(updates.map((e) => e.data.name).sort(), ["Ada edit", "Ada keep", "Ada take", "Bea edited", "Bea keep"]);
     assert.deepEqual(updates.map((e) => e.partitionKey).sort(),
       ["menu-item:banh-mi", "menu-item:goi-cuon", "menu-item:goi-cuon", "menu-item:pho-bo", "menu-item:pho-bo"]);
