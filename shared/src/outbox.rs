@@ -197,7 +197,18 @@ impl std::error::Error for OutboxError {}
 pub struct Outbox {
     entries: BTreeMap<u64, Entry>,
     changed: BTreeSet<u64>,
+    /// Per entity, the versions the user's own confirmed commands moved it between (oldest
+    /// first, the last [`APPLIED_KEPT`]), kept after their entries are gone: a command queued
+    /// from a read that did not see the confirmation yet follows them onto the newest.
+    applied: Applied,
+    applied_changed: bool,
 }
+
+/// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
+pub type Applied = BTreeMap<String, Vec<(i64, i64)>>;
+
+/// How many confirmed version steps are remembered per entity.
+pub const APPLIED_KEPT: usize = 32;
 
 /// What the status bar shows of the outbox; replayers broadcast it after every change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,7 +282,7 @@ impl Outbox {
     pub fn load(stored: impl IntoIterator<Item = Entry>) -> Outbox {
         Outbox {
             entries: stored.into_iter().map(|e| (e.id, e)).collect(),
-            changed: BTreeSet::new(),
+            ..Outbox::default()
         }
     }
 
@@ -325,8 +336,15 @@ impl Outbox {
 
     /// Queues a command as entry `id`, which comes from the store's own counter, so ids keep
     /// growing even after entries are deleted.
-    pub fn enqueue(&mut self, id: u64, new: NewEntry, now_ms: u64) -> &Entry {
+    pub fn enqueue(&mut self, id: u64, mut new: NewEntry, now_ms: u64) -> &Entry {
         self.changed.insert(id);
+        if let (Some(mut base), Some(steps)) = (new.base_version, self.applied.get(&new.entity)) {
+            // Steps only go forward, so following them ends.
+            while let Some(&(_, produced)) = steps.iter().find(|(from, _)| *from == base) {
+                base = produced;
+            }
+            new.base_version = Some(base);
+        }
         self.entries.entry(id).or_insert(Entry {
             id,
             idempotency_key: new.idempotency_key,
@@ -439,6 +457,16 @@ impl Outbox {
                 // version as this one; this one's effect is the user's own, so they now follow
                 // the version it produced.
                 self.rebase_later(id, &entity, based_on, version);
+                if let (Some(from), Some(to)) = (based_on, version) {
+                    if to > from {
+                        let steps = self.applied.entry(entity).or_default();
+                        steps.push((from, to));
+                        if steps.len() > APPLIED_KEPT {
+                            steps.remove(0);
+                        }
+                        self.applied_changed = true;
+                    }
+                }
             }
             Outcome::Conflict(theirs) => {
                 e.state = EntryState::Conflict;
@@ -546,6 +574,17 @@ impl Outbox {
         )?;
         e.state = EntryState::Done;
         Ok(())
+    }
+
+    /// The remembered version steps, with the outbox they belong to (see [`Outbox::applied`]).
+    pub fn with_applied(mut self, applied: Applied) -> Outbox {
+        self.applied = applied;
+        self
+    }
+
+    /// The version steps to write back, if any changed since the last call.
+    pub fn take_applied(&mut self) -> Option<Applied> {
+        std::mem::take(&mut self.applied_changed).then(|| self.applied.clone())
     }
 
     /// What to write to the store since the last call; done entries are deleted from it.

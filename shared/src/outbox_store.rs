@@ -7,7 +7,7 @@
 //! context and the user's retry or discard in another never overwrite each other: IndexedDB
 //! runs overlapping read-write transactions one after the other.
 
-use crate::outbox::{Change, Entry, NewEntry, Outbox};
+use crate::outbox::{Applied, Change, Entry, NewEntry, Outbox};
 use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
 use idb::{Database, Transaction, TransactionMode};
@@ -18,6 +18,8 @@ const ENTRIES: &str = "entries";
 const META: &str = "meta";
 const TOKENS: &str = "tokens";
 const NEXT_ID: &str = "nextId";
+/// The version steps of the user's confirmed commands ([`crate::outbox::Applied`]), as JSON.
+const APPLIED: &str = "applied";
 const SCHEMA_VERSION: u32 = 1;
 
 fn failed(doing: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
@@ -88,6 +90,39 @@ impl OutboxStore {
         Ok(out)
     }
 
+    /// The remembered version steps inside `tx` (none when unreadable: they only save
+    /// conflicts, never data).
+    async fn applied_in(tx: &Transaction, doing: &str) -> Result<Applied, StoreError> {
+        let meta = tx.object_store(META).map_err(failed(doing))?;
+        let raw = meta
+            .get(JsValue::from_str(APPLIED))
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?;
+        Ok(raw
+            .and_then(|v| v.as_string())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    async fn write_applied(
+        tx: &Transaction,
+        outbox: &mut Outbox,
+        doing: &str,
+    ) -> Result<(), StoreError> {
+        let Some(applied) = outbox.take_applied() else {
+            return Ok(());
+        };
+        let text = serde_json::to_string(&applied)
+            .map_err(|e| StoreError::Unavailable(format!("{doing}: {e}")))?;
+        let meta = tx.object_store(META).map_err(failed(doing))?;
+        meta.put(&JsValue::from_str(&text), Some(&JsValue::from_str(APPLIED)))
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?;
+        Ok(())
+    }
+
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
         let doing = "reading the outbox";
@@ -109,7 +144,8 @@ impl OutboxStore {
             .map_err(failed(doing))?
             .and_then(|v| v.as_f64())
             .map_or(1, |n| n as u64);
-        let mut outbox = Outbox::default();
+        let applied = Self::applied_in(&tx, doing).await?;
+        let mut outbox = Outbox::default().with_applied(applied);
         let entry = outbox.enqueue(next, new, now_ms).clone();
         meta.put(
             &JsValue::from_f64((next + 1) as f64),
@@ -130,14 +166,17 @@ impl OutboxStore {
         f: impl FnOnce(&mut Outbox) -> R,
     ) -> Result<R, StoreError> {
         let doing = "updating the outbox";
-        let tx = self.begin(&[ENTRIES], TransactionMode::ReadWrite, doing)?;
+        let tx = self.begin(&[ENTRIES, META], TransactionMode::ReadWrite, doing)?;
         let entries = Self::entries_in(&tx, doing).await?;
+        let applied = Self::applied_in(&tx, doing).await?;
         let mut outbox = match load {
             Load::Recover => Outbox::recover(entries),
             Load::AsIs => Outbox::load(entries),
-        };
+        }
+        .with_applied(applied);
         let result = f(&mut outbox);
         Self::write(&tx, outbox.take_changed(), doing).await?;
+        Self::write_applied(&tx, &mut outbox, doing).await?;
         commit(tx, doing).await?;
         Ok(result)
     }

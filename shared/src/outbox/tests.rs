@@ -548,3 +548,37 @@ fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
     assert_eq!(outbox.ready(0), vec![1]);
     assert_eq!(outbox.take_changed().len(), 1, "the wake is written back");
 }
+
+#[test]
+fn a_command_read_before_an_own_confirmation_follows_it_onto_the_new_version() {
+    // The app read the cart at version 3 (with command 1 still shown as waiting), but command
+    // 1 was confirmed and removed before command 2 was queued: 2 must not conflict with 1.
+    let mut outbox = Outbox::default();
+    queue(&mut outbox, 1, "cart", Some(3));
+    outbox.start_sending(1, 0).unwrap();
+    outbox
+        .settle(1, Outcome::Applied { version: Some(4) }, 0, 0.0)
+        .unwrap();
+    outbox.take_changed();
+    let applied = outbox
+        .take_applied()
+        .expect("the step 3 → 4 is written back");
+    assert_eq!(applied["cart"], vec![(3, 4)]);
+    assert_eq!(outbox.take_applied(), None);
+
+    // As the store would load it again.
+    let mut outbox = Outbox::load(Vec::new()).with_applied(applied);
+    queue(&mut outbox, 2, "cart", Some(3));
+    assert_eq!(outbox.get(2).unwrap().base_version, Some(4));
+    outbox.start_sending(2, 0).unwrap();
+    outbox
+        .settle(2, Outcome::Applied { version: Some(5) }, 0, 0.0)
+        .unwrap();
+    // Two steps behind, other entities and unknown versions.
+    queue(&mut outbox, 3, "cart", Some(3));
+    assert_eq!(outbox.get(3).unwrap().base_version, Some(5));
+    queue(&mut outbox, 4, "menu", Some(3));
+    assert_eq!(outbox.get(4).unwrap().base_version, Some(3));
+    queue(&mut outbox, 5, "cart", Some(9));
+    assert_eq!(outbox.get(5).unwrap().base_version, Some(9));
+}
