@@ -364,6 +364,11 @@ impl Outbox {
         })
     }
 
+    /// Adds an entry another operation already stored (keeps a cached copy current).
+    pub fn insert_stored(&mut self, e: Entry) {
+        self.entries.insert(e.id, e);
+    }
+
     /// The entries that may be sent now: for each entity, its oldest unfinished entry, if that
     /// one is pending and its wait is over. An entity with an entry being sent, or with a
     /// conflict, sends nothing. A rejected entry does not hold its entity: it had no effect.

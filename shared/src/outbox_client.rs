@@ -4,7 +4,7 @@
 
 use crate::js_value::field;
 use crate::outbox::{Entry, NewEntry, Outbox};
-use crate::outbox_store::OutboxStore;
+use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::replay;
 use crate::response_store::StoreError;
 use std::cell::RefCell;
@@ -27,10 +27,34 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
     Ok(opened)
 }
 
+/// The User Timing measure of each durable write of a queued command (DevTools' Performance
+/// panel shows it; the outbox benchmark reads it).
+pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
+
+fn now() -> f64 {
+    field(&js_sys::global(), "performance")
+        .unchecked_into::<web_sys::Performance>()
+        .now()
+}
+
+/// `performance.measure(name, {start, end: now})`; timing is never worth an error.
+fn measure(name: &str, start: f64) {
+    let performance = field(&js_sys::global(), "performance");
+    let Ok(f) = field(&performance, "measure").dyn_into::<js_sys::Function>() else {
+        return;
+    };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"start".into(), &start.into());
+    let _ = js_sys::Reflect::set(&options, &"end".into(), &now().into());
+    let _ = f.call2(&performance, &name.into(), &options);
+}
+
 /// Queues `new` durably, tells every page, and gets it sent.
 pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
     let store = store().await?;
+    let started = now();
     let entry = store.enqueue(new, js_sys::Date::now() as u64).await?;
+    measure(ENQUEUE_MEASURE, started);
     if let Ok(outbox) = store.read().await {
         replay::announce(outbox.summary(false));
     }
@@ -45,7 +69,7 @@ pub async fn decide(
 ) -> Result<(), String> {
     let store = store().await.map_err(|e| e.to_string())?;
     let summary = store
-        .update(crate::outbox_store::Load::AsIs, |o| {
+        .update(Load::AsIs, Durability::Strict, |o| {
             f(o).map(|()| o.summary(false))
         })
         .await

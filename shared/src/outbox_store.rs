@@ -5,13 +5,23 @@
 //!
 //! Every change is one read-modify-write transaction over the whole outbox, so a replay in one
 //! context and the user's retry or discard in another never overwrite each other: IndexedDB
-//! runs overlapping read-write transactions one after the other.
+//! runs overlapping read-write transactions one after the other. Every write also moves
+//! `meta.generation` on, so a context whose last copy has the current generation uses it
+//! instead of reading and parsing every entry again (a replay of 1,000 entries would
+//! otherwise parse the whole outbox twice per send).
+//!
+//! What the user did (a queued command, a decision on a conflict) is committed with `strict`
+//! durability: Chromium's default has been `relaxed` since Chrome 121, which fires `complete`
+//! while the data is still being written, so a crash right after the user saw "not sent yet"
+//! could lose the change. The replayer's own bookkeeping stays relaxed: losing a claim or a
+//! settle only sends a command again, under its idempotency key.
 
 use crate::outbox::{Applied, Change, Entry, NewEntry, Outbox};
 use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
 use idb::{Database, Transaction, TransactionMode};
-use wasm_bindgen::JsValue;
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
 
 pub const DATABASE: &str = "tessera-outbox";
 const ENTRIES: &str = "entries";
@@ -20,14 +30,50 @@ const TOKENS: &str = "tokens";
 const NEXT_ID: &str = "nextId";
 /// The version steps of the user's confirmed commands ([`crate::outbox::Applied`]), as JSON.
 const APPLIED: &str = "applied";
+/// Moved on by every write (anyone who writes the outbox must move it on).
+const GENERATION: &str = "generation";
 const SCHEMA_VERSION: u32 = 1;
 
 fn failed(doing: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
     move |e| classify(doing, &e.to_string())
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// An `IDBDatabase`, for the one call web-sys has only as unstable.
+    #[wasm_bindgen(js_name = IDBDatabase)]
+    type RawDatabase;
+
+    /// `IDBDatabase.transaction(stores, mode, {durability})`.
+    #[wasm_bindgen(catch, method, js_name = transaction)]
+    fn transaction_with_options(
+        this: &RawDatabase,
+        stores: &js_sys::Array,
+        mode: &str,
+        options: &js_sys::Object,
+    ) -> Result<web_sys::IdbTransaction, JsValue>;
+}
+
 pub struct OutboxStore {
     db: Database,
+    /// The same connection, for transactions with options the `idb` crate cannot pass.
+    raw: web_sys::IdbDatabase,
+    /// The outbox as this connection last read or wrote it, and the generation it had then.
+    cached: RefCell<Option<Cached>>,
+}
+
+struct Cached {
+    generation: u64,
+    outbox: Outbox,
+}
+
+/// Whether a read-write transaction's `complete` waits until its data is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The user's own input: lost only with the disk.
+    Strict,
+    /// The replayer's bookkeeping, which a re-send under the same key repairs.
+    Relaxed,
 }
 
 /// Whether a loaded outbox is being taken over after a restart (entries left `sending` are
@@ -53,7 +99,12 @@ impl OutboxStore {
             .build()
             .await
             .map_err(failed(&format!("opening IndexedDB {name:?}")))?;
-        Ok(OutboxStore { db })
+        let raw: web_sys::IdbDatabase = db.into();
+        Ok(OutboxStore {
+            db: Database::from(raw.clone()),
+            raw,
+            cached: RefCell::new(None),
+        })
     }
 
     fn begin(
@@ -63,6 +114,27 @@ impl OutboxStore {
         doing: &str,
     ) -> Result<Transaction, StoreError> {
         self.db.transaction(stores, mode).map_err(failed(doing))
+    }
+
+    fn begin_write(
+        &self,
+        stores: &[&str],
+        durability: Durability,
+        doing: &str,
+    ) -> Result<Transaction, StoreError> {
+        let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        let options = js_sys::Object::new();
+        let value = match durability {
+            Durability::Strict => "strict",
+            Durability::Relaxed => "relaxed",
+        };
+        js_sys::Reflect::set(&options, &"durability".into(), &value.into())
+            .map_err(|e| classify(doing, &crate::js_value::error_text(&e)))?;
+        self.raw
+            .unchecked_ref::<RawDatabase>()
+            .transaction_with_options(&names, "readwrite", &options)
+            .map(Transaction::from)
+            .map_err(|e| classify(doing, &crate::js_value::error_text(&e)))
     }
 
     /// Reads every entry inside `tx`. An entry that cannot be read is left where it is (it is
@@ -90,6 +162,57 @@ impl OutboxStore {
         Ok(out)
     }
 
+    /// A number kept in `meta` (0 when absent).
+    async fn number_in(tx: &Transaction, key: &str, doing: &str) -> Result<u64, StoreError> {
+        let meta = tx.object_store(META).map_err(failed(doing))?;
+        Ok(meta
+            .get(JsValue::from_str(key))
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?
+            .and_then(|v| v.as_f64())
+            .map_or(0, |n| n as u64))
+    }
+
+    async fn put_number(
+        tx: &Transaction,
+        key: &str,
+        value: u64,
+        doing: &str,
+    ) -> Result<(), StoreError> {
+        let meta = tx.object_store(META).map_err(failed(doing))?;
+        meta.put(
+            &JsValue::from_f64(value as f64),
+            Some(&JsValue::from_str(key)),
+        )
+        .map_err(failed(doing))?
+        .await
+        .map_err(failed(doing))?;
+        Ok(())
+    }
+
+    /// The outbox inside `tx` at `generation`: this connection's copy when it is that
+    /// generation's (and no recovery is asked for), else read from the store.
+    async fn outbox_in(
+        &self,
+        tx: &Transaction,
+        generation: u64,
+        load: Load,
+        doing: &str,
+    ) -> Result<Outbox, StoreError> {
+        let cached = self.cached.borrow_mut().take();
+        if let Some(c) = cached.filter(|c| c.generation == generation && load == Load::AsIs) {
+            return Ok(c.outbox);
+        }
+        let entries = Self::entries_in(tx, doing).await?;
+        let applied = Self::applied_in(tx, doing).await?;
+        Ok(match load {
+            Load::Recover => Outbox::recover(entries),
+            Load::AsIs => Outbox::load(entries),
+        }
+        .with_applied(applied))
+    }
+
     /// The remembered version steps inside `tx` (none when unreadable: they only save
     /// conflicts, never data).
     async fn applied_in(tx: &Transaction, doing: &str) -> Result<Applied, StoreError> {
@@ -105,13 +228,14 @@ impl OutboxStore {
             .unwrap_or_default())
     }
 
+    /// Writes the version steps if they changed; whether they did.
     async fn write_applied(
         tx: &Transaction,
         outbox: &mut Outbox,
         doing: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Some(applied) = outbox.take_applied() else {
-            return Ok(());
+            return Ok(false);
         };
         let text = serde_json::to_string(&applied)
             .map_err(|e| StoreError::Unavailable(format!("{doing}: {e}")))?;
@@ -120,42 +244,44 @@ impl OutboxStore {
             .map_err(failed(doing))?
             .await
             .map_err(failed(doing))?;
-        Ok(())
+        Ok(true)
     }
 
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
         let doing = "reading the outbox";
-        let tx = self.begin(&[ENTRIES], TransactionMode::ReadOnly, doing)?;
-        let entries = Self::entries_in(&tx, doing).await?;
+        let tx = self.begin(&[ENTRIES, META], TransactionMode::ReadOnly, doing)?;
+        let generation = Self::number_in(&tx, GENERATION, doing).await?;
+        let outbox = self.outbox_in(&tx, generation, Load::AsIs, doing).await?;
         let _ = tx.await;
-        Ok(Outbox::load(entries))
+        *self.cached.borrow_mut() = Some(Cached {
+            generation,
+            outbox: outbox.clone(),
+        });
+        Ok(outbox)
     }
 
     /// Queues a command durably: when this returns `Ok`, the entry is on disk.
     pub async fn enqueue(&self, new: NewEntry, now_ms: u64) -> Result<Entry, StoreError> {
         let doing = "saving a change in the outbox";
-        let tx = self.begin(&[ENTRIES, META], TransactionMode::ReadWrite, doing)?;
-        let meta = tx.object_store(META).map_err(failed(doing))?;
-        let next = meta
-            .get(JsValue::from_str(NEXT_ID))
-            .map_err(failed(doing))?
-            .await
-            .map_err(failed(doing))?
-            .and_then(|v| v.as_f64())
-            .map_or(1, |n| n as u64);
+        let tx = self.begin_write(&[ENTRIES, META], Durability::Strict, doing)?;
+        let generation = Self::number_in(&tx, GENERATION, doing).await?;
+        let next = Self::number_in(&tx, NEXT_ID, doing).await?.max(1);
+        // Only the id counter and the version steps are read: queueing stays as fast with a
+        // thousand entries waiting as with none.
         let applied = Self::applied_in(&tx, doing).await?;
         let mut outbox = Outbox::default().with_applied(applied);
         let entry = outbox.enqueue(next, new, now_ms).clone();
-        meta.put(
-            &JsValue::from_f64((next + 1) as f64),
-            Some(&JsValue::from_str(NEXT_ID)),
-        )
-        .map_err(failed(doing))?
-        .await
-        .map_err(failed(doing))?;
+        Self::put_number(&tx, NEXT_ID, next + 1, doing).await?;
         Self::write(&tx, outbox.take_changed(), doing).await?;
+        Self::put_number(&tx, GENERATION, generation + 1, doing).await?;
+        let mut cached = self.cached.borrow_mut().take();
         commit(tx, doing).await?;
+        if let Some(c) = cached.as_mut().filter(|c| c.generation == generation) {
+            c.outbox.insert_stored(entry.clone());
+            c.generation = generation + 1;
+            *self.cached.borrow_mut() = cached;
+        }
         Ok(entry)
     }
 
@@ -163,21 +289,23 @@ impl OutboxStore {
     pub async fn update<R>(
         &self,
         load: Load,
+        durability: Durability,
         f: impl FnOnce(&mut Outbox) -> R,
     ) -> Result<R, StoreError> {
         let doing = "updating the outbox";
-        let tx = self.begin(&[ENTRIES, META], TransactionMode::ReadWrite, doing)?;
-        let entries = Self::entries_in(&tx, doing).await?;
-        let applied = Self::applied_in(&tx, doing).await?;
-        let mut outbox = match load {
-            Load::Recover => Outbox::recover(entries),
-            Load::AsIs => Outbox::load(entries),
-        }
-        .with_applied(applied);
+        let tx = self.begin_write(&[ENTRIES, META], durability, doing)?;
+        let mut generation = Self::number_in(&tx, GENERATION, doing).await?;
+        let mut outbox = self.outbox_in(&tx, generation, load, doing).await?;
         let result = f(&mut outbox);
-        Self::write(&tx, outbox.take_changed(), doing).await?;
-        Self::write_applied(&tx, &mut outbox, doing).await?;
+        let changes = outbox.take_changed();
+        let wrote = !changes.is_empty();
+        Self::write(&tx, changes, doing).await?;
+        if Self::write_applied(&tx, &mut outbox, doing).await? || wrote {
+            generation += 1;
+            Self::put_number(&tx, GENERATION, generation, doing).await?;
+        }
         commit(tx, doing).await?;
+        *self.cached.borrow_mut() = Some(Cached { generation, outbox });
         Ok(result)
     }
 
@@ -212,7 +340,7 @@ impl OutboxStore {
     /// Remembers `subject`'s current token (`None`: signed out, forget it).
     pub async fn set_token(&self, subject: &str, token: Option<&str>) -> Result<(), StoreError> {
         let doing = "saving the session for background sync";
-        let tx = self.begin(&[TOKENS], TransactionMode::ReadWrite, doing)?;
+        let tx = self.begin_write(&[TOKENS], Durability::Relaxed, doing)?;
         let store = tx.object_store(TOKENS).map_err(failed(doing))?;
         let key = JsValue::from_str(subject);
         match token {
@@ -241,7 +369,8 @@ impl OutboxStore {
         Ok(value.and_then(|v| v.as_string()))
     }
 
-    pub fn close(self) {
+    /// Closes the connection once its transactions are done.
+    pub fn close(&self) {
         self.db.close();
     }
 }

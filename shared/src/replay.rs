@@ -8,8 +8,10 @@
 
 use crate::js_value::{error_text, field};
 use crate::outbox::{classify, retry_after_ms, Entry, Outcome, Summary};
-use crate::outbox_store::{Load, OutboxStore};
+use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::sync::{entity_etag, parse_version_tag};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -33,6 +35,8 @@ const SEND_TIMEOUT_MS: u32 = 15_000;
 const MAX_NAP_MS: u64 = 20_000;
 /// A run stops by then: a sync event must settle within about three minutes.
 const MAX_RUN_MS: u64 = 150_000;
+/// At most one announcement per this long while a run goes on.
+const ANNOUNCE_EVERY_MS: u64 = 200;
 
 #[wasm_bindgen]
 extern "C" {
@@ -122,7 +126,7 @@ pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String
 }
 
 async fn run_locked(reconnected: bool) -> Result<Report, String> {
-    let store = OutboxStore::open().await.map_err(|e| e.to_string())?;
+    let store = Rc::new(OutboxStore::open().await.map_err(|e| e.to_string())?);
     let result = replay_all(&store, reconnected).await;
     let summary = store
         .read()
@@ -137,22 +141,40 @@ async fn run_locked(reconnected: bool) -> Result<Report, String> {
     })
 }
 
-async fn replay_all(store: &OutboxStore, reconnected: bool) -> Result<Report, String> {
+/// Keeps up to [`PARALLEL`] sends in flight (one per entity): each answer is settled, and the
+/// next ready entries claimed, in one transaction as soon as it comes, so one slow send does
+/// not hold up the others.
+async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
     let mut load = Load::Recover;
     let mut got_through = false;
+    let mut in_flight = FuturesUnordered::new();
+    let mut answered: Vec<(u64, Outcome)> = Vec::new();
+    let mut announced_at = 0;
     loop {
         let now = now_ms();
+        // Past the run's time, only what is in flight is still settled.
+        let room = if now > started + MAX_RUN_MS {
+            0
+        } else {
+            PARALLEL - in_flight.len()
+        };
+        let settle = std::mem::take(&mut answered);
         let (claimed, next_wake, summary) = store
-            .update(load, |o| {
+            .update(load, Durability::Relaxed, |o| {
                 if load == Load::Recover && reconnected {
                     o.wake();
+                }
+                for (id, outcome) in settle {
+                    if let Err(e) = o.settle(id, outcome, now, js_sys::Math::random()) {
+                        web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
+                    }
                 }
                 let claimed: Vec<Entry> = o
                     .ready(now)
                     .into_iter()
-                    .take(PARALLEL)
+                    .take(room)
                     .filter_map(|id| o.start_sending(id, now).ok().cloned())
                     .collect();
                 (claimed, o.next_wake_ms(), o.summary(true))
@@ -160,7 +182,26 @@ async fn replay_all(store: &OutboxStore, reconnected: bool) -> Result<Report, St
             .await
             .map_err(|e| e.to_string())?;
         load = Load::AsIs;
-        if claimed.is_empty() {
+        // Every page reads the outbox again on an announcement: a few a second are enough
+        // for the status bar, and the run's end is always announced (`run_locked`).
+        if now >= announced_at + ANNOUNCE_EVERY_MS {
+            announce(summary);
+            announced_at = now;
+        }
+        for e in claimed {
+            // Each send runs as its own task: polled only from this loop, it would stall
+            // while the loop waits for IndexedDB, and its token read would miss its
+            // transaction's end.
+            let store = store.clone();
+            let (sending, answer) = async move {
+                let token = store.token(&e.subject).await.ok().flatten();
+                (e.id, send(&e, token.as_deref()).await)
+            }
+            .remote_handle();
+            wasm_bindgen_futures::spawn_local(sending);
+            in_flight.push(answer);
+        }
+        if in_flight.is_empty() {
             match next_wake {
                 Some(at)
                     if got_through
@@ -173,37 +214,19 @@ async fn replay_all(store: &OutboxStore, reconnected: bool) -> Result<Report, St
                 _ => return Ok(report),
             }
         }
-        announce(summary);
-        let sends = claimed.iter().map(|e| async move {
-            let token = store.token(&e.subject).await.ok().flatten();
-            (e.id, send(e, token.as_deref()).await)
-        });
-        let outcomes = futures_util::future::join_all(sends).await;
-        got_through = false;
-        for (_, o) in &outcomes {
-            match o {
-                Outcome::Retry { .. } => report.retried += 1,
-                _ => {
-                    report.settled += 1;
-                    got_through = true;
-                }
-            }
+        // Wait for one answer, and take every other that is already there.
+        answered.extend(in_flight.next().await);
+        while let Some(Some(more)) = in_flight.next().now_or_never() {
+            answered.push(more);
         }
-        let now = now_ms();
-        let summary = store
-            .update(Load::AsIs, |o| {
-                for (id, outcome) in outcomes {
-                    if let Err(e) = o.settle(id, outcome, now, js_sys::Math::random()) {
-                        web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
-                    }
-                }
-                o.summary(true)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        announce(summary);
-        if now_ms() > started + MAX_RUN_MS {
-            return Ok(report);
+        got_through = false;
+        for (_, outcome) in &answered {
+            if matches!(outcome, Outcome::Retry { .. }) {
+                report.retried += 1;
+            } else {
+                report.settled += 1;
+                got_through = true;
+            }
         }
     }
 }

@@ -155,7 +155,7 @@ function stored(page) {
         db.close();
         resolve(req.result.map((text) => {
           const e = JSON.parse(text);
-          return { id: e.id, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error };
+          return { id: e.id, key: e.idempotencyKey, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error };
         }));
       };
     };
@@ -210,6 +210,7 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
     await outbox(page).and(page.locator(`[data-pending="${PER_ROUND}"]`)).waitFor({ timeout: 10_000 });
     const before = await applied();
     assert.equal(before, queued - PER_ROUND, `nothing reached the BFF while offline ${why(round)}`);
+    const queuedHere = await stored(page);
 
     // Back online, and kill at a seeded point: after a random delay; or just after the BFF
     // committed the round's k-th command (the kill then often lands before the outbox settled
@@ -247,8 +248,10 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
     b = await start();
     ({ context, page } = await open(b, errors));
     let left;
+    let foundAfterRestart;
     for (;;) {
       left = await stored(page);
+      foundAfterRestart ??= left;
       const stuck = left.filter((e) => e.state === "conflict" || e.state === "rejected");
       assert.deepEqual(stuck, [], `no command needs the user after a crash ${why(round)}`);
       if (left.length === 0) break;
@@ -260,6 +263,17 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
 
     const all = await eventsOf(server.url, SUBJECT);
     const updates = all.filter((e) => e.type === "cart.updated");
+    if (updates.length !== queued) {
+      // Where each of the round's commands went: lost from disk by the kill (not found after
+      // the restart), or found and then settled without reaching the BFF.
+      const trace = queuedHere.map((e) => ({
+        id: e.id, path: e.path, body: e.body,
+        sentInLives: lives.map((l, i) => (l.sent.has(e.key) ? i : -1)).filter((i) => i >= 0),
+        replayed: lives.some((l) => l.replayed.has(e.key)),
+        afterRestart: foundAfterRestart.find((f) => f.key === e.key)?.state ?? "missing",
+      }));
+      console.log(`# round ${round}: ${landed}/${PER_ROUND} had landed at the kill (${mode}); the round's commands: ${JSON.stringify(trace)}`);
+    }
     assert.equal(updates.length, queued, `each of the ${queued} commands queued so far applied exactly once ${why(round)}: ${JSON.stringify(all.map((e) => e.type))}`);
     const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();
     assert.deepEqual(lines(cart), expectedLines(quantities), `the cart holds every add once ${why(round)}`);

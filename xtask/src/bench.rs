@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`) and service
-//! worker figures (`tests/bench/offline.mjs`). Figures are printed, never asserted.
+//! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`), service
+//! worker figures (`tests/bench/offline.mjs`) and outbox figures (`tests/bench/outbox.mjs`).
+//! Figures are printed, never asserted.
 
 use crate::build;
 use crate::dev::server_bins;
@@ -65,8 +66,9 @@ pub fn bench() -> Result<()> {
     let built = build::build(&[])?;
     sizes(&built)?;
     let (deploy, bff) = server_bins()?;
-    // Page load first, then the service worker (precache, cached queries, offline start).
-    for script in ["bench/load.mjs", "bench/offline.mjs"] {
+    // Page load first, then the service worker (precache, cached queries, offline start),
+    // then the outbox (enqueue, reconnect to empty, replay throughput).
+    for script in ["bench/load.mjs", "bench/offline.mjs", "bench/outbox.mjs"] {
         run(Command::new("node")
             .arg(script)
             .current_dir(tools::tests_dir())

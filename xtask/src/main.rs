@@ -4,7 +4,7 @@
 //! - `test`: install what is missing, then every check: fmt, clippy, native tests,
 //!   wasm-bindgen tests in headless Chromium, end-to-end tests with Playwright.
 //! - `build [APP...]`: build the shell and apps (or only the named ones) into `dist/`.
-//! - `bench`: print bundle sizes, load/activation timings and service worker figures.
+//! - `bench`: print bundle sizes, load/activation timings, service worker and outbox figures.
 //! - `bootstrap`: only install the toolchain pieces.
 
 mod apps;

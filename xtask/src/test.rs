@@ -53,8 +53,9 @@ pub fn test(args: &[String]) -> Result<()> {
     end_to_end()
 }
 
-/// wasm-bindgen-test suites in headless Chromium: the browser glue in a page, and the
-/// read-through cache's IndexedDB store in a page and in a service worker.
+/// wasm-bindgen-test suites in headless Chromium: the browser glue in a page, the
+/// read-through cache's IndexedDB store in a page and in a service worker, and the outbox's
+/// store in a page.
 fn browser_tests() -> Result<()> {
     run(cargo()
         .args([
@@ -71,6 +72,8 @@ fn browser_tests() -> Result<()> {
             "response_store_window",
             "--test",
             "response_store_worker",
+            "--test",
+            "outbox_store",
         ])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",

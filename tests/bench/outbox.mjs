@@ -1,0 +1,210 @@
+// Outbox figures in headless Chromium against the real BFF + CDN server, printed, never
+// asserted (only sanity-checked: a figure of a run that lost or repeated commands is no
+// figure). Run by `cargo xtask bench` after offline.mjs, in one fresh persistent profile
+// signed in as an admin:
+//   1. enqueue: offline, CLICKS clicks on "Add to cart" (four dishes in turn); each click
+//      reads the cart with the waiting commands on top and queues one command. Printed: the
+//      durable write alone (the shell's `tessera:outbox-enqueue` User Timing measures) and
+//      click → "N in cart" shown (timed in the page);
+//   2. reconnect → empty: back online, until the outbox in IndexedDB is empty (those CLICKS
+//      commands are on one entity, the cart, so they go one after the other);
+//   3. replay throughput: ENTRIES commands written into the outbox offline, copied from the
+//      shape of a real entry, then online until empty: (a) ENTRIES menu items created, one
+//      entity each, so up to the replayer's parallelism go at once; (b) ENTRIES cart changes,
+//      one entity, in order, each on the version the previous one makes.
+import { cleanup, controlled, eventsOf, launchWithProfile, newStore, serve } from "../e2e/harness.mjs";
+import { median, pct } from "./stats.mjs";
+
+const CLICKS = Number(process.env.BENCH_OUTBOX_CLICKS ?? 200);
+const ENTRIES = Number(process.env.BENCH_OUTBOX_ENTRIES ?? 1000);
+const SUBJECT = "ada";
+const ROLES = ["customer", "admin"];
+const TOKEN = `dev:${SUBJECT}:${ROLES.join(",")}`;
+const ITEMS = ["pho-bo", "banh-mi", "goi-cuon", "ca-phe-sua-da"];
+const T = 30_000;
+const LIMIT_MS = Number(process.env.BENCH_OUTBOX_LIMIT_MS ?? 600_000); // for one drain
+
+const watchdog = setTimeout(() => {
+  console.error("outbox.mjs: gave up after 15 minutes");
+  process.exit(1);
+}, 15 * 60_000);
+watchdog.unref();
+
+const f1 = (x) => x.toFixed(1);
+const spread = (xs) => `p50 ${f1(median(xs))} ms, p99 ${f1(pct(xs, 99))} ms, max ${f1(Math.max(...xs))} ms (n=${xs.length})`;
+
+/** The outbox's entries as stored (parsed). */
+function stored(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tessera-outbox");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const req = db.transaction("entries").objectStore("entries").getAll();
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        db.close();
+        resolve(req.result.map((t) => JSON.parse(t)));
+      };
+    };
+  }));
+}
+
+/** Resolves with the ms from now until the outbox holds no entry (polled in the page every
+ * 10 ms, so the figure is at most that late). */
+function untilEmpty(page, limitMs) {
+  return page.evaluate((limit) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const open = indexedDB.open("tessera-outbox");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const poll = () => {
+        const req = db.transaction("entries").objectStore("entries").count();
+        req.onsuccess = () => {
+          const now = performance.now();
+          if (req.result === 0) {
+            db.close();
+            resolve(now - t0);
+          } else if (now - t0 > limit) {
+            db.close();
+            reject(new Error(`the outbox still holds ${req.result} entries after ${limit} ms`));
+          } else setTimeout(poll, 10);
+        };
+        req.onerror = () => reject(req.error);
+      };
+      poll();
+    };
+  }), limitMs);
+}
+
+/** [`untilEmpty`], or an error that shows what is left. */
+async function drained(page) {
+  try {
+    return await untilEmpty(page, LIMIT_MS);
+  } catch (e) {
+    const left = (await stored(page)).slice(0, 10).map((x) => `#${x.id} ${x.state} after ${x.attempts} attempt(s): ${x.error ?? "no error"}`);
+    console.log(`first left: ${left.join("; ")}`);
+    throw e;
+  }
+}
+
+/** Writes `entries` (made by `make(i, nextId)` in the page from `template`) into the outbox in
+ * one transaction, moving its id counter on as the shell's enqueue does. */
+function seed(page, template, kind, count, cartVersion) {
+  return page.evaluate(({ template, kind, count, cartVersion }) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tessera-outbox");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(["entries", "meta"], "readwrite", { durability: "strict" });
+      const meta = tx.objectStore("meta");
+      const entries = tx.objectStore("entries");
+      const dishes = ["pho-bo", "banh-mi", "goi-cuon", "ca-phe-sua-da"];
+      meta.get("nextId").onsuccess = (ev) => {
+        const first = ev.target.result ?? 1;
+        const now = Date.now();
+        for (let i = 0; i < count; i++) {
+          const id = first + i;
+          const e = structuredClone(template);
+          Object.assign(e, { id, idempotencyKey: crypto.randomUUID(), state: "pending", attempts: 0, error: null,
+            theirs: null, createdAtMs: now, updatedAtMs: now, notBeforeMs: 0, overlays: [] });
+          if (kind === "menu") {
+            const item = `bench-${id}`;
+            e.entity = `menu-item:${item}`;
+            e.baseVersion = null;
+            e.label = `Bench dish ${i}: created`;
+            e.command = { method: "PUT", path: `/api/restaurants/pho-corner/menu/${item}`,
+              body: JSON.stringify({ name: `Bench dish ${i}`, priceCents: 500 + (i % 900), available: true }) };
+          } else {
+            e.baseVersion = cartVersion + i;
+            const dish = dishes[i % dishes.length];
+            const quantity = 1 + (Math.floor(i / dishes.length) % 50);
+            e.label = `${dish} × ${quantity} in the cart`;
+            e.command = { method: "PUT", path: `/api/cart/items/${dish}`, body: JSON.stringify({ quantity }) };
+          }
+          entries.put(JSON.stringify(e), id);
+        }
+        meta.put(first + count, "nextId");
+        meta.get("generation").onsuccess = (g) => meta.put((g.target.result ?? 0) + 1, "generation");
+      };
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  }), { template, kind, count, cartVersion });
+}
+
+const server = await serve(newStore());
+const context = await launchWithProfile();
+try {
+  context.setDefaultTimeout(T);
+  const session = { userName: SUBJECT, idToken: TOKEN, roles: ROLES };
+  await context.addInitScript((s) => localStorage.setItem("tessera.devSession", JSON.stringify(s)), session);
+  if (process.env.BENCH_OUTBOX_NO_SYNC) {
+    // The fallback: replays by the page itself (as in browsers without Background Sync).
+    await context.addInitScript(() => {
+      delete window.SyncManager;
+      delete ServiceWorkerRegistration.prototype.sync;
+    });
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => m.type() === "warning" && console.log(`  page: ${m.text()}`));
+  await page.goto(server.url + "/restaurants/pho-corner");
+  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
+  await controlled(page);
+  await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: T });
+  const sync = await page.evaluate(() => "SyncManager" in window);
+  console.log(`# outbox bench: ${CLICKS} clicks, ${ENTRIES} seeded entries; replays by ${sync ? "Background Sync in the worker" : "the page"}`);
+
+  // 1. Enqueue.
+  await context.setOffline(true);
+  const clickMs = [];
+  const here = {};
+  for (let i = 0; i < CLICKS; i++) {
+    const item = ITEMS[i % ITEMS.length];
+    here[item] = (here[item] ?? 0) + 1;
+    const row = page.locator(`.menu-item[data-item="${item}"]`);
+    const t0 = await page.evaluate(() => performance.now());
+    await row.locator("button.add").click();
+    await row.locator(".added", { hasText: new RegExp(`^${here[item]} in cart$`) }).waitFor({ timeout: 10_000 });
+    clickMs.push((await page.evaluate(() => performance.now())) - t0);
+  }
+  const enqueueMs = await page.evaluate(() => performance.getEntriesByName("tessera:outbox-enqueue").map((e) => e.duration));
+  const template = (await stored(page))[0];
+  console.log(`enqueue, the durable write alone (strict durability): ${enqueueMs.length ? spread(enqueueMs) : "no User Timing measures in this build"}`);
+  console.log(`click → "N in cart" shown (cart read with the waiting commands on top, enqueue, render; outbox growing from 0 to ${CLICKS}; includes Playwright's click): ${spread(clickMs)}`);
+
+  // 2. Reconnect → empty, CLICKS commands on the cart.
+  const before = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length;
+  await context.setOffline(false);
+  const drainMs = await drained(page);
+  const cartEvents = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length - before;
+  console.log(`reconnect → empty outbox, ${CLICKS} cart commands (one entity, in order): ${f1(drainMs)} ms, ` +
+    `${f1((CLICKS * 1000) / drainMs)} commands/s; the BFF logged ${cartEvents} events for them`);
+
+  // 3. Throughput of seeded outboxes.
+  for (const kind of ["menu", "cart"]) {
+    await context.setOffline(true);
+    const cart = await (await fetch(`${server.url}/api/cart`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+    const start = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length;
+    await seed(page, template, kind, ENTRIES, cart.version);
+    await context.setOffline(false);
+    // The page's `online` handler registers Background Sync (or replays itself).
+    const ms = await drained(page);
+    const events = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length - start;
+    const what = kind === "menu" ? `${ENTRIES} menu items created (${ENTRIES} entities)` : `${ENTRIES} cart changes (one entity, in order)`;
+    console.log(`replay, ${what}: reconnect → empty ${f1(ms)} ms, ${f1((ENTRIES * 1000) / ms)} entries/s; the BFF logged ${events} events`);
+    const left = await stored(page);
+    if (events !== ENTRIES || left.length) console.log(`  (not a clean run: ${events} events for ${ENTRIES} entries, ${left.length} left in the outbox)`);
+  }
+  if (errors.length) console.log(`page errors: ${errors.join("; ")}`);
+} finally {
+  await context.close();
+  server.close();
+  cleanup();
+}
