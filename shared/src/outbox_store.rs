@@ -91,7 +91,7 @@ impl OutboxStore {
 
     /// Opens (creating) the database `name`; tests use their own names.
     pub async fn open_named(name: &str) -> Result<OutboxStore, StoreError> {
-        let db = DatabaseBuilder::new(name)
+        let mut db = DatabaseBuilder::new(name)
             .version(SCHEMA_VERSION)
             .add_object_store(ObjectStoreBuilder::new(ENTRIES))
             .add_object_store(ObjectStoreBuilder::new(META))
@@ -99,6 +99,9 @@ impl OutboxStore {
             .build()
             .await
             .map_err(failed(&format!("opening IndexedDB {name:?}")))?;
+        // The builder's `versionchange` handler (close, so a newer schema can open) must
+        // outlive the `Database` given up here.
+        db.forget_callbacks();
         let raw: web_sys::IdbDatabase = db.into();
         Ok(OutboxStore {
             db: Database::from(raw.clone()),
