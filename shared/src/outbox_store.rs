@@ -110,13 +110,10 @@ impl OutboxStore {
         })
     }
 
-    fn begin(
-        &self,
-        stores: &[&str],
-        mode: TransactionMode,
-        doing: &str,
-    ) -> Result<Transaction, StoreError> {
-        self.db.transaction(stores, mode).map_err(failed(doing))
+    fn begin_read(&self, stores: &[&str], doing: &str) -> Result<Transaction, StoreError> {
+        self.db
+            .transaction(stores, TransactionMode::ReadOnly)
+            .map_err(failed(doing))
     }
 
     fn begin_write(
@@ -125,19 +122,19 @@ impl OutboxStore {
         durability: Durability,
         doing: &str,
     ) -> Result<Transaction, StoreError> {
+        let js_failed = |e: JsValue| classify(doing, &crate::js_value::error_text(&e));
         let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         let options = js_sys::Object::new();
         let value = match durability {
             Durability::Strict => "strict",
             Durability::Relaxed => "relaxed",
         };
-        js_sys::Reflect::set(&options, &"durability".into(), &value.into())
-            .map_err(|e| classify(doing, &crate::js_value::error_text(&e)))?;
+        js_sys::Reflect::set(&options, &"durability".into(), &value.into()).map_err(js_failed)?;
         self.raw
             .unchecked_ref::<RawDatabase>()
             .transaction_with_options(&names, "readwrite", &options)
             .map(Transaction::from)
-            .map_err(|e| classify(doing, &crate::js_value::error_text(&e)))
+            .map_err(js_failed)
     }
 
     /// Reads every entry inside `tx`. An entry that cannot be read is left where it is (it is
@@ -253,7 +250,7 @@ impl OutboxStore {
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
         let doing = "reading the outbox";
-        let tx = self.begin(&[ENTRIES, META], TransactionMode::ReadOnly, doing)?;
+        let tx = self.begin_read(&[ENTRIES, META], doing)?;
         let generation = Self::number_in(&tx, GENERATION, doing).await?;
         let outbox = self.outbox_in(&tx, generation, Load::AsIs, doing).await?;
         let _ = tx.await;
@@ -361,7 +358,7 @@ impl OutboxStore {
     /// `subject`'s token as last stored.
     pub async fn token(&self, subject: &str) -> Result<Option<String>, StoreError> {
         let doing = "reading the session for background sync";
-        let tx = self.begin(&[TOKENS], TransactionMode::ReadOnly, doing)?;
+        let tx = self.begin_read(&[TOKENS], doing)?;
         let store = tx.object_store(TOKENS).map_err(failed(doing))?;
         let value = store
             .get(JsValue::from_str(subject))

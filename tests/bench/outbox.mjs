@@ -12,7 +12,7 @@
 //      shape of a real entry, then online until empty: (a) ENTRIES menu items created, one
 //      entity each, so up to the replayer's parallelism go at once; (b) ENTRIES cart changes,
 //      one entity, in order, each on the version the previous one makes.
-import { cleanup, controlled, eventsOf, launchWithProfile, newStore, serve } from "../e2e/harness.mjs";
+import { cleanup, controlled, eventsOf, launchWithProfile, newStore, outboxEntries as stored, serve } from "../e2e/harness.mjs";
 import { median, pct } from "./stats.mjs";
 
 const CLICKS = Number(process.env.BENCH_OUTBOX_CLICKS ?? 200);
@@ -32,23 +32,6 @@ watchdog.unref();
 
 const f1 = (x) => x.toFixed(1);
 const spread = (xs) => `p50 ${f1(median(xs))} ms, p99 ${f1(pct(xs, 99))} ms, max ${f1(Math.max(...xs))} ms (n=${xs.length})`;
-
-/** The outbox's entries as stored (parsed). */
-function stored(page) {
-  return page.evaluate(() => new Promise((resolve, reject) => {
-    const open = indexedDB.open("tessera-outbox");
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const req = db.transaction("entries").objectStore("entries").getAll();
-      req.onerror = () => reject(req.error);
-      req.onsuccess = () => {
-        db.close();
-        resolve(req.result.map((t) => JSON.parse(t)));
-      };
-    };
-  }));
-}
 
 /** Resolves with the ms from now until the outbox holds no entry (polled in the page every
  * 10 ms, so the figure is at most that late). */

@@ -1,21 +1,13 @@
 // The demo apps against the real BFF: the cart lives on the server per user, commands go
 // through the sync protocol (idempotency key, If-Match), checkout places an order that the
 // simulated kitchen moves on, and the BFF's errors show in the app that asked.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, contextAs, launch, newStore, serve } from "./harness.mjs";
+import { browserAndServer, contextAs } from "./harness.mjs";
 
 let browser;
 let server;
-before(async () => {
-  browser = await launch();
-  server = await serve(newStore());
-});
-after(async () => {
-  server?.close();
-  await browser?.close();
-  cleanup();
-});
+browserAndServer((b, s) => ([browser, server] = [b, s]));
 
 async function page(subject, path) {
   const context = await contextAs(browser, subject);

@@ -1,6 +1,7 @@
 // Shared set-up for the end-to-end tests: stores published with the real deployer CLI, the
 // real BFF (serving the API and the store as the CDN) on 127.0.0.1 with its own SQLite
 // database, and Debian's Chromium driven by Playwright.
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -94,6 +95,40 @@ export function launchWithProfile() {
   const dir = mkdtempSync(join(tmpdir(), "tessera-profile-"));
   stores.push(dir);
   return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: LAUNCH_ARGS });
+}
+
+/** Registers hooks that launch a browser and serve a fresh store before the file's tests,
+ * and close both after; `ready(browser, server)` receives them. */
+export function browserAndServer(ready) {
+  let browser;
+  let server;
+  before(async () => {
+    browser = await launch();
+    server = await serve(newStore());
+    ready(browser, server);
+  });
+  after(async () => {
+    server?.close();
+    await browser?.close();
+    cleanup();
+  });
+}
+
+/** The outbox's entries as stored in the page's IndexedDB (`tessera-outbox`), parsed. */
+export function outboxEntries(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tessera-outbox");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const req = db.transaction("entries").objectStore("entries").getAll();
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        db.close();
+        resolve(req.result.map((text) => JSON.parse(text)));
+      };
+    };
+  }));
 }
 
 /** Every app's status as the shell reports it on window.__tessera. */

@@ -1,20 +1,12 @@
 // Offline and installable: the Rust service worker precaches the published set, and the shell
 // and every micro-app load with the network gone, including routes never visited online.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, controlled, launch, launchWithProfile, newStore, serve, statuses, waitForStatus, workerStatus } from "./harness.mjs";
+import { browserAndServer, controlled, launchWithProfile, statuses, waitForStatus, workerStatus } from "./harness.mjs";
 
 let browser;
 let server;
-before(async () => {
-  browser = await launch();
-  server = await serve(newStore());
-});
-after(async () => {
-  server?.close();
-  await browser?.close();
-  cleanup();
-});
+browserAndServer((b, s) => ([browser, server] = [b, s]));
 
 /** Paths of every request in a cache. */
 function cachedPaths(page, name) {

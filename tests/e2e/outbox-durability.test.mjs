@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, eventsOf, newStore, serve } from "./harness.mjs";
+import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, eventsOf, newStore, outboxEntries, serve } from "./harness.mjs";
 
 const ROUNDS = 20;
 const PER_ROUND = 3;
@@ -142,25 +142,10 @@ const headers = { authorization: `Bearer ${TOKEN}` };
 const version = async () => (await (await fetch(`${server.url}/api/cart`, { headers })).json()).version;
 const applied = async () => (await eventsOf(server.url, SUBJECT)).filter((e) => e.type === "cart.updated").length;
 
-/** The outbox's entries as stored in IndexedDB. */
-function stored(page) {
-  return page.evaluate(() => new Promise((resolve, reject) => {
-    const open = indexedDB.open("tessera-outbox");
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const req = db.transaction("entries").objectStore("entries").getAll();
-      req.onerror = () => reject(req.error);
-      req.onsuccess = () => {
-        db.close();
-        resolve(req.result.map((text) => {
-          const e = JSON.parse(text);
-          return { id: e.id, key: e.idempotencyKey, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error };
-        }));
-      };
-    };
-  }));
-}
+/** The outbox's entries as stored in IndexedDB, as much of each as the messages show. */
+const stored = async (page) => (await outboxEntries(page)).map((e) => (
+  { id: e.id, key: e.idempotencyKey, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error }
+));
 
 const outbox = (page) => page.locator(".tessera-statusbar .tessera-outbox");
 const lines = (cart) => cart.lines.map((l) => [l.itemId, l.quantity]).sort();

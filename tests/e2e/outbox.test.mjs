@@ -1,21 +1,13 @@
 // Offline writes: commands go into the durable outbox first, show at once as "not sent yet",
 // survive reloads, and reach the BFF exactly once when it can be reached again: by Background
 // Sync in the worker, or (with SyncManager removed) by a replay in one elected page.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, contextAs, controlled, eventsOf, launch, newStore, serve } from "./harness.mjs";
+import { browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
 
 let browser;
 let server;
-before(async () => {
-  browser = await launch();
-  server = await serve(newStore());
-});
-after(async () => {
-  server?.close();
-  await browser?.close();
-  cleanup();
-});
+browserAndServer((b, s) => ([browser, server] = [b, s]));
 
 /** Clicks "Add to cart" on `item` and waits until the parcel says it is in the cart. */
 async function add(page, item, times) {
@@ -107,14 +99,7 @@ for (const variant of ["Background Sync", "no SyncManager"]) {
       assert.equal(order.totalCents, total);
       const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();
       assert.deepEqual(cart.lines, []);
-      const left = await b.evaluate(() => new Promise((resolve) => {
-        const open = indexedDB.open("tessera-outbox");
-        open.onsuccess = () => {
-          const req = open.result.transaction("entries").objectStore("entries").count();
-          req.onsuccess = () => resolve(req.result);
-        };
-      }));
-      assert.equal(left, 0, "the outbox is empty");
+      assert.equal((await outboxEntries(b)).length, 0, "the outbox is empty");
       assert.deepEqual(errors, []);
       console.log(`# ${variant}: 51 commands drained ${drained} ms after reconnecting`);
       await context.close();
