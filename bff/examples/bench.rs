@@ -74,6 +74,7 @@ async fn run(backend: &str, url: &str, args: &Args) -> Result<()> {
         kitchen_step_ms: 3_600_000,
         store: None,
         max_connections: args.connections,
+        ..Config::defaults()
     };
     let state = AppState::connect(&config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -5,7 +5,9 @@ use anyhow::{bail, Context, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -31,6 +33,9 @@ pub struct Db {
     /// queueing writers here is fair and fast where racing for the file lock would fail with
     /// `SQLITE_BUSY` or spin in the busy handler. On PostgreSQL it is the same pool as `reader`.
     writer: AnyPool,
+    /// The newest event seq this process has committed: live updates wake on it at once instead
+    /// of polling the log.
+    committed: Arc<watch::Sender<i64>>,
 }
 
 /// Migrations, applied in order at start; each runs once, in its own transaction.
@@ -68,6 +73,7 @@ impl Db {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    committed: Arc::new(watch::Sender::new(0)),
                 }
             }
             Backend::Sqlite => {
@@ -101,6 +107,7 @@ impl Db {
                     backend,
                     reader,
                     writer,
+                    committed: Arc::new(watch::Sender::new(0)),
                 }
             }
         };
@@ -115,6 +122,22 @@ impl Db {
     /// A transaction for a command.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         self.writer.begin().await
+    }
+
+    /// Call after committing a transaction that appended event `seq`.
+    pub fn announce_commit(&self, seq: i64) {
+        self.committed.send_if_modified(|newest| {
+            let newer = seq > *newest;
+            if newer {
+                *newest = seq;
+            }
+            newer
+        });
+    }
+
+    /// Changes whenever this process commits an event (to its newest seq).
+    pub fn commits(&self) -> watch::Receiver<i64> {
+        self.committed.subscribe()
     }
 
     async fn migrate(&self) -> Result<()> {

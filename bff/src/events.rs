@@ -74,6 +74,15 @@ pub async fn append(
     })
 }
 
+/// Whether a viewer may see an event owned by `owner`. `viewer` is `None` for admins, who see
+/// everything; others see public events (no owner) and their own.
+pub fn visible(owner: Option<&str>, viewer: Option<&str>) -> bool {
+    match (viewer, owner) {
+        (None, _) | (_, None) => true,
+        (Some(viewer), Some(owner)) => viewer == owner,
+    }
+}
+
 /// Events after `after` that `viewer` may see (everything when `viewer` is `None`).
 pub async fn list(
     db: &Db,
@@ -82,7 +91,7 @@ pub async fn list(
     viewer: Option<&str>,
 ) -> Result<Vec<DomainEvent>, ApiError> {
     let rows = sqlx::query(
-        "SELECT seq, id, type, timestamp, partition_key, source, data FROM events \
+        "SELECT seq, id, type, timestamp, partition_key, source, data, owner FROM events \
          WHERE seq > $1 AND ($2 = 1 OR owner IS NULL OR owner = $3) ORDER BY seq LIMIT $4",
     )
     .bind(after)
@@ -93,17 +102,52 @@ pub async fn list(
     .await
     .context("reading events")?;
     rows.iter()
-        .map(|r| {
-            let data: String = r.try_get("data")?;
-            Ok(DomainEvent {
-                seq: r.try_get("seq")?,
-                id: r.try_get("id")?,
-                kind: r.try_get("type")?,
-                timestamp: r.try_get("timestamp")?,
-                partition_key: r.try_get("partition_key")?,
-                source: r.try_get("source")?,
-                data: serde_json::from_str(&data).context("stored event data is not JSON")?,
-            })
-        })
+        .map(|r| logged_event(r).map(|e| e.event))
         .collect()
+}
+
+/// An event with the subject it is private to, for filtering per viewer in memory.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub event: DomainEvent,
+    pub owner: Option<String>,
+}
+
+/// Every event after `after`, at most `limit`, oldest first.
+pub async fn list_logged(db: &Db, after: i64, limit: u32) -> Result<Vec<LoggedEvent>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT seq, id, type, timestamp, partition_key, source, data, owner FROM events \
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(db.reader())
+    .await
+    .context("reading events")?;
+    rows.iter().map(logged_event).collect()
+}
+
+/// The newest seq in the log (0 when it is empty).
+pub async fn newest_seq(db: &Db) -> Result<i64, ApiError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS newest FROM events")
+        .fetch_one(db.reader())
+        .await
+        .context("reading the newest event seq")?;
+    Ok(row.try_get("newest")?)
+}
+
+fn logged_event(r: &sqlx::any::AnyRow) -> Result<LoggedEvent, ApiError> {
+    let data: String = r.try_get("data")?;
+    Ok(LoggedEvent {
+        event: DomainEvent {
+            seq: r.try_get("seq")?,
+            id: r.try_get("id")?,
+            kind: r.try_get("type")?,
+            timestamp: r.try_get("timestamp")?,
+            partition_key: r.try_get("partition_key")?,
+            source: r.try_get("source")?,
+            data: serde_json::from_str(&data).context("stored event data is not JSON")?,
+        },
+        owner: r.try_get("owner")?,
+    })
 }

@@ -133,8 +133,9 @@ where
         return replay_or(db, command, taken).await;
     }
     // Last, so PostgreSQL's append lock covers only the insert and the commit.
-    events::append(&mut tx, db.backend, event).await?;
+    let event = events::append(&mut tx, db.backend, event).await?;
     tx.commit().await.context("committing a command")?;
+    db.announce_commit(event.seq);
     Ok(outcome.into_response(false))
 }
 

@@ -44,8 +44,13 @@ impl IdentityProvider {
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?
-            .trim();
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?;
+        self.authenticate_token(token).await
+    }
+
+    /// A bare token, as a live connection's `hello` carries it.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Caller, ApiError> {
+        let token = token.trim();
         match self {
             IdentityProvider::DevTokens => DevToken::parse(token)
                 .map(|t| Caller {

@@ -76,7 +76,7 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
         let order = load_order(&mut *tx, &id)
             .await?
             .context("order vanished inside its own transaction")?;
-        events::append(
+        let event = events::append(
             &mut tx,
             state.db.backend,
             NewEvent {
@@ -89,6 +89,7 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
         )
         .await?;
         tx.commit().await.context("committing an order step")?;
+        state.db.announce_commit(event.seq);
         moved += 1;
     }
     Ok(moved)

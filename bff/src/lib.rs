@@ -2,7 +2,8 @@
 //! sync protocol (versions, ETags, idempotent commands, problem details, an event log), on
 //! SQLite by default and PostgreSQL at scale.
 //!
-//! Embedding: [`AppState::connect`], then [`router`] (mount it anywhere) and [`kitchen::spawn`];
+//! Embedding: [`AppState::connect`], then [`router`] (mount it anywhere), [`kitchen::spawn`] and
+//! [`live::spawn`];
 //! or [`serve`] for all of it on its own listener.
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod idempotency;
 pub mod identity;
 pub mod kitchen;
+pub mod live;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -29,18 +31,32 @@ pub use identity::{Caller, IdentityProvider};
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// For connections of its own (PostgreSQL `LISTEN`).
+    pub database_url: String,
     pub identity: Arc<IdentityProvider>,
     pub kitchen_step_ms: u64,
+    pub live: Arc<live::Hub>,
+    pub fanout: live::fanout::Fanout,
 }
 
 impl AppState {
     /// Connects to the configured database and brings its schema up to date.
     pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
-        let db = Db::connect(&config.database_url(), config.max_connections).await?;
+        let database_url = config.database_url();
+        let db = Db::connect(&database_url, config.max_connections).await?;
+        let fanout = live::fanout::Fanout::parse(&config.live_fanout, db.backend)?;
+        let live = Arc::new(live::Hub::new(live::Settings {
+            heartbeat: std::time::Duration::from_millis(config.live_heartbeat_ms.max(10)),
+            buffer: config.live_buffer.max(2),
+            poll: std::time::Duration::from_millis(config.live_poll_ms.max(10)),
+        }));
         Ok(AppState {
             db,
+            database_url,
             identity: Arc::new(IdentityProvider::DevTokens),
             kitchen_step_ms: config.kitchen_step_ms.max(1),
+            live,
+            fanout,
         })
     }
 }
@@ -93,6 +109,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let kitchen = kitchen::spawn(state.clone());
+    let live = live::spawn(state.clone());
     eprintln!(
         "tessera-bff: {} at {}",
         state.db.backend.name(),
@@ -104,10 +121,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     println!("listening on http://{addr}/");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown({
+            let live = state.live.clone();
+            async move {
+                shutdown_signal().await;
+                // Open sockets close with their resume cursor; waiting long-polls answer now.
+                live.close_all();
+            }
+        })
         .await
         .context("serving HTTP")?;
     kitchen.abort();
+    live.abort();
     state.db.close().await;
     Ok(())
 }

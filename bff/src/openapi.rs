@@ -2,7 +2,7 @@
 //! built from (utoipa-axum registers both at once), so the two cannot drift apart.
 
 use crate::problem::ApiError;
-use crate::routes::{cart, events, offline, orders, restaurants};
+use crate::routes::{cart, events, live, offline, orders, restaurants};
 use crate::AppState;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -72,7 +72,7 @@ async fn document(Extension(doc): Extension<Document>) -> Result<impl IntoRespon
 
 /// Every API route with its documentation.
 pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(restaurants::list))
         .routes(routes!(restaurants::get))
         .routes(routes!(restaurants::put_menu_item))
@@ -82,8 +82,18 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(events::list))
+        .routes(routes!(live::poll))
         .routes(routes!(document))
         .routes(routes!(health))
         .routes(routes!(offline::get))
-        .split_for_parts()
+        .split_for_parts();
+    // A WebSocket is not an HTTP operation OpenAPI can describe; `/api/live/poll` documents
+    // the same events.
+    (
+        router.route(
+            "/api/live",
+            axum::routing::get(crate::live::socket::upgrade),
+        ),
+        doc,
+    )
 }

@@ -966,6 +966,7 @@ async fn openapi_lists_every_route(kind: common::Kind) {
         "GET /api/orders",
         "GET /api/orders/{id}",
         "GET /api/events",
+        "GET /api/live/poll",
         "GET /api/openapi.json",
         "GET /api/health",
         "GET /api/offline",

@@ -11,6 +11,7 @@ pub mod bus;
 pub mod cache_policy;
 pub mod connectivity;
 pub mod lifecycle;
+pub mod live;
 pub mod manifest;
 pub mod outbox;
 pub mod overlay;

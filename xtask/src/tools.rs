@@ -47,12 +47,16 @@ pub fn bootstrap() -> Result<()> {
     Ok(())
 }
 
-/// What `cargo xtask test` needs besides: a PostgreSQL server for the BFF's storage tests and
-/// schemathesis for its API tests.
+/// What `cargo xtask test` needs besides: a PostgreSQL server for the BFF's storage tests, a NATS
+/// server for its live fan-out test, and schemathesis for its API tests.
 pub fn bootstrap_tests() -> Result<()> {
     bootstrap()?;
     if postgres_bin_dir().is_none() {
         apt_install(&["postgresql"])?;
+    }
+    // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    if !Path::new("/usr/sbin/nats-server").exists() && !Path::new("/usr/bin/nats-server").exists() {
+        apt_install(&["nats-server"])?;
     }
     schemathesis()
 }

@@ -2,6 +2,7 @@
 
 pub mod cart;
 pub mod events;
+pub mod live;
 pub mod offline;
 pub mod orders;
 pub mod restaurants;

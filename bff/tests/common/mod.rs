@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod live;
+pub mod nats;
 pub mod pg;
 
 use reqwest::header::HeaderMap;
@@ -68,6 +70,7 @@ pub fn config(url: &str, kitchen_step_ms: u64) -> Config {
         kitchen_step_ms,
         store: None,
         max_connections: 8,
+        ..Config::defaults()
     }
 }
 
@@ -75,8 +78,18 @@ pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
     pub state: AppState,
+    config: Config,
     server: JoinHandle<()>,
     kitchen: JoinHandle<()>,
+    live: JoinHandle<()>,
+}
+
+pub struct Stopped(Config);
+
+impl Stopped {
+    pub async fn restart(self) -> TestServer {
+        TestServer::start_config(self.0).await
+    }
 }
 
 #[derive(Debug)]
@@ -138,14 +151,22 @@ impl TestServer {
     }
 
     pub async fn start_with(db: &TestDb, kitchen_step_ms: u64) -> TestServer {
-        let state = AppState::connect(&config(&db.url, kitchen_step_ms))
-            .await
-            .expect("connect");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestServer::start_config(config(&db.url, kitchen_step_ms)).await
+    }
+
+    pub async fn start_config(config: Config) -> TestServer {
+        let state = AppState::connect(&config).await.expect("connect");
+        let config = Config {
+            // A restart gets a new port: the old one may linger.
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..config
+        };
+        let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = tessera_bff::router(state.clone());
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let kitchen = tessera_bff::kitchen::spawn(state.clone());
+        let live = tessera_bff::live::spawn(state.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
@@ -155,16 +176,41 @@ impl TestServer {
             base,
             http,
             state,
+            config,
             server,
             kitchen,
+            live,
         }
     }
 
+    /// Another handle on the same server for a spawned task; only the original stops it.
+    pub fn attach(&self) -> TestServer {
+        TestServer {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            state: self.state.clone(),
+            config: self.config.clone(),
+            server: tokio::spawn(async {}),
+            kitchen: tokio::spawn(async {}),
+            live: tokio::spawn(async {}),
+        }
+    }
+
+    /// Stops the server (as [`Self::stop`]), keeping what it takes to start it again on the
+    /// same database.
+    pub async fn stop_serving(self) -> Stopped {
+        let config = self.config.clone();
+        self.stop().await;
+        Stopped(config)
+    }
+
     pub async fn stop(self) {
+        self.state.live.close_all();
         self.kitchen.abort();
         self.server.abort();
         let _ = self.kitchen.await;
         let _ = self.server.await;
+        let _ = self.live.await;
         self.state.db.close().await;
     }
 
@@ -227,11 +273,16 @@ impl TestServer {
 
     /// The whole event log, as the admin sees it.
     pub async fn all_events(&self) -> Vec<Value> {
+        self.events_as(ADMIN).await
+    }
+
+    /// The whole log as `token`'s caller may see it.
+    pub async fn events_as(&self, token: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
             let page = self
-                .get(&format!("/api/events?after={after}&limit=100"), Some(ADMIN))
+                .get(&format!("/api/events?after={after}&limit=100"), Some(token))
                 .await;
             assert_eq!(page.status, 200, "{}", page.text);
             let page = page.json();
