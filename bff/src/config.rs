@@ -38,10 +38,6 @@ pub struct Config {
     /// Live connections: a heartbeat this often; a peer silent for two is closed.
     #[arg(long, env = "TESSERA_LIVE_HEARTBEAT_MS", default_value_t = 15_000)]
     pub live_heartbeat_ms: u64,
-    /// Live connections: messages queued for one client before it counts as too slow and is
-    /// closed with its resume cursor.
-    #[arg(long, env = "TESSERA_LIVE_BUFFER", default_value_t = 256)]
-    pub live_buffer: usize,
     /// Live updates: read the log this often even when no commit was announced (the fan-out's
     /// safety net).
     #[arg(long, env = "TESSERA_LIVE_POLL_MS", default_value_t = 1_000)]

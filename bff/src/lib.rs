@@ -47,7 +47,6 @@ impl AppState {
         let fanout = live::fanout::Fanout::parse(&config.live_fanout, db.backend)?;
         let live = Arc::new(live::Hub::new(live::Settings {
             heartbeat: std::time::Duration::from_millis(config.live_heartbeat_ms.max(10)),
-            buffer: config.live_buffer.max(2),
             poll: std::time::Duration::from_millis(config.live_poll_ms.max(10)),
         }));
         Ok(AppState {

@@ -13,8 +13,9 @@ pub const WEB_MANIFEST_URL: &str = "/manifest.webmanifest";
 pub const WORKER_URL: &str = "/sw.js";
 /// How long a network-first request waits for the network before answering from the cache.
 pub const NETWORK_TIMEOUT_MS: i32 = 3_000;
-/// BFF queries that never go through the read-through cache.
-pub const UNCACHED_API: [&str; 2] = ["/api/health", "/api/events"];
+/// BFF queries that never go through the read-through cache: the heartbeat, and the event log
+/// and its live feed, which are about what is new (an old answer would be wrong, not stale).
+pub const UNCACHED_API: [&str; 4] = ["/api/health", "/api/events", "/api/live", "/api/live/poll"];
 /// Every precache set's cache is named `tessera-set-<hash>`; `prune_sets` decides which go.
 pub const SET_CACHE_PREFIX: &str = "tessera-set-";
 
@@ -264,6 +265,10 @@ mod tests {
         );
         assert_eq!(
             strategy("GET", true, "/api/events", false),
+            Strategy::PassThrough
+        );
+        assert_eq!(
+            strategy("GET", true, "/api/live/poll", false),
             Strategy::PassThrough
         );
         assert_eq!(

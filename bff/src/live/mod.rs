@@ -62,8 +62,6 @@ impl LiveEvent {
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     pub heartbeat: Duration,
-    /// Messages queued for one connection before it counts as too slow.
-    pub buffer: usize,
     /// The tailer reads the log this often even without a notification.
     pub poll: Duration,
 }

@@ -2,42 +2,46 @@
 //! topics, resume cursor); the server answers `ready`, replays what the client missed, says
 //! `caught-up`, and then sends events as they commit, with a heartbeat when idle.
 //!
-//! Writes go through a bounded queue drained by a writer task, so a client that reads slowly
-//! costs at most `buffer` queued messages (which mostly share the broadcast's frames) plus the
-//! kernel's socket buffers. While the queue is full the connection waits and the broadcast moves
-//! on without it; it catches up from the database once there is room. A client that takes
-//! no message for two heartbeats is closed with [`close::TOO_SLOW`] and the cursor of the last
-//! message actually written.
+//! One task per connection writes straight into the socket: frames gather in a small write
+//! buffer and go out in one flush per batch of events. A client that reads slowly holds up only
+//! its own task, while the broadcast moves on without it (it catches up from the database
+//! afterwards), so it costs that buffer plus the kernel's socket buffers. A write that makes no
+//! progress for two heartbeats means the client stopped reading: it is closed with
+//! [`close::TOO_SLOW`] and the cursor of the last event handed to the socket.
 
 use super::{visible_after, Hub, LiveEvent};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_shared::live::{close, ClientMessage, Resume, ServerMessage, Topics};
 use tessera_shared::sync::ROLE_ADMIN;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 /// How long a client has to send its `hello`.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// Largest message a client may send (a `hello` with its token and topics).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames gather up to this size before a write; a batch is flushed when it ends anyway.
+const WRITE_BUFFER: usize = 16 * 1024;
 /// Events replayed per database read while catching up.
 const CATCH_UP_PAGE: usize = 500;
+/// Broadcast events sent in one batch before a flush.
+const BATCH: usize = 64;
 
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // tungstenite's default buffers are 128 KiB each way; a live client sends one small hello
+    // and receives small frames, and 20,000 of them should not cost gigabytes.
     ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| run(state, socket))
-}
-
-/// A message for the writer, with the cursor the client holds once it is written.
-struct Outgoing {
-    message: Message,
-    cursor: i64,
 }
 
 async fn run(state: AppState, socket: WebSocket) {
@@ -56,35 +60,31 @@ async fn run(state: AppState, socket: WebSocket) {
     let mut events = hub.subscribe();
     // "From now on" is what the tailer has broadcast: anything newer arrives on `events`.
     let after = after.unwrap_or_else(|| *hub.head().borrow());
-    let (queue, queue_rx) = mpsc::channel(hub.settings.buffer.max(2));
-    let writer = tokio::spawn(write(sink, queue_rx, after, hub.settings.heartbeat));
     let mut conn = Connection {
         state: &state,
         hub: &hub,
         viewer,
         topics,
         cursor: after,
-        queue,
+        sink,
+        stall: hub.settings.heartbeat * 2,
     };
-    if let End::Close(code) = conn.serve(&mut events, &mut stream).await {
-        // After what is queued, so the cursor is the client's once it reads the close.
-        let cursor = conn.cursor;
-        let _ = conn
-            .enqueue(Outgoing {
-                message: close_message(code, resume_reason(cursor)),
-                cursor,
-            })
-            .await;
-    }
-    drop(conn);
-    let _ = writer.await;
+    let code = match conn.serve(&mut events, &mut stream).await {
+        End::Close(code) => code,
+        End::TooSlow => close::TOO_SLOW,
+        End::Gone => return,
+    };
+    // Everything before the close was handed to the socket first, so the cursor is the
+    // client's once it reads the close.
+    let close = close_message(code, resume_reason(conn.cursor));
+    let _ = tokio::time::timeout(conn.stall, conn.sink.send(close)).await;
 }
 
 /// Reads and checks the `hello`: `(viewer, topics, after)`, where `viewer` is `None` for
 /// admins, who see every event, and `after` is `None` for "from now on".
 async fn hello(
     state: &AppState,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
 ) -> Result<(Option<String>, Topics, Option<i64>), (u16, String)> {
     let first = loop {
         match tokio::time::timeout(HELLO_WITHIN, stream.next()).await {
@@ -131,9 +131,11 @@ async fn hello(
 }
 
 enum End {
-    /// Close with this code and the resume cursor, after what is queued.
+    /// Close with this code and the resume cursor.
     Close(u16),
-    /// The client went away, or the writer gave up on it (and closed it).
+    /// A write made no progress for two heartbeats.
+    TooSlow,
+    /// The client went away.
     Gone,
 }
 
@@ -142,80 +144,100 @@ struct Connection<'a> {
     hub: &'a Arc<Hub>,
     viewer: Option<String>,
     topics: Topics,
-    /// The newest seq looked at (sent or not for this viewer).
+    /// The newest seq looked at; every event up to it that is for this client was handed to
+    /// the socket.
     cursor: i64,
-    queue: mpsc::Sender<Outgoing>,
+    sink: SplitSink<WebSocket, Message>,
+    stall: Duration,
 }
 
 impl Connection<'_> {
     async fn serve(
         &mut self,
         events: &mut broadcast::Receiver<Arc<LiveEvent>>,
-        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        stream: &mut SplitStream<WebSocket>,
     ) -> End {
-        if let Err(end) = self
-            .say(&ServerMessage::Ready {
-                cursor: self.cursor,
-            })
-            .await
-        {
+        let cursor = self.cursor;
+        if let Err(end) = self.say(&ServerMessage::Ready { cursor }).await {
             return end;
         }
         if let Err(end) = self.catch_up().await {
             return end;
         }
-        if let Err(end) = self
-            .say(&ServerMessage::CaughtUp {
-                cursor: self.cursor,
-            })
-            .await
-        {
+        let cursor = self.cursor;
+        if let Err(end) = self.say(&ServerMessage::CaughtUp { cursor }).await {
             return end;
         }
         let heartbeat = self.hub.settings.heartbeat;
         let mut last_heard = Instant::now();
         let mut tick = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        // One future for the whole connection: making one per wake-up costs a watch
+        // subscription each time, 20,000 times per event.
+        let hub = self.hub.clone();
+        let closed = hub.closed();
+        tokio::pin!(closed);
         loop {
-            tokio::select! {
-                received = events.recv() => {
-                    let step = match received {
-                        Ok(event) => self.offer(&event).await,
-                        // Fell out of the broadcast's buffer: the database has what was missed,
-                        // and events at or below the cursor that the receiver then repeats are
-                        // skipped by `offer`.
-                        Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await,
-                        Err(broadcast::error::RecvError::Closed) => Err(End::Close(close::GOING_AWAY)),
-                    };
-                    if let Err(end) = step {
-                        return end;
-                    }
-                }
+            let step = tokio::select! {
+                received = events.recv() => self.on_broadcast(received, events).await,
                 incoming = stream.next() => match incoming {
                     // Pongs, and anything the client says, show it is alive; it has nothing else
                     // to say after its hello, and unknown messages are ignored for newer clients.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return End::Gone,
-                    Some(Ok(_)) => last_heard = Instant::now(),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
+                    Some(Ok(_)) => {
+                        last_heard = Instant::now();
+                        Ok(())
+                    }
                 },
                 _ = tick.tick() => {
                     if last_heard.elapsed() > heartbeat * 2 {
-                        return End::Close(close::TIMED_OUT);
-                    }
-                    let ping = Outgoing { message: Message::Ping(Default::default()), cursor: self.cursor };
-                    let beat = ServerMessage::Heartbeat { cursor: self.cursor };
-                    if let Err(end) = self.enqueue(ping).await {
-                        return end;
-                    }
-                    if let Err(end) = self.say(&beat).await {
-                        return end;
+                        Err(End::Close(close::TIMED_OUT))
+                    } else {
+                        self.beat().await
                     }
                 }
-                _ = self.hub.closed() => return End::Close(close::GOING_AWAY),
+                _ = &mut closed => Err(End::Close(close::GOING_AWAY)),
+            };
+            if let Err(end) = step {
+                return end;
             }
         }
     }
 
-    /// Replays from the database everything after the cursor. Live events wait meanwhile in the
-    /// broadcast; if it overflows, the next receive reports the lag and this runs again.
+    /// A broadcast event and whatever else is already waiting, in one flush.
+    async fn on_broadcast(
+        &mut self,
+        received: Result<Arc<LiveEvent>, broadcast::error::RecvError>,
+        events: &mut broadcast::Receiver<Arc<LiveEvent>>,
+    ) -> Result<(), End> {
+        let mut next = Some(received);
+        let mut batch = 0;
+        while let Some(received) = next.take() {
+            match received {
+                Ok(event) => self.offer(&event).await?,
+                // Fell out of the broadcast's buffer: the database has what was missed, and
+                // events at or below the cursor that the receiver then repeats are skipped.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await?,
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Err(End::Close(close::GOING_AWAY))
+                }
+            }
+            batch += 1;
+            if batch < BATCH {
+                next = match events.try_recv() {
+                    Ok(event) => Some(Ok(event)),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Some(Err(broadcast::error::RecvError::Lagged(n)))
+                    }
+                    Err(_) => None,
+                };
+            }
+        }
+        self.flush().await
+    }
+
+    /// Replays from the database everything after the cursor, as fast as the client reads.
+    /// Live events wait meanwhile in the broadcast; if it overflows, the next receive reports
+    /// the lag and this runs again.
     async fn catch_up(&mut self) -> Result<(), End> {
         loop {
             let before = self.cursor;
@@ -230,8 +252,11 @@ impl Connection<'_> {
             .map_err(|_| End::Close(close::GOING_AWAY))?;
             let last_page = found.len() < CATCH_UP_PAGE;
             for logged in found {
-                self.send_event(&LiveEvent::new(logged)).await?;
+                let event = LiveEvent::new(logged);
+                self.feed(Message::Text(event.frame.clone())).await?;
+                self.cursor = event.seq();
             }
+            self.flush().await?;
             self.cursor = cursor;
             if cursor == before || last_page {
                 return Ok(());
@@ -239,84 +264,46 @@ impl Connection<'_> {
         }
     }
 
-    /// A broadcast event: sent when it is new and for this client.
+    /// A broadcast event: handed to the socket when it is new and for this client.
     async fn offer(&mut self, event: &LiveEvent) -> Result<(), End> {
         if event.seq() <= self.cursor {
             return Ok(());
         }
         if event.is_for(self.viewer.as_deref(), &self.topics) {
-            self.send_event(event).await?;
+            self.feed(Message::Text(event.frame.clone())).await?;
         }
         self.cursor = event.seq();
         Ok(())
     }
 
-    async fn send_event(&self, event: &LiveEvent) -> Result<(), End> {
-        self.enqueue(Outgoing {
-            message: Message::Text(event.frame.clone()),
-            cursor: event.seq(),
-        })
-        .await
+    async fn beat(&mut self) -> Result<(), End> {
+        self.feed(Message::Ping(Default::default())).await?;
+        let cursor = self.cursor;
+        self.say(&ServerMessage::Heartbeat { cursor }).await
     }
 
-    async fn say(&self, message: &ServerMessage) -> Result<(), End> {
+    async fn say(&mut self, message: &ServerMessage) -> Result<(), End> {
         let text = serde_json::to_string(message).expect("server messages serialize");
-        self.enqueue(Outgoing {
-            message: Message::Text(text.into()),
-            cursor: self.cursor,
-        })
-        .await
+        self.feed(Message::Text(text.into())).await?;
+        self.flush().await
     }
 
-    /// Waits while the queue is full; fails once the writer has given up on the client.
-    async fn enqueue(&self, out: Outgoing) -> Result<(), End> {
-        self.queue.send(out).await.map_err(|_| End::Gone)
-    }
-}
-
-/// Drains the queue into the socket, flushing once per batch. A client that takes nothing for
-/// two heartbeats stopped reading: the rest of the queue is dropped and the close carries the
-/// cursor of the last message handed to the socket (everything handed over goes out before the
-/// close).
-async fn write(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut written: i64,
-    heartbeat: Duration,
-) {
-    let stall = heartbeat * 2;
-    while let Some(first) = queue.recv().await {
-        let mut next = Some(first);
-        while let Some(out) = next.take() {
-            let is_close = matches!(out.message, Message::Close(_));
-            match tokio::time::timeout(stall, sink.feed(out.message)).await {
-                Ok(Ok(())) if is_close => {
-                    let _ = tokio::time::timeout(stall, sink.flush()).await;
-                    return;
-                }
-                Ok(Ok(())) => written = out.cursor,
-                Ok(Err(_)) => return,
-                Err(_) => return too_slow(sink, queue, written, stall).await,
-            }
-            next = queue.try_recv().ok();
-        }
-        match tokio::time::timeout(stall, sink.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return,
-            Err(_) => return too_slow(sink, queue, written, stall).await,
+    /// Into the write buffer; waits while it is full.
+    async fn feed(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.stall, self.sink.feed(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::TooSlow),
         }
     }
-}
 
-async fn too_slow(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    queue: mpsc::Receiver<Outgoing>,
-    written: i64,
-    stall: Duration,
-) {
-    drop(queue);
-    let close = close_message(close::TOO_SLOW, resume_reason(written));
-    let _ = tokio::time::timeout(stall, sink.send(close)).await;
+    async fn flush(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(self.stall, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::TooSlow),
+        }
+    }
 }
 
 fn resume_reason(cursor: i64) -> String {
