@@ -120,7 +120,10 @@ async fn a_client_that_stops_reading_is_cut_with_its_cursor_and_memory_stays_bou
     // The server let go of it.
     let waited = std::time::Instant::now();
     while s.state.live.connections() > 0 {
-        assert!(waited.elapsed() < Duration::from_secs(10), "the connection lingers");
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the connection lingers"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
