@@ -98,6 +98,17 @@ pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'stati
     })
 }
 
+/// Calls `f` with every live domain event the shell relays (topic [`topics::LIVE`]).
+///
+/// [`topics::LIVE`]: crate::bus::topics::LIVE
+pub fn on_live(mut f: impl FnMut(crate::sync::DomainEvent) + 'static) -> Listener {
+    subscribe(crate::bus::topics::LIVE, false, move |env| {
+        if let Some(event) = env.data_as() {
+            f(event);
+        }
+    })
+}
+
 /// The current path (`/restaurants/7`).
 pub fn current_path() -> String {
     window()

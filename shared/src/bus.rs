@@ -71,6 +71,10 @@ pub mod topics {
     /// read it again, so waiting commands and confirmed results both show.
     pub const OUTBOX: &str = "outbox";
     pub const OUTBOX_CHANGED: &str = "outbox.changed";
+    /// Domain events from the BFF's live service, relayed by the shell; the envelope's type
+    /// is the event's type and `data` the whole [`DomainEvent`](crate::sync::DomainEvent),
+    /// each delivered once per page, in `seq` order.
+    pub const LIVE: &str = "live";
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]

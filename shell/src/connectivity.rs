@@ -204,6 +204,8 @@ pub fn status_bar() -> impl IntoView {
             </span>
             {crate::outbox::status()}
             " · "
+            {crate::live::status()}
+            " · "
             <span class="tessera-version">
                 {move || connectivity::version_label(set.get().as_deref(), &shell_version)}
             </span>

@@ -4,6 +4,7 @@
 mod connectivity;
 mod js;
 mod lifecycle;
+mod live;
 mod manifests;
 mod outbox;
 mod parcels;
@@ -48,6 +49,7 @@ pub fn start() {
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
                 service_worker::register();
                 outbox::start(&session::current());
+                live::start(&session::current());
             }
             Err(e) => view::fatal(&e),
         }

@@ -53,13 +53,16 @@ export function copyStoreFile(from, to) {
   cpSync(from, to);
 }
 
-/** Starts the BFF serving `store` on an ephemeral port, with a fresh database; resolves once
- * it listens. The kitchen moves orders on every `kitchenStepMs`. */
-export function serve(store, { kitchenStepMs = 300 } = {}) {
-  const data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
-  stores.push(data);
+/** Starts the BFF serving `store` on an ephemeral port (or `port`), with a fresh database (or
+ * the one in `data`); resolves once it listens. The kitchen moves orders on every
+ * `kitchenStepMs`. The answer's `child` is the process, `data` its database folder. */
+export function serve(store, { kitchenStepMs = 300, data, port = 0 } = {}) {
+  if (!data) {
+    data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
+    stores.push(data);
+  }
   return new Promise((resolve, reject) => {
-    const args = ["--store", store, "--data-dir", data, "--addr", "127.0.0.1:0", "--kitchen-step-ms", String(kitchenStepMs)];
+    const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs)];
     const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
@@ -68,7 +71,7 @@ export function serve(store, { kitchenStepMs = 300 } = {}) {
       const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: `http://127.0.0.1:${m[1]}`, close: () => child.kill() });
+        resolve({ url: `http://127.0.0.1:${m[1]}`, port: Number(m[1]), data, child, close: () => child.kill() });
       }
     });
     child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));

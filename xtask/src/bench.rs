@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`), service
-//! worker figures (`tests/bench/offline.mjs`) and outbox figures (`tests/bench/outbox.mjs`).
+//! worker figures (`tests/bench/offline.mjs`), outbox figures (`tests/bench/outbox.mjs`) and
+//! live-update figures (`tests/bench/live.mjs`).
 //! Figures are printed, never asserted.
 
 use crate::build;
@@ -67,8 +68,14 @@ pub fn bench() -> Result<()> {
     sizes(&built)?;
     let (deploy, bff) = server_bins()?;
     // Page load first, then the service worker (precache, cached queries, offline start),
-    // then the outbox (enqueue, reconnect to empty, replay throughput).
-    for script in ["bench/load.mjs", "bench/offline.mjs", "bench/outbox.mjs"] {
+    // then the outbox (enqueue, reconnect to empty, replay throughput), then live updates
+    // (event to DOM).
+    for script in [
+        "bench/load.mjs",
+        "bench/offline.mjs",
+        "bench/outbox.mjs",
+        "bench/live.mjs",
+    ] {
         run(Command::new("node")
             .arg(script)
             .current_dir(tools::tests_dir())

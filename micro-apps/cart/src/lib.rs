@@ -1,18 +1,50 @@
 //! The cart at its own route, as the user sees it: the BFF's cart with the changes still
 //! waiting in the outbox on top (marked "not sent yet"), removal, and checkout into an order.
 //! Commands go through the outbox, so all of it works offline; the view reads the cart again
-//! whenever the outbox changes.
+//! whenever the outbox changes. Below the cart, the user's recent orders follow the kitchen
+//! live: each `order.*` event from the BFF's live service updates its order on screen at once.
 
 use leptos::prelude::*;
 use tessera_shared::browser::{
-    as_of_notice, new_idempotency_key, subscribe, Bff, CommandSpec, Host,
+    as_of_notice, new_idempotency_key, on_live, subscribe, Bff, CommandSpec, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::{Edit, Marked, Overlay};
-use tessera_shared::sync::{total_cents, CartLine, Checkout, EntityMeta, Order, PutCartItem};
+use tessera_shared::sync::{
+    event_types, total_cents, CartLine, Checkout, DomainEvent, EntityMeta, Order, Page, PutCartItem,
+};
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
+
+/// How many of the user's orders the cart shows.
+const RECENT_ORDERS: usize = 5;
+
+/// The order an `order.placed` or `order.status-changed` event carries.
+fn live_order(event: &DomainEvent) -> Option<Order> {
+    let data = match event.kind.as_str() {
+        event_types::ORDER_PLACED => event.data.get("order")?.clone(),
+        event_types::ORDER_STATUS_CHANGED => event.data.clone(),
+        _ => return None,
+    };
+    serde_json::from_value(data).ok()
+}
+
+/// `shown` with `news` merged in: per order the highest version wins (a live event may
+/// arrive before or after a read that already holds it), newest placed first.
+fn newest(shown: &[Order], news: Vec<Order>) -> Vec<Order> {
+    let mut all: Vec<Order> = shown.to_vec();
+    for order in news {
+        match all.iter_mut().find(|o| o.id == order.id) {
+            Some(o) if o.meta.version < order.meta.version => *o = order,
+            Some(_) => {}
+            None => all.push(order),
+        }
+    }
+    all.sort_by(|a, b| b.placed_at.cmp(&a.placed_at).then_with(|| b.id.cmp(&a.id)));
+    all.truncate(RECENT_ORDERS);
+    all
+}
 
 fn price(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -107,6 +139,43 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
         subscribe(topics::OUTBOX, false, move |_| reload())
     };
     StoredValue::new_local(follow);
+    let recent = RwSignal::new(Vec::<Order>::new());
+    let read_orders = {
+        let orders = orders.clone();
+        move || {
+            let orders = orders.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                // The exact query `/api/offline` names, so the list is there offline too.
+                if let Ok((page, _)) = orders.query::<Page<Order>>("").await {
+                    recent.try_update(|shown| *shown = newest(shown, page.items));
+                }
+            });
+        }
+    };
+    read_orders();
+    let live = {
+        let reload = reload.clone();
+        on_live(move |event| match live_order(&event) {
+            Some(order) => {
+                recent.update(|shown| *shown = newest(shown, vec![order.clone()]));
+                placed.update(|p| {
+                    if p.as_ref()
+                        .is_some_and(|p| p.id == order.id && p.meta.version < order.meta.version)
+                    {
+                        *p = Some(order);
+                    }
+                });
+                // Keep the device's saved copies (the worker's cache) in step.
+                read_orders();
+                if event.kind == event_types::ORDER_PLACED {
+                    reload();
+                }
+            }
+            None if event.kind == event_types::CART_UPDATED => reload(),
+            None => {}
+        })
+    };
+    StoredValue::new_local(live);
 
     let queue = {
         let bff = bff.clone();
@@ -241,13 +310,75 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                 <p class="order-placed">"Order "<code>{o.id.clone()}</code>" placed: "{price(o.total_cents)}", "<span class="order-status">{o.status.as_str()}</span></p>
             })}
             {body}
+            {move || {
+                let orders = recent.get();
+                (!orders.is_empty()).then(|| view! {
+                    <h2>"Your orders"</h2>
+                    <ul class="orders">
+                        {orders.into_iter().map(|o| view! {
+                            <li class="order" data-order=o.id.clone() data-status=o.status.as_str()>
+                                <code>{o.id.chars().take(8).collect::<String>()}</code>" · "{price(o.total_cents)}" · "
+                                <span class="status">{o.status.as_str()}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })
+            }}
         </div>
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::price;
+    use super::{newest, price, RECENT_ORDERS};
+    use tessera_shared::sync::{EntityMeta, Order, OrderStatus};
+
+    fn order(id: &str, placed_at: &str, version: i64, status: OrderStatus) -> Order {
+        Order {
+            id: id.into(),
+            owner: "alice".into(),
+            status,
+            lines: vec![],
+            total_cents: 100,
+            currency: "EUR".into(),
+            placed_at: placed_at.into(),
+            meta: EntityMeta {
+                version,
+                last_modified: placed_at.into(),
+                last_modified_by: "kitchen".into(),
+                deleted: false,
+            },
+        }
+    }
+
+    #[test]
+    fn the_highest_version_of_an_order_wins_whichever_arrives_first() {
+        let placed = order("a", "2026-01-01T10:00:00Z", 1, OrderStatus::Submitted);
+        let moved = order("a", "2026-01-01T10:00:00Z", 3, OrderStatus::Preparing);
+        // A live event, then a read that began before it.
+        let shown = newest(&[], vec![moved.clone()]);
+        assert_eq!(newest(&shown, vec![placed.clone()]), vec![moved.clone()]);
+        // A read, then the live event.
+        assert_eq!(newest(&[placed], vec![moved.clone()]), vec![moved]);
+    }
+
+    #[test]
+    fn newest_placed_first_and_only_a_few() {
+        let news: Vec<Order> = (0..8)
+            .map(|i| {
+                order(
+                    &format!("o{i}"),
+                    &format!("2026-01-01T10:0{i}:00Z"),
+                    1,
+                    OrderStatus::Submitted,
+                )
+            })
+            .collect();
+        let shown = newest(&[], news);
+        assert_eq!(shown.len(), RECENT_ORDERS);
+        let ids: Vec<&str> = shown.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["o7", "o6", "o5", "o4", "o3"]);
+    }
 
     #[test]
     fn prices_are_euros_with_two_decimals() {

@@ -1,11 +1,12 @@
 //! Navigation: always mounted; renders the menu from the published mount points and shows how
 //! many items the cart holds, changes not yet sent included: read from the BFF at mount and
-//! again whenever the outbox changes.
+//! again whenever the outbox changes or the cart changes elsewhere (a live `cart.updated`,
+//! e.g. from the user's other device).
 
 use leptos::prelude::*;
-use tessera_shared::browser::{current_path, on_location_change, subscribe, Bff, Host};
+use tessera_shared::browser::{current_path, on_live, on_location_change, subscribe, Bff, Host};
 use tessera_shared::bus::topics;
-use tessera_shared::sync::Cart;
+use tessera_shared::sync::{event_types, Cart};
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
@@ -38,7 +39,15 @@ fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     read();
     let listeners = (
         on_location_change(move |p| path.set(p)),
-        subscribe(topics::OUTBOX, false, move |_| read()),
+        subscribe(topics::OUTBOX, false, {
+            let read = read.clone();
+            move |_| read()
+        }),
+        on_live(move |event| {
+            if event.kind == event_types::CART_UPDATED || event.kind == event_types::ORDER_PLACED {
+                read();
+            }
+        }),
     );
     // Owned by this instance: unmounting drops the listeners.
     StoredValue::new_local(listeners);

@@ -7,12 +7,12 @@ use leptos::prelude::*;
 use serde_json::json;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    as_of_notice, current_path, on_location_change, subscribe, Bff, CommandSpec, Host,
+    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::{Edit, Marked, Overlay};
 use tessera_shared::routing::RoutePattern;
-use tessera_shared::sync::{MenuItem, Page, PutMenuItem, Restaurant, ROLE_ADMIN};
+use tessera_shared::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant, ROLE_ADMIN};
 use tessera_shared::Props;
 use wasm_bindgen::JsCast;
 
@@ -185,7 +185,37 @@ fn detail(base: &str, id: String, bff: Bff, host: Host, admin: bool) -> impl Int
         }
     };
     load();
-    StoredValue::new_local(subscribe(topics::OUTBOX, false, move |_| load()));
+    StoredValue::new_local(subscribe(topics::OUTBOX, false, {
+        let load = load.clone();
+        move |_| load()
+    }));
+    // Someone changed this menu: show the item at once, then read the menu again so the
+    // device's saved copy (and what the outbox still waits to send) follows.
+    let restaurant = id.clone();
+    StoredValue::new_local(on_live(move |event| {
+        if event.kind != event_types::MENU_ITEM_UPDATED {
+            return;
+        }
+        let Ok(item) = serde_json::from_value::<MenuItem>(event.data) else {
+            return;
+        };
+        if item.restaurant_id != restaurant {
+            return;
+        }
+        shown.maybe_update(|s| {
+            let Loaded::Ready(view) = s else {
+                return false;
+            };
+            match view.menu.iter_mut().find(|m| m.value.id == item.id) {
+                Some(m) if !m.pending && m.value.meta.version < item.meta.version => {
+                    m.value = item;
+                    true
+                }
+                _ => false,
+            }
+        });
+        load();
+    }));
     let base = base.to_string();
     let back = base.clone();
     let content = move || {

@@ -1,0 +1,375 @@
+//! Live updates in the browser: one connection per browser, held by the tab that owns the Web
+//! Lock `tessera-live`; it relays every event to the other tabs over the `BroadcastChannel`
+//! `tessera-live`. Every tab puts the events on its bus (topic `live`, the event's type) and
+//! shows the link's state (live, polling, offline) in the status bar.
+//!
+//! The leader prefers a WebSocket (`/api/live`) and falls back to long-polling
+//! (`/api/live/poll`) as [`LinkPolicy`] says; it resumes from the newest seq any tab saw
+//! (kept in `localStorage`), so a new leader picks up where the old one stopped, and drops
+//! anything at or below it, so a seam never shows an event twice.
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use leptos::prelude::*;
+use tessera_shared::browser::publish;
+use tessera_shared::bus::topics;
+use tessera_shared::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
+use tessera_shared::sync::DomainEvent;
+use tessera_shared::Session;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+const LOCK: &str = "tessera-live";
+const CHANNEL: &str = "tessera-live";
+const CURSOR_KEY: &str = "tessera.live.cursor";
+/// How long one long-poll may wait on the server.
+const POLL_WAIT_MS: u32 = 25_000;
+/// A socket that hears nothing (not even a heartbeat) for this long is taken for dead.
+const SILENCE_MS: i32 = 40_000;
+
+thread_local! {
+    static MODE: ArcRwSignal<LinkMode> = ArcRwSignal::new(LinkMode::Offline);
+    static CURSOR: std::cell::Cell<Cursor> = std::cell::Cell::new(Cursor(stored_cursor().unwrap_or(0)));
+    /// Whether this tab holds the connection.
+    static LEADER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What tabs say to each other.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Relay {
+    Event {
+        event: DomainEvent,
+    },
+    Mode {
+        mode: LinkMode,
+    },
+    /// A tab that just opened asks the leader for the mode.
+    Ask,
+}
+
+pub fn start(session: &Session) {
+    let Some(token) = session.id_token.clone() else {
+        return; // signed out: nothing of the user's to follow
+    };
+    let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
+    if let Some(channel) = &channel {
+        let answer = channel.clone();
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                let text = e.data().as_string().unwrap_or_default();
+                match serde_json::from_str::<Relay>(&text) {
+                    Ok(Relay::Event { event }) => deliver(event),
+                    Ok(Relay::Mode { mode }) => show(mode),
+                    Ok(Relay::Ask) if LEADER.with(|l| l.get()) => {
+                        let mode = MODE.with(|m| m.get_untracked());
+                        post(&answer, &Relay::Mode { mode });
+                    }
+                    _ => {}
+                }
+            });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        post(channel, &Relay::Ask);
+    }
+    let lead = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
+        // Held for as long as this page lives: the promise never settles.
+        wasm_bindgen_futures::future_to_promise(async move {
+            lead(token, channel).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    });
+    let locks = js_sys::Reflect::get(&navigator(), &"locks".into()).unwrap_or(JsValue::UNDEFINED);
+    if locks.is_undefined() {
+        warn("no Web Locks: every tab keeps its own live connection");
+        let _ = lead
+            .unchecked_ref::<js_sys::Function>()
+            .call1(&JsValue::NULL, &JsValue::NULL);
+        return;
+    }
+    let request = js_sys::Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(request) = request {
+        let _ = request.call2(&locks, &LOCK.into(), &lead);
+    }
+}
+
+fn post(channel: &web_sys::BroadcastChannel, message: &Relay) {
+    if let Ok(text) = serde_json::to_string(message) {
+        let _ = channel.post_message(&text.into());
+    }
+}
+
+fn navigator() -> JsValue {
+    js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn warn(e: &str) {
+    web_sys::console::warn_1(&format!("tessera live: {e}").into());
+}
+
+fn stored_cursor() -> Option<i64> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(CURSOR_KEY)
+        .ok()??
+        .parse()
+        .ok()
+}
+
+fn store_cursor(seq: i64) {
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+        let _ = storage.set_item(CURSOR_KEY, &seq.to_string());
+    }
+}
+
+/// An event from the server or another tab: on the bus once, whoever delivered it.
+fn deliver(event: DomainEvent) {
+    let new = CURSOR.with(|c| {
+        let mut cursor = c.get();
+        let new = cursor.accept(event.seq);
+        c.set(cursor);
+        new
+    });
+    if !new {
+        return;
+    }
+    let kind = event.kind.clone();
+    let data = serde_json::to_value(&event).unwrap_or_default();
+    publish(topics::LIVE, &kind, "@tessera/shell", data);
+}
+
+fn show(mode: LinkMode) {
+    MODE.with(|m| m.set(mode));
+    let _ = js_sys::Reflect::set(
+        &crate::debug_object(),
+        &"live".into(),
+        &serde_json::to_string(&mode)
+            .unwrap_or_default()
+            .trim_matches('"')
+            .into(),
+    );
+}
+
+/// The leader's loop: a socket while sockets work, long-polls while they do not.
+async fn lead(token: String, channel: Option<web_sys::BroadcastChannel>) {
+    LEADER.with(|l| l.set(true));
+    let _ = js_sys::Reflect::set(&crate::debug_object(), &"liveLeader".into(), &true.into());
+    let relay = |message: &Relay| {
+        if let Some(channel) = &channel {
+            post(channel, message);
+        }
+    };
+    let set_mode = |mode: LinkMode| {
+        show(mode);
+        relay(&Relay::Mode { mode });
+    };
+    let on_event = |event: DomainEvent| {
+        relay(&Relay::Event {
+            event: event.clone(),
+        });
+        deliver(event);
+        store_cursor(CURSOR.with(|c| c.get().0));
+    };
+    let mut policy = LinkPolicy::default();
+    loop {
+        let now = js_sys::Date::now();
+        match policy.next(now, js_sys::Math::random()) {
+            Attempt::Socket { delay_ms } => {
+                sleep_ms(delay_ms).await;
+                let was_ready = socket(&token, &mut policy, &set_mode, &on_event).await;
+                policy.socket_failed(was_ready);
+            }
+            Attempt::Poll { delay_ms } => {
+                sleep_ms(delay_ms).await;
+                // Until a poll has answered, ask for an answer at once: it is what tells
+                // "polling works" from "offline".
+                let wait = if policy.mode(false) == LinkMode::Polling {
+                    POLL_WAIT_MS
+                } else {
+                    0
+                };
+                match poll(&token, wait).await {
+                    Ok(answer) => {
+                        policy.poll_ok(js_sys::Date::now());
+                        for event in answer.events {
+                            on_event(event);
+                        }
+                        CURSOR.with(|c| {
+                            let mut cursor = c.get();
+                            cursor.accept(answer.cursor);
+                            c.set(cursor)
+                        });
+                        store_cursor(answer.cursor);
+                    }
+                    Err(e) => {
+                        warn(&e);
+                        policy.poll_failed();
+                    }
+                }
+            }
+        }
+        set_mode(policy.mode(false));
+    }
+}
+
+fn held_cursor() -> Option<i64> {
+    let held = CURSOR.with(|c| c.get().0);
+    (held > 0 || stored_cursor().is_some()).then_some(held)
+}
+
+fn api_url(path: &str) -> String {
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    format!("{origin}{path}")
+}
+
+enum SocketNews {
+    Text(String),
+    Closed,
+}
+
+/// One socket, from open to close. Returns whether it got as far as `ready`.
+async fn socket(
+    token: &str,
+    policy: &mut LinkPolicy,
+    set_mode: &dyn Fn(LinkMode),
+    on_event: &dyn Fn(DomainEvent),
+) -> bool {
+    let url = api_url("/api/live").replacen("http", "ws", 1);
+    let Ok(ws) = web_sys::WebSocket::new(&url) else {
+        return false;
+    };
+    let (tx, mut rx) = mpsc::unbounded::<SocketNews>();
+    let hello = ClientMessage::Hello {
+        token: token.to_owned(),
+        after: held_cursor(),
+        topics: vec![],
+    };
+    let hello = serde_json::to_string(&hello).unwrap_or_default();
+    let on_open = {
+        let ws = ws.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let _ = ws.send_with_str(&hello);
+        })
+    };
+    let on_message = {
+        let tx = tx.clone();
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                let _ = tx.unbounded_send(SocketNews::Text(text));
+            }
+        })
+    };
+    let on_close = {
+        let tx = tx.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let _ = tx.unbounded_send(SocketNews::Closed);
+        })
+    };
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(on_close.as_ref().unchecked_ref()));
+    let mut ready = false;
+    loop {
+        let news = futures_util::future::select(rx.next(), Box::pin(sleep_ms(SILENCE_MS as u64)));
+        let news = match news.await {
+            futures_util::future::Either::Left((Some(news), _)) => news,
+            // Silence: the server or the path to it is gone without a close.
+            _ => SocketNews::Closed,
+        };
+        match news {
+            SocketNews::Closed => break,
+            SocketNews::Text(text) => {
+                let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                match message["type"].as_str() {
+                    Some("ready") => {
+                        ready = true;
+                        policy.socket_ready();
+                        set_mode(LinkMode::Live);
+                    }
+                    Some("event") => {
+                        if let Ok(event) = serde_json::from_value(message["event"].clone()) {
+                            on_event(event);
+                        }
+                    }
+                    Some("caught-up" | "heartbeat") => {
+                        if let Some(cursor) = message["cursor"].as_i64() {
+                            CURSOR.with(|c| {
+                                let mut held = c.get();
+                                held.accept(cursor);
+                                c.set(held)
+                            });
+                            store_cursor(CURSOR.with(|c| c.get().0));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    ws.set_onopen(None);
+    ws.set_onmessage(None);
+    ws.set_onclose(None);
+    ws.set_onerror(None);
+    let _ = ws.close();
+    ready
+}
+
+async fn poll(token: &str, wait: u32) -> Result<PollAnswer, String> {
+    let path = match held_cursor() {
+        Some(after) => format!("/api/live/poll?after={after}&wait={wait}"),
+        None => "/api/live/poll".to_owned(),
+    };
+    let init = web_sys::RequestInit::new();
+    let headers = web_sys::Headers::new().map_err(|_| "no Headers")?;
+    let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str_and_init(&api_url(&path), &init))
+            .await
+            .map_err(|_| "long-poll: network error".to_owned())?
+            .unchecked_into();
+    if !response.ok() {
+        return Err(format!("long-poll: HTTP {}", response.status()));
+    }
+    let text = JsFuture::from(response.text().map_err(|_| "long-poll: no body")?)
+        .await
+        .map_err(|_| "long-poll: body")?
+        .as_string()
+        .unwrap_or_default();
+    serde_json::from_str(&text).map_err(|e| format!("long-poll: {e}"))
+}
+
+async fn sleep_ms(ms: u64) {
+    if ms == 0 {
+        return;
+    }
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// The status bar's part: how live the data on screen is.
+pub fn status() -> impl IntoView {
+    let mode = MODE.with(|m| m.clone());
+    let label_mode = mode.clone();
+    view! {
+        <span class="tessera-live" data-live=move || format!("{:?}", mode.get()).to_lowercase()>
+            {move || match label_mode.get() {
+                LinkMode::Live => "Live",
+                LinkMode::Polling => "Live (polling)",
+                LinkMode::Offline => "Not live",
+            }}
+        </span>
+    }
+}
