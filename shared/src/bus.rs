@@ -75,6 +75,11 @@ pub mod topics {
     /// is the event's type and `data` the whole [`DomainEvent`](crate::sync::DomainEvent),
     /// each delivered once per page, in `seq` order.
     pub const LIVE: &str = "live";
+    /// The signed-in user changed (signed in, renewed, signed out); `data` is the
+    /// [`Session`](crate::Session) without its token. Mounted apps also get the new session
+    /// through `update(props)`.
+    pub const SESSION: &str = "session";
+    pub const SESSION_CHANGED: &str = "session.changed";
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]

@@ -6,6 +6,7 @@
 //! decoding of BFF answers, the service worker's cache policy, and the outbox's
 //! rules for offline commands.
 
+pub mod auth;
 pub mod bff;
 pub mod bus;
 pub mod cache_policy;
@@ -32,6 +33,8 @@ pub mod outbox_store;
 pub mod replay;
 #[cfg(feature = "browser")]
 pub mod response_store;
+#[cfg(feature = "browser")]
+pub mod session_store;
 
 pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
 pub use manifest::{ManifestError, MfeManifest};

@@ -266,7 +266,7 @@ pub fn token_subject(token: &str) -> Option<String> {
 }
 
 /// Unpadded base64url (RFC 4648 §5), as JWTs use it.
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in text.trim_end_matches('=').bytes() {

@@ -206,6 +206,8 @@ pub fn status_bar() -> impl IntoView {
             " · "
             {crate::live::status()}
             " · "
+            {crate::auth::account()}
+            " · "
             <span class="tessera-version">
                 {move || connectivity::version_label(set.get().as_deref(), &shell_version)}
             </span>

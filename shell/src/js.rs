@@ -12,6 +12,9 @@ export function with_timeout(promise, ms, what) {
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
 export function module_url() { return import.meta.url; }
+export function with_lock(name, f) {
+  return navigator.locks ? navigator.locks.request(name, () => f()) : f();
+}
 export function error_message(e) {
   if (e && typeof e === "object" && "message" in e) return String(e.message);
   return String(e);
@@ -22,6 +25,9 @@ extern "C" {
     pub fn import_module(url: &str) -> js_sys::Promise;
     /// Rejects if `promise` has not settled within `ms`, so one hung app cannot stall routing.
     pub fn with_timeout(promise: &JsValue, ms: u32, what: &str) -> js_sys::Promise;
+    /// Runs `f` (which returns a promise) holding the Web Lock `name`, so one tab at a time
+    /// does it; without Web Locks it just runs.
+    pub fn with_lock(name: &str, f: &js_sys::Function) -> js_sys::Promise;
     /// The URL this shell release's JS was loaded from.
     pub fn module_url() -> String;
     /// A readable message from anything a JS function may throw.

@@ -1,11 +1,13 @@
 //! Tessera's shell: reads the published manifests, renders the layout and navigation mount
 //! points, and loads, mounts and unmounts independently built micro-apps as the route changes.
 
+mod auth;
 mod connectivity;
 mod js;
 mod lifecycle;
 mod live;
 mod manifests;
+mod oidc;
 mod outbox;
 mod parcels;
 mod read_ahead;
@@ -35,7 +37,10 @@ pub(crate) fn debug_object() -> JsValue {
 #[wasm_bindgen(start)]
 pub fn start() {
     wasm_bindgen_futures::spawn_local(async {
-        match manifests::load().await {
+        let (manifests, session) =
+            futures_util::future::join(manifests::load(), auth::start()).await;
+        session::init(session);
+        match manifests {
             Ok(m) => {
                 let points = m
                     .mount_points
@@ -49,7 +54,7 @@ pub fn start() {
                 let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
                 service_worker::register();
                 outbox::start(&session::current());
-                live::start(&session::current());
+                live::start();
             }
             Err(e) => view::fatal(&e),
         }

@@ -15,7 +15,6 @@ use tessera_shared::browser::publish;
 use tessera_shared::bus::topics;
 use tessera_shared::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
 use tessera_shared::sync::DomainEvent;
-use tessera_shared::Session;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -27,6 +26,8 @@ const CURSOR_KEY: &str = "tessera.live.cursor";
 const POLL_WAIT_MS: u32 = 25_000;
 /// A socket that hears nothing (not even a heartbeat) for this long is taken for dead.
 const SILENCE_MS: i32 = 40_000;
+/// While nobody is signed in there is nothing of theirs to follow; look again this often.
+const SIGNED_OUT_CHECK_MS: u64 = 2_000;
 
 thread_local! {
     static MODE: ArcRwSignal<LinkMode> = ArcRwSignal::new(LinkMode::Offline);
@@ -49,10 +50,7 @@ enum Relay {
     Ask,
 }
 
-pub fn start(session: &Session) {
-    let Some(token) = session.id_token.clone() else {
-        return; // signed out: nothing of the user's to follow
-    };
+pub fn start() {
     let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
     if let Some(channel) = &channel {
         let answer = channel.clone();
@@ -76,7 +74,7 @@ pub fn start(session: &Session) {
     let lead = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
         // Held for as long as this page lives: the promise never settles.
         wasm_bindgen_futures::future_to_promise(async move {
-            lead(token, channel).await;
+            lead(channel).await;
             Ok(JsValue::UNDEFINED)
         })
     });
@@ -155,7 +153,7 @@ fn show(mode: LinkMode) {
 }
 
 /// The leader's loop: a socket while sockets work, long-polls while they do not.
-async fn lead(token: String, channel: Option<web_sys::BroadcastChannel>) {
+async fn lead(channel: Option<web_sys::BroadcastChannel>) {
     LEADER.with(|l| l.set(true));
     let _ = js_sys::Reflect::set(&crate::debug_object(), &"liveLeader".into(), &true.into());
     let relay = |message: &Relay| {
@@ -176,6 +174,12 @@ async fn lead(token: String, channel: Option<web_sys::BroadcastChannel>) {
     };
     let mut policy = LinkPolicy::default();
     loop {
+        // Read at every attempt: the session's token is renewed, and users sign in and out.
+        let Some(token) = crate::session::current().id_token else {
+            set_mode(LinkMode::Offline);
+            sleep_ms(SIGNED_OUT_CHECK_MS).await;
+            continue;
+        };
         let now = js_sys::Date::now();
         match policy.next(now, js_sys::Math::random()) {
             Attempt::Socket { delay_ms } => {
@@ -347,7 +351,7 @@ async fn poll(token: &str, wait: u32) -> Result<PollAnswer, String> {
     serde_json::from_str(&text).map_err(|e| format!("long-poll: {e}"))
 }
 
-async fn sleep_ms(ms: u64) {
+pub(crate) async fn sleep_ms(ms: u64) {
     if ms == 0 {
         return;
     }

@@ -25,6 +25,26 @@ thread_local! {
 }
 
 pub fn start(session: &Session) {
+    use_session(session);
+    follow_announcements();
+    Listener::new("online", |_| outbox_client::kick_reconnected()).forget();
+    let tick = Closure::<dyn FnMut()>::new(|| {
+        if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
+            outbox_client::kick();
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            RETRY_EVERY_MS,
+        );
+    }
+    tick.forget();
+}
+
+/// Hands the session's token to the outbox (replays read it when they send, so a renewed
+/// token reaches commands already waiting) and sends what waits.
+pub fn use_session(session: &Session) {
     let subject = session
         .id_token
         .as_deref()
@@ -46,20 +66,6 @@ pub fn start(session: &Session) {
             Err(e) => warn(&e.to_string()),
         }
     });
-    follow_announcements();
-    Listener::new("online", |_| outbox_client::kick_reconnected()).forget();
-    let tick = Closure::<dyn FnMut()>::new(|| {
-        if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
-            outbox_client::kick();
-        }
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-            tick.as_ref().unchecked_ref(),
-            RETRY_EVERY_MS,
-        );
-    }
-    tick.forget();
 }
 
 fn warn(e: &str) {

@@ -2,8 +2,7 @@
 //! it before the network goes: the BFF names the queries (`GET /api/offline`, it knows the
 //! domain); the shell asks for each once a worker controls the page, a few at a time, in the
 //! background. It runs whenever the heartbeat finds the server (at start and after each
-//! spell without it); sign-in (the OIDC work) is to call [`start`] again with the new session,
-//! since the cache is kept per user.
+//! spell without it) and when another user signs in, since the cache is kept per user.
 
 use tessera_shared::sync::OfflineSet;
 use tessera_shared::Session;
@@ -21,7 +20,7 @@ thread_local! {
 }
 
 pub fn start(session: Session) {
-    if RUNNING.with(|r| r.replace(true)) {
+    if session.id_token.is_none() || RUNNING.with(|r| r.replace(true)) {
         return;
     }
     wasm_bindgen_futures::spawn_local(async move {

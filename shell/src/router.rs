@@ -5,6 +5,7 @@ use crate::lifecycle::{self, base_props, call, has_export, props_object};
 use crate::registry;
 use crate::view;
 use std::cell::Cell;
+use tessera_shared::auth::{access, Access};
 use tessera_shared::browser::{current_path, navigate, Listener};
 use tessera_shared::lifecycle::LifecycleEvent as E;
 use tessera_shared::publish::{Activated, Resolution};
@@ -107,6 +108,9 @@ async fn reconcile() {
             mount_point,
         } => (always, Some(mount_point)),
     };
+    let Some(wanted) = allowed(wanted, &path) else {
+        return;
+    };
 
     let leaving: Vec<String> = registry::with(|s| {
         s.records
@@ -127,6 +131,49 @@ async fn reconcile() {
             r.active = wanted.iter().any(|a| &a.app == name);
         }
     });
+}
+
+/// The apps the user may see. A routed app whose roles the user lacks is not activated at
+/// all: signed out, the user is sent to sign in and back; signed in without the role, to the
+/// home page with a notice. `None` when the page is leaving or the URL was replaced.
+fn allowed(wanted: Vec<Activated>, path: &str) -> Option<Vec<Activated>> {
+    let session = crate::session::current();
+    let mut refused = None;
+    let wanted: Vec<Activated> = wanted
+        .into_iter()
+        .filter(|a| {
+            let roles = registry::with_app(&a.app, |r| r.entry.roles.clone()).unwrap_or_default();
+            match access(&roles, &session) {
+                Access::Allowed => true,
+                denied => {
+                    // Always-on apps (empty base path) are left out quietly.
+                    if !a.base_path.is_empty() && refused.is_none() {
+                        refused = Some((denied, roles));
+                    }
+                    false
+                }
+            }
+        })
+        .collect();
+    let Some((denied, roles)) = refused else {
+        return Some(wanted);
+    };
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    if denied == Access::SignIn && crate::auth::can_sign_in() {
+        crate::auth::sign_in(&format!("{path}{search}"));
+        return None;
+    }
+    crate::auth::notify(format!(
+        "{path} needs the role {}; it was not opened.",
+        roles.join(", ")
+    ));
+    if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some("/"));
+    }
+    DIRTY.set(true);
+    None
 }
 
 async fn unmount(name: &str) {

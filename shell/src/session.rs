@@ -1,35 +1,88 @@
-//! The signed-in user every app receives in its props, whose token goes to every BFF call.
+//! The signed-in user every app receives in its props, whose token goes to every BFF call. It
+//! changes when the user signs in or out and when its token is renewed ([`crate::auth`]); a
+//! change reaches mounted apps through `update(props)` and the bus (`session.changed`), the
+//! outbox (its replays read the new token), the live connection and the read-ahead.
 //!
-//! Until OpenID Connect sign-in lands this is a development session: the reference BFF accepts
-//! development tokens `dev:<subject>:<role,role>`. A page can act as someone else by storing a
-//! session as JSON under `localStorage["tessera.devSession"]`, e.g.
-//! `{"userName":"Bob","idToken":"dev:bob:customer,admin","roles":["customer","admin"]}`.
+//! When the BFF runs with development tokens (`--dev-tokens`) there is no sign-in: a page acts
+//! as the session stored as JSON under `localStorage["tessera.devSession"]`, e.g.
+//! `{"userName":"Bob","idToken":"dev:bob:customer,admin","roles":["customer","admin"]}`, or
+//! as Alice (a customer) when none is stored.
 
+use leptos::prelude::*;
+use tessera_shared::browser::publish;
+use tessera_shared::bus::topics;
 use tessera_shared::Session;
 
-const STORAGE_KEY: &str = "tessera.devSession";
+const DEV_KEY: &str = "tessera.devSession";
 
-fn default_session() -> Session {
-    Session {
-        user_name: Some("Alice".into()),
-        id_token: Some("dev:alice:customer".into()),
-        roles: vec!["customer".into()],
+thread_local! {
+    static SESSION: ArcRwSignal<Session> = ArcRwSignal::new(Session::default());
+}
+
+/// The current session.
+pub fn current() -> Session {
+    SESSION.with(|s| s.get_untracked())
+}
+
+/// The session as a signal, for views.
+pub fn signal() -> ArcRwSignal<Session> {
+    SESSION.with(|s| s.clone())
+}
+
+/// Sets the session at start, before anything reads it.
+pub fn init(session: Session) {
+    SESSION.with(|s| s.set(session));
+}
+
+/// A new session (sign-in, renewal, sign-out): tells everything that holds the old one.
+pub fn change(session: Session) {
+    let same_user =
+        current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
+    SESSION.with(|s| s.set(session.clone()));
+    crate::registry::with(|s| s.session = session.clone());
+    crate::outbox::use_session(&session);
+    crate::router::request_reroute();
+    let public = Session {
+        id_token: None,
+        ..session.clone()
+    };
+    publish(
+        topics::SESSION,
+        topics::SESSION_CHANGED,
+        "@tessera/shell",
+        serde_json::to_value(&public).unwrap_or_default(),
+    );
+    if !same_user {
+        crate::read_ahead::start(session);
     }
 }
 
-/// The stored development session, or Alice (a customer) when none is stored or it is invalid.
-pub fn current() -> Session {
+fn subject(token: &str) -> Option<String> {
+    tessera_shared::read_through::token_subject(token)
+}
+
+/// The development session: the stored one, or Alice (a customer) when none is stored or it
+/// is invalid.
+pub fn dev() -> Session {
     let stored = web_sys::window()
         .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten());
+        .and_then(|s| s.get_item(DEV_KEY).ok().flatten());
     match stored.map(|text| serde_json::from_str::<Session>(&text)) {
         Some(Ok(session)) => session,
         Some(Err(e)) => {
             web_sys::console::warn_1(
-                &format!("tessera: ignoring localStorage {STORAGE_KEY}: {e}").into(),
+                &format!("tessera: ignoring localStorage {DEV_KEY}: {e}").into(),
             );
-            default_session()
+            alice()
         }
-        None => default_session(),
+        None => alice(),
+    }
+}
+
+fn alice() -> Session {
+    Session {
+        user_name: Some("Alice".into()),
+        id_token: Some("dev:alice:customer".into()),
+        roles: vec!["customer".into()],
     }
 }

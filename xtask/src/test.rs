@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-const WASM_CRATES: [&str; 6] = [
+const WASM_CRATES: [&str; 7] = [
     "shell",
     "service-worker",
     "nav",
     "restaurants",
     "add-to-cart",
     "cart",
+    "menu-admin",
 ];
 
 pub fn test(args: &[String]) -> Result<()> {

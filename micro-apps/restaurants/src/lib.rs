@@ -1,18 +1,18 @@
 //! Restaurants from the BFF: the list at the app's base path (a page at a time) and one
 //! restaurant's menu at `<base>/:id`, each available item embedding the add-to-cart parcel.
-//! Admins edit menu items in place; edits go through the outbox, so they work offline and a
-//! clash with someone else's edit lands in the user's inbox.
+//! Menu edits (the admin-only `menu-admin` app) and the user's own waiting commands show here
+//! as they happen.
 
 use leptos::prelude::*;
 use serde_json::json;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
+    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host,
 };
 use tessera_shared::bus::topics;
-use tessera_shared::overlay::{Edit, Marked, Overlay};
+use tessera_shared::overlay::Marked;
 use tessera_shared::routing::RoutePattern;
-use tessera_shared::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant, ROLE_ADMIN};
+use tessera_shared::sync::{event_types, MenuItem, Page, Restaurant};
 use tessera_shared::Props;
 use wasm_bindgen::JsCast;
 
@@ -39,14 +39,13 @@ fn restaurants(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     StoredValue::new_local(on_location_change(move |p| path.set(p)));
     let p = props.get_untracked();
     let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/restaurants"), &p.session);
-    let admin = p.session.has_role(ROLE_ADMIN);
     let base = if p.base_path.is_empty() {
         "/restaurants".to_string()
     } else {
         p.base_path
     };
     let page = move || match detail_id(&base, &path.get()) {
-        Some(id) => detail(&base, id, bff.clone(), host.clone(), admin).into_any(),
+        Some(id) => detail(&base, id, bff.clone(), host.clone()).into_any(),
         None => list(&base, bff.clone()).into_any(),
     };
     view! { <div class="restaurants">{page}</div> }
@@ -54,24 +53,6 @@ fn restaurants(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
 
 fn price(cents: i64) -> String {
     format!("€{}.{:02}", cents / 100, cents % 100)
-}
-
-/// A price as typed ("12.9", "12.90", "€12", "12,90") in cents.
-fn parse_price(text: &str) -> Option<i64> {
-    let text = text.trim().trim_start_matches('€').trim().replace(',', ".");
-    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let cents = format!("{frac:0<2}").parse::<i64>().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
 }
 
 /// A restaurant with its menu as the user sees it: items an edit still waiting in the outbox
@@ -155,7 +136,7 @@ fn list(base: &str, bff: Bff) -> impl IntoView {
     }
 }
 
-fn detail(base: &str, id: String, bff: Bff, host: Host, admin: bool) -> impl IntoView {
+fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     let shown = RwSignal::new(Loaded::<RestaurantView>::Loading);
     let saved = RwSignal::new(None::<String>);
     // Reads overlap when the outbox changes quickly; only the newest answer is shown.
@@ -245,15 +226,13 @@ fn detail(base: &str, id: String, bff: Bff, host: Host, admin: bool) -> impl Int
                     } else {
                         view! { <span class="unavailable">"Sold out"</span> }.into_any()
                     };
-                    let editor = admin.then(|| view! { <ItemEditor bff=bff.clone() item=item.clone()/> });
-                    view! {
+                                    view! {
                         <li class="menu-item" data-item=item.id.clone() data-pending=pending.to_string()>
                             <div>
                                 <strong class="name">{item.name}</strong>" "<span class="price">{price(item.price_cents)}</span>
                                 {pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}
                             </div>
                             {order}
-                            {editor}
                         </li>
                     }
                 })
@@ -272,93 +251,6 @@ fn detail(base: &str, id: String, bff: Bff, host: Host, admin: bool) -> impl Int
         <p><a href=back>"← All restaurants"</a></p>
         {move || as_of(saved.get())}
         {content}
-    }
-}
-
-/// An admin's editor for one menu item: name, price, availability, queued as one command on
-/// the item's version as shown.
-#[component]
-fn ItemEditor(bff: Bff, item: MenuItem) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let name = RwSignal::new(item.name.clone());
-    let price_text = RwSignal::new(format!(
-        "{}.{:02}",
-        item.price_cents / 100,
-        item.price_cents % 100
-    ));
-    let available = RwSignal::new(item.available);
-    let problem = RwSignal::new(None::<String>);
-    let item = std::sync::Arc::new(item);
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(price_cents) = parse_price(&price_text.get_untracked()) else {
-            problem.set(Some("The price must look like 12.90".into()));
-            return;
-        };
-        let body = PutMenuItem {
-            name: name.get_untracked().trim().to_string(),
-            price_cents,
-            available: available.get_untracked(),
-            last_modified_by: None,
-        };
-        let mut edited = (*item).clone();
-        edited.name = body.name.clone();
-        edited.price_cents = body.price_cents;
-        edited.available = body.available;
-        let (bff, item) = (bff.clone(), item.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let shown = Overlay {
-                query: format!("/{}", item.restaurant_id),
-                edit: Edit::Upsert {
-                    list: "/menu".into(),
-                    key: "id".into(),
-                    value: serde_json::to_value(&edited).unwrap_or_default(),
-                },
-            };
-            let queued = bff
-                .command(CommandSpec {
-                    path: &format!("/{}/menu/{}", item.restaurant_id, item.id),
-                    body: &body,
-                    entity: &format!("menu-item:{}", item.id),
-                    base_version: Some(item.meta.version),
-                    label: format!(
-                        "{}: {}, {}, {}",
-                        item.name,
-                        body.name,
-                        price(body.price_cents),
-                        if body.available {
-                            "available"
-                        } else {
-                            "sold out"
-                        }
-                    ),
-                    overlays: vec![shown],
-                })
-                .await;
-            match queued {
-                Ok(_) => {
-                    problem.try_set(None);
-                    open.try_set(false);
-                }
-                Err(e) => {
-                    problem.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    view! {
-        <button class="edit" on:click=move |_| open.update(|o| *o = !*o)>{move || if open.get() { "Close" } else { "Edit" }}</button>
-        {move || open.get().then({
-            let save = save.clone();
-            move || view! {
-            <form class="edit-item" on:submit=save>
-                <label>"Name "<input name="name" prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/></label>
-                <label>"Price € "<input name="price" inputmode="decimal" prop:value=move || price_text.get() on:input=move |e| price_text.set(event_target_value(&e))/></label>
-                <label><input type="checkbox" name="available" prop:checked=move || available.get() on:change=move |e| available.set(event_target_checked(&e))/>" Available"</label>
-                <button type="submit" class="save">"Save"</button>
-                {move || problem.get().map(|p| view! { <span class="parcel-error" role="alert">{p}</span> })}
-            </form>
-        }})}
     }
 }
 
@@ -393,21 +285,4 @@ fn Parcel(host: Host, data: serde_json::Value) -> impl IntoView {
         });
     });
     view! { <div class="parcel" node_ref=slot></div> }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_price;
-
-    #[test]
-    fn prices_parse_as_people_type_them() {
-        assert_eq!(parse_price("12.90"), Some(1290));
-        assert_eq!(parse_price(" €12.9 "), Some(1290));
-        assert_eq!(parse_price("12,05"), Some(1205));
-        assert_eq!(parse_price("7"), Some(700));
-        assert_eq!(parse_price("0.5"), Some(50));
-        for bad in ["", ".50", "12.345", "-3", "1e3", "12.a", "€"] {
-            assert_eq!(parse_price(bad), None, "{bad:?}");
-        }
-    }
 }

@@ -1,0 +1,427 @@
+//! Sign-in with OpenID Connect, as the BFF names the provider (`GET /api/auth/config`): the
+//! authorization code flow with PKCE (full-page redirect, back at `/auth/callback`), the
+//! tokens kept in IndexedDB (every tab and an offline start find them; `localStorage` never
+//! holds them), renewal by refresh token before the ID token expires (one tab at a time under
+//! the Web Lock `tessera-session`, the others adopt the result over the `BroadcastChannel`
+//! `tessera-session`), and sign-out at the provider.
+
+use crate::oidc::{Pending, Provider, Renewal};
+use crate::session;
+use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use tessera_shared::auth::{
+    safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
+};
+use tessera_shared::session_store::SessionStore;
+use tessera_shared::Session;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+const CONFIG_KEY: &str = "tessera.authConfig";
+const PENDING_KEY: &str = "tessera.signIn";
+const CHANNEL: &str = "tessera-session";
+const LOCK: &str = "tessera-session";
+/// After a renewal that could not reach the provider.
+const RETRY_MS: f64 = 30_000.0;
+
+thread_local! {
+    static CONFIG: RefCell<Option<AuthConfig>> = const { RefCell::new(None) };
+    static PROVIDER: RefCell<Option<Rc<Provider>>> = const { RefCell::new(None) };
+    static TOKENS: RefCell<Option<Tokens>> = const { RefCell::new(None) };
+    /// Bumped by every new session, so an older renewal loop stops.
+    static GENERATION: Cell<u32> = const { Cell::new(0) };
+    static NOTICE: ArcRwSignal<Option<String>> = ArcRwSignal::new(None);
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the shell runs in a page")
+}
+
+fn warn(e: &str) {
+    web_sys::console::warn_1(&format!("tessera sign-in: {e}").into());
+}
+
+/// Something the user should know about their session (a failed sign-in, a refused role).
+pub fn notify(text: impl Into<String>) {
+    NOTICE.with(|n| n.set(Some(text.into())));
+}
+
+/// Whether this site signs users in (it does not with development tokens).
+pub fn can_sign_in() -> bool {
+    CONFIG.with(|c| matches!(*c.borrow(), Some(AuthConfig::Oidc { .. })))
+}
+
+/// The session the page starts with: the development session, or (OIDC) the user coming back
+/// from the provider, the stored session, or nobody.
+pub async fn start() -> Session {
+    let config = config().await;
+    CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+    if config == AuthConfig::Dev {
+        return session::dev();
+    }
+    follow_other_tabs();
+    let path = window().location().pathname().unwrap_or_default();
+    let tokens = if path == CALLBACK_PATH {
+        match finish_sign_in().await {
+            Ok(tokens) => Some(tokens),
+            Err(e) => {
+                notify(format!("Sign-in failed: {e}"));
+                replace_url("/");
+                None
+            }
+        }
+    } else {
+        match SessionStore::open().await {
+            Ok(store) => store.get().await.unwrap_or_else(|e| {
+                warn(&e.to_string());
+                None
+            }),
+            Err(e) => {
+                warn(&e.to_string());
+                None
+            }
+        }
+    };
+    match tokens {
+        Some(tokens) => adopt(tokens, false),
+        None => Session::default(),
+    }
+}
+
+/// How users sign in, from the BFF; offline, the copy from the last start.
+async fn config() -> AuthConfig {
+    let storage = window().local_storage().ok().flatten();
+    match fetch_text(CONFIG_PATH)
+        .await
+        .map(|t| (serde_json::from_str::<AuthConfig>(&t), t))
+    {
+        Ok((Ok(config), text)) => {
+            if let Some(s) = &storage {
+                let _ = s.set_item(CONFIG_KEY, &text);
+            }
+            config
+        }
+        Ok((Err(e), _)) => {
+            warn(&format!("{CONFIG_PATH}: {e}"));
+            AuthConfig::Dev
+        }
+        Err(e) => {
+            let cached = storage
+                .and_then(|s| s.get_item(CONFIG_KEY).ok().flatten())
+                .and_then(|t| serde_json::from_str(&t).ok());
+            cached.unwrap_or_else(|| {
+                warn(&format!(
+                    "{CONFIG_PATH}: {e}; no copy from an earlier start"
+                ));
+                AuthConfig::Dev
+            })
+        }
+    }
+}
+
+async fn fetch_text(path: &str) -> Result<String, String> {
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(|e| tessera_shared::js_value::error_text(&e))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    JsFuture::from(response.text().map_err(|_| "no body")?)
+        .await
+        .map_err(|_| "reading the body".to_string())
+        .map(|t| t.as_string().unwrap_or_default())
+}
+
+/// The provider, discovered once per page.
+async fn provider() -> Result<Rc<Provider>, String> {
+    if let Some(p) = PROVIDER.with(|p| p.borrow().clone()) {
+        return Ok(p);
+    }
+    let Some(AuthConfig::Oidc { issuer, client_id }) = CONFIG.with(|c| c.borrow().clone()) else {
+        return Err("this site has no sign-in provider".into());
+    };
+    let provider = Rc::new(Provider::discover(&issuer, &client_id).await?);
+    PROVIDER.with(|p| *p.borrow_mut() = Some(provider.clone()));
+    Ok(provider)
+}
+
+/// Sends the user to the provider to sign in; they come back to `return_to`.
+pub fn sign_in(return_to: &str) {
+    let return_to = safe_return_path(return_to).to_owned();
+    wasm_bindgen_futures::spawn_local(async move {
+        let provider = match provider().await {
+            Ok(p) => p,
+            Err(e) => return notify(format!("Cannot sign in right now: {e}")),
+        };
+        let (url, pending) = provider.authorize(&return_to);
+        let stored = window().session_storage().ok().flatten().and_then(|s| {
+            s.set_item(PENDING_KEY, &serde_json::to_string(&pending).ok()?)
+                .ok()
+        });
+        if stored.is_none() {
+            return notify("Cannot sign in: this browser refuses session storage");
+        }
+        let _ = window().location().assign(&url);
+    });
+}
+
+async fn finish_sign_in() -> Result<Tokens, String> {
+    let location = window().location();
+    let query = web_sys::UrlSearchParams::new_with_str(&location.search().unwrap_or_default())
+        .map_err(|_| "unreadable callback URL")?;
+    let storage = window()
+        .session_storage()
+        .ok()
+        .flatten()
+        .ok_or("no session storage")?;
+    let pending: Pending = storage
+        .get_item(PENDING_KEY)
+        .ok()
+        .flatten()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or("no sign-in was started in this tab")?;
+    let _ = storage.remove_item(PENDING_KEY);
+    if let Some(error) = query.get("error") {
+        let why = query.get("error_description").unwrap_or_default();
+        return Err(format!("the provider said {error}: {why}"));
+    }
+    if query.get("state").as_deref() != Some(pending.state.as_str()) {
+        return Err("the answer does not belong to this sign-in (state mismatch)".into());
+    }
+    let code = query.get("code").ok_or("the provider sent no code")?;
+    let tokens = provider().await?.exchange(&code, &pending).await?;
+    let store = SessionStore::open().await.map_err(|e| e.to_string())?;
+    store.put(&tokens).await.map_err(|e| e.to_string())?;
+    announce();
+    replace_url(safe_return_path(&pending.return_to));
+    Ok(tokens)
+}
+
+fn replace_url(path: &str) {
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(path));
+    }
+}
+
+/// Makes `tokens` the session and keeps it renewed. `notify_others`: tell everything holding
+/// the old session (false at start, when nothing does yet).
+fn adopt(tokens: Tokens, notify_others: bool) -> Session {
+    let Some(claims) = Claims::of_verified(&tokens.id_token) else {
+        warn("a stored session without a subject was ignored");
+        return Session::default();
+    };
+    let session = claims.session(&tokens.id_token);
+    TOKENS.with(|t| *t.borrow_mut() = Some(tokens.clone()));
+    if notify_others {
+        session::change(session.clone());
+        tessera_shared::outbox_client::kick();
+    }
+    keep_renewed(tokens);
+    session
+}
+
+fn signed_out(notify_others: bool) {
+    TOKENS.with(|t| *t.borrow_mut() = None);
+    GENERATION.with(|g| g.set(g.get() + 1));
+    if notify_others {
+        session::change(Session::default());
+    }
+}
+
+/// Renews `tokens` before they expire, until a newer session replaces them.
+fn keep_renewed(tokens: Tokens) {
+    let generation = GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut wait = tokens.renew_in_ms(js_sys::Date::now());
+        loop {
+            crate::live::sleep_ms(wait as u64).await;
+            if GENERATION.with(|g| g.get()) != generation {
+                return;
+            }
+            match renew().await {
+                // `adopt` started a new loop for the new tokens.
+                Ok(()) => return,
+                Err(Renewal::Refused(e)) => {
+                    warn(&e);
+                    forget_stored().await;
+                    signed_out(true);
+                    announce();
+                    notify("Your session has ended. Sign in again to continue.");
+                    return;
+                }
+                Err(Renewal::Unreachable(e)) => {
+                    warn(&format!("renewal postponed: {e}"));
+                    wait = RETRY_MS;
+                }
+            }
+        }
+    });
+}
+
+/// One renewal, in one tab at a time: a tab that finds the stored session newer than its own
+/// (another tab renewed) adopts it instead of spending the refresh token again.
+async fn renew() -> Result<(), Renewal> {
+    let (tx, rx) = futures_channel::oneshot::channel::<Result<(), Renewal>>();
+    let tx = Rc::new(RefCell::new(Some(tx)));
+    let job = Closure::once_into_js(move || -> js_sys::Promise {
+        wasm_bindgen_futures::future_to_promise(async move {
+            let result = renew_locked().await;
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(result);
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    });
+    let _ = JsFuture::from(crate::js::with_lock(LOCK, job.unchecked_ref())).await;
+    rx.await
+        .unwrap_or_else(|_| Err(Renewal::Unreachable("the renewal was dropped".into())))
+}
+
+async fn renew_locked() -> Result<(), Renewal> {
+    let ours = TOKENS.with(|t| t.borrow().clone());
+    let store = SessionStore::open()
+        .await
+        .map_err(|e| Renewal::Unreachable(e.to_string()))?;
+    let stored = store.get().await.ok().flatten();
+    match (&ours, stored) {
+        (_, None) => return Err(Renewal::Refused("signed out in another tab".into())),
+        (Some(ours), Some(stored)) if stored.expires_at_ms > ours.expires_at_ms => {
+            adopt(stored, true);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let Some(refresh) = ours.and_then(|t| t.refresh_token) else {
+        return Err(Renewal::Refused(
+            "the provider issued no refresh token".into(),
+        ));
+    };
+    let provider = provider().await.map_err(Renewal::Unreachable)?;
+    let tokens = provider.refresh(&refresh).await?;
+    store
+        .put(&tokens)
+        .await
+        .map_err(|e| Renewal::Unreachable(e.to_string()))?;
+    adopt(tokens, true);
+    announce();
+    Ok(())
+}
+
+async fn forget_stored() {
+    if let Ok(store) = SessionStore::open().await {
+        if let Err(e) = store.clear().await {
+            warn(&e.to_string());
+        }
+    }
+}
+
+/// Signs out here, in every tab, and at the provider.
+pub fn sign_out() {
+    wasm_bindgen_futures::spawn_local(async {
+        let id_token = TOKENS.with(|t| t.borrow().as_ref().map(|t| t.id_token.clone()));
+        if let Some(subject) = id_token
+            .as_deref()
+            .and_then(tessera_shared::read_through::token_subject)
+        {
+            // Waiting commands stay, unsent, until this user signs in again.
+            if let Ok(store) = tessera_shared::outbox_client::store().await {
+                let _ = store.set_token(&subject, None).await;
+            }
+        }
+        forget_stored().await;
+        signed_out(true);
+        announce();
+        let origin = window().location().origin().unwrap_or_default();
+        let end = match (id_token, provider().await) {
+            (Some(token), Ok(p)) => p.end_session(&token, &format!("{origin}/")),
+            _ => None,
+        };
+        match end {
+            Some(url) => {
+                let _ = window().location().assign(&url);
+            }
+            None => tessera_shared::browser::navigate("/"),
+        }
+    });
+}
+
+/// Tells the other tabs the stored session changed.
+fn announce() {
+    if let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) {
+        let _ = channel.post_message(&"changed".into());
+        channel.close();
+    }
+}
+
+/// Another tab signed in, renewed or signed out: take the stored session.
+fn follow_other_tabs() {
+    let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
+        return;
+    };
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|_| {
+        wasm_bindgen_futures::spawn_local(async {
+            let Ok(store) = SessionStore::open().await else {
+                return;
+            };
+            let stored = store.get().await.ok().flatten();
+            let ours = TOKENS.with(|t| t.borrow().as_ref().map(|t| t.id_token.clone()));
+            match stored {
+                Some(tokens) if Some(&tokens.id_token) != ours.as_ref() => {
+                    adopt(tokens, true);
+                }
+                Some(_) => {}
+                None if ours.is_some() => signed_out(true),
+                None => {}
+            }
+        });
+    });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    std::mem::forget(channel);
+}
+
+/// The status bar's part: who is signed in, with sign-in and sign-out.
+pub fn account() -> impl IntoView {
+    let session = session::signal();
+    let notice = NOTICE.with(|n| n.clone());
+    let clear = notice.clone();
+    let shown = notice.clone();
+    view! {
+        <span class="tessera-account">
+            {move || {
+                let s = session.get();
+                match (s.id_token.is_some(), can_sign_in()) {
+                    (true, true) => view! {
+                        <span class="user">{s.user_name.unwrap_or_default()}</span>" "
+                        <button class="sign-out" on:click=|_| sign_out()>"Sign out"</button>
+                    }.into_any(),
+                    (true, false) => view! {
+                        <span class="user">{s.user_name.unwrap_or_default()}</span>" (development)"
+                    }.into_any(),
+                    (false, _) => view! {
+                        <button class="sign-in" on:click=|_| {
+                            sign_in(&tessera_shared::browser::current_path());
+                        }>"Sign in"</button>
+                    }.into_any(),
+                }
+            }}
+        </span>
+        {move || shown.get().map(|text| {
+            let clear = clear.clone();
+            view! {
+                <div class="tessera-notice" role="alert">
+                    <span>{text}</span>" "
+                    <button class="dismiss" on:click=move |_| clear.set(None)>"Dismiss"</button>
+                </div>
+            }
+        })}
+    }
+}
