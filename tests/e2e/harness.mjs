@@ -59,7 +59,7 @@ export function serve(store, { kitchenStepMs = 300 } = {}) {
   const data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
   stores.push(data);
   return new Promise((resolve, reject) => {
-    const args = ["--store", store, "--data-dir", data, "--addr", "127.0.0.1:0", "--kitchen-step-ms", String(kitchenStepMs)];
+    const args = ["--store", store, "--data-dir", data, "--addr", "127.0.0.1:0", "--kitchen-step-ms", String(kitchenStepMs), "--dev-tokens"];
     const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
