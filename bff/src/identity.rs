@@ -122,9 +122,7 @@ fn dev_token(token: &str) -> Result<Caller, ApiError> {
             roles: t.roles,
         })
         .ok_or_else(|| {
-            ApiError::invalid_token(
-                "not a development token: expected dev:<subject>:<role1>,<role2>",
-            )
+            ApiError::invalid_token("invalid token: expected dev:<subject>:<role1>,<role2>")
         })
 }
 
