@@ -1,11 +1,13 @@
 // The development OIDC provider (tests/oidc/provider.mjs) as a client sees it: discovery, JWKS,
 // code + PKCE through its login form, the ID token's claims and signature, refresh, CORS for the
-// shell's origin, key rotation; then the real BFF started with --oidc-issuer accepting its ID
-// tokens and rejecting everything else.
+// shell's origin, key rotation; the same in Chromium (login form filled by Playwright, the token
+// exchange from a page on another origin, sign-out); then the real BFF started with
+// --oidc-issuer accepting its ID tokens and rejecting everything else.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createPublicKey, randomUUID, verify } from "node:crypto";
+import { createHash, createPublicKey, randomBytes, randomUUID, verify } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -242,5 +244,102 @@ describe("the BFF with --oidc-issuer", () => {
     await new Promise((r) => setTimeout(r, 150)); // past the BFF's refetch interval
     const res = await call("/api/cart", tokens.id_token);
     assert.equal(res.status, 200, await res.text());
+  });
+});
+
+describe("in a browser", () => {
+  // A stand-in for the shell on its own origin: its callback page redeems the code with fetch
+  // (a cross-origin call to the token endpoint) and shows the answer in data-result.
+  let shell;
+  let shellUrl;
+  let idp;
+  let browser;
+  before(async () => {
+    shell = createServer((req, res) => {
+      res.setHeader("content-type", "text/html; charset=utf-8");
+      if (!req.url.startsWith("/auth/callback")) return res.end("<!DOCTYPE html><title>shell</title><p>home</p>");
+      res.end(`<!DOCTYPE html><title>callback</title><script type="module">
+        const params = new URLSearchParams(location.search);
+        const { token_endpoint } = await (await fetch(${JSON.stringify("ISSUER")} + "/.well-known/openid-configuration")).json();
+        const res = await fetch(token_endpoint, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({
+            grant_type: "authorization_code", client_id: "tessera", code: params.get("code"),
+            redirect_uri: location.origin + location.pathname, code_verifier: sessionStorage.getItem("verifier"),
+          }),
+        });
+        document.body.dataset.result = JSON.stringify({ status: res.status, body: await res.json() });
+      </script>`.replace('"ISSUER"', JSON.stringify(idp.issuer)));
+    });
+    await new Promise((resolve) => shell.listen(0, "127.0.0.1", resolve));
+    shellUrl = `http://127.0.0.1:${shell.address().port}`;
+    idp = await startProvider({ redirectUris: [`${shellUrl}/auth/callback`], postLogoutRedirectUris: [`${shellUrl}/`] });
+    const { launch } = await import("./harness.mjs");
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    idp?.close();
+    shell?.close();
+  });
+
+  /** Goes to the authorization endpoint as the shell would (PKCE verifier in sessionStorage). */
+  async function startSignIn(page) {
+    const verifier = randomBytes(32).toString("base64url");
+    await page.goto(`${shellUrl}/`);
+    await page.evaluate((v) => sessionStorage.setItem("verifier", v), verifier);
+    const { authorization_endpoint } = await discover(idp.issuer);
+    await page.goto(`${authorization_endpoint}?${new URLSearchParams({
+      client_id: "tessera",
+      response_type: "code",
+      redirect_uri: `${shellUrl}/auth/callback`,
+      scope: "openid profile roles offline_access",
+      state: "s1",
+      nonce: "n1",
+      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+      code_challenge_method: "S256",
+    })}`);
+  }
+
+  async function submitLogin(page, username, password) {
+    await page.fill('input[name="login"]', username);
+    await page.fill('input[name="password"]', password);
+    await page.click('button[type="submit"]');
+  }
+
+  async function callbackResult(page) {
+    await page.waitForURL(`${shellUrl}/auth/callback?**`);
+    await page.waitForSelector("body[data-result]", { state: "attached" });
+    return JSON.parse(await page.getAttribute("body", "data-result"));
+  }
+
+  test("Playwright fills the login form; the page redeems the code across origins; sign-out ends the session", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await startSignIn(page);
+    await submitLogin(page, "ada", "ada");
+    const result = await callbackResult(page);
+    assert.equal(result.status, 200, JSON.stringify(result.body));
+    const claims = claimsOf(result.body.id_token);
+    assert.deepEqual([claims.sub, claims.name, claims.roles, claims.nonce], ["ada", "Ada", ["customer", "admin"], "n1"]);
+    assert.ok(result.body.refresh_token);
+
+    // Still signed in at the provider: no form the second time.
+    await startSignIn(page);
+    assert.equal(claimsOf((await callbackResult(page)).body.id_token).sub, "ada");
+
+    const { end_session_endpoint } = await discover(idp.issuer);
+    const hint = result.body.id_token;
+    await page.goto(`${end_session_endpoint}?${new URLSearchParams({ id_token_hint: hint, post_logout_redirect_uri: `${shellUrl}/` })}`);
+    await page.waitForURL(`${shellUrl}/`);
+
+    // Signed out: the form again, and a wrong password stays on it.
+    await startSignIn(page);
+    await submitLogin(page, "alice", "wrong");
+    await page.waitForSelector("text=Invalid username or password.");
+    await submitLogin(page, "alice", "alice");
+    assert.equal(claimsOf((await callbackResult(page)).body.id_token).sub, "alice");
+    await context.close();
   });
 });
