@@ -167,6 +167,21 @@ enum RefreshError {
 
 impl Verifier {
     pub fn new(settings: Settings) -> anyhow::Result<Verifier> {
+        let url = reqwest::Url::parse(&settings.issuer)
+            .map_err(|e| anyhow::anyhow!("--oidc-issuer {:?}: {e}", settings.issuer))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
+            "http" => eprintln!(
+                "tessera-bff: WARNING: the OIDC issuer {} is plain HTTP: its keys can be \
+                 tampered with on the way; use https outside a loopback setup",
+                settings.issuer
+            ),
+            other => anyhow::bail!("--oidc-issuer must be an https URL, not {other}:"),
+        }
+        if settings.audience.is_empty() {
+            anyhow::bail!("--oidc-audience must not be empty");
+        }
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -387,6 +402,33 @@ fn roles(claim: Option<serde_json::Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_issuer_must_be_a_url_and_the_audience_set() {
+        let settings = |issuer: &str, audience: &str| Settings {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            refetch_interval: Duration::from_secs(1),
+        };
+        assert!(Verifier::new(settings("https://id.example/realms/x", "tessera")).is_ok());
+        assert!(Verifier::new(settings("http://127.0.0.1:8082", "tessera")).is_ok());
+        assert!(Verifier::new(settings("id.example", "tessera")).is_err());
+        assert!(Verifier::new(settings("ftp://id.example", "tessera")).is_err());
+        assert!(Verifier::new(settings("https://id.example", "")).is_err());
+    }
+
+    #[test]
+    fn a_rejection_names_the_failure_in_www_authenticate() {
+        use axum::response::IntoResponse;
+        let response = ApiError::invalid_token("say \"hi\" \\ é").into_response();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\", error_description=\"say 'hi' ' '\""
+        );
+        let response = ApiError::unauthorized("missing Authorization header").into_response();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
 
     #[test]
     fn roles_come_from_a_list_or_a_string() {
