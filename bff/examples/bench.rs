@@ -74,6 +74,7 @@ async fn run(backend: &str, url: &str, args: &Args) -> Result<()> {
         kitchen_step_ms: 3_600_000,
         store: None,
         max_connections: args.connections,
+        dev_tokens: true,
         ..Config::defaults()
     };
     let state = AppState::connect(&config).await?;

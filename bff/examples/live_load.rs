@@ -123,6 +123,7 @@ fn main() -> Result<()> {
         let mut config = tessera_bff::Config::defaults();
         config.database_url = Some(url);
         config.addr = "127.0.0.1:0".parse()?;
+        config.dev_tokens = true;
         return tokio::runtime::Runtime::new()?.block_on(tessera_bff::serve(config));
     }
     let args = args()?;

@@ -42,6 +42,20 @@ pub struct Config {
     /// safety net).
     #[arg(long, env = "TESSERA_LIVE_POLL_MS", default_value_t = 1_000)]
     pub live_poll_ms: u64,
+    /// OpenID Connect issuer whose tokens are accepted (`iss`, and the base of its discovery
+    /// document `<issuer>/.well-known/openid-configuration`, which names the JWKS).
+    #[arg(long, env = "TESSERA_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The `aud` a token must carry: the client id the shell signs in with (it sends the ID token).
+    #[arg(long, env = "TESSERA_OIDC_AUDIENCE", default_value = "tessera")]
+    pub oidc_audience: String,
+    /// A token signed with an unknown key refetches the JWKS at most this often.
+    #[arg(long, env = "TESSERA_OIDC_JWKS_REFETCH_MS", default_value_t = 30_000)]
+    pub oidc_jwks_refetch_ms: u64,
+    /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
+    /// can claim any identity with them.
+    #[arg(long, env = "TESSERA_DEV_TOKENS")]
+    pub dev_tokens: bool,
 }
 
 impl Config {

@@ -1,7 +1,10 @@
 //! Who is calling. Handlers only ever see [`Caller`]; how a bearer token becomes a caller is the
-//! [`IdentityProvider`]'s business, so switching from development tokens to OIDC (JWT verified
-//! against the provider's JWKS) adds a variant here and changes no handler.
+//! [`IdentityProvider`]'s business: an OpenID Connect provider's JWTs checked against its JWKS
+//! ([`oidc`]), and, for development and tests only, unsigned `dev:` tokens.
 
+pub mod oidc;
+
+use crate::config::Config;
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
@@ -30,13 +33,57 @@ impl Caller {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum IdentityProvider {
     /// `Authorization: Bearer dev:<subject>:<role1>,<role2>`, unsigned: development and tests only.
     DevTokens,
+    /// JWTs (the shell sends its ID token) signed by the issuer's keys, for its audience.
+    Oidc(oidc::Verifier),
+    /// Both: a token starting with `dev:` is a development token, anything else a JWT. For tests
+    /// that mix signed-in browsers with scripted callers.
+    OidcAndDevTokens(oidc::Verifier),
 }
 
 impl IdentityProvider {
+    /// The provider the configuration asks for. Refuses a configuration that names none: the
+    /// BFF never trusts tokens it cannot check unless told to with `--dev-tokens`.
+    pub fn from_config(config: &Config) -> anyhow::Result<IdentityProvider> {
+        let oidc = match &config.oidc_issuer {
+            Some(issuer) => Some(oidc::Verifier::new(oidc::Settings {
+                issuer: issuer.clone(),
+                audience: config.oidc_audience.clone(),
+                refetch_interval: std::time::Duration::from_millis(config.oidc_jwks_refetch_ms),
+            })?),
+            None => None,
+        };
+        if config.dev_tokens {
+            eprintln!(
+                "tessera-bff: WARNING: --dev-tokens is on: unsigned `dev:<subject>:<roles>` \
+                 bearer tokens are accepted, so anyone can act as anyone, admins included. \
+                 For local experiments and tests only; never expose this server."
+            );
+        }
+        Ok(match (oidc, config.dev_tokens) {
+            (Some(v), false) => IdentityProvider::Oidc(v),
+            (Some(v), true) => IdentityProvider::OidcAndDevTokens(v),
+            (None, true) => IdentityProvider::DevTokens,
+            (None, false) => anyhow::bail!(
+                "no identity provider configured: pass --oidc-issuer URL (and --oidc-audience, \
+                 the client id the shell signs in with; default `tessera`) to accept tokens from \
+                 an OpenID Connect provider, or --dev-tokens to accept unsigned development \
+                 tokens (development only)"
+            ),
+        })
+    }
+
+    /// The JWT verifier, when OIDC is configured.
+    pub fn verifier(&self) -> Option<&oidc::Verifier> {
+        match self {
+            IdentityProvider::DevTokens => None,
+            IdentityProvider::Oidc(v) | IdentityProvider::OidcAndDevTokens(v) => Some(v),
+        }
+    }
+
     /// Async because verifying a JWT may need to fetch the provider's keys first.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
         let value =
@@ -51,17 +98,32 @@ impl IdentityProvider {
     /// A bare token, as a live connection's `hello` carries it.
     pub async fn authenticate_token(&self, token: &str) -> Result<Caller, ApiError> {
         let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::unauthorized("empty bearer token"));
+        }
         match self {
-            IdentityProvider::DevTokens => DevToken::parse(token)
-                .map(|t| Caller {
-                    subject: t.subject,
-                    roles: t.roles,
-                })
-                .ok_or_else(|| {
-                    ApiError::unauthorized("invalid token: expected dev:<subject>:<role1>,<role2>")
-                }),
+            IdentityProvider::DevTokens => dev_token(token),
+            IdentityProvider::Oidc(verifier) => verifier.verify(token).await,
+            IdentityProvider::OidcAndDevTokens(verifier) => {
+                if token.starts_with("dev:") {
+                    dev_token(token)
+                } else {
+                    verifier.verify(token).await
+                }
+            }
         }
     }
+}
+
+fn dev_token(token: &str) -> Result<Caller, ApiError> {
+    DevToken::parse(token)
+        .map(|t| Caller {
+            subject: t.subject,
+            roles: t.roles,
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_token("invalid token: expected dev:<subject>:<role1>,<role2>")
+        })
 }
 
 impl FromRequestParts<AppState> for Caller {

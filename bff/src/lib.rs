@@ -41,7 +41,18 @@ pub struct AppState {
 
 impl AppState {
     /// Connects to the configured database and brings its schema up to date.
+    /// Refuses a configuration without an identity provider (see [`IdentityProvider::from_config`]).
     pub async fn connect(config: &Config) -> anyhow::Result<AppState> {
+        let identity = Arc::new(IdentityProvider::from_config(config)?);
+        if identity.verifier().is_some() {
+            // The provider's keys, fetched off the start path (and logged) before the first token.
+            let identity = identity.clone();
+            tokio::spawn(async move {
+                if let Some(verifier) = identity.verifier() {
+                    verifier.warm_up().await;
+                }
+            });
+        }
         let database_url = config.database_url();
         let db = Db::connect(&database_url, config.max_connections).await?;
         let fanout = live::fanout::Fanout::parse(&config.live_fanout, db.backend)?;
@@ -52,7 +63,7 @@ impl AppState {
         Ok(AppState {
             db,
             database_url,
-            identity: Arc::new(IdentityProvider::DevTokens),
+            identity,
             kitchen_step_ms: config.kitchen_step_ms.max(1),
             live,
             fanout,

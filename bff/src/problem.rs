@@ -24,6 +24,9 @@ pub struct ProblemParts {
     pub errors: Vec<FieldError>,
     /// The entity as it is now, for a 412; its version also becomes the response `ETag`.
     pub current: Option<(serde_json::Value, i64)>,
+    /// A 401 for a token that was presented but failed: `WWW-Authenticate` then says
+    /// `error="invalid_token"` with this description (RFC 6750).
+    pub invalid_token: bool,
 }
 
 impl ApiError {
@@ -40,6 +43,7 @@ impl ApiError {
             detail: Some(detail.into()),
             errors: Vec::new(),
             current: None,
+            invalid_token: false,
         }))
     }
 
@@ -90,6 +94,29 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Authentication required",
+            detail,
+        )
+    }
+
+    /// A bearer token that was presented and rejected; `detail` names what failed and must
+    /// never contain the token.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        let mut err = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "Invalid token",
+            detail,
+        );
+        err.0.invalid_token = true;
+        err
+    }
+
+    /// Tokens cannot be checked right now (the identity provider's keys are out of reach).
+    pub fn identity_provider_unavailable(detail: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity-provider-unavailable",
+            "Identity provider unavailable",
             detail,
         )
     }
@@ -154,6 +181,30 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `Bearer`, or for a rejected token `Bearer error="invalid_token", error_description="…"`
+    /// (the description limited to the characters RFC 6750 allows there).
+    fn challenge(&self) -> HeaderValue {
+        if !self.invalid_token {
+            return HeaderValue::from_static("Bearer");
+        }
+        let description: String = self
+            .detail
+            .as_deref()
+            .unwrap_or(self.title)
+            .chars()
+            .map(|c| match c {
+                ' ' | '!' | '#'..='[' | ']'..='~' => c,
+                _ => '\'',
+            })
+            .collect();
+        HeaderValue::from_str(&format!(
+            "Bearer error=\"invalid_token\", error_description=\"{description}\""
+        ))
+        .expect("visible ASCII")
+    }
+}
+
 impl std::ops::Deref for ApiError {
     type Target = ProblemParts;
 
@@ -187,7 +238,7 @@ impl IntoResponse for ApiError {
             );
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            headers.insert(header::WWW_AUTHENTICATE, self.challenge());
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

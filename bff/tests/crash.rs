@@ -37,6 +37,7 @@ fn spawn(url: &str) -> Bff {
             "3600000",
             "--database-url",
             url,
+            "--dev-tokens",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

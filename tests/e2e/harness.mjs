@@ -55,14 +55,17 @@ export function copyStoreFile(from, to) {
 
 /** Starts the BFF serving `store` on an ephemeral port (or `port`), with a fresh database (or
  * the one in `data`); resolves once it listens. The kitchen moves orders on every
- * `kitchenStepMs`. The answer's `child` is the process, `data` its database folder. */
-export function serve(store, { kitchenStepMs = 300, data, port = 0 } = {}) {
+ * `kitchenStepMs`. It accepts development tokens, or with `oidcIssuer` only tokens that
+ * provider signed. The answer's `child` is the process, `data` its database folder. */
+export function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer } = {}) {
   if (!data) {
     data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
     stores.push(data);
   }
   return new Promise((resolve, reject) => {
-    const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs)];
+    // Development tokens, unless the test signs users in at a real provider.
+    const auth = oidcIssuer ? ["--oidc-issuer", oidcIssuer] : ["--dev-tokens"];
+    const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth];
     const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);

@@ -59,5 +59,8 @@ pub fn dev(args: &[String]) -> Result<()> {
         .arg("--data-dir")
         .arg(&data)
         .arg("--addr")
-        .arg(&addr))
+        .arg(&addr)
+        // Sign-in through the OIDC provider comes with the shell's sign-in; until then the
+        // development tokens.
+        .arg("--dev-tokens"))
 }

@@ -5,6 +5,7 @@
 
 pub mod live;
 pub mod nats;
+pub mod oidc;
 pub mod pg;
 
 use reqwest::header::HeaderMap;
@@ -70,6 +71,7 @@ pub fn config(url: &str, kitchen_step_ms: u64) -> Config {
         kitchen_step_ms,
         store: None,
         max_connections: 8,
+        dev_tokens: true,
         ..Config::defaults()
     }
 }
