@@ -10,6 +10,7 @@ use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use tessera_shared::auth::AuthConfig;
 use tessera_shared::sync::{DevToken, ROLE_ADMIN};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,17 @@ pub enum IdentityProvider {
 }
 
 impl IdentityProvider {
+    /// How browsers sign in to this BFF (`GET /api/auth/config`).
+    pub fn auth_config(&self) -> AuthConfig {
+        match self {
+            IdentityProvider::DevTokens => AuthConfig::Dev,
+            IdentityProvider::Oidc(v) | IdentityProvider::OidcAndDevTokens(v) => AuthConfig::Oidc {
+                issuer: v.settings().issuer.clone(),
+                client_id: v.settings().audience.clone(),
+            },
+        }
+    }
+
     /// The provider the configuration asks for. Refuses a configuration that names none: the
     /// BFF never trusts tokens it cannot check unless told to with `--dev-tokens`.
     pub fn from_config(config: &Config) -> anyhow::Result<IdentityProvider> {

@@ -4,6 +4,7 @@
 use crate::problem::ApiError;
 use crate::routes::{cart, events, live, offline, orders, restaurants};
 use crate::AppState;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Extension;
@@ -59,6 +60,18 @@ async fn health() -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/api/auth/config", tag = "meta",
+    description = "How browsers sign in: the OpenID Connect issuer and the client id tokens must be issued to \
+                   (the BFF accepts only ID tokens it verifies against that issuer's keys), or `dev` when it \
+                   accepts development tokens.",
+    responses((status = 200, description = "the sign-in configuration", body = tessera_shared::auth::AuthConfig)))]
+async fn auth_config(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        axum::Json(state.identity.auth_config()),
+    )
+}
+
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
 async fn document(Extension(doc): Extension<Document>) -> Result<impl IntoResponse, ApiError> {
     Ok((
@@ -85,6 +98,7 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(live::poll))
         .routes(routes!(document))
         .routes(routes!(health))
+        .routes(routes!(auth_config))
         .routes(routes!(offline::get))
         .split_for_parts();
     // A WebSocket is not an HTTP operation OpenAPI can describe; `/api/live/poll` documents

@@ -21,6 +21,7 @@ pub const RENEW_BEFORE_MS: f64 = 60_000.0;
 
 /// How users sign in, as the BFF is configured.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum AuthConfig {
     /// OpenID Connect: authorization code with PKCE at `issuer`, as the public client

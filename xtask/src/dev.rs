@@ -3,9 +3,10 @@
 use crate::build;
 use crate::run::{cargo, run};
 use crate::tools;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 pub fn store() -> PathBuf {
     crate::root().join(".tessera/store")
@@ -48,10 +49,13 @@ pub fn dev(args: &[String]) -> Result<()> {
         publish(&deploy, &store, &b.dir)?;
     }
     let data = crate::root().join(".tessera/data");
+    let provider = start_provider(&addr)?;
     println!(
-        "\nTessera is starting at http://{addr}/ (store: {}, SQLite in {}; dev user Alice)\n",
+        "\nTessera is starting at http://{addr}/ (store: {}, SQLite in {})\n\
+         Sign in at {} as alice / alice (a customer) or ada / ada (an admin).\n",
         store.display(),
-        data.display()
+        data.display(),
+        provider.issuer,
     );
     run(Command::new(&bff)
         .arg("--store")
@@ -60,7 +64,55 @@ pub fn dev(args: &[String]) -> Result<()> {
         .arg(&data)
         .arg("--addr")
         .arg(&addr)
-        // Sign-in through the OIDC provider comes with the shell's sign-in; until then the
-        // development tokens.
-        .arg("--dev-tokens"))
+        .arg("--oidc-issuer")
+        .arg(&provider.issuer))
 }
+
+/// The development OpenID Connect provider (`tests/oidc/provider.mjs`), stopped with the
+/// dev command.
+struct Provider {
+    issuer: String,
+    child: Child,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The provider listens on [`PROVIDER_PORT`], so the issuer (and a signed-in browser's
+/// session) stays the same across restarts; it sends users back to the shell at `addr`.
+fn start_provider(addr: &str) -> Result<Provider> {
+    let mut child = Command::new("node")
+        .arg(tools::tests_dir().join("oidc/provider.mjs"))
+        .args(["--port", PROVIDER_PORT])
+        .arg("--redirect-uri")
+        .arg(format!(
+            "http://{addr}{}",
+            tessera_shared::auth::CALLBACK_PATH
+        ))
+        .arg("--post-logout-redirect-uri")
+        .arg(format!("http://{addr}/"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the OIDC provider (node tests/oidc/provider.mjs)")?;
+    let stdout = child.stdout.take().context("the provider's stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let provider = Provider {
+        issuer: line
+            .trim()
+            .strip_prefix("oidc issuer ")
+            .unwrap_or_default()
+            .to_string(),
+        child,
+    };
+    if provider.issuer.is_empty() {
+        bail!("the OIDC provider did not start (is port {PROVIDER_PORT} taken?)");
+    }
+    Ok(provider)
+}
+
+const PROVIDER_PORT: &str = "8082";

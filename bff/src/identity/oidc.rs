@@ -166,6 +166,11 @@ enum RefreshError {
 }
 
 impl Verifier {
+    /// The issuer and the audience (the client id) tokens must name.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn new(settings: Settings) -> anyhow::Result<Verifier> {
         let url = reqwest::Url::parse(&settings.issuer)
             .map_err(|e| anyhow::anyhow!("--oidc-issuer {:?}: {e}", settings.issuer))?;
