@@ -7,6 +7,7 @@ pub mod icons;
 pub mod package;
 pub mod publish;
 pub mod registry;
+pub mod s3;
 pub mod store;
 
 pub use cdn::cdn_router;

@@ -2,12 +2,13 @@
 //! and serve the store as a CDN would.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
-use tessera_deployer::store::LocalStore;
+use tessera_deployer::s3::S3Options;
+use tessera_deployer::store::{AnyStore, Store};
 use tessera_shared::manifest::AllowedOrigins;
 
 #[derive(Parser)]
@@ -21,34 +22,61 @@ struct Cli {
     command: Command,
 }
 
+/// Where the store is. S3 credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+/// (or the other usual AWS sources).
+#[derive(Args)]
+struct StoreArgs {
+    /// A folder, or `s3://bucket/prefix` for an S3 bucket.
+    #[arg(long, default_value = ".tessera/store")]
+    store: String,
+    /// The S3 API's URL for an s3:// store (default: `AWS_ENDPOINT_URL`, else AWS itself).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// The bucket's region for an s3:// store (default: `AWS_REGION`, else us-east-1).
+    #[arg(long)]
+    s3_region: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<AnyStore> {
+        AnyStore::open(
+            &self.store,
+            &S3Options {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+            },
+        )
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Upload a packaged build (dist/@scope/app or dist/@tessera/shell), then rewrite the manifests.
     Publish {
         dir: PathBuf,
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// An origin app entries may be loaded from besides the site's own (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
     },
     /// What is published: each app's current version and the releases before it.
     List {
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long)]
         json: bool,
     },
     /// Make the release before the current one of an app (or @tessera/shell) current again.
     Rollback {
         app: String,
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Serve the store over HTTP.
     Serve {
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
     },
@@ -69,7 +97,7 @@ async fn real_main() -> Result<()> {
             store,
             allowed_origins,
         } => {
-            let store = LocalStore::open(&store)?;
+            let store = store.open()?;
             let opts = PublishOptions {
                 allowed_origins: AllowedOrigins(allowed_origins),
             };
@@ -78,12 +106,12 @@ async fn real_main() -> Result<()> {
                 "published {} {} to {} (generation {})",
                 r.name,
                 r.version,
-                store.root().display(),
+                store.describe(),
                 r.generation
             );
         }
         Command::List { store, json } => {
-            let store = LocalStore::open(&store)?;
+            let store = store.open()?;
             let registry = registry::load(&store).await?.registry;
             if json {
                 println!("{}", serde_json::to_string_pretty(&registry)?);
@@ -92,7 +120,7 @@ async fn real_main() -> Result<()> {
             }
         }
         Command::Rollback { app, store } => {
-            let store = LocalStore::open(&store)?;
+            let store = store.open()?;
             let r = publish::rollback(&store, &app).await?;
             println!(
                 "rolled {} back to {} (generation {})",
@@ -100,12 +128,12 @@ async fn real_main() -> Result<()> {
             );
         }
         Command::Serve { store, addr } => {
-            let store = Arc::new(LocalStore::open(&store)?);
+            let store = Arc::new(store.open()?);
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let local = listener.local_addr()?;
-            println!("serving {} on http://{local}/", store.root().display());
+            println!("serving {} on http://{local}/", store.describe());
             axum::serve(listener, tessera_deployer::cdn_router(store))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -2,7 +2,8 @@
 //!
 //! The interface is the small part of S3 the deployer needs: get, put with a condition
 //! (create-only, or replace only the version we read, by ETag), and headers derived from the
-//! key. `LocalStore` keeps objects as files in a folder; an S3 backend implements the same trait.
+//! key. `LocalStore` keeps objects as files in a folder; `S3Store` (in `s3`) keeps them in a
+//! bucket; `AnyStore` is whichever of the two a store URL names, for the command line.
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -88,9 +89,11 @@ pub fn content_type(key: &str) -> &'static str {
 }
 
 /// `Cache-Control` for a key: everything inside an app's folder is content-addressed and never
-/// changes; top-level files (manifests, `index.html`) change with every deploy.
+/// changes; top-level files (manifests, `index.html`) change with every deploy, and so do the
+/// deployer's own records under `_tessera/` (never served, but an S3 store keeps the header).
+/// The CDN server sends it, and the S3 store uploads every object with it.
 pub fn cache_control(key: &str) -> &'static str {
-    if key.contains('/') {
+    if key.contains('/') && !key.starts_with(INTERNAL_PREFIX) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -213,6 +216,49 @@ impl Store for LocalStore {
     }
 }
 
+/// A store named on the command line: `s3://bucket/prefix` is an S3 bucket, anything else a
+/// local folder.
+pub enum AnyStore {
+    Local(LocalStore),
+    S3(crate::s3::S3Store),
+}
+
+impl AnyStore {
+    /// Opens the store `url` names. A folder is created if missing; a bucket must exist.
+    pub fn open(url: &str, s3: &crate::s3::S3Options) -> Result<AnyStore> {
+        if url.starts_with("s3://") {
+            return Ok(AnyStore::S3(crate::s3::S3Store::open(url, s3)?));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            bail!("{url}: unknown store scheme {scheme}:// (use s3://bucket/prefix or a folder)");
+        }
+        Ok(AnyStore::Local(LocalStore::open(Path::new(url))?))
+    }
+}
+
+impl Store for AnyStore {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        match self {
+            AnyStore::Local(s) => s.get(key).await,
+            AnyStore::S3(s) => s.get(key).await,
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<PutOutcome> {
+        match self {
+            AnyStore::Local(s) => s.put(key, bytes, mode).await,
+            AnyStore::S3(s) => s.put(key, bytes, mode).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AnyStore::Local(s) => s.describe(),
+            AnyStore::S3(s) => s.describe(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +292,7 @@ mod tests {
         assert_eq!(content_type("apps.json"), "application/json");
         assert_eq!(content_type("x/unknown"), "application/octet-stream");
         assert_eq!(cache_control("importmap.json"), "no-cache");
+        assert_eq!(cache_control("_tessera/registry.json"), "no-cache");
         assert_eq!(
             cache_control("@a/b/0011/b.js"),
             "public, max-age=31536000, immutable"
