@@ -44,6 +44,7 @@ impl StoreArgs {
             &S3Options {
                 endpoint: self.s3_endpoint.clone(),
                 region: self.s3_region.clone(),
+                credentials: None,
             },
         )
     }

@@ -10,10 +10,10 @@
 
 use crate::store::{cache_control, content_type, validate_key, Object, PutMode, PutOutcome, Store};
 use anyhow::{bail, Context, Result};
-use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, ClientOptions, GetOptions, ObjectStore, PutOptions, RetryConfig,
+    Attribute, Attributes, ClientConfigKey, GetOptions, ObjectStore, PutOptions, RetryConfig,
     UpdateVersion,
 };
 use std::time::Duration;
@@ -26,6 +26,9 @@ pub struct S3Options {
     pub endpoint: Option<String>,
     /// The bucket's region (`AWS_REGION`, else `us-east-1`).
     pub region: Option<String>,
+    /// Access key id and secret (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`). For programs
+    /// and tests; the command line takes them from the environment only, never as arguments.
+    pub credentials: Option<(String, String)>,
 }
 
 pub struct S3Store {
@@ -70,11 +73,12 @@ impl S3Store {
                 retry_timeout: Duration::from_secs(60),
                 ..RetryConfig::default()
             })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(120)),
-            );
+            // Set key by key: replacing the client options would drop `AWS_ALLOW_HTTP`.
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "10s",
+            )
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "120s");
         if let Some(endpoint) = &options.endpoint {
             builder = builder.with_endpoint(endpoint);
             if endpoint.starts_with("http://") {
@@ -83,6 +87,11 @@ impl S3Store {
         }
         if let Some(region) = &options.region {
             builder = builder.with_region(region);
+        }
+        if let Some((id, secret)) = &options.credentials {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
         }
         let s3 = builder
             .build()
@@ -103,12 +112,27 @@ impl S3Store {
     }
 }
 
+/// Whether a 404 is S3's `NoSuchBucket` rather than `NoSuchKey`.
+fn no_such_bucket(e: &object_store::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if err.to_string().contains("NoSuchBucket") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 impl Store for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Object>> {
         let location = self.location(key)?;
         let result = match self.s3.get_opts(&location, GetOptions::default()).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            // S3 answers 404 for a missing bucket too: that is an error, not an empty store.
+            Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => {
+                return Ok(None)
+            }
             Err(e) => return Err(e).with_context(|| format!("{}: reading {key}", self.url)),
         };
         let etag = result
@@ -188,6 +212,7 @@ mod tests {
         let opts = S3Options {
             endpoint: Some("http://127.0.0.1:1".into()),
             region: Some("us-east-1".into()),
+            credentials: Some(("id".into(), "secret".into())),
         };
         let store = S3Store::open("s3://site/prod/", &opts).unwrap();
         assert_eq!(store.describe(), "s3://site/prod");
