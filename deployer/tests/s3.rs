@@ -299,8 +299,9 @@ async fn publish_list_and_rollback_on_a_bucket() {
 }
 
 /// Publishes the shell to `s3://site/<prefix>` and eight apps at once from eight
-/// `tessera-deploy` processes; every app must be in the manifests.
-fn concurrent_round(s3: &S3Server, root: &Path, prefix: &str) {
+/// `tessera-deploy` processes; every app must be in the manifests. Returns how many registry
+/// commits the server refused with 412 (publishers that lost a race and retried).
+fn concurrent_round(s3: &S3Server, root: &Path, prefix: &str) -> usize {
     let url = format!("s3://site/{prefix}");
     let shell = shell_build(&root.join(prefix));
     run_deploy(s3, &["publish", shell.to_str().unwrap(), "--store", &url]);
@@ -367,12 +368,21 @@ fn concurrent_round(s3: &S3Server, root: &Path, prefix: &str) {
         let file = http(s3.addr, "HEAD", &format!("/site/{prefix}{entry}"), &[], b"");
         assert_eq!(file.status, 200, "{prefix}: {entry} named but missing");
     }
+    // moto logs each request: count the registry commits it refused.
+    let refused = s3
+        .log()
+        .lines()
+        .filter(|l| l.contains(&format!("PUT /site/{prefix}/_tessera/registry.json")))
+        .filter(|l| l.contains("\" 412"))
+        .count();
+    eprintln!("{prefix}: {refused} registry commits lost a race and were retried");
     let listed: serde_json::Value =
         serde_json::from_str(&run_deploy(s3, &["list", "--store", &url, "--json"])).unwrap();
     assert_eq!(
         listed["generation"], 9,
         "{prefix}: the shell and eight apps, one generation each"
     );
+    refused
 }
 
 #[test]
@@ -380,9 +390,13 @@ fn eight_concurrent_publisher_processes_lose_no_entry_round_after_round() {
     let s3 = S3Server::start();
     s3.create_bucket("site");
     let tmp = tempfile::tempdir().unwrap();
-    for round in 1..=5 {
-        concurrent_round(&s3, tmp.path(), &format!("round{round}"));
-    }
+    let refused: usize = (1..=5)
+        .map(|round| concurrent_round(&s3, tmp.path(), &format!("round{round}")))
+        .sum();
+    assert!(
+        refused > 0,
+        "no publisher ever lost a race: the test did not exercise concurrent commits"
+    );
 }
 
 /// Kills the child process when dropped, so a failing assertion does not leave it running.
