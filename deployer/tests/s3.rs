@@ -174,6 +174,15 @@ async fn conditional_writes_conflict_and_change_nothing() {
         "update of a missing key"
     );
     assert_eq!(store.get("nothing.json").await.unwrap(), None);
+
+    // The server itself refused the two conflicting writes to the registry with 412.
+    let refused: Vec<String> = s3
+        .log()
+        .lines()
+        .filter(|l| l.contains(&format!("PUT /site/{key}")) && l.contains("\" 412"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
 }
 
 #[tokio::test]
@@ -241,6 +250,11 @@ async fn publish_list_and_rollback_on_a_bucket() {
         .await
         .unwrap();
 
+    // Publishing the same build again finds its files already there, byte for byte.
+    publish::publish(&store, &two, &PublishOptions::default())
+        .await
+        .unwrap();
+
     let (apps, map) = published_apps(&s3, "prod");
     assert_eq!(apps["apps"]["@test/one"]["version"], r2.version.as_str());
     assert!(apps["apps"].get("@test/two").is_some(), "{apps}");
@@ -271,7 +285,7 @@ async fn publish_list_and_rollback_on_a_bucket() {
 
     let listed: serde_json::Value =
         serde_json::from_str(&run_deploy(&s3, &["list", "--store", url, "--json"])).unwrap();
-    assert_eq!(listed["generation"], 4);
+    assert_eq!(listed["generation"], 5);
     assert_eq!(
         listed["apps"]["@test/one"]["previous"][0]["manifest"]["version"],
         r1.version.as_str()
