@@ -232,6 +232,9 @@ impl AnyStore {
         if let Some((scheme, _)) = url.split_once("://") {
             bail!("{url}: unknown store scheme {scheme}:// (use s3://bucket/prefix or a folder)");
         }
+        if s3.endpoint.is_some() || s3.region.is_some() {
+            bail!("{url} is a folder: S3 settings (endpoint, region) are for s3:// stores");
+        }
         Ok(AnyStore::Local(LocalStore::open(Path::new(url))?))
     }
 }
@@ -297,6 +300,33 @@ mod tests {
             cache_control("@a/b/0011/b.js"),
             "public, max-age=31536000, immutable"
         );
+    }
+
+    #[test]
+    fn store_urls_pick_the_backend() {
+        use crate::s3::S3Options;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("store");
+        let local = AnyStore::open(folder.to_str().unwrap(), &S3Options::default()).unwrap();
+        assert!(matches!(local, AnyStore::Local(_)));
+        assert!(folder.join(INTERNAL_PREFIX).is_dir());
+        let with_endpoint = S3Options {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..S3Options::default()
+        };
+        let bucket = AnyStore::open("s3://site/prod", &with_endpoint).unwrap();
+        assert!(matches!(bucket, AnyStore::S3(_)));
+        assert_eq!(bucket.describe(), "s3://site/prod");
+        let err = AnyStore::open("gs://site", &S3Options::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown store scheme gs://"), "{err}");
+        let err = AnyStore::open(folder.to_str().unwrap(), &with_endpoint)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("for s3:// stores"), "{err}");
     }
 
     #[test]
