@@ -23,7 +23,7 @@ struct Cli {
 }
 
 /// Where the store is. S3 credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
-/// (or the other usual AWS sources).
+/// (and `AWS_SESSION_TOKEN`), never from instance metadata.
 #[derive(Args)]
 struct StoreArgs {
     /// A folder, or `s3://bucket/prefix` for an S3 bucket.

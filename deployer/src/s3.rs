@@ -2,7 +2,7 @@
 //! crate.
 //!
 //! `s3://bucket/prefix` names it. The endpoint, region and credentials come from the usual AWS
-//! environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+//! environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID` (required),
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`), which [`S3Options`] can
 //! override. Conditional writes use the standard `If-None-Match: *` and `If-Match: <etag>`
 //! headers, and every object is uploaded with the `Content-Type` and `Cache-Control` a CDN in
@@ -93,6 +93,7 @@ impl S3Store {
                 .with_access_key_id(id)
                 .with_secret_access_key(secret);
         }
+        require_static_credentials(&builder, url)?;
         let s3 = builder
             .build()
             .with_context(|| format!("configuring the S3 client for {url}"))?;
@@ -110,6 +111,38 @@ impl S3Store {
         Path::parse(format!("{}{key}", self.prefix))
             .with_context(|| format!("{}: {key:?} is not a valid S3 key", self.url))
     }
+}
+
+/// Without an access key and secret, `object_store` falls back to the credential provider chain:
+/// web identity (STS), the container credential endpoint (169.254.170.2) and finally the
+/// instance metadata service (169.254.169.254). A deploy must never send traffic to an address
+/// nobody named, so a store without static credentials is refused before any request.
+fn require_static_credentials(builder: &AmazonS3Builder, url: &str) -> Result<()> {
+    let has = |key: AmazonS3ConfigKey| {
+        builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.is_empty())
+    };
+    let (id, secret) = (
+        has(AmazonS3ConfigKey::AccessKeyId),
+        has(AmazonS3ConfigKey::SecretAccessKey),
+    );
+    if id && secret {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [
+        (!id).then_some("AWS_ACCESS_KEY_ID"),
+        (!secret).then_some("AWS_SECRET_ACCESS_KEY"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    bail!(
+        "{url}: no S3 credentials: set {} (and AWS_SESSION_TOKEN for temporary credentials). \
+         tessera-deploy does not fall back to instance metadata, container or web-identity \
+         credentials",
+        missing.join(" and ")
+    )
 }
 
 /// Whether a 404 is S3's `NoSuchBucket` rather than `NoSuchKey`.
@@ -222,6 +255,17 @@ mod tests {
         );
         assert!(store.location("../x").is_err());
         let bare = S3Store::open("s3://site", &opts).unwrap();
+        // Only the secret: refused, naming what is missing (no AWS variables are set in tests
+        // that run this crate's unit tests through `cargo xtask test`).
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            let half = S3Options {
+                credentials: Some((String::new(), "secret".into())),
+                ..opts.clone()
+            };
+            let err = S3Store::open("s3://site", &half).err().unwrap().to_string();
+            assert!(err.contains("set AWS_ACCESS_KEY_ID"), "{err}");
+            assert!(!err.contains("AWS_SECRET_ACCESS_KEY and"), "{err}");
+        }
         assert_eq!(bare.describe(), "s3://site");
         assert_eq!(bare.location("index.html").unwrap().as_ref(), "index.html");
     }

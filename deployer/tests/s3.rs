@@ -509,3 +509,50 @@ async fn the_cdn_server_serves_a_bucket() {
         404
     );
 }
+
+/// With no credentials the command fails at once, naming the variables to set, and never asks a
+/// credential endpoint: the instance-metadata endpoint is pointed at a listener here that must
+/// see no connection.
+#[test]
+fn a_bucket_without_credentials_is_refused_before_any_request() {
+    let metadata = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    metadata.set_nonblocking(true).unwrap();
+    let s3_api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    s3_api.set_nonblocking(true).unwrap();
+    let mut cmd = deploy();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let started = Instant::now();
+    let out = cmd
+        .args([
+            "list",
+            "--store",
+            "s3://site/prod",
+            "--s3-endpoint",
+            &format!("http://{}", s3_api.local_addr().unwrap()),
+        ])
+        .env(
+            "AWS_METADATA_ENDPOINT",
+            format!("http://{}", metadata.local_addr().unwrap()),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "s3://site/prod: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
+        "{stderr}"
+    );
+    assert!(started.elapsed().as_secs() < 10, "it must fail at once");
+    assert!(
+        metadata.accept().is_err(),
+        "the metadata endpoint was contacted"
+    );
+    assert!(s3_api.accept().is_err(), "the S3 API was contacted");
+}
