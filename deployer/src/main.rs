@@ -68,9 +68,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make the release before the current one of an app (or @tessera/shell) current again.
+    /// Every snapshot of the published set: number, time, what changed.
+    History {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the release before the current one of an app (or @tessera/shell) current again, or
+    /// with `--to N` the whole set of snapshot N; either way as a new snapshot.
     Rollback {
-        app: String,
+        #[arg(required_unless_present = "to", conflicts_with = "to")]
+        app: Option<String>,
+        /// The snapshot whose whole set becomes current again.
+        #[arg(long)]
+        to: Option<u64>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -104,7 +116,7 @@ async fn real_main() -> Result<()> {
             };
             let r = publish::publish(&store, &dir, &opts).await?;
             println!(
-                "published {} {} to {} (generation {})",
+                "published {} {} to {} (snapshot {})",
                 r.name,
                 r.version,
                 store.describe(),
@@ -120,13 +132,45 @@ async fn real_main() -> Result<()> {
                 print!("{}", registry::describe(&registry));
             }
         }
-        Command::Rollback { app, store } => {
+        Command::History { store, json } => {
             let store = store.open()?;
-            let r = publish::rollback(&store, &app).await?;
-            println!(
-                "rolled {} back to {} (generation {})",
-                r.name, r.version, r.generation
-            );
+            let snapshots = registry::history(&store).await?;
+            if json {
+                let rows: Vec<serde_json::Value> = snapshots
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "snapshot": s.generation,
+                            "publishedAt": s.published_at,
+                            "time": registry::utc(s.published_at),
+                            "changes": s.changes,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", registry::describe_history(&snapshots));
+            }
+        }
+        Command::Rollback { app, to, store } => {
+            let store = store.open()?;
+            match (app, to) {
+                (_, Some(n)) => {
+                    let r = publish::restore(&store, n).await?;
+                    println!("restored snapshot {n} as snapshot {}", r.generation);
+                    for c in &r.changes {
+                        println!("  {c}");
+                    }
+                }
+                (Some(app), None) => {
+                    let r = publish::rollback(&store, &app).await?;
+                    println!(
+                        "rolled {} back to {} (snapshot {})",
+                        r.name, r.version, r.generation
+                    );
+                }
+                (None, None) => unreachable!("clap requires one"),
+            }
         }
         Command::Serve { store, addr } => {
             let store = Arc::new(store.open()?);

@@ -4,16 +4,20 @@
 //! 1. validate the build and merge it with everything already published (a rejection writes
 //!    nothing at all);
 //! 2. upload the bundle (create-only: content-addressed keys never change);
-//! 3. commit the registry with a conditional write, retrying on a concurrent publisher;
+//! 3. commit the next numbered snapshot of the whole set (create-only: a concurrent publisher
+//!    that took the number first makes us read its snapshot and retry);
 //! 4. write `importmap.json`, `mount-points.json`, `apps.json`, then the current shell's
 //!    `manifest.webmanifest` and `sw.js`, then `index.html`, from the newest registry;
-//!    whoever finds a newer generation after writing writes again, so the
+//!    whoever finds a newer snapshot after writing writes again, so the
 //!    last writer always leaves the newest set.
+//!
+//! A publisher killed between 3 and 4 leaves the previous set live (every file it names is
+//! still there); the next publish or rollback writes the newest. `verify` says so.
 
 use crate::package::{
     list_files, parse_json, sri, ShellManifest, SHELL_NAME, SHELL_ROOT_FILES, SW_STAMP_PLACEHOLDER,
 };
-use crate::registry::{self, Registry, Release, Releases};
+use crate::registry::{self, now, Action, Change, Registry, Release, Releases};
 use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -37,12 +41,27 @@ pub struct PublishOptions {
     pub allowed_origins: AllowedOrigins,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     pub name: String,
     pub version: String,
+    /// The snapshot committed.
     pub generation: u64,
+    pub changes: Vec<Change>,
 }
+
+/// Concurrent publishers kept taking the snapshot number first (exit code 4 on the command line).
+#[derive(Debug)]
+pub struct GaveUp(pub String);
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GaveUp {}
 
 /// A packaged build: a micro-app (`mfe.json` beside `<version>/`) or the shell (`shell.json`
 /// and the files it renders for the site root, `SHELL_ROOT_FILES`, beside `<version>/`).
@@ -75,13 +94,6 @@ impl Build {
             Build::Shell { manifest, .. } => &manifest.files,
         }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn rejected(errs: &[ManifestError]) -> anyhow::Error {
@@ -217,6 +229,40 @@ fn merge_registry(registry: &Registry, store_label: &str, last: Option<&str>) ->
     merge(&shell.base_import_map, &shell.layout, &inputs).map_err(|errs| rejected(&errs))
 }
 
+/// Makes `release` current in `slot`, recording the change when the version changes.
+fn make_current<T: registry::Versioned + Clone>(
+    slot: &mut Option<Releases<T>>,
+    release: Release<T>,
+    name: &str,
+    action: Action,
+    changes: &mut Vec<Change>,
+) {
+    let version = release.manifest.version().to_string();
+    let from = slot
+        .as_ref()
+        .map(|r| r.current.manifest.version().to_string());
+    if from.as_deref() == Some(version.as_str()) {
+        return;
+    }
+    match slot {
+        Some(r) => r.push(release),
+        None => *slot = Some(Releases::first(release)),
+    }
+    changes.push(Change {
+        app: name.to_string(),
+        action,
+        version: Some(version),
+        from,
+    });
+}
+
+fn with_app_release(registry: &mut Registry, release: Release<MfeManifest>, action: Action) {
+    let name = release.manifest.name.clone();
+    let mut slot = registry.apps.remove(&name);
+    make_current(&mut slot, release, &name, action, &mut registry.changes);
+    registry.apps.extend(slot.map(|r| (name, r)));
+}
+
 fn with_build(mut registry: Registry, build: &Build) -> Registry {
     match build {
         Build::App(m) => {
@@ -224,24 +270,20 @@ fn with_build(mut registry: Registry, build: &Build) -> Registry {
                 manifest: m.clone(),
                 published_at: now(),
             };
-            match registry.apps.get_mut(&m.name) {
-                Some(r) => r.push(release),
-                None => {
-                    registry
-                        .apps
-                        .insert(m.name.clone(), Releases::first(release));
-                }
-            }
+            with_app_release(&mut registry, release, Action::Publish);
         }
         Build::Shell { manifest, .. } => {
             let release = Release {
                 manifest: manifest.clone(),
                 published_at: now(),
             };
-            match &mut registry.shell {
-                Some(r) => r.push(release),
-                None => registry.shell = Some(Releases::first(release)),
-            }
+            make_current(
+                &mut registry.shell,
+                release,
+                SHELL_NAME,
+                Action::Publish,
+                &mut registry.changes,
+            );
         }
     }
     registry
@@ -295,15 +337,18 @@ async fn commit_with(
 ) -> Result<Registry> {
     for _ in 0..COMMIT_ATTEMPTS {
         let loaded = registry::load(store).await?;
-        let next = change(loaded.registry.clone())?;
+        let mut base = loaded.registry.clone();
+        base.changes.clear();
+        let next = change(base)?;
         if let Some(committed) = registry::commit(store, &loaded, next).await? {
             return Ok(committed);
         }
     }
-    bail!(
-        "{}: gave up after {COMMIT_ATTEMPTS} concurrent changes to the registry; try again",
+    Err(GaveUp(format!(
+        "{}: gave up after {COMMIT_ATTEMPTS} attempts: other publishers kept taking the next snapshot number; try again",
         store.describe()
-    )
+    ))
+    .into())
 }
 
 fn json(value: &impl serde::Serialize) -> Result<Vec<u8>> {
@@ -343,32 +388,40 @@ fn stamp_worker(stored: Vec<u8>, stamp: &str) -> Vec<u8> {
     }
 }
 
-/// Writes the public manifests for `registry`, and again for any newer generation found after.
+/// The site-root files (`PUBLISHED_FILES`, in that order) a snapshot renders to.
+pub async fn render(
+    store: &impl Store,
+    registry: &Registry,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let published = merge_registry(registry, &store.describe(), None)?;
+    let shell_version = &registry
+        .shell
+        .as_ref()
+        .expect("merge needs a shell")
+        .current
+        .manifest
+        .version;
+    let mut contents = vec![
+        json(&published.import_map)?,
+        json(&published.mount_points)?,
+        json(&published.apps)?,
+    ];
+    let stamp = published_stamp(shell_version, &contents);
+    for name in SHELL_ROOT_FILES {
+        let key = shell_root_file_key(shell_version, name);
+        match store.get(&key).await? {
+            Some(obj) if name == "sw.js" => contents.push(stamp_worker(obj.bytes, &stamp)),
+            Some(obj) => contents.push(obj.bytes),
+            None => bail!("{}/{key} is missing", store.describe()),
+        }
+    }
+    Ok(PUBLISHED_FILES.into_iter().zip(contents).collect())
+}
+
+/// Writes the public manifests for `registry`, and again for any newer snapshot found after.
 async fn write_published(store: &impl Store, mut registry: Registry) -> Result<()> {
     for _ in 0..COMMIT_ATTEMPTS {
-        let published = merge_registry(&registry, &store.describe(), None)?;
-        let shell_version = &registry
-            .shell
-            .as_ref()
-            .expect("merge needs a shell")
-            .current
-            .manifest
-            .version;
-        let mut contents = vec![
-            json(&published.import_map)?,
-            json(&published.mount_points)?,
-            json(&published.apps)?,
-        ];
-        let stamp = published_stamp(shell_version, &contents);
-        for name in SHELL_ROOT_FILES {
-            let key = shell_root_file_key(shell_version, name);
-            match store.get(&key).await? {
-                Some(obj) if name == "sw.js" => contents.push(stamp_worker(obj.bytes, &stamp)),
-                Some(obj) => contents.push(obj.bytes),
-                None => bail!("{}/{key} is missing", store.describe()),
-            }
-        }
-        for (key, bytes) in PUBLISHED_FILES.iter().zip(contents) {
+        for (key, bytes) in render(store, &registry).await? {
             if store.get(key).await?.is_some_and(|o| o.bytes == bytes) {
                 continue;
             }
@@ -403,12 +456,13 @@ pub async fn publish(store: &impl Store, dir: &Path, opts: &PublishOptions) -> R
     check(registry::load(store).await?.registry)?;
     upload(store, dir, &build).await?;
     let committed = commit_with(store, check).await?;
-    let generation = committed.generation;
+    let (generation, changes) = (committed.generation, committed.changes.clone());
     write_published(store, committed).await?;
     Ok(Report {
         name: build.name().to_string(),
         version: build.version().to_string(),
         generation,
+        changes,
     })
 }
 
@@ -422,18 +476,32 @@ pub async fn rollback(store: &impl Store, name: &str) -> Result<Report> {
                 .shell
                 .as_mut()
                 .ok_or_else(|| anyhow!("{name} is not published in {label}"))?;
+            let from = shell.current.manifest.version.clone();
             shell
                 .roll_back()
                 .with_context(|| format!("rolling back {name}"))?;
             version = shell.current.manifest.version.clone();
+            registry.changes.push(Change {
+                app: name.to_string(),
+                action: Action::Rollback,
+                version: Some(version.clone()),
+                from: Some(from),
+            });
         } else {
             let names = published_names(&registry);
             let app = registry.apps.get_mut(name).ok_or_else(|| {
                 anyhow!("{name} is not published in {label} (published: {names})")
             })?;
+            let from = app.current.manifest.version.clone();
             app.roll_back()
                 .with_context(|| format!("rolling back {name}"))?;
             version = app.current.manifest.version.clone().unwrap_or_default();
+            registry.changes.push(Change {
+                app: name.to_string(),
+                action: Action::Rollback,
+                version: Some(version.clone()),
+                from,
+            });
         }
         merge_registry(&registry, &label, Some(name)).with_context(|| {
             format!("the previous release of {name} no longer fits with the other apps")
@@ -441,12 +509,64 @@ pub async fn rollback(store: &impl Store, name: &str) -> Result<Report> {
         Ok(registry)
     })
     .await?;
-    let generation = committed.generation;
+    let (generation, changes) = (committed.generation, committed.changes.clone());
     write_published(store, committed).await?;
     Ok(Report {
         name: name.to_string(),
         version,
         generation,
+        changes,
+    })
+}
+
+/// Makes the whole set of snapshot `n` current again, as a new snapshot: the shell and every
+/// app at the version they had then (each keeps its release history), apps published since
+/// removed.
+pub async fn restore(store: &impl Store, n: u64) -> Result<Report> {
+    let label = store.describe();
+    let target = registry::snapshot(store, n).await?.with_context(|| {
+        format!("{label}: there is no snapshot {n} (see `tessera-deploy history`)")
+    })?;
+    let committed = commit_with(store, |mut registry| {
+        if let Some(shell) = &target.shell {
+            make_current(
+                &mut registry.shell,
+                shell.current.clone(),
+                SHELL_NAME,
+                Action::Restore,
+                &mut registry.changes,
+            );
+        }
+        let gone: Vec<String> = registry
+            .apps
+            .keys()
+            .filter(|name| !target.apps.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            let removed = registry.apps.remove(&name).expect("listed above");
+            registry.changes.push(Change {
+                app: name,
+                action: Action::Remove,
+                version: None,
+                from: removed.current.manifest.version,
+            });
+        }
+        for releases in target.apps.values() {
+            with_app_release(&mut registry, releases.current.clone(), Action::Restore);
+        }
+        merge_registry(&registry, &label, None)
+            .with_context(|| format!("restoring snapshot {n}"))?;
+        Ok(registry)
+    })
+    .await?;
+    let (generation, changes) = (committed.generation, committed.changes.clone());
+    write_published(store, committed).await?;
+    Ok(Report {
+        name: format!("snapshot {n}"),
+        version: n.to_string(),
+        generation,
+        changes,
     })
 }
 

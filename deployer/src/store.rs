@@ -312,6 +312,7 @@ mod tests {
         assert!(folder.join(INTERNAL_PREFIX).is_dir());
         let with_endpoint = S3Options {
             endpoint: Some("http://127.0.0.1:9".into()),
+            credentials: Some(("id".into(), "secret".into())),
             ..S3Options::default()
         };
         let bucket = AnyStore::open("s3://site/prod", &with_endpoint).unwrap();

@@ -306,6 +306,77 @@ async fn rollback_returns_to_the_previous_release_and_stops_at_the_first() {
     assert!(f.snapshot() == before);
 }
 
+#[tokio::test]
+async fn snapshots_are_numbered_immutable_and_rollback_to_one_restores_its_set() {
+    let f = Fixture::with_shell().await;
+    let a1 = f.publish(&f.routed_app("a", "a1")).await.unwrap();
+    let b1 = f.publish(&f.routed_app("b", "b1")).await.unwrap();
+    let a2 = f.publish(&f.routed_app("a", "a2")).await.unwrap();
+    assert_eq!((a1.generation, b1.generation, a2.generation), (2, 3, 4));
+    let first_snapshot = f.read("_tessera/snapshots/1.json");
+    let c = f.publish(&f.routed_app("c", "c1")).await.unwrap();
+    assert_eq!(c.generation, 5);
+
+    // Whole set of snapshot 3: a at a1, b at b1, no c.
+    let r = publish::restore(&f.store, 3).await.unwrap();
+    assert_eq!(r.generation, 6);
+    let apps = f.json("apps.json");
+    assert_eq!(apps["apps"]["@test/a"]["version"], a1.version.as_str());
+    assert_eq!(apps["apps"]["@test/b"]["version"], b1.version.as_str());
+    assert!(apps["apps"].get("@test/c").is_none(), "{apps}");
+    assert!(f.json("importmap.json")["imports"].get("@test/c").is_none());
+    let changes: Vec<String> = r.changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        changes,
+        [
+            format!("remove @test/c (was {})", c.version),
+            format!("restore @test/a@{} (was {})", a1.version, a2.version),
+        ]
+    );
+
+    // History is append-only: every snapshot is still there, unchanged.
+    assert_eq!(f.read("_tessera/snapshots/1.json"), first_snapshot);
+    let history = tessera_deployer::registry::history(&f.store).await.unwrap();
+    let numbers: Vec<u64> = history.iter().map(|s| s.generation).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        history[3].changes[0].to_string(),
+        format!("publish @test/a@{} (was {})", a2.version, a1.version)
+    );
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].published_at <= w[1].published_at));
+
+    // One app back: a's previous release (a2, which the restore replaced).
+    let back = publish::rollback(&f.store, "@test/a").await.unwrap();
+    assert_eq!(
+        (back.version.as_str(), back.generation),
+        (a2.version.as_str(), 7)
+    );
+    assert_eq!(
+        f.json("apps.json")["apps"]["@test/b"]["version"],
+        b1.version.as_str()
+    );
+
+    // A snapshot number that does not exist: an error naming it, nothing written.
+    let before = f.snapshot();
+    let err = format!("{:#}", publish::restore(&f.store, 99).await.unwrap_err());
+    assert!(err.contains("there is no snapshot 99"), "{err}");
+    assert!(f.snapshot() == before);
+
+    // A stale or missing head hint only costs reads.
+    std::fs::write(
+        f.store.root().join("_tessera/head.json"),
+        r#"{"schema":2,"snapshot":2}"#,
+    )
+    .unwrap();
+    let loaded = tessera_deployer::registry::load(&f.store).await.unwrap();
+    assert_eq!(loaded.registry.generation, 7);
+    std::fs::remove_file(f.store.root().join("_tessera/head.json")).unwrap();
+    let next = f.publish(&f.routed_app("d", "d1")).await.unwrap();
+    assert_eq!(next.generation, 8);
+}
+
 #[test]
 fn concurrent_publishers_lose_no_entry() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -347,7 +418,7 @@ fn concurrent_publishers_lose_no_entry() {
         .registry;
     assert_eq!(
         registry.generation, 9,
-        "the shell and eight apps, one generation each"
+        "the shell and eight apps, one snapshot each"
     );
 }
 

@@ -301,6 +301,31 @@ async fn publish_list_and_rollback_on_a_bucket() {
         .contains(&r1.version));
     assert!(apps["apps"].get("@test/two").is_some(), "{apps}");
 
+    // History on a bucket: one snapshot per command, each saying what changed.
+    let history: serde_json::Value =
+        serde_json::from_str(&run_deploy(&s3, &["history", "--store", url, "--json"])).unwrap();
+    let rows = history.as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{history}");
+    assert_eq!(rows[5]["snapshot"], 6);
+    assert_eq!(rows[5]["changes"][0]["action"], "rollback");
+    assert_eq!(rows[5]["changes"][0]["version"], r1.version.as_str());
+    assert_eq!(rows[3]["changes"][0]["app"], "@test/one");
+    assert!(
+        rows[4]["changes"].as_array().unwrap().is_empty(),
+        "{history}"
+    );
+    let text = run_deploy(&s3, &["history", "--store", url]);
+    assert!(
+        text.contains(&format!("rollback @test/one@{}", r1.version)),
+        "{text}"
+    );
+    // The whole set of snapshot 2 (the shell and one v1): two is removed, as a new snapshot.
+    let out = run_deploy(&s3, &["rollback", "--to", "2", "--store", url]);
+    assert!(out.contains("restored snapshot 2 as snapshot 7"), "{out}");
+    let (apps, _) = published_apps(&s3, "prod");
+    assert!(apps["apps"].get("@test/two").is_none(), "{apps}");
+    assert_eq!(apps["apps"]["@test/one"]["version"], r1.version.as_str());
+
     // Another prefix in the same bucket is another store.
     assert_eq!(
         registry::load(&s3.store("s3://site/staging"))
@@ -382,19 +407,19 @@ fn concurrent_round(s3: &S3Server, root: &Path, prefix: &str) -> usize {
         let file = http(s3.addr, "HEAD", &format!("/site/{prefix}{entry}"), &[], b"");
         assert_eq!(file.status, 200, "{prefix}: {entry} named but missing");
     }
-    // moto logs each request: count the registry commits it refused.
+    // moto logs each request: count the snapshot commits it refused (number already taken).
     let refused = s3
         .log()
         .lines()
-        .filter(|l| l.contains(&format!("PUT /site/{prefix}/_tessera/registry.json")))
+        .filter(|l| l.contains(&format!("PUT /site/{prefix}/_tessera/snapshots/")))
         .filter(|l| l.contains("\" 412"))
         .count();
-    eprintln!("{prefix}: {refused} registry commits lost a race and were retried");
+    eprintln!("{prefix}: {refused} snapshot commits lost a race and were retried");
     let listed: serde_json::Value =
         serde_json::from_str(&run_deploy(s3, &["list", "--store", &url, "--json"])).unwrap();
     assert_eq!(
         listed["generation"], 9,
-        "{prefix}: the shell and eight apps, one generation each"
+        "{prefix}: the shell and eight apps, one snapshot each"
     );
     refused
 }
@@ -501,7 +526,7 @@ async fn the_cdn_server_serves_a_bucket() {
     );
     assert_eq!(page.header("cache-control"), Some("no-cache"));
     assert_eq!(
-        http(addr, "GET", "/_tessera/registry.json", &[], b"").status,
+        http(addr, "GET", "/_tessera/snapshots/1.json", &[], b"").status,
         404
     );
     assert_eq!(

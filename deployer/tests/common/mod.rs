@@ -53,6 +53,14 @@ impl Fixture {
         serde_json::from_str(&self.read(key)).unwrap()
     }
 
+    /// The newest snapshot of the published set, as stored.
+    pub fn latest(&self) -> serde_json::Value {
+        let n = self.json("_tessera/head.json")["snapshot"]
+            .as_u64()
+            .unwrap();
+        self.json(&format!("_tessera/snapshots/{n}.json"))
+    }
+
     /// Every file in the store with its bytes.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         tessera_deployer::package::list_files(self.store.root())
