@@ -9,6 +9,7 @@ pub mod publish;
 pub mod registry;
 pub mod s3;
 pub mod store;
+pub mod verify;
 
 pub use cdn::cdn_router;
 pub use package::{package_app, package_shell, ShellManifest};

@@ -86,6 +86,14 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Check the live set against the store: every file present with the right hash, the live
+    /// manifests those of the newest snapshot. Exits 3 when anything is wrong.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the store over HTTP.
     Serve {
         #[command(flatten)]
@@ -95,16 +103,27 @@ enum Command {
     },
 }
 
+/// Exit codes (documented in the README and `--help`).
+const EXIT_ERROR: i32 = 1;
+const EXIT_VERIFY_FAILED: i32 = 3;
+const EXIT_CONFLICT: i32 = 4;
+
 fn main() {
-    if let Err(e) = real_main() {
-        eprintln!("tessera-deploy: error: {e:#}");
-        std::process::exit(1);
+    // clap exits 2 on a usage error.
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tessera-deploy: error: {e:#}");
+            let gave_up = e.chain().any(|c| c.is::<publish::GaveUp>());
+            std::process::exit(if gave_up { EXIT_CONFLICT } else { EXIT_ERROR });
+        }
     }
 }
 
 #[tokio::main]
-async fn real_main() -> Result<()> {
-    match Cli::parse().command {
+async fn real_main(cli: Cli) -> Result<i32> {
+    match cli.command {
         Command::Publish {
             dir,
             store,
@@ -172,6 +191,18 @@ async fn real_main() -> Result<()> {
                 (None, None) => unreachable!("clap requires one"),
             }
         }
+        Command::Verify { store, json } => {
+            let store = store.open()?;
+            let v = tessera_deployer::verify::verify(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", v.describe());
+            }
+            if !v.ok() {
+                return Ok(EXIT_VERIFY_FAILED);
+            }
+        }
         Command::Serve { store, addr } => {
             let store = Arc::new(store.open()?);
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -186,5 +217,5 @@ async fn real_main() -> Result<()> {
                 .await?;
         }
     }
-    Ok(())
+    Ok(0)
 }

@@ -173,8 +173,16 @@ fn check_files(dir: &Path, build: &Build) -> Result<()> {
         match std::fs::read(bundle.join(&f.path)) {
             Err(_) => problems.push(format!("{}: listed in the manifest but missing", f.path)),
             Ok(bytes) if sri(&bytes) != f.integrity => problems.push(format!(
-                "{}: its content does not match its integrity {}",
-                f.path, f.integrity
+                "{}: its content does not match its integrity {} (found {})",
+                f.path,
+                f.integrity,
+                sri(&bytes)
+            )),
+            Ok(bytes) if bytes.len() as u64 != f.size => problems.push(format!(
+                "{}: {} bytes, the manifest says {}",
+                f.path,
+                bytes.len(),
+                f.size
             )),
             Ok(_) => {}
         }
@@ -291,7 +299,7 @@ fn with_build(mut registry: Registry, build: &Build) -> Registry {
 
 /// Where a shell release's rendered root file (`index.html`, `sw.js`, …) is kept until it
 /// becomes current.
-fn shell_root_file_key(version: &str, name: &str) -> String {
+pub fn shell_root_file_key(version: &str, name: &str) -> String {
     format!("{}shell/{version}/{name}", crate::store::INTERNAL_PREFIX)
 }
 

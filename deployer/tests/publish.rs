@@ -151,6 +151,11 @@ async fn malformed_manifests_are_rejected_naming_file_field_and_problem() {
     write(&dir.join(&version).join("a.js"), "tampered");
     assert_rejected(&f, &dir, &["a.js", "does not match its integrity"]).await;
 
+    // A file whose size is not the one the manifest lists.
+    let dir = f.routed_app("s", "1");
+    edit_built(&dir, |v| v["files"][0]["size"] = json!(999));
+    assert_rejected(&f, &dir, &["s.js", "1 bytes, the manifest says 999"]).await;
+
     // An allowed origin makes the same cross-origin entry acceptable.
     let dir = f.routed_app("c", "1");
     edit_built(&dir, |v| {

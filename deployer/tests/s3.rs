@@ -326,6 +326,36 @@ async fn publish_list_and_rollback_on_a_bucket() {
     assert!(apps["apps"].get("@test/two").is_none(), "{apps}");
     assert_eq!(apps["apps"]["@test/one"]["version"], r1.version.as_str());
 
+    // verify on a bucket: clean, then a bundle file overwritten behind the deployer's back.
+    let v: serde_json::Value =
+        serde_json::from_str(&run_deploy(&s3, &["verify", "--store", url, "--json"])).unwrap();
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+    assert_eq!(v["snapshot"], 7);
+    let entry = map["imports"]["@test/one"].as_str().unwrap().to_string();
+    store
+        .put(
+            entry.trim_start_matches('/'),
+            b"tampered".to_vec(),
+            PutMode::Overwrite,
+        )
+        .await
+        .unwrap();
+    let out = deploy()
+        .args(["verify", "--store", url])
+        .envs(s3.env())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!(
+            "problem: @test/one: {}",
+            entry.trim_start_matches('/')
+        )),
+        "{text}"
+    );
+
     // Another prefix in the same bucket is another store.
     assert_eq!(
         registry::load(&s3.store("s3://site/staging"))
