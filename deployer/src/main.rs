@@ -15,7 +15,10 @@ use tessera_shared::manifest::AllowedOrigins;
 #[command(
     name = "tessera-deploy",
     version,
-    about = "Publish micro-app builds and serve them as a CDN would"
+    about = "Publish micro-app builds and serve them as a CDN would",
+    after_help = "Exit codes: 0 ok; 1 error (store unreachable, build rejected, ...); 2 usage; \
+                  3 verify found problems; 4 gave up after concurrent publishers kept winning. \
+                  Never asks questions: safe for CI."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +63,11 @@ enum Command {
         /// An origin app entries may be loaded from besides the site's own (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
+        /// Print what would be uploaded and which manifest entries would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// What is published: each app's current version and the releases before it.
     List {
@@ -85,6 +93,11 @@ enum Command {
         to: Option<u64>,
         #[command(flatten)]
         store: StoreArgs,
+        /// Print which manifest entries would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Check the live set against the store: every file present with the right hash, the live
     /// manifests those of the newest snapshot. Exits 3 when anything is wrong.
@@ -128,19 +141,30 @@ async fn real_main(cli: Cli) -> Result<i32> {
             dir,
             store,
             allowed_origins,
+            dry_run,
+            json,
         } => {
             let store = store.open()?;
             let opts = PublishOptions {
                 allowed_origins: AllowedOrigins(allowed_origins),
+                dry_run,
+                progress: true,
             };
             let r = publish::publish(&store, &dir, &opts).await?;
-            println!(
-                "published {} {} to {} (snapshot {})",
-                r.name,
-                r.version,
-                store.describe(),
-                r.generation
-            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if dry_run {
+                print!("{}", describe_dry_run(&store.describe(), &r));
+            } else {
+                println!(
+                    "published {} {} to {} (snapshot {}, {} B uploaded)",
+                    r.name,
+                    r.version,
+                    store.describe(),
+                    r.generation,
+                    r.bytes_uploaded
+                );
+            }
         }
         Command::List { store, json } => {
             let store = store.open()?;
@@ -171,24 +195,33 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 print!("{}", registry::describe_history(&snapshots));
             }
         }
-        Command::Rollback { app, to, store } => {
+        Command::Rollback {
+            app,
+            to,
+            store,
+            dry_run,
+            json,
+        } => {
             let store = store.open()?;
-            match (app, to) {
-                (_, Some(n)) => {
-                    let r = publish::restore(&store, n).await?;
-                    println!("restored snapshot {n} as snapshot {}", r.generation);
-                    for c in &r.changes {
-                        println!("  {c}");
-                    }
-                }
-                (Some(app), None) => {
-                    let r = publish::rollback(&store, &app).await?;
-                    println!(
-                        "rolled {} back to {} (snapshot {})",
-                        r.name, r.version, r.generation
-                    );
-                }
+            let r = match (&app, to) {
+                (_, Some(n)) => publish::restore_set(&store, n, dry_run).await?,
+                (Some(app), None) => publish::rollback_app(&store, app, dry_run).await?,
                 (None, None) => unreachable!("clap requires one"),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if dry_run {
+                print!("{}", describe_dry_run(&store.describe(), &r));
+            } else if let Some(n) = to {
+                println!("restored snapshot {n} as snapshot {}", r.generation);
+                for c in &r.changes {
+                    println!("  {c}");
+                }
+            } else {
+                println!(
+                    "rolled {} back to {} (snapshot {})",
+                    r.name, r.version, r.generation
+                );
             }
         }
         Command::Verify { store, json } => {
@@ -218,4 +251,36 @@ async fn real_main(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn describe_dry_run(store: &str, r: &publish::Report) -> String {
+    let mut out = format!("dry run: nothing was written to {store}\n");
+    if !r.files.is_empty() {
+        let (new, there): (Vec<_>, Vec<_>) = r.files.iter().partition(|f| f.uploaded);
+        out.push_str(&format!(
+            "would upload {} file{} ({} B), {} already there:\n",
+            new.len(),
+            if new.len() == 1 { "" } else { "s" },
+            r.bytes_uploaded,
+            there.len()
+        ));
+        for f in new {
+            out.push_str(&format!("  {} {} B\n", f.key, f.size));
+        }
+    }
+    out.push_str(&format!("would commit snapshot {}:\n", r.generation));
+    if r.changes.is_empty() {
+        out.push_str("  no change\n");
+    }
+    for c in &r.changes {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out.push_str("manifest entries that would change:\n");
+    if r.manifest_changes.is_empty() {
+        out.push_str("  none\n");
+    }
+    for c in &r.manifest_changes {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out
 }

@@ -20,6 +20,7 @@ use crate::package::{
 use crate::registry::{self, now, Action, Change, Registry, Release, Releases};
 use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
 use std::path::Path;
 use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
 use tessera_shared::publish::{bundle_dir, merge, MergeInput, Published};
@@ -39,6 +40,44 @@ const COMMIT_ATTEMPTS: usize = 20;
 pub struct PublishOptions {
     /// Origins besides the site's own that an app's entry may be loaded from.
     pub allowed_origins: AllowedOrigins,
+    /// Work out what would change and write nothing.
+    pub dry_run: bool,
+    /// A line on stderr per uploaded file.
+    pub progress: bool,
+}
+
+/// One file of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    pub key: String,
+    pub size: u64,
+    /// `false`: the store already had it, byte for byte (content-addressed keys never change).
+    pub uploaded: bool,
+}
+
+/// An entry of a published manifest that changes (`None`: absent on that side).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryChange {
+    pub manifest: String,
+    pub entry: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl std::fmt::Display for EntryChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        write!(
+            f,
+            "{} {}: {} -> {}",
+            self.manifest,
+            self.entry,
+            show(&self.from),
+            show(&self.to)
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -46,9 +85,15 @@ pub struct PublishOptions {
 pub struct Report {
     pub name: String,
     pub version: String,
-    /// The snapshot committed.
+    /// The snapshot committed (with `dry_run`: the number it would have taken).
     pub generation: u64,
     pub changes: Vec<Change>,
+    pub dry_run: bool,
+    /// The bundle's files (publish only).
+    pub files: Vec<Upload>,
+    /// Bytes sent (with `dry_run`: that would be sent).
+    pub bytes_uploaded: u64,
+    pub manifest_changes: Vec<EntryChange>,
 }
 
 /// Concurrent publishers kept taking the snapshot number first (exit code 4 on the command line).
@@ -303,12 +348,13 @@ pub fn shell_root_file_key(version: &str, name: &str) -> String {
     format!("{}shell/{version}/{name}", crate::store::INTERNAL_PREFIX)
 }
 
-async fn put_immutable(store: &impl Store, key: &str, bytes: Vec<u8>) -> Result<()> {
+/// `true`: written now; `false`: it was already there.
+async fn put_immutable(store: &impl Store, key: &str, bytes: Vec<u8>) -> Result<bool> {
     let expected = bytes.clone();
     match store.put(key, bytes, PutMode::Create).await? {
-        PutOutcome::Written { .. } => Ok(()),
+        PutOutcome::Written { .. } => Ok(true),
         PutOutcome::Conflict => match store.get(key).await? {
-            Some(obj) if obj.bytes == expected => Ok(()),
+            Some(obj) if obj.bytes == expected => Ok(false),
             _ => bail!(
                 "{}/{key} already exists with other content: content-addressed files never change",
                 store.describe()
@@ -317,12 +363,19 @@ async fn put_immutable(store: &impl Store, key: &str, bytes: Vec<u8>) -> Result<
     }
 }
 
-async fn upload(store: &impl Store, dir: &Path, build: &Build) -> Result<()> {
+/// Uploads the bundle (or with `dry_run` only looks which files the store lacks).
+async fn upload(
+    store: &impl Store,
+    dir: &Path,
+    build: &Build,
+    opts: &PublishOptions,
+) -> Result<Vec<Upload>> {
     let base = bundle_dir(build.name(), build.version());
+    let mut todo: Vec<(String, Vec<u8>)> = Vec::new();
     for f in build.files() {
         let path = dir.join(build.version()).join(&f.path);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        put_immutable(store, &format!("{base}{}", f.path), bytes).await?;
+        todo.push((format!("{base}{}", f.path), bytes));
     }
     if let Build::Shell {
         manifest,
@@ -330,26 +383,116 @@ async fn upload(store: &impl Store, dir: &Path, build: &Build) -> Result<()> {
     } = build
     {
         for (name, bytes) in root_files {
-            let key = shell_root_file_key(&manifest.version, name);
-            put_immutable(store, &key, bytes.clone()).await?;
+            todo.push((shell_root_file_key(&manifest.version, name), bytes.clone()));
         }
     }
-    Ok(())
+    let total = todo.len();
+    let mut done = Vec::with_capacity(total);
+    for (i, (key, bytes)) in todo.into_iter().enumerate() {
+        let size = bytes.len() as u64;
+        let uploaded = if opts.dry_run {
+            store.get(&key).await?.is_none_or(|o| o.bytes != bytes)
+        } else {
+            put_immutable(store, &key, bytes).await?
+        };
+        if opts.progress && !opts.dry_run {
+            eprintln!(
+                "[{}/{total}] {key} {size} B {}",
+                i + 1,
+                if uploaded {
+                    "uploaded"
+                } else {
+                    "already there"
+                }
+            );
+        }
+        done.push(Upload {
+            key,
+            size,
+            uploaded,
+        });
+    }
+    Ok(done)
+}
+
+/// The manifest entries that differ between two sets: import-map imports and integrity, app
+/// versions in `apps.json`, apps per mount point.
+fn manifest_changes(label: &str, before: &Registry, after: &Registry) -> Vec<EntryChange> {
+    let flat = |r: &Registry| -> BTreeMap<(String, String), String> {
+        let mut out = BTreeMap::new();
+        let Ok(p) = (if r.shell.is_some() {
+            merge_registry(r, label, None)
+        } else {
+            Err(anyhow!("no shell"))
+        }) else {
+            return out;
+        };
+        for (k, v) in &p.import_map.imports {
+            out.insert(
+                ("importmap.json".into(), format!("imports[{k:?}]")),
+                v.clone(),
+            );
+        }
+        for (k, v) in &p.import_map.integrity {
+            out.insert(
+                ("importmap.json".into(), format!("integrity[{k:?}]")),
+                v.clone(),
+            );
+        }
+        for (k, v) in &p.apps.apps {
+            out.insert(
+                ("apps.json".into(), format!("apps[{k:?}].version")),
+                v.version.clone(),
+            );
+        }
+        for mp in &p.mount_points.mount_points {
+            out.insert(
+                ("mount-points.json".into(), format!("{}.apps", mp.name)),
+                mp.apps.join(", "),
+            );
+        }
+        if let Some(shell) = &r.shell {
+            out.insert(
+                ("index.html".into(), "shell".into()),
+                shell.current.manifest.version.clone(),
+            );
+        }
+        out
+    };
+    let (a, b) = (flat(before), flat(after));
+    let keys: std::collections::BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| EntryChange {
+            manifest: k.0.clone(),
+            entry: k.1.clone(),
+            from: a.get(k).cloned(),
+            to: b.get(k).cloned(),
+        })
+        .collect()
 }
 
 /// Commits `change` applied to the newest registry, retrying when another publisher wins the
-/// race. `change` validates as well: an error leaves the store as it was.
+/// race. `change` validates as well: an error leaves the store as it was. Returns the snapshot
+/// the change was applied to and the one committed; with `dry_run` nothing is committed and
+/// the second is the snapshot that would have been.
 async fn commit_with(
     store: &impl Store,
+    dry_run: bool,
     mut change: impl FnMut(Registry) -> Result<Registry>,
-) -> Result<Registry> {
+) -> Result<(Registry, Registry)> {
     for _ in 0..COMMIT_ATTEMPTS {
         let loaded = registry::load(store).await?;
         let mut base = loaded.registry.clone();
         base.changes.clear();
-        let next = change(base)?;
+        let mut next = change(base)?;
+        if dry_run {
+            next.generation = loaded.registry.generation + 1;
+            next.published_at = now();
+            return Ok((loaded.registry, next));
+        }
         if let Some(committed) = registry::commit(store, &loaded, next).await? {
-            return Ok(committed);
+            return Ok((loaded.registry, committed));
         }
     }
     Err(GaveUp(format!(
@@ -462,23 +605,49 @@ pub async fn publish(store: &impl Store, dir: &Path, opts: &PublishOptions) -> R
     };
     // Validate against what is published now before uploading anything.
     check(registry::load(store).await?.registry)?;
-    upload(store, dir, &build).await?;
-    let committed = commit_with(store, check).await?;
-    let (generation, changes) = (committed.generation, committed.changes.clone());
-    write_published(store, committed).await?;
-    Ok(Report {
-        name: build.name().to_string(),
-        version: build.version().to_string(),
-        generation,
-        changes,
-    })
+    let files = upload(store, dir, &build, opts).await?;
+    let (before, committed) = commit_with(store, opts.dry_run, check).await?;
+    let mut report = finish(store, before, committed, opts.dry_run).await?;
+    report.name = build.name().to_string();
+    report.version = build.version().to_string();
+    report.bytes_uploaded = files.iter().filter(|f| f.uploaded).map(|f| f.size).sum();
+    report.files = files;
+    Ok(report)
+}
+
+/// Writes the manifests of a committed snapshot (unless `dry_run`) and reports the change.
+async fn finish(
+    store: &impl Store,
+    before: Registry,
+    after: Registry,
+    dry_run: bool,
+) -> Result<Report> {
+    let report = Report {
+        name: String::new(),
+        version: String::new(),
+        generation: after.generation,
+        changes: after.changes.clone(),
+        dry_run,
+        files: Vec::new(),
+        bytes_uploaded: 0,
+        manifest_changes: manifest_changes(&store.describe(), &before, &after),
+    };
+    if !dry_run {
+        write_published(store, after).await?;
+    }
+    Ok(report)
 }
 
 /// Makes the release before the current one of `name` (an app or the shell) current again.
 pub async fn rollback(store: &impl Store, name: &str) -> Result<Report> {
+    rollback_app(store, name, false).await
+}
+
+/// [`rollback`], or with `dry_run` only what it would change.
+pub async fn rollback_app(store: &impl Store, name: &str, dry_run: bool) -> Result<Report> {
     let label = store.describe();
     let mut version = String::new();
-    let committed = commit_with(store, |mut registry| {
+    let (before, committed) = commit_with(store, dry_run, |mut registry| {
         if name == SHELL_NAME {
             let shell = registry
                 .shell
@@ -517,25 +686,26 @@ pub async fn rollback(store: &impl Store, name: &str) -> Result<Report> {
         Ok(registry)
     })
     .await?;
-    let (generation, changes) = (committed.generation, committed.changes.clone());
-    write_published(store, committed).await?;
-    Ok(Report {
-        name: name.to_string(),
-        version,
-        generation,
-        changes,
-    })
+    let mut report = finish(store, before, committed, dry_run).await?;
+    report.name = name.to_string();
+    report.version = version;
+    Ok(report)
 }
 
 /// Makes the whole set of snapshot `n` current again, as a new snapshot: the shell and every
 /// app at the version they had then (each keeps its release history), apps published since
 /// removed.
 pub async fn restore(store: &impl Store, n: u64) -> Result<Report> {
+    restore_set(store, n, false).await
+}
+
+/// [`restore`], or with `dry_run` only what it would change.
+pub async fn restore_set(store: &impl Store, n: u64, dry_run: bool) -> Result<Report> {
     let label = store.describe();
     let target = registry::snapshot(store, n).await?.with_context(|| {
         format!("{label}: there is no snapshot {n} (see `tessera-deploy history`)")
     })?;
-    let committed = commit_with(store, |mut registry| {
+    let (before, committed) = commit_with(store, dry_run, |mut registry| {
         if let Some(shell) = &target.shell {
             make_current(
                 &mut registry.shell,
@@ -568,14 +738,10 @@ pub async fn restore(store: &impl Store, n: u64) -> Result<Report> {
         Ok(registry)
     })
     .await?;
-    let (generation, changes) = (committed.generation, committed.changes.clone());
-    write_published(store, committed).await?;
-    Ok(Report {
-        name: format!("snapshot {n}"),
-        version: n.to_string(),
-        generation,
-        changes,
-    })
+    let mut report = finish(store, before, committed, dry_run).await?;
+    report.name = format!("snapshot {n}");
+    report.version = n.to_string();
+    Ok(report)
 }
 
 fn published_names(registry: &Registry) -> String {

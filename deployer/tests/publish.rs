@@ -165,6 +165,7 @@ async fn malformed_manifests_are_rejected_naming_file_field_and_problem() {
     });
     let opts = PublishOptions {
         allowed_origins: AllowedOrigins(vec!["https://cdn.example".into()]),
+        ..PublishOptions::default()
     };
     publish::publish(&f.store, &dir, &opts).await.unwrap();
     assert_eq!(
