@@ -9,6 +9,7 @@ use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
 use tessera_deployer::s3::S3Options;
 use tessera_deployer::store::{AnyStore, Store};
+use tessera_shared::cohort::CohortRule;
 use tessera_shared::manifest::AllowedOrigins;
 
 #[derive(Parser)]
@@ -64,6 +65,30 @@ enum Command {
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
         /// Print what would be uploaded and which manifest entries would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Offer this version only to a cohort, `role:<role>` or `percent:<0-100>`
+        /// (repeatable); everyone else keeps the released version until `promote`.
+        #[arg(long, value_parser = CohortRule::parse)]
+        cohort: Vec<CohortRule>,
+    },
+    /// Make an app's cohort version the one everyone gets.
+    Promote {
+        app: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop an app's cohort version: everyone gets the released one.
+    Abort {
+        app: String,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -143,12 +168,14 @@ async fn real_main(cli: Cli) -> Result<i32> {
             allowed_origins,
             dry_run,
             json,
+            cohort,
         } => {
             let store = store.open()?;
             let opts = PublishOptions {
                 allowed_origins: AllowedOrigins(allowed_origins),
                 dry_run,
                 progress: true,
+                cohort,
             };
             let r = publish::publish(&store, &dir, &opts).await?;
             if json {
@@ -175,6 +202,18 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 print!("{}", registry::describe(&registry));
             }
         }
+        Command::Promote {
+            app,
+            store,
+            dry_run,
+            json,
+        } => end_cohort(store, &app, true, dry_run, json).await?,
+        Command::Abort {
+            app,
+            store,
+            dry_run,
+            json,
+        } => end_cohort(store, &app, false, dry_run, json).await?,
         Command::History { store, json } => {
             let store = store.open()?;
             let snapshots = registry::history(&store).await?;
@@ -283,4 +322,31 @@ fn describe_dry_run(store: &str, r: &publish::Report) -> String {
         out.push_str(&format!("  {c}\n"));
     }
     out
+}
+
+async fn end_cohort(
+    store: StoreArgs,
+    app: &str,
+    promote: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let store = store.open()?;
+    let r = publish::end_cohort(&store, app, promote, dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if dry_run {
+        print!("{}", describe_dry_run(&store.describe(), &r));
+    } else if promote {
+        println!(
+            "released {} {} to everyone (snapshot {})",
+            r.name, r.version, r.generation
+        );
+    } else {
+        println!(
+            "dropped the cohort version {} of {} (snapshot {})",
+            r.version, r.name, r.generation
+        );
+    }
+    Ok(())
 }

@@ -22,8 +22,9 @@ use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
+use tessera_shared::cohort::{CohortEntry, CohortRule};
 use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
-use tessera_shared::publish::{bundle_dir, merge, MergeInput, Published};
+use tessera_shared::publish::{bundle_dir, entry_urls, merge, MergeInput, Published};
 use tessera_shared::MfeManifest;
 
 pub const PUBLISHED_FILES: [&str; 6] = [
@@ -44,6 +45,9 @@ pub struct PublishOptions {
     pub dry_run: bool,
     /// A line on stderr per uploaded file.
     pub progress: bool,
+    /// Publish to these cohorts only (an app, already released to everyone): `apps.json`
+    /// offers the version to users the rules admit; `promote` releases it, `abort` drops it.
+    pub cohort: Vec<CohortRule>,
 }
 
 /// One file of a bundle.
@@ -279,7 +283,32 @@ fn merge_registry(registry: &Registry, store_label: &str, last: Option<&str>) ->
             }
         })
         .collect();
-    merge(&shell.base_import_map, &shell.layout, &inputs).map_err(|errs| rejected(&errs))
+    let mut published =
+        merge(&shell.base_import_map, &shell.layout, &inputs).map_err(|errs| rejected(&errs))?;
+    for (name, cohort) in &registry.cohorts {
+        let m = &cohort.release.manifest;
+        let version = m.version.as_deref().unwrap_or_default();
+        let (entry, integrity, preload) = entry_urls(m, &format!("/{}", bundle_dir(name, version)))
+            .with_context(|| {
+                format!(
+                    "{store_label}: the cohort version {version} of {name} is not a built manifest"
+                )
+            })?;
+        let app = published.apps.apps.get_mut(name).with_context(|| {
+            format!("{store_label}: {name} has a cohort version {version} but no released one")
+        })?;
+        for rule in &cohort.rules {
+            app.cohorts.push(CohortEntry {
+                rule: rule.clone(),
+                version: version.to_string(),
+                entry: entry.clone(),
+                integrity: integrity.clone(),
+                preload: preload.clone(),
+            });
+        }
+        published.import_map.integrity.insert(entry, integrity);
+    }
+    Ok(published)
 }
 
 /// Makes `release` current in `slot`, recording the change when the version changes.
@@ -324,6 +353,14 @@ fn with_build(mut registry: Registry, build: &Build) -> Registry {
                 published_at: now(),
             };
             with_app_release(&mut registry, release, Action::Publish);
+            // Released to everyone now: no cohort needs it any more.
+            if registry
+                .cohorts
+                .get(&m.name)
+                .is_some_and(|c| c.release.manifest.version == m.version)
+            {
+                registry.cohorts.remove(&m.name);
+            }
         }
         Build::Shell { manifest, .. } => {
             let release = Release {
@@ -444,6 +481,17 @@ fn manifest_changes(label: &str, before: &Registry, after: &Registry) -> Vec<Ent
                 ("apps.json".into(), format!("apps[{k:?}].version")),
                 v.version.clone(),
             );
+            if !v.cohorts.is_empty() {
+                let cohorts: Vec<String> = v
+                    .cohorts
+                    .iter()
+                    .map(|c| format!("{} gets {}", c.rule, c.version))
+                    .collect();
+                out.insert(
+                    ("apps.json".into(), format!("apps[{k:?}].cohorts")),
+                    cohorts.join(", "),
+                );
+            }
         }
         for mp in &p.mount_points.mount_points {
             out.insert(
@@ -595,6 +643,9 @@ pub async fn publish(store: &impl Store, dir: &Path, opts: &PublishOptions) -> R
     let build = read_build(dir, opts)?;
     let label = store.describe();
     let check = |registry: Registry| -> Result<Registry> {
+        if !opts.cohort.is_empty() {
+            return with_cohort(registry, &build, &opts.cohort, &label);
+        }
         let next = with_build(registry, &build);
         if next.shell.is_some() {
             merge_registry(&next, &label, Some(build.name()))?;
@@ -612,6 +663,92 @@ pub async fn publish(store: &impl Store, dir: &Path, opts: &PublishOptions) -> R
     report.version = build.version().to_string();
     report.bytes_uploaded = files.iter().filter(|f| f.uploaded).map(|f| f.size).sum();
     report.files = files;
+    Ok(report)
+}
+
+/// `registry` with `build` offered to the cohorts `rules` admit; validated both as it is and
+/// as it will be once promoted.
+fn with_cohort(
+    mut registry: Registry,
+    build: &Build,
+    rules: &[CohortRule],
+    label: &str,
+) -> Result<Registry> {
+    let Build::App(m) = build else {
+        bail!("{SHELL_NAME} cannot be published to a cohort: every page runs one shell");
+    };
+    let Some(released) = registry.apps.get(&m.name) else {
+        bail!(
+            "{} is not published in {label}: publish it to everyone before a cohort release",
+            m.name
+        );
+    };
+    let current = released.current.manifest.version.clone();
+    let version = m.version.clone().unwrap_or_default();
+    if current.as_deref() == Some(version.as_str()) {
+        bail!(
+            "{} {version} is already the released version in {label}",
+            m.name
+        );
+    }
+    let release = Release {
+        manifest: m.clone(),
+        published_at: now(),
+    };
+    let mut promoted = registry.clone();
+    promoted.cohorts.remove(&m.name);
+    with_app_release(&mut promoted, release.clone(), Action::Promote);
+    merge_registry(&promoted, label, Some(&m.name))
+        .with_context(|| format!("{} {version} as a cohort release", m.name))?;
+    registry.cohorts.insert(
+        m.name.clone(),
+        registry::CohortRelease {
+            rules: rules.to_vec(),
+            release,
+        },
+    );
+    registry.changes.push(Change {
+        app: m.name.clone(),
+        action: Action::Cohort,
+        version: Some(version),
+        from: current,
+    });
+    merge_registry(&registry, label, Some(&m.name))?;
+    Ok(registry)
+}
+
+/// Makes the cohort version of `name` the released one (`promote`), or drops it (`abort`).
+pub async fn end_cohort(
+    store: &impl Store,
+    name: &str,
+    promote: bool,
+    dry_run: bool,
+) -> Result<Report> {
+    let label = store.describe();
+    let mut version = String::new();
+    let (before, after) = commit_with(store, dry_run, |mut registry| {
+        let cohort = registry
+            .cohorts
+            .remove(name)
+            .with_context(|| format!("{name} has no cohort release in {label}"))?;
+        version = cohort.release.manifest.version.clone().unwrap_or_default();
+        if promote {
+            with_app_release(&mut registry, cohort.release, Action::Promote);
+            merge_registry(&registry, &label, Some(name))?;
+        } else {
+            registry.changes.push(Change {
+                app: name.to_string(),
+                action: Action::Abort,
+                version: Some(version.clone()),
+                from: None,
+            });
+        }
+        Ok(registry)
+    })
+    .await?;
+    let mut report = finish(store, before, after, dry_run).await?;
+    report.name = name.to_string();
+    report.version = version;
     Ok(report)
 }
 
@@ -733,6 +870,7 @@ pub async fn restore_set(store: &impl Store, n: u64, dry_run: bool) -> Result<Re
         for releases in target.apps.values() {
             with_app_release(&mut registry, releases.current.clone(), Action::Restore);
         }
+        registry.cohorts = target.cohorts.clone();
         merge_registry(&registry, &label, None)
             .with_context(|| format!("restoring snapshot {n}"))?;
         Ok(registry)

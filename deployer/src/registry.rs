@@ -19,6 +19,7 @@ use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tessera_shared::cohort::CohortRule;
 use tessera_shared::MfeManifest;
 
 pub const SNAPSHOT_PREFIX: &str = "_tessera/snapshots/";
@@ -50,6 +51,18 @@ pub struct Registry {
     pub shell: Option<Releases<ShellManifest>>,
     #[serde(default)]
     pub apps: BTreeMap<String, Releases<MfeManifest>>,
+    /// Per app, a version published to some users only (`publish --cohort`), until `promote`
+    /// makes it the released one or `abort` drops it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cohorts: BTreeMap<String, CohortRelease>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CohortRelease {
+    /// Who gets it; the shell takes the first rule that admits the user.
+    pub rules: Vec<CohortRule>,
+    pub release: Release<MfeManifest>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +87,12 @@ pub enum Action {
     Restore,
     /// `rollback --to <n>`: the app was not published in snapshot n.
     Remove,
+    /// `publish --cohort`: a version for some users.
+    Cohort,
+    /// The cohort's version became the released one.
+    Promote,
+    /// The cohort was dropped.
+    Abort,
 }
 
 impl Action {
@@ -83,6 +102,9 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Restore => "restore",
             Action::Remove => "remove",
+            Action::Cohort => "cohort",
+            Action::Promote => "promote",
+            Action::Abort => "abort",
         }
     }
 }

@@ -297,6 +297,16 @@ pub async fn verify(store: &impl Store) -> Result<Verification> {
                     c.file(Some(name), key, None).await?;
                 }
             }
+            for cohort in &entry.cohorts {
+                if let Some(key) = cohort.entry.strip_prefix('/') {
+                    c.file(Some(name), key, Some(&cohort.integrity)).await?;
+                }
+                for url in &cohort.preload {
+                    if let Some(key) = url.strip_prefix('/') {
+                        c.file(Some(name), key, None).await?;
+                    }
+                }
+            }
         }
     } else if live["apps.json"].is_some() {
         c.problem(
@@ -309,7 +319,12 @@ pub async fn verify(store: &impl Store) -> Result<Verification> {
     Ok(c.v)
 }
 
-/// Releases besides the current ones that the live set may name.
-async fn extra_releases<S: Store>(_c: &mut Checker<'_, S>, _newest: &Registry) -> Result<()> {
+/// Releases besides the current ones that the live set names: cohort versions.
+async fn extra_releases<S: Store>(c: &mut Checker<'_, S>, newest: &Registry) -> Result<()> {
+    for (name, cohort) in &newest.cohorts {
+        let m = &cohort.release.manifest;
+        c.bundle(name, m.version.as_deref().unwrap_or_default(), &m.files)
+            .await?;
+    }
     Ok(())
 }

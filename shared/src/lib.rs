@@ -9,6 +9,7 @@
 pub mod bff;
 pub mod bus;
 pub mod cache_policy;
+pub mod cohort;
 pub mod connectivity;
 pub mod lifecycle;
 pub mod live;
