@@ -262,6 +262,73 @@ impl Store for AnyStore {
     }
 }
 
+/// Requests and bytes that went through a store, for figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub gets: u64,
+    pub puts: u64,
+    pub bytes_put: u64,
+    pub bytes_got: u64,
+}
+
+/// A store that counts the requests made through it.
+pub struct Counted<S> {
+    inner: S,
+    gets: AtomicU64,
+    puts: AtomicU64,
+    bytes_put: AtomicU64,
+    bytes_got: AtomicU64,
+}
+
+impl<S: Store> Counted<S> {
+    pub fn new(inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            gets: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            bytes_put: AtomicU64::new(0),
+            bytes_got: AtomicU64::new(0),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The counts so far, and zero again.
+    pub fn take(&self) -> Counts {
+        Counts {
+            gets: self.gets.swap(0, Ordering::Relaxed),
+            puts: self.puts.swap(0, Ordering::Relaxed),
+            bytes_put: self.bytes_put.swap(0, Ordering::Relaxed),
+            bytes_got: self.bytes_got.swap(0, Ordering::Relaxed),
+        }
+    }
+}
+
+impl<S: Store> Store for Counted<S> {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        let got = self.inner.get(key).await?;
+        if let Some(obj) = &got {
+            self.bytes_got
+                .fetch_add(obj.bytes.len() as u64, Ordering::Relaxed);
+        }
+        Ok(got)
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<PutOutcome> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.bytes_put
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.inner.put(key, bytes, mode).await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
