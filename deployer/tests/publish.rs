@@ -473,3 +473,38 @@ async fn every_publish_that_changes_the_site_changes_the_worker_script() {
         "back to the same published set: back to the same worker"
     );
 }
+
+/// A store written by the deployer that kept one `_tessera/registry.json` (schema 1): the first
+/// commit starts the snapshots from it, keeping every app and its releases.
+#[tokio::test]
+async fn a_schema_1_registry_is_the_starting_point_of_the_snapshots() {
+    let f = Fixture::with_shell().await;
+    let a1 = f.publish(&f.routed_app("a", "1")).await.unwrap();
+    let a2 = f.publish(&f.routed_app("a", "2")).await.unwrap();
+    // Turn the store into what the old deployer left: registry.json, no snapshots.
+    let mut legacy = f.latest();
+    legacy["schema"] = serde_json::json!(1);
+    legacy["generation"] = serde_json::json!(7);
+    let obj = legacy.as_object_mut().unwrap();
+    obj.remove("changes");
+    obj.remove("publishedAt");
+    std::fs::write(
+        f.store.root().join("_tessera/registry.json"),
+        serde_json::to_string_pretty(&legacy).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(f.store.root().join("_tessera/snapshots")).unwrap();
+    std::fs::remove_file(f.store.root().join("_tessera/head.json")).unwrap();
+
+    let b = f.publish(&f.routed_app("b", "1")).await.unwrap();
+    assert_eq!(b.generation, 1);
+    let apps = f.json("apps.json");
+    assert_eq!(apps["apps"]["@test/a"]["version"], a2.version.as_str());
+    assert!(apps["apps"].get("@test/b").is_some());
+    // The old release history came along: a rolls back to a1.
+    let back = publish::rollback(&f.store, "@test/a").await.unwrap();
+    assert_eq!(
+        (back.version.as_str(), back.generation),
+        (a1.version.as_str(), 2)
+    );
+}

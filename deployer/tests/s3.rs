@@ -356,6 +356,70 @@ async fn publish_list_and_rollback_on_a_bucket() {
         "{text}"
     );
 
+    // A dry run on a bucket sends no PUT; a cohort release there, then promote.
+    let puts = |s3: &S3Server| {
+        s3.log()
+            .lines()
+            .filter(|l| l.contains("\"PUT /site/prod/"))
+            .count()
+    };
+    let before = puts(&s3);
+    assert!(before > 10, "moto's log shows the PUTs so far");
+    let one_v3 = app_build(tmp.path(), "one", &routed_mfe("one"), "export const v = 3;");
+    let out = run_deploy(
+        &s3,
+        &[
+            "publish",
+            one_v3.to_str().unwrap(),
+            "--store",
+            url,
+            "--dry-run",
+        ],
+    );
+    assert!(out.contains("would upload 1 file"), "{out}");
+    let out = run_deploy(&s3, &["rollback", "--to", "3", "--store", url, "--dry-run"]);
+    assert!(
+        out.contains("dry run: nothing was written to s3://site/prod"),
+        "{out}"
+    );
+    assert_eq!(puts(&s3), before, "a dry run wrote to the bucket");
+    run_deploy(
+        &s3,
+        &[
+            "publish",
+            one_v3.to_str().unwrap(),
+            "--store",
+            url,
+            "--cohort",
+            "role:beta",
+        ],
+    );
+    let (apps, map) = published_apps(&s3, "prod");
+    assert_eq!(apps["apps"]["@test/one"]["version"], r1.version.as_str());
+    let cohort_entry = apps["apps"]["@test/one"]["cohorts"][0]["entry"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        apps["apps"]["@test/one"]["cohorts"][0]["rule"]["role"],
+        "beta"
+    );
+    assert!(map["integrity"][cohort_entry]
+        .as_str()
+        .unwrap()
+        .starts_with("sha384-"));
+    let bundle = http(
+        s3.addr,
+        "GET",
+        &format!("/site/prod{cohort_entry}"),
+        &[],
+        b"",
+    );
+    assert_eq!(bundle.body, b"export const v = 3;");
+    run_deploy(&s3, &["promote", "@test/one", "--store", url]);
+    let (apps, _) = published_apps(&s3, "prod");
+    assert!(apps["apps"]["@test/one"].get("cohorts").is_none(), "{apps}");
+    assert_ne!(apps["apps"]["@test/one"]["version"], r1.version.as_str());
+
     // Another prefix in the same bucket is another store.
     assert_eq!(
         registry::load(&s3.store("s3://site/staging"))
@@ -445,6 +509,13 @@ fn concurrent_round(s3: &S3Server, root: &Path, prefix: &str) -> usize {
         .filter(|l| l.contains("\" 412"))
         .count();
     eprintln!("{prefix}: {refused} snapshot commits lost a race and were retried");
+    let verified: serde_json::Value =
+        serde_json::from_str(&run_deploy(s3, &["verify", "--store", &url, "--json"])).unwrap();
+    assert_eq!(
+        verified["problems"],
+        serde_json::json!([]),
+        "{prefix}: {verified}"
+    );
     let listed: serde_json::Value =
         serde_json::from_str(&run_deploy(s3, &["list", "--store", &url, "--json"])).unwrap();
     assert_eq!(
