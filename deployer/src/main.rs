@@ -131,6 +131,10 @@ enum Command {
         store: StoreArgs,
         #[arg(long)]
         json: bool,
+        /// Live manifests from an older snapshot (a publish interrupted after its commit, or
+        /// still running) count as a problem too, not just a note.
+        #[arg(long)]
+        strict: bool,
     },
     /// Serve the store over HTTP.
     Serve {
@@ -263,7 +267,11 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 );
             }
         }
-        Command::Verify { store, json } => {
+        Command::Verify {
+            store,
+            json,
+            strict,
+        } => {
             let store = store.open()?;
             let v = tessera_deployer::verify::verify(&store).await?;
             if json {
@@ -271,7 +279,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             } else {
                 print!("{}", v.describe());
             }
-            if !v.ok() {
+            if !v.ok() || (strict && v.behind) {
                 return Ok(EXIT_VERIFY_FAILED);
             }
         }

@@ -58,6 +58,8 @@ pub struct Verification {
     pub snapshot: u64,
     /// For each live manifest, the snapshot it is the rendering of (`None`: of none checked).
     pub live_from: BTreeMap<String, Option<u64>>,
+    /// Some live manifest is an older snapshot's (an interrupted or running publish).
+    pub behind: bool,
     /// Objects read and checked.
     pub files_checked: usize,
     pub problems: Vec<Problem>,
@@ -237,11 +239,14 @@ pub async fn verify(store: &impl Store) -> Result<Verification> {
         c.v.live_from.insert(key.to_string(), from);
         match from {
             Some(n) if n == newest.generation => {}
-            Some(n) => c.v.notes.push(format!(
+            Some(n) => {
+                c.v.behind = true;
+                c.v.notes.push(format!(
                 "{key} is snapshot {n}'s, not the newest ({}): a publish was interrupted or is \
                  running; the site serves an older complete set until the next publish or rollback",
                 newest.generation
-            )),
+            ))
+            }
             None => c.problem(
                 None,
                 key,

@@ -142,6 +142,19 @@ async fn manifests_behind_the_newest_snapshot_are_a_note_not_a_problem() {
         "{:?}",
         v.notes
     );
+    assert!(v.behind);
+    let store = f.store.root().to_str().unwrap();
+    let code = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera-deploy"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(code(&["verify", "--store", store]), Some(0));
+    assert_eq!(code(&["verify", "--store", store, "--strict"]), Some(3));
     // The next publish writes the newest set.
     f.publish(&f.routed_app("b", "1")).await.unwrap();
     let v = verify(&f.store).await.unwrap();
@@ -150,6 +163,8 @@ async fn manifests_behind_the_newest_snapshot_are_a_note_not_a_problem() {
         "{}",
         v.describe()
     );
+    assert!(!v.behind);
+    assert_eq!(code(&["verify", "--store", store, "--strict"]), Some(0));
 }
 
 #[tokio::test]
