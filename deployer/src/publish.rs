@@ -189,6 +189,24 @@ fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
                 manifest.name
             );
         }
+        // Every import-map entry carries integrity: the base map's entries (no app owns them,
+        // the deployer cannot hash them) must bring their own.
+        let map = &manifest.base_import_map;
+        let urls = map.imports.iter().chain(map.scopes.values().flatten());
+        let missing: Vec<String> = urls
+            .filter(|(_, url)| {
+                !map.integrity
+                    .get(*url)
+                    .is_some_and(|i| i.starts_with("sha384-") && i.len() > 7)
+            })
+            .map(|(spec, url)| format!("baseImportMap.integrity[{url:?}] (for {spec})"))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{label}: rejected, nothing was published: every import-map entry needs a sha384 integrity; missing or malformed: {}",
+                missing.join(", ")
+            );
+        }
         let root_files = SHELL_ROOT_FILES
             .iter()
             .map(|name| {

@@ -269,9 +269,18 @@ pub async fn verify(store: &impl Store) -> Result<Verification> {
         for (spec, url) in &map.imports {
             let key = url.strip_prefix('/').unwrap_or("");
             let Some(app) = owner(&names, key) else {
-                c.v.notes.push(format!(
-                    "importmap.json: {spec} -> {url} is outside the store's bundles: not checked"
-                ));
+                if map.integrity.contains_key(url) {
+                    c.v.notes.push(format!(
+                        "importmap.json: {spec} -> {url} is outside the store's bundles: its bytes are not checked"
+                    ));
+                } else {
+                    c.problem(
+                        None,
+                        "importmap.json",
+                        format!("an integrity for {url} ({spec})"),
+                        "none".into(),
+                    );
+                }
                 continue;
             };
             match map.integrity.get(url) {

@@ -508,3 +508,34 @@ async fn a_schema_1_registry_is_the_starting_point_of_the_snapshots() {
         (a1.version.as_str(), 2)
     );
 }
+
+/// Every import-map entry carries integrity: a shell whose base import map has an entry without
+/// one is refused before anything is written.
+#[tokio::test]
+async fn a_base_import_map_entry_without_integrity_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let dir = common::shell_build(tmp.path());
+    let path = dir.join("shell.json");
+    let mut shell: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    shell["baseImportMap"]["integrity"] = json!({});
+    std::fs::write(&path, shell.to_string()).unwrap();
+    let err = format!(
+        "{:#}",
+        publish::publish(&store, &dir, &PublishOptions::default())
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("baseImportMap.integrity[\"/vendor/lib.js\"] (for @vendor/lib)")
+            && err.contains("nothing was published"),
+        "{err}"
+    );
+    assert!(tessera_deployer::registry::load(&store)
+        .await
+        .unwrap()
+        .registry
+        .shell
+        .is_none());
+}

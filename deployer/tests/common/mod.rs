@@ -98,7 +98,8 @@ pub fn shell_build(root: &Path) -> PathBuf {
     );
     write(
         &src.join("importmap.json"),
-        r#"{"imports":{"@vendor/lib":"/vendor/lib.js"}}"#,
+        r#"{"imports":{"@vendor/lib":"/vendor/lib.js"},
+            "integrity":{"/vendor/lib.js":"sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn"}}"#,
     );
     let out = root.join("dist");
     std::fs::create_dir_all(&out).unwrap();
