@@ -138,7 +138,7 @@ async fn kill_rounds(
     );
     let full = started.elapsed();
     eprintln!("{label}: one publish takes {} ms", full.as_millis());
-    let mut finished = 0;
+    let (mut finished, mut behind) = (0, 0);
     for round in 1..=ROUNDS {
         let short = format!("k{}", round % 3);
         let dir = big_app(&tmp.path().join(format!("r{round}")), &short, round);
@@ -161,6 +161,9 @@ async fn kill_rounds(
         );
         live_manifests_name_only_present_files(store, &label).await;
         let v = verify_passes(store_url, env, &label);
+        if v["behind"] == true {
+            behind += 1;
+        }
         eprintln!(
             "{label}: {}; verify: snapshot {}, {} notes",
             if status.success() {
@@ -172,7 +175,10 @@ async fn kill_rounds(
             v["notes"].as_array().unwrap().len()
         );
     }
-    eprintln!("{label}: {finished} of {ROUNDS} publishes finished before the kill");
+    eprintln!(
+        "{label}: {finished} of {ROUNDS} publishes finished before the kill; {behind} rounds ended with \
+         the live manifests behind a committed snapshot (verify: a note)"
+    );
     assert!(
         finished < ROUNDS,
         "{label}: no publish was ever interrupted"
