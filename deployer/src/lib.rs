@@ -7,7 +7,9 @@ pub mod icons;
 pub mod package;
 pub mod publish;
 pub mod registry;
+pub mod s3;
 pub mod store;
+pub mod verify;
 
 pub use cdn::cdn_router;
 pub use package::{package_app, package_shell, ShellManifest};

@@ -2,23 +2,56 @@
 //! and serve the store as a CDN would.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
-use tessera_deployer::store::LocalStore;
+use tessera_deployer::s3::S3Options;
+use tessera_deployer::store::{AnyStore, Store};
+use tessera_shared::cohort::CohortRule;
 use tessera_shared::manifest::AllowedOrigins;
 
 #[derive(Parser)]
 #[command(
     name = "tessera-deploy",
     version,
-    about = "Publish micro-app builds and serve them as a CDN would"
+    about = "Publish micro-app builds and serve them as a CDN would",
+    after_help = "Exit codes: 0 ok; 1 error (store unreachable, build rejected, ...); 2 usage; \
+                  3 verify found problems; 4 gave up after concurrent publishers kept winning. \
+                  Never asks questions: safe for CI."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the store is. S3 credentials come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+/// (and `AWS_SESSION_TOKEN`), never from instance metadata.
+#[derive(Args)]
+struct StoreArgs {
+    /// A folder, or `s3://bucket/prefix` for an S3 bucket.
+    #[arg(long, default_value = ".tessera/store")]
+    store: String,
+    /// The S3 API's URL for an s3:// store (default: `AWS_ENDPOINT_URL`, else AWS itself).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// The bucket's region for an s3:// store (default: `AWS_REGION`, else us-east-1).
+    #[arg(long)]
+    s3_region: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<AnyStore> {
+        AnyStore::open(
+            &self.store,
+            &S3Options {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                credentials: None,
+            },
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -26,64 +59,146 @@ enum Command {
     /// Upload a packaged build (dist/@scope/app or dist/@tessera/shell), then rewrite the manifests.
     Publish {
         dir: PathBuf,
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// An origin app entries may be loaded from besides the site's own (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
+        /// Print what would be uploaded and which manifest entries would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Offer this version only to a cohort, `role:<role>` or `percent:<0-100>`
+        /// (repeatable); everyone else keeps the released version until `promote`.
+        #[arg(long, value_parser = CohortRule::parse)]
+        cohort: Vec<CohortRule>,
     },
-    /// What is published: each app's current version and the releases before it.
-    List {
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+    /// Make an app's cohort version the one everyone gets.
+    Promote {
+        app: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Make the release before the current one of an app (or @tessera/shell) current again.
-    Rollback {
+    /// Drop an app's cohort version: everyone gets the released one.
+    Abort {
         app: String,
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is published: each app's current version and the releases before it.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every snapshot of the published set: number, time, what changed.
+    History {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the release before the current one of an app (or @tessera/shell) current again, or
+    /// with `--to N` the whole set of snapshot N; either way as a new snapshot.
+    Rollback {
+        #[arg(required_unless_present = "to", conflicts_with = "to")]
+        app: Option<String>,
+        /// The snapshot whose whole set becomes current again.
+        #[arg(long)]
+        to: Option<u64>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print which manifest entries would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the live set against the store: every file present with the right hash, the live
+    /// manifests those of the newest snapshot. Exits 3 when anything is wrong.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+        /// Live manifests from an older snapshot (a publish interrupted after its commit, or
+        /// still running) count as a problem too, not just a note.
+        #[arg(long)]
+        strict: bool,
     },
     /// Serve the store over HTTP.
     Serve {
-        #[arg(long, default_value = ".tessera/store")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
     },
 }
 
+/// Exit codes (documented in the README and `--help`).
+const EXIT_ERROR: i32 = 1;
+const EXIT_VERIFY_FAILED: i32 = 3;
+const EXIT_CONFLICT: i32 = 4;
+
 fn main() {
-    if let Err(e) = real_main() {
-        eprintln!("tessera-deploy: error: {e:#}");
-        std::process::exit(1);
+    // clap exits 2 on a usage error.
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tessera-deploy: error: {e:#}");
+            let gave_up = e.chain().any(|c| c.is::<publish::GaveUp>());
+            std::process::exit(if gave_up { EXIT_CONFLICT } else { EXIT_ERROR });
+        }
     }
 }
 
 #[tokio::main]
-async fn real_main() -> Result<()> {
-    match Cli::parse().command {
+async fn real_main(cli: Cli) -> Result<i32> {
+    match cli.command {
         Command::Publish {
             dir,
             store,
             allowed_origins,
+            dry_run,
+            json,
+            cohort,
         } => {
-            let store = LocalStore::open(&store)?;
+            let store = store.open()?;
             let opts = PublishOptions {
                 allowed_origins: AllowedOrigins(allowed_origins),
+                dry_run,
+                progress: true,
+                cohort,
             };
             let r = publish::publish(&store, &dir, &opts).await?;
-            println!(
-                "published {} {} to {} (generation {})",
-                r.name,
-                r.version,
-                store.root().display(),
-                r.generation
-            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if dry_run {
+                print!("{}", describe_dry_run(&store.describe(), &r));
+            } else {
+                println!(
+                    "published {} {} to {} (snapshot {}, {} B uploaded)",
+                    r.name,
+                    r.version,
+                    store.describe(),
+                    r.generation,
+                    r.bytes_uploaded
+                );
+            }
         }
         Command::List { store, json } => {
-            let store = LocalStore::open(&store)?;
+            let store = store.open()?;
             let registry = registry::load(&store).await?.registry;
             if json {
                 println!("{}", serde_json::to_string_pretty(&registry)?);
@@ -91,27 +206,155 @@ async fn real_main() -> Result<()> {
                 print!("{}", registry::describe(&registry));
             }
         }
-        Command::Rollback { app, store } => {
-            let store = LocalStore::open(&store)?;
-            let r = publish::rollback(&store, &app).await?;
-            println!(
-                "rolled {} back to {} (generation {})",
-                r.name, r.version, r.generation
-            );
+        Command::Promote {
+            app,
+            store,
+            dry_run,
+            json,
+        } => end_cohort(store, &app, true, dry_run, json).await?,
+        Command::Abort {
+            app,
+            store,
+            dry_run,
+            json,
+        } => end_cohort(store, &app, false, dry_run, json).await?,
+        Command::History { store, json } => {
+            let store = store.open()?;
+            let snapshots = registry::history(&store).await?;
+            if json {
+                let rows: Vec<serde_json::Value> = snapshots
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "snapshot": s.generation,
+                            "publishedAt": s.published_at,
+                            "time": registry::utc(s.published_at),
+                            "changes": s.changes,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", registry::describe_history(&snapshots));
+            }
+        }
+        Command::Rollback {
+            app,
+            to,
+            store,
+            dry_run,
+            json,
+        } => {
+            let store = store.open()?;
+            let r = match (&app, to) {
+                (_, Some(n)) => publish::restore_set(&store, n, dry_run).await?,
+                (Some(app), None) => publish::rollback_app(&store, app, dry_run).await?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if dry_run {
+                print!("{}", describe_dry_run(&store.describe(), &r));
+            } else if let Some(n) = to {
+                println!("restored snapshot {n} as snapshot {}", r.generation);
+                for c in &r.changes {
+                    println!("  {c}");
+                }
+            } else {
+                println!(
+                    "rolled {} back to {} (snapshot {})",
+                    r.name, r.version, r.generation
+                );
+            }
+        }
+        Command::Verify {
+            store,
+            json,
+            strict,
+        } => {
+            let store = store.open()?;
+            let v = tessera_deployer::verify::verify(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", v.describe());
+            }
+            if !v.ok() || (strict && v.behind) {
+                return Ok(EXIT_VERIFY_FAILED);
+            }
         }
         Command::Serve { store, addr } => {
-            let store = Arc::new(LocalStore::open(&store)?);
+            let store = Arc::new(store.open()?);
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let local = listener.local_addr()?;
-            println!("serving {} on http://{local}/", store.root().display());
+            println!("serving {} on http://{local}/", store.describe());
             axum::serve(listener, tessera_deployer::cdn_router(store))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;
         }
+    }
+    Ok(0)
+}
+
+fn describe_dry_run(store: &str, r: &publish::Report) -> String {
+    let mut out = format!("dry run: nothing was written to {store}\n");
+    if !r.files.is_empty() {
+        let (new, there): (Vec<_>, Vec<_>) = r.files.iter().partition(|f| f.uploaded);
+        out.push_str(&format!(
+            "would upload {} file{} ({} B), {} already there:\n",
+            new.len(),
+            if new.len() == 1 { "" } else { "s" },
+            r.bytes_uploaded,
+            there.len()
+        ));
+        for f in new {
+            out.push_str(&format!("  {} {} B\n", f.key, f.size));
+        }
+    }
+    out.push_str(&format!("would commit snapshot {}:\n", r.generation));
+    if r.changes.is_empty() {
+        out.push_str("  no change\n");
+    }
+    for c in &r.changes {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out.push_str("manifest entries that would change:\n");
+    if r.manifest_changes.is_empty() {
+        out.push_str("  none\n");
+    }
+    for c in &r.manifest_changes {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out
+}
+
+async fn end_cohort(
+    store: StoreArgs,
+    app: &str,
+    promote: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let store = store.open()?;
+    let r = publish::end_cohort(&store, app, promote, dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if dry_run {
+        print!("{}", describe_dry_run(&store.describe(), &r));
+    } else if promote {
+        println!(
+            "released {} {} to everyone (snapshot {})",
+            r.name, r.version, r.generation
+        );
+    } else {
+        println!(
+            "dropped the cohort version {} of {} (snapshot {})",
+            r.version, r.name, r.generation
+        );
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! The interface is the small part of S3 the deployer needs: get, put with a condition
 //! (create-only, or replace only the version we read, by ETag), and headers derived from the
-//! key. `LocalStore` keeps objects as files in a folder; an S3 backend implements the same trait.
+//! key. `LocalStore` keeps objects as files in a folder; `S3Store` (in `s3`) keeps them in a
+//! bucket; `AnyStore` is whichever of the two a store URL names, for the command line.
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -88,9 +89,11 @@ pub fn content_type(key: &str) -> &'static str {
 }
 
 /// `Cache-Control` for a key: everything inside an app's folder is content-addressed and never
-/// changes; top-level files (manifests, `index.html`) change with every deploy.
+/// changes; top-level files (manifests, `index.html`) change with every deploy, and so do the
+/// deployer's own records under `_tessera/` (never served, but an S3 store keeps the header).
+/// The CDN server sends it, and the S3 store uploads every object with it.
 pub fn cache_control(key: &str) -> &'static str {
-    if key.contains('/') {
+    if key.contains('/') && !key.starts_with(INTERNAL_PREFIX) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -213,6 +216,119 @@ impl Store for LocalStore {
     }
 }
 
+/// A store named on the command line: `s3://bucket/prefix` is an S3 bucket, anything else a
+/// local folder.
+pub enum AnyStore {
+    Local(LocalStore),
+    S3(crate::s3::S3Store),
+}
+
+impl AnyStore {
+    /// Opens the store `url` names. A folder is created if missing; a bucket must exist.
+    pub fn open(url: &str, s3: &crate::s3::S3Options) -> Result<AnyStore> {
+        if url.starts_with("s3://") {
+            return Ok(AnyStore::S3(crate::s3::S3Store::open(url, s3)?));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            bail!("{url}: unknown store scheme {scheme}:// (use s3://bucket/prefix or a folder)");
+        }
+        if s3.endpoint.is_some() || s3.region.is_some() {
+            bail!("{url} is a folder: S3 settings (endpoint, region) are for s3:// stores");
+        }
+        Ok(AnyStore::Local(LocalStore::open(Path::new(url))?))
+    }
+}
+
+impl Store for AnyStore {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        match self {
+            AnyStore::Local(s) => s.get(key).await,
+            AnyStore::S3(s) => s.get(key).await,
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<PutOutcome> {
+        match self {
+            AnyStore::Local(s) => s.put(key, bytes, mode).await,
+            AnyStore::S3(s) => s.put(key, bytes, mode).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AnyStore::Local(s) => s.describe(),
+            AnyStore::S3(s) => s.describe(),
+        }
+    }
+}
+
+/// Requests and bytes that went through a store, for figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub gets: u64,
+    pub puts: u64,
+    pub bytes_put: u64,
+    pub bytes_got: u64,
+}
+
+/// A store that counts the requests made through it.
+pub struct Counted<S> {
+    inner: S,
+    gets: AtomicU64,
+    puts: AtomicU64,
+    bytes_put: AtomicU64,
+    bytes_got: AtomicU64,
+}
+
+impl<S: Store> Counted<S> {
+    pub fn new(inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            gets: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            bytes_put: AtomicU64::new(0),
+            bytes_got: AtomicU64::new(0),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The counts so far, and zero again.
+    pub fn take(&self) -> Counts {
+        Counts {
+            gets: self.gets.swap(0, Ordering::Relaxed),
+            puts: self.puts.swap(0, Ordering::Relaxed),
+            bytes_put: self.bytes_put.swap(0, Ordering::Relaxed),
+            bytes_got: self.bytes_got.swap(0, Ordering::Relaxed),
+        }
+    }
+}
+
+impl<S: Store> Store for Counted<S> {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        let got = self.inner.get(key).await?;
+        if let Some(obj) = &got {
+            self.bytes_got
+                .fetch_add(obj.bytes.len() as u64, Ordering::Relaxed);
+        }
+        Ok(got)
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, mode: PutMode) -> Result<PutOutcome> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.bytes_put
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.inner.put(key, bytes, mode).await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,10 +362,39 @@ mod tests {
         assert_eq!(content_type("apps.json"), "application/json");
         assert_eq!(content_type("x/unknown"), "application/octet-stream");
         assert_eq!(cache_control("importmap.json"), "no-cache");
+        assert_eq!(cache_control("_tessera/registry.json"), "no-cache");
         assert_eq!(
             cache_control("@a/b/0011/b.js"),
             "public, max-age=31536000, immutable"
         );
+    }
+
+    #[test]
+    fn store_urls_pick_the_backend() {
+        use crate::s3::S3Options;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("store");
+        let local = AnyStore::open(folder.to_str().unwrap(), &S3Options::default()).unwrap();
+        assert!(matches!(local, AnyStore::Local(_)));
+        assert!(folder.join(INTERNAL_PREFIX).is_dir());
+        let with_endpoint = S3Options {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            credentials: Some(("id".into(), "secret".into())),
+            ..S3Options::default()
+        };
+        let bucket = AnyStore::open("s3://site/prod", &with_endpoint).unwrap();
+        assert!(matches!(bucket, AnyStore::S3(_)));
+        assert_eq!(bucket.describe(), "s3://site/prod");
+        let err = AnyStore::open("gs://site", &S3Options::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown store scheme gs://"), "{err}");
+        let err = AnyStore::open(folder.to_str().unwrap(), &with_endpoint)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("for s3:// stores"), "{err}");
     }
 
     #[test]

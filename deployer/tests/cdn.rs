@@ -66,7 +66,7 @@ async fn serves_the_store_as_a_cdn_would() {
     );
     assert_eq!(h(&sw, header::CACHE_CONTROL), "no-cache");
     let sw_text = String::from_utf8(sw.body.clone()).unwrap();
-    let shell_version = f.json("_tessera/registry.json")["shell"]["current"]["manifest"]["version"]
+    let shell_version = f.latest()["shell"]["current"]["manifest"]["version"]
         .as_str()
         .unwrap()
         .to_string();
@@ -128,7 +128,7 @@ async fn serves_the_store_as_a_cdn_would() {
     assert_eq!(get(&store, &wasm, &[]).await.status, StatusCode::NOT_FOUND);
     let shell_wasm = format!(
         "/@tessera/shell/{}/shell_bg.wasm",
-        f.json("_tessera/registry.json")["shell"]["current"]["manifest"]["version"]
+        f.latest()["shell"]["current"]["manifest"]["version"]
             .as_str()
             .unwrap()
     );
@@ -182,7 +182,8 @@ async fn serves_the_store_as_a_cdn_would() {
     assert_eq!(h(&small, header::VARY), "accept-encoding");
 
     for bad in [
-        "/_tessera/registry.json",
+        "/_tessera/head.json",
+        "/_tessera/snapshots/1.json",
         "/../secret.txt",
         "/%2e%2e/secret.txt",
         "/..%2fsecret.txt",

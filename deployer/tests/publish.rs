@@ -151,6 +151,11 @@ async fn malformed_manifests_are_rejected_naming_file_field_and_problem() {
     write(&dir.join(&version).join("a.js"), "tampered");
     assert_rejected(&f, &dir, &["a.js", "does not match its integrity"]).await;
 
+    // A file whose size is not the one the manifest lists.
+    let dir = f.routed_app("s", "1");
+    edit_built(&dir, |v| v["files"][0]["size"] = json!(999));
+    assert_rejected(&f, &dir, &["s.js", "1 bytes, the manifest says 999"]).await;
+
     // An allowed origin makes the same cross-origin entry acceptable.
     let dir = f.routed_app("c", "1");
     edit_built(&dir, |v| {
@@ -160,6 +165,7 @@ async fn malformed_manifests_are_rejected_naming_file_field_and_problem() {
     });
     let opts = PublishOptions {
         allowed_origins: AllowedOrigins(vec!["https://cdn.example".into()]),
+        ..PublishOptions::default()
     };
     publish::publish(&f.store, &dir, &opts).await.unwrap();
     assert_eq!(
@@ -306,6 +312,77 @@ async fn rollback_returns_to_the_previous_release_and_stops_at_the_first() {
     assert!(f.snapshot() == before);
 }
 
+#[tokio::test]
+async fn snapshots_are_numbered_immutable_and_rollback_to_one_restores_its_set() {
+    let f = Fixture::with_shell().await;
+    let a1 = f.publish(&f.routed_app("a", "a1")).await.unwrap();
+    let b1 = f.publish(&f.routed_app("b", "b1")).await.unwrap();
+    let a2 = f.publish(&f.routed_app("a", "a2")).await.unwrap();
+    assert_eq!((a1.generation, b1.generation, a2.generation), (2, 3, 4));
+    let first_snapshot = f.read("_tessera/snapshots/1.json");
+    let c = f.publish(&f.routed_app("c", "c1")).await.unwrap();
+    assert_eq!(c.generation, 5);
+
+    // Whole set of snapshot 3: a at a1, b at b1, no c.
+    let r = publish::restore(&f.store, 3).await.unwrap();
+    assert_eq!(r.generation, 6);
+    let apps = f.json("apps.json");
+    assert_eq!(apps["apps"]["@test/a"]["version"], a1.version.as_str());
+    assert_eq!(apps["apps"]["@test/b"]["version"], b1.version.as_str());
+    assert!(apps["apps"].get("@test/c").is_none(), "{apps}");
+    assert!(f.json("importmap.json")["imports"].get("@test/c").is_none());
+    let changes: Vec<String> = r.changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        changes,
+        [
+            format!("remove @test/c (was {})", c.version),
+            format!("restore @test/a@{} (was {})", a1.version, a2.version),
+        ]
+    );
+
+    // History is append-only: every snapshot is still there, unchanged.
+    assert_eq!(f.read("_tessera/snapshots/1.json"), first_snapshot);
+    let history = tessera_deployer::registry::history(&f.store).await.unwrap();
+    let numbers: Vec<u64> = history.iter().map(|s| s.generation).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        history[3].changes[0].to_string(),
+        format!("publish @test/a@{} (was {})", a2.version, a1.version)
+    );
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].published_at <= w[1].published_at));
+
+    // One app back: a's previous release (a2, which the restore replaced).
+    let back = publish::rollback(&f.store, "@test/a").await.unwrap();
+    assert_eq!(
+        (back.version.as_str(), back.generation),
+        (a2.version.as_str(), 7)
+    );
+    assert_eq!(
+        f.json("apps.json")["apps"]["@test/b"]["version"],
+        b1.version.as_str()
+    );
+
+    // A snapshot number that does not exist: an error naming it, nothing written.
+    let before = f.snapshot();
+    let err = format!("{:#}", publish::restore(&f.store, 99).await.unwrap_err());
+    assert!(err.contains("there is no snapshot 99"), "{err}");
+    assert!(f.snapshot() == before);
+
+    // A stale or missing head hint only costs reads.
+    std::fs::write(
+        f.store.root().join("_tessera/head.json"),
+        r#"{"schema":2,"snapshot":2}"#,
+    )
+    .unwrap();
+    let loaded = tessera_deployer::registry::load(&f.store).await.unwrap();
+    assert_eq!(loaded.registry.generation, 7);
+    std::fs::remove_file(f.store.root().join("_tessera/head.json")).unwrap();
+    let next = f.publish(&f.routed_app("d", "d1")).await.unwrap();
+    assert_eq!(next.generation, 8);
+}
+
 #[test]
 fn concurrent_publishers_lose_no_entry() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -347,7 +424,7 @@ fn concurrent_publishers_lose_no_entry() {
         .registry;
     assert_eq!(
         registry.generation, 9,
-        "the shell and eight apps, one generation each"
+        "the shell and eight apps, one snapshot each"
     );
 }
 
@@ -395,4 +472,70 @@ async fn every_publish_that_changes_the_site_changes_the_worker_script() {
         after_v1,
         "back to the same published set: back to the same worker"
     );
+}
+
+/// A store written by the deployer that kept one `_tessera/registry.json` (schema 1): the first
+/// commit starts the snapshots from it, keeping every app and its releases.
+#[tokio::test]
+async fn a_schema_1_registry_is_the_starting_point_of_the_snapshots() {
+    let f = Fixture::with_shell().await;
+    let a1 = f.publish(&f.routed_app("a", "1")).await.unwrap();
+    let a2 = f.publish(&f.routed_app("a", "2")).await.unwrap();
+    // Turn the store into what the old deployer left: registry.json, no snapshots.
+    let mut legacy = f.latest();
+    legacy["schema"] = serde_json::json!(1);
+    legacy["generation"] = serde_json::json!(7);
+    let obj = legacy.as_object_mut().unwrap();
+    obj.remove("changes");
+    obj.remove("publishedAt");
+    std::fs::write(
+        f.store.root().join("_tessera/registry.json"),
+        serde_json::to_string_pretty(&legacy).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(f.store.root().join("_tessera/snapshots")).unwrap();
+    std::fs::remove_file(f.store.root().join("_tessera/head.json")).unwrap();
+
+    let b = f.publish(&f.routed_app("b", "1")).await.unwrap();
+    assert_eq!(b.generation, 1);
+    let apps = f.json("apps.json");
+    assert_eq!(apps["apps"]["@test/a"]["version"], a2.version.as_str());
+    assert!(apps["apps"].get("@test/b").is_some());
+    // The old release history came along: a rolls back to a1.
+    let back = publish::rollback(&f.store, "@test/a").await.unwrap();
+    assert_eq!(
+        (back.version.as_str(), back.generation),
+        (a1.version.as_str(), 2)
+    );
+}
+
+/// Every import-map entry carries integrity: a shell whose base import map has an entry without
+/// one is refused before anything is written.
+#[tokio::test]
+async fn a_base_import_map_entry_without_integrity_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&tmp.path().join("store")).unwrap();
+    let dir = common::shell_build(tmp.path());
+    let path = dir.join("shell.json");
+    let mut shell: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    shell["baseImportMap"]["integrity"] = json!({});
+    std::fs::write(&path, shell.to_string()).unwrap();
+    let err = format!(
+        "{:#}",
+        publish::publish(&store, &dir, &PublishOptions::default())
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("baseImportMap.integrity[\"/vendor/lib.js\"] (for @vendor/lib)")
+            && err.contains("nothing was published"),
+        "{err}"
+    );
+    assert!(tessera_deployer::registry::load(&store)
+        .await
+        .unwrap()
+        .registry
+        .shell
+        .is_none());
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bff;
 pub mod bus;
 pub mod cache_policy;
+pub mod cohort;
 pub mod connectivity;
 pub mod lifecycle;
 pub mod live;

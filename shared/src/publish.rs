@@ -60,6 +60,10 @@ pub struct AppEntry {
     /// snippets), so the shell can request them alongside the entry instead of one after another.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preload: Vec<String>,
+    /// Versions being tried out by some users before everyone gets them; the first whose rule
+    /// admits the user wins (`cohort::choose`). Empty: everyone gets `version`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<crate::cohort::CohortEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,6 +160,22 @@ fn resolve_url(bundle_url: &str, entry: &str) -> String {
     }
 }
 
+/// A built app's entry URL, the entry's integrity and the URLs to preload beside it, with its
+/// bundle at `bundle_url` (`/@tessera/cart/<hash>/`). `None` for a manifest that is not built.
+pub fn entry_urls(m: &MfeManifest, bundle_url: &str) -> Option<(String, String, Vec<String>)> {
+    let fragment = m.import_map.as_ref()?;
+    let entry = fragment.imports.get(&m.name)?;
+    let integrity = fragment.integrity.get(entry)?.clone();
+    let preload = m
+        .files
+        .iter()
+        .map(|f| format!("./{}", f.path))
+        .filter(|rel| rel != entry && (rel.ends_with(".wasm") || rel.ends_with(".js")))
+        .map(|rel| resolve_url(bundle_url, &rel))
+        .collect();
+    Some((resolve_url(bundle_url, entry), integrity, preload))
+}
+
 /// Merges the shell layout, the base import map and every app into the published manifests.
 /// Every problem is reported, each naming the file and field it comes from.
 pub fn merge(
@@ -250,6 +270,7 @@ pub fn merge(
                 parcels: m.parcels.clone(),
                 bff: m.bff.clone(),
                 preload,
+                cohorts: Vec::new(),
             },
         );
         if let Some(mp_name) = &m.mount_point {

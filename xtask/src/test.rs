@@ -46,7 +46,9 @@ pub fn test(args: &[String]) -> Result<()> {
         wasm_clippy.args(["-p", c]);
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("TESSERA_MOTO_SERVER", tools::moto_server_bin()))?;
     browser_tests()?;
     if skip_e2e {
         return Ok(());

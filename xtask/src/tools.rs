@@ -1,6 +1,7 @@
 //! Installs what the build and the tests need, when it is missing: the wasm target, the
 //! wasm-bindgen CLI matching Cargo.lock, npm packages (Playwright, binaryen's wasm-opt),
-//! Debian's Chromium with its driver and PostgreSQL, and schemathesis in a Python venv.
+//! Debian's Chromium with its driver and PostgreSQL, and schemathesis and moto's S3 server in a
+//! Python venv.
 
 use crate::run::{cargo, output, run};
 use anyhow::{bail, Context, Result};
@@ -48,7 +49,8 @@ pub fn bootstrap() -> Result<()> {
 }
 
 /// What `cargo xtask test` needs besides: a PostgreSQL server for the BFF's storage tests, a NATS
-/// server for its live fan-out test, and schemathesis for its API tests.
+/// server for its live fan-out test, schemathesis for its API tests, and moto's S3 API server
+/// for the deployer's S3 store tests.
 pub fn bootstrap_tests() -> Result<()> {
     bootstrap()?;
     if postgres_bin_dir().is_none() {
@@ -58,7 +60,8 @@ pub fn bootstrap_tests() -> Result<()> {
     if !Path::new("/usr/sbin/nats-server").exists() && !Path::new("/usr/bin/nats-server").exists() {
         apt_install(&["nats-server"])?;
     }
-    schemathesis()
+    schemathesis()?;
+    moto()
 }
 
 /// Debian's PostgreSQL binaries (`/usr/lib/postgresql/<major>/bin`), newest major first.
@@ -92,15 +95,40 @@ fn schemathesis() -> Result<()> {
     if have.contains(SCHEMATHESIS_VERSION) {
         return Ok(());
     }
+    pip_install(&format!("schemathesis=={SCHEMATHESIS_VERSION}"))
+}
+
+/// moto's server: a real S3 API (it honours `If-None-Match: *` and `If-Match` on PutObject with
+/// 412) that the deployer's tests start on 127.0.0.1.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// Where the deployer's S3 tests look for it (they fail, saying so, when it is missing).
+pub fn moto_server_bin() -> PathBuf {
+    venv().join("bin/moto_server")
+}
+
+fn moto() -> Result<()> {
+    let have = output(Command::new(venv().join("bin/python")).args([
+        "-c",
+        "import moto, flask, flask_cors; print(moto.__version__)",
+    ]))
+    .unwrap_or_default();
+    if have.trim() == MOTO_VERSION && moto_server_bin().exists() {
+        return Ok(());
+    }
+    pip_install(&format!("moto[server]=={MOTO_VERSION}"))
+}
+
+/// Installs a PyPI package into `target/venv`, creating the venv first if needed.
+fn pip_install(spec: &str) -> Result<()> {
     if !venv().join("bin/pip").exists() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(venv())).context(
-            "creating a Python venv for schemathesis (Debian: apt-get install python3-venv)",
-        )?;
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv()))
+            .context("creating a Python venv (Debian: apt-get install python3-venv)")?;
     }
     run(Command::new(venv().join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")))
-    .context("installing schemathesis from PyPI")
+        .arg(spec))
+    .with_context(|| format!("installing {spec} from PyPI"))
 }
 
 fn wasm_target() -> Result<()> {

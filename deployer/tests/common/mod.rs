@@ -2,6 +2,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod s3server;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tessera_deployer::publish::{self, PublishOptions, Report};
@@ -18,38 +20,7 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let store = LocalStore::open(&tmp.path().join("store")).unwrap();
         let f = Fixture { tmp, store };
-        let src = f.dir("shell-src");
-        write(
-            &src.join("files/shell.js"),
-            "export default async function init() {}\n",
-        );
-        write(&src.join("files/shell_bg.wasm"), "\0asm-stand-in");
-        write(
-            &src.join("files/sw/tessera_sw.js"),
-            "export default async function init() {}\n",
-        );
-        write(&src.join("files/sw/tessera_sw_bg.wasm"), "\0asm-stand-in");
-        write(
-            &src.join("shell.json"),
-            r#"{"schema":1,"mountPoints":["nav","main"],"defaultRoute":"/a","notFoundMountPoint":"main"}"#,
-        );
-        write(
-            &src.join("index.html"),
-            "<html><head><link data-trunk rel=\"rust\" href=\"shell/Cargo.toml\"></head></html>",
-        );
-        write(
-            &src.join("importmap.json"),
-            r#"{"imports":{"@vendor/lib":"/vendor/lib.js"}}"#,
-        );
-        let out = f.dir("dist");
-        let dir = tessera_deployer::package_shell(
-            &src.join("files"),
-            &src.join("shell.json"),
-            &src.join("index.html"),
-            &src.join("importmap.json"),
-            &out,
-        )
-        .unwrap();
+        let dir = shell_build(f.tmp.path());
         f.publish(&dir).await.unwrap();
         f
     }
@@ -62,11 +33,7 @@ impl Fixture {
 
     /// Packages an app `@test/<short>` from a source `mfe.json` and an entry whose text is `body`.
     pub fn app(&self, short: &str, mfe: &str, body: &str) -> PathBuf {
-        let src = self.dir(&format!("src-{short}"));
-        write(&src.join(format!("files/{short}.js")), body);
-        write(&src.join("mfe.json"), mfe);
-        tessera_deployer::package_app(&src.join("files"), &src.join("mfe.json"), &self.dir("dist"))
-            .unwrap()
+        app_build(self.tmp.path(), short, mfe, body)
     }
 
     /// An app on its own route in `main`.
@@ -86,6 +53,14 @@ impl Fixture {
         serde_json::from_str(&self.read(key)).unwrap()
     }
 
+    /// The newest snapshot of the published set, as stored.
+    pub fn latest(&self) -> serde_json::Value {
+        let n = self.json("_tessera/head.json")["snapshot"]
+            .as_u64()
+            .unwrap();
+        self.json(&format!("_tessera/snapshots/{n}.json"))
+    }
+
     /// Every file in the store with its bytes.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         tessera_deployer::package::list_files(self.store.root())
@@ -98,6 +73,55 @@ impl Fixture {
             })
             .collect()
     }
+}
+
+/// Packages a shell (mount points `nav` and `main`, stand-in files) under `root`.
+pub fn shell_build(root: &Path) -> PathBuf {
+    let src = root.join("shell-src");
+    write(
+        &src.join("files/shell.js"),
+        "export default async function init() {}\n",
+    );
+    write(&src.join("files/shell_bg.wasm"), "\0asm-stand-in");
+    write(
+        &src.join("files/sw/tessera_sw.js"),
+        "export default async function init() {}\n",
+    );
+    write(&src.join("files/sw/tessera_sw_bg.wasm"), "\0asm-stand-in");
+    write(
+        &src.join("shell.json"),
+        r#"{"schema":1,"mountPoints":["nav","main"],"defaultRoute":"/a","notFoundMountPoint":"main"}"#,
+    );
+    write(
+        &src.join("index.html"),
+        "<html><head><link data-trunk rel=\"rust\" href=\"shell/Cargo.toml\"></head></html>",
+    );
+    write(
+        &src.join("importmap.json"),
+        r#"{"imports":{"@vendor/lib":"/vendor/lib.js"},
+            "integrity":{"/vendor/lib.js":"sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn"}}"#,
+    );
+    let out = root.join("dist");
+    std::fs::create_dir_all(&out).unwrap();
+    tessera_deployer::package_shell(
+        &src.join("files"),
+        &src.join("shell.json"),
+        &src.join("index.html"),
+        &src.join("importmap.json"),
+        &out,
+    )
+    .unwrap()
+}
+
+/// Packages an app `@test/<short>` under `root` from a source `mfe.json` and an entry whose
+/// text is `body`.
+pub fn app_build(root: &Path, short: &str, mfe: &str, body: &str) -> PathBuf {
+    let src = root.join(format!("src-{short}"));
+    write(&src.join(format!("files/{short}.js")), body);
+    write(&src.join("mfe.json"), mfe);
+    let out = root.join("dist");
+    std::fs::create_dir_all(&out).unwrap();
+    tessera_deployer::package_app(&src.join("files"), &src.join("mfe.json"), &out).unwrap()
 }
 
 pub fn routed_mfe(short: &str) -> String {
