@@ -23,10 +23,11 @@ pub struct Config {
     /// Time the simulated kitchen takes for each order step.
     #[arg(long, env = "TESSERA_KITCHEN_STEP_MS", default_value_t = 3000)]
     pub kitchen_step_ms: u64,
-    /// Also serve this object-store folder (published by `tessera-deploy publish`) at every
-    /// path outside `/api`, as the CDN would: the whole system from one process.
+    /// Also serve this object store (a folder, or `s3://bucket/prefix` with the usual `AWS_*`
+    /// variables; published by `tessera-deploy publish`) at every path outside `/api`, as the
+    /// CDN would: the whole system from one process.
     #[arg(long, env = "TESSERA_STORE")]
-    pub store: Option<PathBuf>,
+    pub store: Option<String>,
     /// Database connections in the pool (PostgreSQL; SQLite readers).
     #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,

@@ -87,11 +87,23 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// The API under `/api` and the object store's CDN everywhere else.
-pub fn with_cdn(api: axum::Router, store: &std::path::Path) -> anyhow::Result<axum::Router> {
+/// The API under `/api` and the object store's CDN everywhere else; pages may call
+/// `connect_origins` (the sign-in provider) besides this origin.
+pub fn with_cdn(
+    api: axum::Router,
+    store: &str,
+    connect_origins: Vec<String>,
+) -> anyhow::Result<axum::Router> {
     use tower::ServiceExt;
-    let store = Arc::new(tessera_deployer::store::LocalStore::open(store)?);
-    let cdn = tessera_deployer::cdn_router(store);
+    let store = Arc::new(tessera_deployer::store::AnyStore::open(
+        store,
+        &tessera_deployer::s3::S3Options::default(),
+    )?);
+    let policy = tessera_deployer::cdn::SecurityPolicy {
+        bundle_origins: Vec::new(),
+        connect_origins,
+    };
+    let cdn = tessera_deployer::cdn::cdn_router_with(store, policy);
     Ok(
         axum::Router::new().fallback(move |req: axum::extract::Request| {
             let path = req.uri().path();
@@ -127,7 +139,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let app = match &config.store {
         None => router(state.clone()),
-        Some(store) => with_cdn(router(state.clone()), store)?,
+        Some(store) => with_cdn(
+            router(state.clone()),
+            store,
+            config
+                .oidc_issuer
+                .iter()
+                .filter_map(|i| origin_of(i))
+                .collect(),
+        )?,
     };
     println!("listening on http://{addr}/");
     axum::serve(listener, app)
@@ -145,6 +165,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     live.abort();
     state.db.close().await;
     Ok(())
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    Some(parsed.origin().ascii_serialization())
 }
 
 /// Ctrl-C, or SIGTERM from a process manager.

@@ -30,15 +30,95 @@ struct GzipCache {
 struct Cdn<S> {
     store: Arc<S>,
     gzipped: Mutex<GzipCache>,
+    policy: SecurityPolicy,
 }
 
-/// The router that serves `store`; mount it at `/` (or nest it under other routes).
+/// What the page may load and talk to besides its own origin, for its Content-Security-Policy.
+#[derive(Clone, Debug, Default)]
+pub struct SecurityPolicy {
+    /// Origins bundles may be served from (the deployer's `--allowed-origin`s).
+    pub bundle_origins: Vec<String>,
+    /// Origins the page may call: the sign-in provider (discovery, keys, tokens).
+    pub connect_origins: Vec<String>,
+}
+
+impl SecurityPolicy {
+    /// The policy of a page whose inline scripts carry `nonce`: scripts from this origin and
+    /// the bundle origins only, wasm compiled from fetched bytes (`'wasm-unsafe-eval'`), no
+    /// plugins, no framing, no `<base>` elsewhere, forms only to this origin.
+    pub fn header(&self, nonce: &str) -> String {
+        let bundles = self.bundle_origins.join(" ");
+        let connect: Vec<&str> = self
+            .bundle_origins
+            .iter()
+            .chain(&self.connect_origins)
+            .map(String::as_str)
+            .collect();
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval' {bundles}; \
+             connect-src 'self' {}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; \
+             form-action 'self'; frame-ancestors 'none'",
+            connect.join(" ")
+        )
+        .replace("  ", " ")
+        .replace(" ;", ";")
+    }
+}
+
+/// The router that serves `store` with the default policy (this origin only); mount it at
+/// `/` (or nest it under other routes).
 pub fn cdn_router<S: Store>(store: Arc<S>) -> Router {
+    cdn_router_with(store, SecurityPolicy::default())
+}
+
+/// The router that serves `store`, pages with `policy`.
+pub fn cdn_router_with<S: Store>(store: Arc<S>, policy: SecurityPolicy) -> Router {
     let cdn = Arc::new(Cdn {
         store,
         gzipped: Mutex::new(GzipCache::default()),
+        policy,
     });
     Router::new().fallback(serve::<S>).with_state(cdn)
+}
+
+/// A fresh nonce for one page response.
+fn nonce() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS gives random bytes");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The page with `nonce` on every `<script` tag, so its own inline scripts run and injected
+/// ones do not.
+fn with_nonce(html: &[u8], nonce: &str) -> Vec<u8> {
+    String::from_utf8_lossy(html)
+        .replace("<script", &format!("<script nonce=\"{nonce}\""))
+        .into_bytes()
+}
+
+/// Headers every response carries.
+fn security_headers(headers: &mut HeaderMap) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    enc.write_all(bytes)
+        .and_then(|_| enc.finish())
+        .expect("gzip into memory cannot fail")
 }
 
 impl<S> Cdn<S> {
@@ -52,12 +132,7 @@ impl<S> Cdn<S> {
         {
             return hit.clone();
         }
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        let zipped = Arc::new(
-            enc.write_all(&object.bytes)
-                .and_then(|_| enc.finish())
-                .expect("gzip into memory cannot fail"),
-        );
+        let zipped = Arc::new(gzipped(&object.bytes));
         let mut cache = self.gzipped.lock().expect("cache lock");
         if cache.bytes + zipped.len() > CACHE_BYTES {
             *cache = GzipCache::default();
@@ -157,10 +232,21 @@ async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respon
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control(&key)),
     );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    security_headers(&mut headers);
+    if kind.starts_with("text/html") {
+        // A page gets a fresh nonce each time, so it is never answered with a 304 (the cached
+        // body would carry the old nonce) nor from the gzip cache.
+        let nonce = nonce();
+        if let Ok(csp) = HeaderValue::from_str(&cdn.policy.header(&nonce)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        let page = with_nonce(&object.bytes, &nonce);
+        if !gzip {
+            return (StatusCode::OK, headers, Body::from(page)).into_response();
+        }
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        return (StatusCode::OK, headers, Body::from(gzipped(&page))).into_response();
+    }
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);

@@ -142,6 +142,13 @@ enum Command {
         store: StoreArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// An origin bundles may be served from, for the pages' Content-Security-Policy
+        /// (repeatable; the page's own origin is always allowed).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// An origin pages may call besides their own, e.g. the sign-in provider (repeatable).
+        #[arg(long = "connect-origin")]
+        connect_origins: Vec<String>,
     },
 }
 
@@ -283,18 +290,30 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 return Ok(EXIT_VERIFY_FAILED);
             }
         }
-        Command::Serve { store, addr } => {
+        Command::Serve {
+            store,
+            addr,
+            allowed_origins,
+            connect_origins,
+        } => {
             let store = Arc::new(store.open()?);
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let local = listener.local_addr()?;
             println!("serving {} on http://{local}/", store.describe());
-            axum::serve(listener, tessera_deployer::cdn_router(store))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            let policy = tessera_deployer::cdn::SecurityPolicy {
+                bundle_origins: allowed_origins,
+                connect_origins,
+            };
+            axum::serve(
+                listener,
+                tessera_deployer::cdn::cdn_router_with(store, policy),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
         }
     }
     Ok(0)

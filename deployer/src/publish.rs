@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tessera_shared::cohort::{CohortEntry, CohortRule};
 use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
-use tessera_shared::publish::{bundle_dir, entry_urls, merge, MergeInput, Published};
+use tessera_shared::publish::{bundle_dir, merge, BundleUrls, MergeInput, Published};
 use tessera_shared::MfeManifest;
 
 pub const PUBLISHED_FILES: [&str; 6] = [
@@ -306,8 +306,8 @@ fn merge_registry(registry: &Registry, store_label: &str, last: Option<&str>) ->
     for (name, cohort) in &registry.cohorts {
         let m = &cohort.release.manifest;
         let version = m.version.as_deref().unwrap_or_default();
-        let (entry, integrity, preload) = entry_urls(m, &format!("/{}", bundle_dir(name, version)))
-            .with_context(|| {
+        let urls =
+            BundleUrls::of(m, &format!("/{}", bundle_dir(name, version))).with_context(|| {
                 format!(
                     "{store_label}: the cohort version {version} of {name} is not a built manifest"
                 )
@@ -319,12 +319,12 @@ fn merge_registry(registry: &Registry, store_label: &str, last: Option<&str>) ->
             app.cohorts.push(CohortEntry {
                 rule: rule.clone(),
                 version: version.to_string(),
-                entry: entry.clone(),
-                integrity: integrity.clone(),
-                preload: preload.clone(),
+                entry: urls.entry.clone(),
+                integrity: urls.integrity.clone(),
+                preload: urls.preload(),
             });
         }
-        published.import_map.integrity.insert(entry, integrity);
+        urls.record_integrity(&mut published.import_map);
     }
     Ok(published)
 }

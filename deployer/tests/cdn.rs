@@ -54,7 +54,49 @@ async fn serves_the_store_as_a_cdn_would() {
     assert_eq!(index.status, StatusCode::OK);
     assert_eq!(h(&index, header::CONTENT_TYPE), "text/html; charset=utf-8");
     assert_eq!(h(&index, header::CACHE_CONTROL), "no-cache");
-    assert_eq!(index.body, f.read("index.html").as_bytes());
+    // The page as stored, with a fresh nonce on every script tag, which its policy names.
+    let csp = h(&index, header::CONTENT_SECURITY_POLICY).to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the policy names a nonce")
+        .to_string();
+    assert_eq!(
+        String::from_utf8(index.body.clone()).unwrap(),
+        f.read("index.html")
+            .replace("<script", &format!("<script nonce=\"{nonce}\""))
+    );
+    for part in [
+        "default-src 'self'",
+        "'wasm-unsafe-eval'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    let script_src = csp
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap();
+    assert!(
+        !script_src.contains(" 'unsafe-eval'") && !script_src.contains("'unsafe-inline'"),
+        "{script_src}"
+    );
+    assert_eq!(h(&index, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert_eq!(h(&index, header::X_FRAME_OPTIONS), "DENY");
+    let again = get(&store, "/", &[]).await;
+    assert_ne!(
+        h(&again, header::CONTENT_SECURITY_POLICY),
+        csp,
+        "each page response has its own nonce"
+    );
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "a page is never a 304: the cached copy's nonce would not match"
+    );
 
     // The current shell's service worker and web app manifest are at the root, revalidated on
     // every load (the browser checks the worker for updates), and point into its bundle.
@@ -89,10 +131,8 @@ async fn serves_the_store_as_a_cdn_would() {
 
     // Deep links get the page; missing files with an extension do not.
     let deep = get(&store, "/hello/some/where", &[]).await;
-    assert_eq!(
-        (deep.status, deep.body.clone()),
-        (StatusCode::OK, index.body.clone())
-    );
+    assert_eq!(deep.status, StatusCode::OK);
+    assert_eq!(h(&deep, header::CONTENT_TYPE), "text/html; charset=utf-8");
     assert_eq!(
         get(&store, "/hello/missing.js", &[]).await.status,
         StatusCode::NOT_FOUND
@@ -201,4 +241,38 @@ async fn serves_the_store_as_a_cdn_would() {
         .await
         .unwrap();
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn pages_may_load_and_call_only_the_configured_origins() {
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+    let policy = tessera_deployer::cdn::SecurityPolicy {
+        bundle_origins: vec!["https://cdn.example.com".into()],
+        connect_origins: vec!["https://id.example.com".into()],
+    };
+    let res = tessera_deployer::cdn::cdn_router_with(store, policy)
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        directive("script-src").contains("https://cdn.example.com"),
+        "{csp}"
+    );
+    assert!(!directive("script-src").contains("id.example.com"), "{csp}");
+    assert!(
+        directive("connect-src").contains("https://id.example.com"),
+        "{csp}"
+    );
 }

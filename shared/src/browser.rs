@@ -268,6 +268,32 @@ macro_rules! micro_app {
     };
 }
 
+/// Where the shell keeps the signed-in user's current token for the page: `window.__tessera`
+/// `.token`. Renewal replaces it while apps stay mounted with the props they got.
+const TOKEN_FIELD: &str = "token";
+
+/// Called by the shell whenever the session changes (`None`: signed out).
+pub fn set_current_token(token: Option<&str>) {
+    let global: JsValue = js_sys::global().into();
+    let shell = js_sys::Reflect::get(&global, &"__tessera".into())
+        .ok()
+        .filter(JsValue::is_object)
+        .unwrap_or_else(|| {
+            let object: JsValue = js_sys::Object::new().into();
+            let _ = js_sys::Reflect::set(&global, &"__tessera".into(), &object);
+            object
+        });
+    let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
+    let _ = js_sys::Reflect::set(&shell, &TOKEN_FIELD.into(), &value);
+}
+
+fn current_token() -> Option<String> {
+    let shell = js_sys::Reflect::get(&js_sys::global(), &"__tessera".into()).ok()?;
+    js_sys::Reflect::get(&shell, &TOKEN_FIELD.into())
+        .ok()?
+        .as_string()
+}
+
 /// Calls an app's BFF with the session's bearer token on every request. Queries come back
 /// with the user's waiting commands on top; commands go through the outbox.
 #[derive(Clone, Debug)]
@@ -313,6 +339,14 @@ impl Bff {
             token: session.id_token.clone(),
             subject,
         }
+    }
+
+    /// The token to send: the shell's current one for the same user (it renews tokens while
+    /// apps stay mounted), else the one the app was mounted with.
+    fn token(&self) -> Option<String> {
+        current_token()
+            .filter(|t| crate::read_through::token_subject(t).as_deref() == Some(&self.subject))
+            .or_else(|| self.token.clone())
     }
 
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, BffError> {
@@ -388,7 +422,7 @@ impl Bff {
             |e: JsValue| BffError::Network(format!("{url}: {}", crate::js_value::error_text(&e)));
         let headers = web_sys::Headers::new().map_err(network)?;
         headers.set("Accept", "application/json").map_err(network)?;
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token() {
             headers
                 .set("Authorization", &format!("Bearer {token}"))
                 .map_err(network)?;

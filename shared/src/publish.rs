@@ -160,20 +160,49 @@ fn resolve_url(bundle_url: &str, entry: &str) -> String {
     }
 }
 
-/// A built app's entry URL, the entry's integrity and the URLs to preload beside it, with its
-/// bundle at `bundle_url` (`/@tessera/cart/<hash>/`). `None` for a manifest that is not built.
-pub fn entry_urls(m: &MfeManifest, bundle_url: &str) -> Option<(String, String, Vec<String>)> {
-    let fragment = m.import_map.as_ref()?;
-    let entry = fragment.imports.get(&m.name)?;
-    let integrity = fragment.integrity.get(entry)?.clone();
-    let preload = m
-        .files
-        .iter()
-        .map(|f| format!("./{}", f.path))
-        .filter(|rel| rel != entry && (rel.ends_with(".wasm") || rel.ends_with(".js")))
-        .map(|rel| resolve_url(bundle_url, &rel))
-        .collect();
-    Some((resolve_url(bundle_url, entry), integrity, preload))
+/// The files a browser loads for a built app, as URLs under its bundle at `bundle_url`
+/// (`/@tessera/cart/<hash>/`), each with its subresource integrity.
+pub struct BundleUrls {
+    pub entry: String,
+    pub integrity: String,
+    /// The bundle's other JS and wasm files (what loading the entry fetches), to preload.
+    pub others: Vec<(String, String)>,
+}
+
+impl BundleUrls {
+    /// `None` for a manifest that is not built.
+    pub fn of(m: &MfeManifest, bundle_url: &str) -> Option<BundleUrls> {
+        let fragment = m.import_map.as_ref()?;
+        let entry = fragment.imports.get(&m.name)?;
+        let integrity = fragment.integrity.get(entry)?.clone();
+        let others = m
+            .files
+            .iter()
+            .map(|f| (format!("./{}", f.path), &f.integrity))
+            .filter(|(rel, _)| rel != entry && (rel.ends_with(".wasm") || rel.ends_with(".js")))
+            .map(|(rel, sri)| (resolve_url(bundle_url, &rel), sri.clone()))
+            .collect();
+        Some(BundleUrls {
+            entry: resolve_url(bundle_url, entry),
+            integrity,
+            others,
+        })
+    }
+
+    pub fn preload(&self) -> Vec<String> {
+        self.others.iter().map(|(url, _)| url.clone()).collect()
+    }
+
+    /// Records every file's integrity in the import map, where the shell looks it up before
+    /// it runs anything of the bundle.
+    pub fn record_integrity(&self, import_map: &mut ImportMap) {
+        import_map
+            .integrity
+            .insert(self.entry.clone(), self.integrity.clone());
+        for (url, sri) in &self.others {
+            import_map.integrity.insert(url.clone(), sri.clone());
+        }
+    }
 }
 
 /// Merges the shell layout, the base import map and every app into the published manifests.
@@ -243,16 +272,11 @@ pub fn merge(
             ));
             continue;
         };
-        let entry = fragment.imports.get(&m.name).map(String::as_str);
-        let preload = m
-            .files
-            .iter()
-            .map(|f| format!("./{}", f.path))
-            .filter(|rel| {
-                Some(rel.as_str()) != entry && (rel.ends_with(".wasm") || rel.ends_with(".js"))
-            })
-            .map(|rel| resolve_url(&input.bundle_url, &rel))
-            .collect();
+        let urls = BundleUrls::of(m, &input.bundle_url);
+        let preload = urls.as_ref().map(BundleUrls::preload).unwrap_or_default();
+        if let Some(urls) = &urls {
+            urls.record_integrity(&mut import_map);
+        }
         for (spec, entry) in &fragment.imports {
             let url = resolve_url(&input.bundle_url, entry);
             if let Some(sri) = fragment.integrity.get(entry) {
@@ -591,6 +615,15 @@ mod tests {
             p.apps.apps["@t/nav"].preload.is_empty(),
             "the entry itself is not repeated"
         );
+        // The shell checks every file it runs against the import map's integrity.
+        for url in &p.apps.apps["@t/cart"].preload {
+            assert_eq!(p.import_map.integrity.get(url), Some(&sri), "{url}");
+        }
+        assert!(!p
+            .import_map
+            .integrity
+            .keys()
+            .any(|u| u.ends_with("README.txt")));
     }
 
     #[test]

@@ -337,7 +337,6 @@ pub fn sign_out() {
             }
         }
         forget_stored().await;
-        signed_out(true);
         announce();
         let origin = window().location().origin().unwrap_or_default();
         let end = match (id_token, provider().await) {
@@ -345,18 +344,32 @@ pub fn sign_out() {
             _ => None,
         };
         match end {
+            // The page leaves for the provider: nothing here needs to hear of it first (a
+            // protected route would otherwise send the user straight back to sign in).
             Some(url) => {
+                signed_out(false);
                 let _ = window().location().assign(&url);
             }
-            None => tessera_shared::browser::navigate("/"),
+            None => {
+                tessera_shared::browser::navigate("/");
+                signed_out(true);
+            }
         }
     });
+}
+
+/// This page's name on the channel, so it does not act on its own announcements.
+fn page_id() -> String {
+    thread_local! {
+        static ID: String = tessera_shared::browser::new_id();
+    }
+    ID.with(String::clone)
 }
 
 /// Tells the other tabs the stored session changed.
 fn announce() {
     if let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) {
-        let _ = channel.post_message(&"changed".into());
+        let _ = channel.post_message(&page_id().into());
         channel.close();
     }
 }
@@ -366,23 +379,27 @@ fn follow_other_tabs() {
     let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
         return;
     };
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|_| {
-        wasm_bindgen_futures::spawn_local(async {
-            let Ok(store) = SessionStore::open().await else {
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
+            if e.data().as_string() == Some(page_id()) {
                 return;
-            };
-            let stored = store.get().await.ok().flatten();
-            let ours = TOKENS.with(|t| t.borrow().as_ref().map(|t| t.id_token.clone()));
-            match stored {
-                Some(tokens) if Some(&tokens.id_token) != ours.as_ref() => {
-                    adopt(tokens, true);
-                }
-                Some(_) => {}
-                None if ours.is_some() => signed_out(true),
-                None => {}
             }
+            wasm_bindgen_futures::spawn_local(async {
+                let Ok(store) = SessionStore::open().await else {
+                    return;
+                };
+                let stored = store.get().await.ok().flatten();
+                let ours = TOKENS.with(|t| t.borrow().as_ref().map(|t| t.id_token.clone()));
+                match stored {
+                    Some(tokens) if Some(&tokens.id_token) != ours.as_ref() => {
+                        adopt(tokens, true);
+                    }
+                    Some(_) => {}
+                    None if ours.is_some() => signed_out(true),
+                    None => {}
+                }
+            });
         });
-    });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     std::mem::forget(channel);

@@ -12,6 +12,21 @@ export function with_timeout(promise, ms, what) {
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
 export function module_url() { return import.meta.url; }
+export function require_integrity(json) {
+  const integrity = JSON.parse(json);
+  const map = document.createElement("script");
+  // The page's Content-Security-Policy admits inline scripts with the page's nonce only.
+  map.nonce = document.querySelector("script[nonce]")?.nonce ?? "";
+  map.type = "importmap";
+  map.textContent = JSON.stringify({ integrity });
+  document.head.append(map);
+}
+export function fetch_checked(url, integrity) {
+  return fetch(url, integrity ? { integrity } : {}).then((r) => {
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r;
+  });
+}
 export function with_lock(name, f) {
   return navigator.locks ? navigator.locks.request(name, () => f()) : f();
 }
@@ -25,6 +40,12 @@ extern "C" {
     pub fn import_module(url: &str) -> js_sys::Promise;
     /// Rejects if `promise` has not settled within `ms`, so one hung app cannot stall routing.
     pub fn with_timeout(promise: &JsValue, ms: u32, what: &str) -> js_sys::Promise;
+    /// Adds an import map whose `integrity` section is this JSON object (URL → integrity):
+    /// the browser then refuses to run a module at such a URL whose bytes do not match.
+    pub fn require_integrity(json: &str);
+    /// `fetch(url, {integrity})`, rejecting on a mismatch or an HTTP error (no check when
+    /// `integrity` is empty).
+    pub fn fetch_checked(url: &str, integrity: &str) -> js_sys::Promise;
     /// Runs `f` (which returns a promise) holding the Web Lock `name`, so one tab at a time
     /// does it; without Web Locks it just runs.
     pub fn with_lock(name: &str, f: &js_sys::Function) -> js_sys::Promise;

@@ -97,35 +97,75 @@ pub fn ready(name: &str) -> Option<js_sys::Promise> {
     Some(promise)
 }
 
-async fn load_and_bootstrap(name: &str) -> Result<(), String> {
-    let (abi, url) = registry::with(|s| {
-        let abi = s.records.get(name).map(|r| r.entry.abi).unwrap_or_default();
-        let specifier = s.records.get(name).map(|r| r.entry.specifier.clone());
-        let url = specifier.and_then(|sp| s.manifests.import_map.imports.get(&sp).cloned());
-        let failed = s
-            .records
-            .get(name)
-            .map(|r| r.failed_loads)
-            .unwrap_or_default();
-        let url = match (url, failed) {
-            (Some(u), n) if n > 0 => Some(format!("{u}?retry={n}")),
-            (u, _) => u,
+/// What loading an app fetches: its entry module and the files beside it, with the integrity
+/// every one of them must have.
+struct Bundle {
+    entry: Option<String>,
+    preload: Vec<String>,
+    integrity: std::collections::BTreeMap<String, String>,
+}
+
+/// The version this user gets (a cohort's, or the released one) and its files.
+fn bundle_for(name: &str) -> (u32, Bundle) {
+    let session = crate::session::current();
+    let subject = session
+        .id_token
+        .as_deref()
+        .and_then(tessera_shared::read_through::token_subject);
+    registry::with(|s| {
+        let Some(record) = s.records.get(name) else {
+            return (
+                0,
+                Bundle {
+                    entry: None,
+                    preload: vec![],
+                    integrity: Default::default(),
+                },
+            );
         };
-        (abi, url)
-    });
+        let entry = &record.entry;
+        let chosen =
+            tessera_shared::cohort::choose(name, entry, subject.as_deref(), &session.roles);
+        let (url, preload) = match chosen {
+            Some(cohort) => (Some(cohort.entry.clone()), cohort.preload.clone()),
+            None => (
+                s.manifests
+                    .import_map
+                    .imports
+                    .get(&entry.specifier)
+                    .cloned(),
+                entry.preload.clone(),
+            ),
+        };
+        let integrity = url
+            .iter()
+            .chain(&preload)
+            .filter_map(|u| Some((u.clone(), s.manifests.import_map.integrity.get(u)?.clone())))
+            .collect();
+        (
+            entry.abi,
+            Bundle {
+                entry: url,
+                preload,
+                integrity,
+            },
+        )
+    })
+}
+
+async fn load_and_bootstrap(name: &str) -> Result<(), String> {
+    let (abi, bundle) = bundle_for(name);
     if !SUPPORTED_ABIS.contains(&abi) {
         let msg = format!("{name} speaks ABI {abi}; this shell speaks {SUPPORTED_ABIS:?}");
         registry::fail(name, E::Refused, msg.clone());
         return Err(msg);
     }
     registry::transition(name, E::LoadStarted);
-    let (preload, first_try) =
-        registry::with_app(name, |r| (r.entry.preload.clone(), r.failed_loads == 0))
-            .unwrap_or_default();
-    if first_try {
-        preload_files(&preload);
+    let failed = registry::with_app(name, |r| r.failed_loads).unwrap_or_default();
+    if failed == 0 {
+        preload_files(&bundle);
     }
-    let module = match load_module(name, url).await {
+    let module = match load_module(name, &bundle, failed).await {
         Ok(m) => m,
         Err(msg) => {
             registry::with_app(name, |r| r.failed_loads += 1);
@@ -166,19 +206,19 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
 
 /// Starts fetching a bundle's wasm and JS snippets now, in parallel with its entry module, rather
 /// than after the entry has been parsed and has asked for them.
-fn preload_files(urls: &[String]) {
+fn preload_files(bundle: &Bundle) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
     let Some(head) = document.head() else {
         return;
     };
-    for url in urls {
+    for url in &bundle.preload {
         let Ok(link) = document.create_element("link") else {
             continue;
         };
         let attrs: &[(&str, &str)] = if url.ends_with(".wasm") {
-            // Matches wasm-bindgen's own `fetch()` of the file, so the browser reuses it.
+            // Matches the shell's own `fetch()` of the file, so the browser reuses it.
             &[
                 ("rel", "preload"),
                 ("as", "fetch"),
@@ -191,21 +231,86 @@ fn preload_files(urls: &[String]) {
         for (k, v) in attrs {
             let _ = link.set_attribute(k, v);
         }
+        // Chromium checks integrity on module preloads only (the wasm is checked when fetched).
+        if let (false, Some(sri)) = (url.ends_with(".wasm"), bundle.integrity.get(url)) {
+            let _ = link.set_attribute("integrity", sri);
+        }
         let _ = link.set_attribute("href", url);
         let _ = head.append_child(&link);
     }
 }
 
-async fn load_module(name: &str, url: Option<String>) -> Result<JsValue, String> {
-    let url = url.ok_or_else(|| format!("{name} has no entry in importmap.json"))?;
+/// Imports the entry module and starts its wasm, refusing to run anything whose bytes do not
+/// match the published integrity: the entry and its JS imports through the import map's
+/// `integrity` (the browser checks them), the wasm through `fetch(url, {integrity})` handed to
+/// wasm-bindgen's `init`.
+async fn load_module(name: &str, bundle: &Bundle, failed: u32) -> Result<JsValue, String> {
+    let entry = bundle
+        .entry
+        .as_deref()
+        .ok_or_else(|| format!("{name} has no entry in importmap.json"))?;
+    let mut sources = vec![entry];
+    sources.extend(bundle.preload.iter().map(String::as_str));
+    if let Some(missing) = sources.iter().find(|u| !bundle.integrity.contains_key(**u)) {
+        return Err(format!(
+            "{missing} has no integrity in importmap.json; it is not run"
+        ));
+    }
+    // Browsers may cache a failed import: a retry asks for a fresh URL, with the same integrity.
+    let url = match failed {
+        0 => entry.to_string(),
+        n => format!("{entry}?retry={n}"),
+    };
+    let js_files = sources.iter().filter(|u| u.ends_with(".js")).map(|u| {
+        let sri = bundle.integrity[*u].clone();
+        let key = if *u == entry {
+            url.clone()
+        } else {
+            u.to_string()
+        };
+        (key, sri)
+    });
+    let js_files: std::collections::BTreeMap<String, String> = js_files.collect();
+    js::require_integrity(&serde_json::to_string(&js_files).unwrap_or_default());
     let module = JsFuture::from(js::with_timeout(
         &js::import_module(&url),
         LOAD_TIMEOUT_MS,
         &format!("loading {url}"),
     ))
-    .await
-    .map_err(|e| format!("could not load {url}: {}", js::error_message(&e)))?;
-    // wasm-bindgen's default export instantiates the module's wasm next to its JS.
-    call_within(name, &module, "default", &[], LOAD_TIMEOUT_MS).await?;
+    .await;
+    let module = match module {
+        Ok(m) => m,
+        Err(e) => return Err(load_failure(&url, &bundle.integrity[entry], &e).await),
+    };
+    // wasm-bindgen's default export instantiates the module's wasm; it gets the checked bytes.
+    let wasm = bundle.preload.iter().find(|u| u.ends_with(".wasm"));
+    let args = match wasm {
+        Some(wasm) => {
+            let options = js_sys::Object::new();
+            let fetched = js::fetch_checked(wasm, &bundle.integrity[wasm]);
+            let _ = js_sys::Reflect::set(&options, &"module_or_path".into(), &fetched);
+            if let Err(e) = JsFuture::from(fetched.clone()).await {
+                return Err(load_failure(wasm, &bundle.integrity[wasm], &e).await);
+            }
+            vec![JsValue::from(options)]
+        }
+        None => vec![],
+    };
+    let refs: Vec<&JsValue> = args.iter().collect();
+    call_within(name, &module, "default", &refs, LOAD_TIMEOUT_MS).await?;
     Ok(module)
+}
+
+/// Why `url` could not be loaded: its bytes do not match `integrity` (the file was changed
+/// after it was published), or the network or server failed.
+async fn load_failure(url: &str, integrity: &str, error: &JsValue) -> String {
+    let plain = JsFuture::from(js::fetch_checked(url, "")).await;
+    let checked = JsFuture::from(js::fetch_checked(url, integrity)).await;
+    match (plain, checked) {
+        (Ok(_), Err(_)) => format!(
+            "{url} does not match its published integrity ({integrity}): it was changed after \
+             publishing and is not run"
+        ),
+        _ => format!("could not load {url}: {}", js::error_message(error)),
+    }
 }

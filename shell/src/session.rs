@@ -31,6 +31,7 @@ pub fn signal() -> ArcRwSignal<Session> {
 
 /// Sets the session at start, before anything reads it.
 pub fn init(session: Session) {
+    tessera_shared::browser::set_current_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session));
 }
 
@@ -38,6 +39,7 @@ pub fn init(session: Session) {
 pub fn change(session: Session) {
     let same_user =
         current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
+    tessera_shared::browser::set_current_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session.clone()));
     crate::registry::with(|s| s.session = session.clone());
     crate::outbox::use_session(&session);

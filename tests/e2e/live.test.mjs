@@ -53,7 +53,7 @@ describe("live updates", () => {
   test("an admin's menu edit in one browser shows in every tab of another within a second, each event once", async () => {
     const admin = await contextAs(browser, "ada", ["customer", "admin"]);
     const editor = await admin.newPage();
-    await editor.goto(server.url + "/restaurants/pho-corner");
+    await editor.goto(server.url + "/admin/menus/pho-corner");
     const customer = await contextAs(browser, "lena");
     await recordLive(customer);
     const tabs = [await openLive(customer, "/restaurants/pho-corner"), await openLive(customer, "/restaurants/pho-corner")];

@@ -112,7 +112,7 @@ describe("outbox conflicts", () => {
     const admin = async (subject) => {
       const context = await contextAs(browser, subject, ["customer", "admin"]);
       const p = await context.newPage();
-      await p.goto(server.url + "/restaurants/pho-corner");
+      await p.goto(server.url + "/admin/menus/pho-corner");
       await p.locator('.menu-item[data-item="pho-bo"] button.edit').waitFor();
       await controlled(p);
       await p.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });

@@ -4,6 +4,8 @@
 //! - `test`: install what is missing, then every check: fmt, clippy, native tests,
 //!   wasm-bindgen tests in headless Chromium, end-to-end tests with Playwright.
 //! - `build [APP...]`: build the shell and apps (or only the named ones) into `dist/`.
+//! - `e2e [FILE...]`: the end-to-end tests (or the named files of `tests/e2e/`) against
+//!   what `dist/` holds now.
 //! - `bench`: print bundle sizes, load/activation timings, service worker and outbox figures.
 //! - `bootstrap`: only install the toolchain pieces.
 
@@ -48,9 +50,10 @@ fn real_main() -> Result<()> {
         }
         "dev" => dev::dev(rest),
         "test" => test::test(rest),
+        "e2e" => test::e2e(rest),
         "bench" => bench::bench(),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <dev [--addr 127.0.0.1:8080] | test [--skip-e2e] | build [APP...] | bench | bootstrap>");
+            println!("usage: cargo xtask <dev [--addr 127.0.0.1:8080] | test [--skip-e2e] | build [APP...] | e2e [FILE...] | bench | bootstrap>");
             Ok(())
         }
         other => bail!("unknown command {other:?}; try `cargo xtask help`"),

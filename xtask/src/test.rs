@@ -159,10 +159,27 @@ fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
 fn end_to_end() -> Result<()> {
     build::build(&[])?;
     rebuild_one_app_in_isolation("cart")?;
+    run_e2e(&[])
+}
+
+/// `cargo xtask e2e [FILE...]`: the end-to-end tests (all, or the named files under
+/// `tests/e2e/`) against what `dist/` holds now, for working on one of them.
+pub fn e2e(files: &[String]) -> Result<()> {
+    tools::bootstrap_tests()?;
+    run_e2e(files)
+}
+
+fn run_e2e(files: &[String]) -> Result<()> {
     let (deploy, bff) = server_bins()?;
     package_fixtures()?;
+    let targets: Vec<String> = if files.is_empty() {
+        vec!["e2e/".into()]
+    } else {
+        files.iter().map(|f| format!("e2e/{f}")).collect()
+    };
     run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "e2e/"])
+        .args(["--test", "--test-concurrency=1"])
+        .args(&targets)
         .current_dir(tools::tests_dir())
         .env("TESSERA_DEPLOY_BIN", deploy)
         .env("TESSERA_BFF_BIN", bff)

@@ -22,7 +22,11 @@ fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let reads = StoredValue::new(0u64);
     let p = props.get_untracked();
     let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
+    let signed_in = p.session.id_token.is_some();
     let read = move || {
+        if !signed_in {
+            return; // a signed-out user has no cart
+        }
         let bff = bff.clone();
         reads.update_value(|n| *n += 1);
         let this = reads.get_value();

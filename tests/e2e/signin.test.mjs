@@ -1,0 +1,161 @@
+// Sign-in with OpenID Connect, end to end: the development provider (npm oidc-provider), the
+// BFF trusting only tokens that provider signed, and the shell doing code + PKCE through the
+// provider's login form. A customer sees customer menus only and cannot open the admin app by
+// typing its URL; an admin edits a menu; sign-out clears the session everywhere.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { cleanup, launch, newStore, serve } from "./harness.mjs";
+import { claimsOf, startProvider } from "../oidc/client.mjs";
+
+let browser;
+let provider;
+let server;
+
+/** A port nobody listens on now, so the provider can be told the shell's address first. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  browser = await launch();
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  provider = await startProvider({
+    redirectUris: [`${origin}/auth/callback`],
+    postLogoutRedirectUris: [`${origin}/`],
+  });
+  server = await serve(newStore(), { port, oidcIssuer: provider.issuer });
+});
+
+after(async () => {
+  server?.close();
+  provider?.close();
+  await browser?.close();
+  cleanup();
+});
+
+/** Fills the provider's login form; resolves once the browser is back on the shell. */
+async function logIn(page, user) {
+  await page.waitForURL((url) => url.href.startsWith(provider.issuer), { timeout: 15_000 });
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', user);
+  await page.click('button[type="submit"]');
+  await page.waitForURL((url) => url.href.startsWith(server.url), { timeout: 15_000 });
+}
+
+/** What the page keeps in localStorage, as one string. */
+const localStorageText = (page) => page.evaluate(() => JSON.stringify({ ...localStorage }));
+
+/** The session record in IndexedDB, or null. */
+const storedSession = (page) =>
+  page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tessera-session");
+    open.onerror = () => reject(open.error);
+    open.onupgradeneeded = () => open.result.createObjectStore("session");
+    open.onsuccess = () => {
+      const db = open.result;
+      const req = db.transaction("session").objectStore("session").get("current");
+      req.onsuccess = () => {
+        db.close();
+        resolve(req.result ?? null);
+      };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+
+describe("sign-in with OpenID Connect", () => {
+  test("a customer signs in at the provider, sees customer menus only and cannot open the admin app", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Signed out, the cart (customers only) sends the user to sign in, then back to it.
+    await page.goto(server.url + "/cart");
+    await logIn(page, "alice");
+    await page.locator(".tessera-account .user", { hasText: "Alice" }).waitFor({ timeout: 15_000 });
+    assert.equal(new URL(page.url()).pathname, "/cart");
+    await page.locator(".cart h1", { hasText: "Your cart" }).waitFor();
+    await page.locator(".cart .empty").waitFor({ timeout: 10_000 });
+    // The nav shows what a customer may open; the admin's menu editor is not among it.
+    await page.locator('.tessera-nav a[data-menu-key="cart"]').waitFor();
+    assert.equal(await page.locator('.tessera-nav a[data-menu-key="menu-admin"]').count(), 0);
+    // Commands carry the signed token: the item lands in Alice's cart on the server.
+    await page.goto(server.url + "/restaurants/pho-corner");
+    await page.locator('.menu-item[data-item="pho-bo"] button.add').click();
+    await page.locator(".tessera-nav .badge", { hasText: "1" }).waitFor({ timeout: 10_000 });
+    const token = JSON.parse(await storedSession(page)).idToken;
+    assert.equal(claimsOf(token).sub, "alice");
+    let cart;
+    for (let i = 0; i < 100; i++) {
+      cart = await (await fetch(`${server.url}/api/cart`, { headers: { authorization: `Bearer ${token}` } })).json();
+      if (cart.lines?.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(cart.lines.map((l) => [l.itemId, l.quantity]), [["pho-bo", 1]]);
+    assert.equal(cart.lastModifiedBy, "alice");
+
+    // Typing the admin app's URL: not opened, back home with a notice.
+    await page.goto(server.url + "/admin/menus");
+    await page.locator(".tessera-notice", { hasText: "needs the role admin" }).waitFor({ timeout: 10_000 });
+    assert.notEqual(new URL(page.url()).pathname, "/admin/menus");
+    assert.equal(await page.locator(".menu-admin").count(), 0);
+    assert.notEqual(
+      await page.evaluate(() => window.__tessera.apps["@tessera/menu-admin"].status),
+      "MOUNTED",
+    );
+
+    // Tokens are kept in IndexedDB, never in localStorage.
+    const stored = await storedSession(page);
+    assert.ok(stored && JSON.parse(stored).idToken.startsWith("eyJ"));
+    assert.ok(!(await localStorageText(page)).includes("eyJ"), "no token in localStorage");
+    await context.close();
+  });
+
+  test("an admin signs in, edits a menu, and sign-out clears the session", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(server.url + "/restaurants");
+    await page.locator(".tessera-account button.sign-in").click();
+    await logIn(page, "ada");
+    await page.locator(".tessera-account .user", { hasText: "Ada" }).waitFor({ timeout: 15_000 });
+    await page.locator('.tessera-nav a[data-menu-key="menu-admin"]').click();
+    await page.locator(".menu-admin h1", { hasText: "Edit menus" }).waitFor({ timeout: 15_000 });
+    await page.goto(server.url + "/admin/menus/pho-corner");
+    const row = page.locator('.menu-item[data-item="pho-bo"]');
+    await row.locator("button.edit").click();
+    await row.locator('input[name="name"]').fill("Phở bò (signed in)");
+    await row.locator("button.save").click();
+    let item;
+    for (let i = 0; i < 100; i++) {
+      item = (await (await fetch(`${server.url}/api/restaurants/pho-corner`)).json()).menu.find((m) => m.id === "pho-bo");
+      if (item.name === "Phở bò (signed in)") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(item.name, "Phở bò (signed in)");
+    assert.equal(item.lastModifiedBy, "ada", "the BFF took the author from the verified token");
+
+    // A second tab of the same browser is signed in too.
+    const other = await context.newPage();
+    await other.goto(server.url + "/restaurants");
+    await other.locator(".tessera-account .user", { hasText: "Ada" }).waitFor({ timeout: 15_000 });
+
+    await page.locator(".tessera-account button.sign-out").click();
+    await page.waitForURL((url) => url.href.startsWith(`${server.url}/restaurants`), { timeout: 15_000 });
+    await page.locator(".tessera-account button.sign-in").waitFor({ timeout: 15_000 });
+    assert.equal(await storedSession(page), null, "the stored session is gone");
+    // The other tab hears of it and drops its session too.
+    await other.locator(".tessera-account button.sign-in").waitFor({ timeout: 15_000 });
+    assert.equal(await other.locator('.tessera-nav a[data-menu-key="menu-admin"]').count(), 0);
+    // The provider's session ended as well: the admin app asks for a login again.
+    await page.goto(server.url + "/admin/menus");
+    await page.waitForURL((url) => url.href.startsWith(provider.issuer), { timeout: 15_000 });
+    await page.locator('input[name="login"]').waitFor();
+    await context.close();
+  });
+});
