@@ -36,8 +36,18 @@ export function fixture(label) {
   return join(scope, name);
 }
 
-export function publish(store, dir) {
-  return execFileSync(BIN, ["publish", dir, "--store", store], { encoding: "utf8", stdio: "pipe" });
+/** `tessera-deploy publish dir --store store [...extra]`, with `env` added to the environment. */
+export function publish(store, dir, extra = [], env = {}) {
+  return execFileSync(BIN, ["publish", dir, "--store", store, ...extra], {
+    encoding: "utf8",
+    stdio: "pipe",
+    env: { ...process.env, ...env },
+  });
+}
+
+/** Any other `tessera-deploy` command. */
+export function deploy(args, env = {}) {
+  return execFileSync(BIN, args, { encoding: "utf8", stdio: "pipe", env: { ...process.env, ...env } });
 }
 
 const stores = [];
@@ -56,8 +66,9 @@ export function copyStoreFile(from, to) {
 /** Starts the BFF serving `store` on an ephemeral port (or `port`), with a fresh database (or
  * the one in `data`); resolves once it listens. The kitchen moves orders on every
  * `kitchenStepMs`. It accepts development tokens, or with `oidcIssuer` only tokens that
- * provider signed. The answer's `child` is the process, `data` its database folder. */
-export function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer } = {}) {
+ * provider signed. `store` is a folder or an `s3://` URL (with the AWS variables in `env`). The
+ * answer's `child` is the process, `data` its database folder. */
+export function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer, env } = {}) {
   if (!data) {
     data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
     stores.push(data);
@@ -66,7 +77,7 @@ export function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer }
     // Development tokens, unless the test signs users in at a real provider.
     const auth = oidcIssuer ? ["--oidc-issuer", oidcIssuer] : ["--dev-tokens"];
     const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth];
-    const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
     child.stdout.on("data", (chunk) => {

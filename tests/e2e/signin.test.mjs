@@ -158,4 +158,52 @@ describe("sign-in with OpenID Connect", () => {
     await page.locator('input[name="login"]').waitFor();
     await context.close();
   });
+
+  test("two tabs keep one session alive: renewed before it expires, by one tab, adopted by the other", async () => {
+    // A provider whose ID tokens live 20 s, and a BFF that trusts it.
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const shortLived = await startProvider({
+      redirectUris: [`${origin}/auth/callback`],
+      postLogoutRedirectUris: [`${origin}/`],
+      idTokenTtl: 20,
+    });
+    const bff = await serve(newStore(), { port, oidcIssuer: shortLived.issuer });
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${origin}/cart`);
+      await page.waitForURL((url) => url.href.startsWith(shortLived.issuer), { timeout: 15_000 });
+      await page.fill('input[name="login"]', "alice");
+      await page.fill('input[name="password"]', "alice");
+      await page.click('button[type="submit"]');
+      await page.locator(".tessera-account .user", { hasText: "Alice" }).waitFor({ timeout: 15_000 });
+      const other = await context.newPage();
+      await other.goto(`${origin}/restaurants`);
+      await other.locator(".tessera-account .user", { hasText: "Alice" }).waitFor({ timeout: 15_000 });
+      const first = JSON.parse(await storedSession(page));
+      // Renewal is due at half the remaining lifetime: about 10 s after sign-in.
+      let renewed;
+      for (let i = 0; i < 300; i++) {
+        renewed = JSON.parse((await storedSession(page)) ?? "null");
+        if (renewed && renewed.idToken !== first.idToken) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.notEqual(renewed.idToken, first.idToken, "the session was renewed");
+      assert.ok(renewed.expiresAtMs > first.expiresAtMs);
+      assert.equal(claimsOf(renewed.idToken).sub, "alice");
+      // Both tabs now send the renewed token and are still signed in (a second refresh with
+      // the spent refresh token would have been refused and ended the session).
+      for (const p of [page, other]) {
+        await p.waitForFunction((t) => window.__tessera.token === t, renewed.idToken, { timeout: 5_000 });
+        assert.equal(await p.locator(".tessera-account button.sign-in").count(), 0);
+      }
+      const cart = await fetch(`${origin}/api/cart`, { headers: { authorization: `Bearer ${renewed.idToken}` } });
+      assert.equal(cart.status, 200);
+      await context.close();
+    } finally {
+      bff.close();
+      shortLived.close();
+    }
+  });
 });

@@ -185,5 +185,6 @@ fn run_e2e(files: &[String]) -> Result<()> {
         .env("TESSERA_BFF_BIN", bff)
         .env("TESSERA_DIST", build::dist())
         .env("TESSERA_FIXTURES", fixtures_dir())
+        .env("TESSERA_MOTO_SERVER", tools::moto_server_bin())
         .env("CHROMIUM", tools::CHROMIUM))
 }
