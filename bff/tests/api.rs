@@ -970,11 +970,16 @@ async fn openapi_lists_every_route(kind: common::Kind) {
         "GET /api/openapi.json",
         "GET /api/health",
         "GET /api/offline",
+        "GET /api/auth/config",
     ]
     .into_iter()
     .map(str::to_owned)
     .collect();
     assert_eq!(documented, served);
+    // These tests' BFF takes development tokens; browsers are told there is nothing to sign in to.
+    let auth = s.get("/api/auth/config", None).await;
+    assert_eq!(auth.status, 200);
+    assert_eq!(auth.json(), json!({"mode": "dev"}));
     // Path parameters declare the id rule the handlers enforce, so clients and fuzzers know it.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for op in item.as_object().unwrap().values() {

@@ -67,6 +67,12 @@ async fn bad_tokens_are_401s_that_name_the_failure_and_change_nothing(kind: comm
     let issuer = TestIssuer::start(&[KEY_A, KEY_C]).await;
     let db = TestDb::new(kind).await;
     let s = TestServer::start_config(oidc_config(&db, &issuer)).await;
+    // Browsers learn where to sign in from the BFF itself.
+    let auth = s.get("/api/auth/config", None).await;
+    assert_eq!(
+        auth.json(),
+        json!({"mode": "oidc", "issuer": issuer.issuer, "clientId": "tessera"})
+    );
     let admin = issuer.token("ada", &["customer", "admin"]);
     let alice = issuer.token("alice", &["customer"]);
 
@@ -330,6 +336,12 @@ async fn customers_reach_only_their_own_data_and_no_admin_command(kind: common::
     let issuer = TestIssuer::start(&[KEY_A]).await;
     let db = TestDb::new(kind).await;
     let s = TestServer::start_config(oidc_config(&db, &issuer)).await;
+    // Browsers learn where to sign in from the BFF itself.
+    let auth = s.get("/api/auth/config", None).await;
+    assert_eq!(
+        auth.json(),
+        json!({"mode": "oidc", "issuer": issuer.issuer, "clientId": "tessera"})
+    );
     let admin = issuer.token("ada", &["customer", "admin"]);
     let alice = issuer.token("alice", &["customer"]);
     let bob = issuer.token("bob", &["customer"]);
