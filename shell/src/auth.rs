@@ -5,7 +5,6 @@
 //! the Web Lock `tessera-session`, the others adopt the result over the `BroadcastChannel`
 //! `tessera-session`), and sign-out at the provider.
 
-use crate::oidc::{Pending, Provider, Renewal};
 use crate::session;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -28,7 +27,8 @@ const RETRY_MS: f64 = 30_000.0;
 
 thread_local! {
     static CONFIG: RefCell<Option<AuthConfig>> = const { RefCell::new(None) };
-    static PROVIDER: RefCell<Option<Rc<Provider>>> = const { RefCell::new(None) };
+    /// The sign-in module (`auth/tessera_auth.js` in the shell's bundle), once imported.
+    static MODULE: RefCell<Option<JsValue>> = const { RefCell::new(None) };
     static TOKENS: RefCell<Option<Tokens>> = const { RefCell::new(None) };
     /// Bumped by every new session, so an older renewal loop stops.
     static GENERATION: Cell<u32> = const { Cell::new(0) };
@@ -137,68 +137,127 @@ async fn fetch_text(path: &str) -> Result<String, String> {
         .map(|t| t.as_string().unwrap_or_default())
 }
 
-/// The provider, discovered once per page.
-async fn provider() -> Result<Rc<Provider>, String> {
-    if let Some(p) = PROVIDER.with(|p| p.borrow().clone()) {
-        return Ok(p);
-    }
+/// Why a renewal failed: the provider said no (the session is over), or could not be reached
+/// (keep the session and try again later).
+enum Renewal {
+    Refused(String),
+    Unreachable(String),
+}
+
+/// Calls `name(issuer, clientId, ...args)` in the sign-in module, importing it the first time:
+/// the OpenID Connect code (and its crypto) is loaded only by pages that sign in, renew or sign
+/// out, never on a start with a stored session.
+async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
     let Some(AuthConfig::Oidc { issuer, client_id }) = CONFIG.with(|c| c.borrow().clone()) else {
         return Err("this site has no sign-in provider".into());
     };
-    let provider = Rc::new(Provider::discover(&issuer, &client_id).await?);
-    PROVIDER.with(|p| *p.borrow_mut() = Some(provider.clone()));
-    Ok(provider)
+    let module = match MODULE.with(|m| m.borrow().clone()) {
+        Some(m) => m,
+        None => {
+            // This code runs from a wasm-bindgen snippet at `<bundle>/snippets/…`.
+            let shell = crate::js::module_url();
+            let bundle = shell.split("/snippets/").next().unwrap_or_default();
+            let url = format!("{bundle}/auth/tessera_auth.js");
+            let module = JsFuture::from(crate::js::import_module(&url))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "loading the sign-in module: {}",
+                        crate::js::error_message(&e)
+                    )
+                })?;
+            let init: js_sys::Function = js_sys::Reflect::get(&module, &"default".into())
+                .ok()
+                .and_then(|f| f.dyn_into().ok())
+                .ok_or("the sign-in module has no init")?;
+            JsFuture::from(js_sys::Promise::resolve(
+                &init.call0(&module).unwrap_or_default(),
+            ))
+            .await
+            .map_err(|e| {
+                format!(
+                    "starting the sign-in module: {}",
+                    crate::js::error_message(&e)
+                )
+            })?;
+            MODULE.with(|m| *m.borrow_mut() = Some(module.clone()));
+            module
+        }
+    };
+    let f: js_sys::Function = js_sys::Reflect::get(&module, &name.into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| format!("the sign-in module has no {name}()"))?;
+    let all: js_sys::Array = [issuer.as_str(), client_id.as_str()]
+        .iter()
+        .chain(args)
+        .map(|a| JsValue::from_str(a))
+        .collect();
+    let returned = f
+        .apply(&module, &all)
+        .map_err(|e| crate::js::error_message(&e))?;
+    JsFuture::from(js_sys::Promise::resolve(&returned))
+        .await
+        .map_err(|e| crate::js::error_message(&e))
+}
+
+/// A JSON answer of the sign-in module.
+fn json(value: JsValue) -> serde_json::Value {
+    value
+        .as_string()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn tokens_of(answer: &serde_json::Value) -> Option<Tokens> {
+    serde_json::from_value(answer.get("tokens")?.clone()).ok()
 }
 
 /// Sends the user to the provider to sign in; they come back to `return_to`.
 pub fn sign_in(return_to: &str) {
     let return_to = safe_return_path(return_to).to_owned();
     wasm_bindgen_futures::spawn_local(async move {
-        let provider = match provider().await {
-            Ok(p) => p,
+        let answer = match call("authorize", &[&return_to]).await {
+            Ok(a) => json(a),
             Err(e) => return notify(format!("Cannot sign in right now: {e}")),
         };
-        let (url, pending) = provider.authorize(&return_to);
-        let stored = window().session_storage().ok().flatten().and_then(|s| {
-            s.set_item(PENDING_KEY, &serde_json::to_string(&pending).ok()?)
-                .ok()
-        });
+        let (Some(url), Some(pending)) = (answer["url"].as_str(), answer["pending"].as_str())
+        else {
+            return notify("Cannot sign in: the sign-in module answered nothing usable");
+        };
+        let stored = window()
+            .session_storage()
+            .ok()
+            .flatten()
+            .and_then(|s| s.set_item(PENDING_KEY, pending).ok());
         if stored.is_none() {
             return notify("Cannot sign in: this browser refuses session storage");
         }
-        let _ = window().location().assign(&url);
+        let _ = window().location().assign(url);
     });
 }
 
+/// The provider sent the user back: check its answer against what this tab started, exchange
+/// the code, verify the ID token, keep the tokens.
 async fn finish_sign_in() -> Result<Tokens, String> {
-    let location = window().location();
-    let query = web_sys::UrlSearchParams::new_with_str(&location.search().unwrap_or_default())
-        .map_err(|_| "unreadable callback URL")?;
     let storage = window()
         .session_storage()
         .ok()
         .flatten()
         .ok_or("no session storage")?;
-    let pending: Pending = storage
+    let pending = storage
         .get_item(PENDING_KEY)
         .ok()
         .flatten()
-        .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or("no sign-in was started in this tab")?;
     let _ = storage.remove_item(PENDING_KEY);
-    if let Some(error) = query.get("error") {
-        let why = query.get("error_description").unwrap_or_default();
-        return Err(format!("the provider said {error}: {why}"));
-    }
-    if query.get("state").as_deref() != Some(pending.state.as_str()) {
-        return Err("the answer does not belong to this sign-in (state mismatch)".into());
-    }
-    let code = query.get("code").ok_or("the provider sent no code")?;
-    let tokens = provider().await?.exchange(&code, &pending).await?;
+    let query = window().location().search().unwrap_or_default();
+    let answer = json(call("finish", &[&query, &pending]).await?);
+    let tokens = tokens_of(&answer).ok_or("the sign-in module returned no tokens")?;
     let store = SessionStore::open().await.map_err(|e| e.to_string())?;
     store.put(&tokens).await.map_err(|e| e.to_string())?;
     announce();
-    replace_url(safe_return_path(&pending.return_to));
+    replace_url(safe_return_path(answer["returnTo"].as_str().unwrap_or("/")));
     Ok(tokens)
 }
 
@@ -304,8 +363,19 @@ async fn renew_locked() -> Result<(), Renewal> {
             "the provider issued no refresh token".into(),
         ));
     };
-    let provider = provider().await.map_err(Renewal::Unreachable)?;
-    let tokens = provider.refresh(&refresh).await?;
+    let answer = json(
+        call("refresh", &[&refresh])
+            .await
+            .map_err(Renewal::Unreachable)?,
+    );
+    let tokens = match (tokens_of(&answer), &answer["refused"]) {
+        (Some(tokens), _) => tokens,
+        (None, serde_json::Value::String(why)) => return Err(Renewal::Refused(why.clone())),
+        (None, _) => {
+            let why = answer["unreachable"].as_str().unwrap_or("no answer");
+            return Err(Renewal::Unreachable(why.to_owned()));
+        }
+    };
     store
         .put(&tokens)
         .await
@@ -339,9 +409,12 @@ pub fn sign_out() {
         forget_stored().await;
         announce();
         let origin = window().location().origin().unwrap_or_default();
-        let end = match (id_token, provider().await) {
-            (Some(token), Ok(p)) => p.end_session(&token, &format!("{origin}/")),
-            _ => None,
+        let end = match id_token {
+            Some(token) => call("endSession", &[&token, &format!("{origin}/")])
+                .await
+                .ok()
+                .and_then(|url| url.as_string()),
+            None => None,
         };
         match end {
             // The page leaves for the provider: nothing here needs to hear of it first (a

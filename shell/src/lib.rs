@@ -7,7 +7,6 @@ mod js;
 mod lifecycle;
 mod live;
 mod manifests;
-mod oidc;
 mod outbox;
 mod parcels;
 mod read_ahead;

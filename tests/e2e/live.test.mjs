@@ -60,6 +60,8 @@ describe("live updates", () => {
     const row = editor.locator('.menu-item[data-item="pho-bo"]');
     for (let round = 1; round <= 3; round++) {
       const name = `Phở bò ${round}`;
+      // The admin's own previous edit has settled on their page (sent and confirmed).
+      await row.and(editor.locator('[data-pending="false"]')).waitFor({ timeout: 10_000 });
       await row.locator("button.edit").click();
       await row.locator('input[name="name"]').fill(name);
       const clicked = Date.now();

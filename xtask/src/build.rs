@@ -43,18 +43,22 @@ pub fn build(selected: &[String]) -> Result<Vec<Built>> {
 
 /// The service worker's crate and its module's name inside the shell bundle (`sw/<name>.js`).
 const SERVICE_WORKER: (&str, &str) = ("service-worker", "tessera_sw");
+/// The sign-in module's crate and its name inside the shell bundle (`auth/<name>.js`), which
+/// the shell imports only when a user signs in, renews or signs out.
+const SIGN_IN: (&str, &str) = ("shell-auth", "tessera_auth");
 
 fn build_shell() -> Result<Built> {
     let root = crate::root();
     let files = compile("shell", "shell")?;
     // The worker ships inside the shell's bundle: one worker per shell release.
-    let (sw_crate, sw_name) = SERVICE_WORKER;
-    let sw = compile(sw_crate, sw_name)?;
-    let sw_dir = files.join("sw");
-    std::fs::create_dir_all(&sw_dir)?;
-    for file in [format!("{sw_name}.js"), format!("{sw_name}_bg.wasm")] {
-        std::fs::copy(sw.join(&file), sw_dir.join(&file))
-            .with_context(|| format!("copying the service worker's {file}"))?;
+    for (folder, (crate_name, name)) in [("sw", SERVICE_WORKER), ("auth", SIGN_IN)] {
+        let built = compile(crate_name, name)?;
+        let dir = files.join(folder);
+        std::fs::create_dir_all(&dir)?;
+        for file in [format!("{name}.js"), format!("{name}_bg.wasm")] {
+            std::fs::copy(built.join(&file), dir.join(&file))
+                .with_context(|| format!("copying {crate_name}'s {file}"))?;
+        }
     }
     let dir = tessera_deployer::package_shell(
         &files,

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-const WASM_CRATES: [&str; 7] = [
+const WASM_CRATES: [&str; 8] = [
     "shell",
+    "shell-auth",
     "service-worker",
     "nav",
     "restaurants",

@@ -106,7 +106,7 @@ fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
         let load = load.clone();
         move |_| load()
     }));
-    // Another admin's edit of this menu: read it again (an open editor keeps what it holds).
+    // Another admin's edit of this menu: read it again.
     StoredValue::new_local(on_live(move |event| {
         let ours = event.kind == event_types::MENU_ITEM_UPDATED
             && event.data.get("restaurantId").and_then(|r| r.as_str()) == Some(id.as_str());
@@ -121,23 +121,33 @@ fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
             None => view! { <p class="loading">"Loading the menu…"</p> }.into_any(),
             Some(Err(e)) => failure(&e),
             Some(Ok(m)) => {
-                let items = m.menu.into_iter().filter(|i| !i.value.meta.deleted).map(|Marked { value: item, pending }| {
-                    let editor = view! { <ItemEditor bff=bff.clone() item=item.clone()/> };
-                    view! {
-                        <li class="menu-item" data-item=item.id.clone() data-pending=pending.to_string()>
-                            <div>
-                                <strong class="name">{item.name.clone()}</strong>" "
-                                <span class="price">{price(item.price_cents)}</span>
-                                {(!item.available).then(|| view! { <span class="unavailable">" · sold out"</span> })}
-                                {pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}
-                            </div>
-                            {editor}
-                        </li>
-                    }
-                }).collect_view();
+                let items: Vec<Marked<MenuItem>> =
+                    m.menu.into_iter().filter(|i| !i.value.meta.deleted).collect();
+                let bff = bff.clone();
                 view! {
                     <h1>"Menu of "{m.restaurant.name}</h1>
-                    <ul class="menu">{items}</ul>
+                    <ul class="menu">
+                        // Keyed by what the row shows: a read that changes one item redraws
+                        // that row only, so an editor open on another stays open.
+                        <For
+                            each=move || items.clone()
+                            key=|m| (m.value.id.clone(), m.value.meta.version, m.pending)
+                            children=move |Marked { value: item, pending }| {
+                                let editor = view! { <ItemEditor bff=bff.clone() item=item.clone()/> };
+                                view! {
+                                    <li class="menu-item" data-item=item.id.clone() data-pending=pending.to_string()>
+                                        <div>
+                                            <strong class="name">{item.name.clone()}</strong>" "
+                                            <span class="price">{price(item.price_cents)}</span>
+                                            {(!item.available).then(|| view! { <span class="unavailable">" · sold out"</span> })}
+                                            {pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}
+                                        </div>
+                                        {editor}
+                                    </li>
+                                }
+                            }
+                        />
+                    </ul>
                 }.into_any()
             }
         }}

@@ -73,7 +73,7 @@ async fn fetch(request: HttpRequest) -> Result<HttpResponse, FetchError> {
     let response: web_sys::Response =
         JsFuture::from(window.fetch_with_str_and_init(&request.uri().to_string(), &init))
             .await
-            .map_err(|e| fail(&tessera_shared::js_value::error_text(&e)))?
+            .map_err(|e| fail(&js_error(&e)))?
             .unchecked_into();
     let buffer = JsFuture::from(response.array_buffer().map_err(|_| fail("no body"))?)
         .await
@@ -84,6 +84,13 @@ async fn fetch(request: HttpRequest) -> Result<HttpResponse, FetchError> {
     }
     out.body(js_sys::Uint8Array::new(&buffer).to_vec())
         .map_err(|e| fail(&e.to_string()))
+}
+
+fn js_error(e: &wasm_bindgen::JsValue) -> String {
+    js_sys::Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 fn redirect_uri() -> String {
