@@ -4,6 +4,7 @@
 import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +52,18 @@ export function deploy(args, env = {}) {
 }
 
 const stores = [];
+/** A port nobody listens on now, for a server whose address others must know first. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 /** A fresh store holding the shell and every demo app. */
 export function newStore() {
   const store = mkdtempSync(join(tmpdir(), "tessera-e2e-"));

@@ -5,8 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { builtApps, cleanup, contextAs, deploy, fixture, launch, publish, serve } from "./harness.mjs";
+import { builtApps, cleanup, contextAs, deploy, fixture, freePort, launch, publish, serve } from "./harness.mjs";
 
 const MOTO = process.env.TESSERA_MOTO_SERVER;
 if (!MOTO) throw new Error("TESSERA_MOTO_SERVER is not set: run the tests with `cargo xtask test`");
@@ -17,17 +16,6 @@ let moto;
 let env;
 let browser;
 let server;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startMoto() {
   const port = await freePort();

@@ -4,25 +4,12 @@
 // typing its URL; an admin edits a menu; sign-out clears the session everywhere.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
-import { cleanup, launch, newStore, serve } from "./harness.mjs";
+import { cleanup, freePort, launch, newStore, serve } from "./harness.mjs";
 import { claimsOf, startProvider } from "../oidc/client.mjs";
 
 let browser;
 let provider;
 let server;
-
-/** A port nobody listens on now, so the provider can be told the shell's address first. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   browser = await launch();
