@@ -109,41 +109,6 @@ pub fn on_live(mut f: impl FnMut(crate::sync::DomainEvent) + 'static) -> Listene
     })
 }
 
-/// Makes `read` safe to call as often as events come (a burst of live events, a replay settling
-/// hundreds of commands): a call while a read runs asks for one more read after it, so at most
-/// one read is in flight, none is wasted on a state already superseded, and the last call is
-/// always followed by a read that started after it. Reads finish in order, so the last answer
-/// shown is the newest.
-pub fn coalesce<F, Fut>(read: F) -> impl Fn() + Clone + Send + Sync + 'static
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
-    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-    const IDLE: u8 = 0;
-    const RUNNING: u8 = 1;
-    const AGAIN: u8 = 2;
-    let state = std::sync::Arc::new(AtomicU8::new(IDLE));
-    let read = std::sync::Arc::new(read);
-    move || {
-        if state.swap(AGAIN, SeqCst) != IDLE {
-            return; // the read in progress is followed by one more
-        }
-        let (state, read) = (state.clone(), read.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            while state.swap(RUNNING, SeqCst) == AGAIN {
-                read().await;
-                if state
-                    .compare_exchange(RUNNING, IDLE, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    break;
-                }
-            }
-        });
-    }
-}
-
 /// The current path (`/restaurants/7`).
 pub fn current_path() -> String {
     window()

@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 use tessera_shared::browser::{
-    as_of_notice, coalesce, new_idempotency_key, on_live, subscribe, Bff, CommandSpec, Host,
+    as_of_notice, new_idempotency_key, on_live, subscribe, Bff, CommandSpec, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::{Edit, Marked, Overlay};
@@ -88,17 +88,20 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let awaiting = RwSignal::new(None::<String>);
     // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
     let as_of = RwSignal::new(None::<String>);
+    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
+    let reads = StoredValue::new(0u64);
     let version = move || match shown.get_untracked() {
         Shown::Cart(c) => c.meta.version,
         _ => 0,
     };
 
-    // Outbox changes and live events can come by the hundred (a replay): one read at a time.
-    let reload = coalesce({
+    let reload = {
         let (bff, orders) = (bff.clone(), orders.clone());
         move || {
             let (bff, orders) = (bff.clone(), orders.clone());
-            async move {
+            reads.update_value(|n| *n += 1);
+            let this = reads.get_value();
+            wasm_bindgen_futures::spawn_local(async move {
                 let next = match bff.query::<CartView>("").await {
                     Ok((c, freshness)) => {
                         as_of.try_set(as_of_notice(&freshness));
@@ -106,6 +109,9 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                     }
                     Err(e) => Shown::Failed(e.to_string()),
                 };
+                if reads.try_get_value() != Some(this) {
+                    return;
+                }
                 // A checkout that was waiting is not any more: show the order it placed (a
                 // conflict or refusal placed none, and the outbox says why).
                 let pending_order = |s: &Shown| match s {
@@ -124,9 +130,9 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
                         placed.try_set(Some(order));
                     }
                 }
-            }
+            });
         }
-    });
+    };
     reload();
     let follow = {
         let reload = reload.clone();
@@ -134,18 +140,18 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     };
     StoredValue::new_local(follow);
     let recent = RwSignal::new(Vec::<Order>::new());
-    let read_orders = coalesce({
+    let read_orders = {
         let orders = orders.clone();
         move || {
             let orders = orders.clone();
-            async move {
+            wasm_bindgen_futures::spawn_local(async move {
                 // The exact query `/api/offline` names, so the list is there offline too.
                 if let Ok((page, _)) = orders.query::<Page<Order>>("").await {
                     recent.try_update(|shown| *shown = newest(shown, page.items));
                 }
-            }
+            });
         }
-    });
+    };
     read_orders();
     let live = {
         let reload = reload.clone();

@@ -8,7 +8,7 @@
 use leptos::prelude::*;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    coalesce, current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
+    current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::{Edit, Marked, Overlay};
@@ -80,22 +80,27 @@ struct MenuView {
 
 fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
     let shown = RwSignal::new(None::<Result<MenuView, BffError>>);
-    // Outbox changes and live events can come by the hundred (a replay): one read at a time.
-    let load = coalesce({
+    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
+    let reads = StoredValue::new(0u64);
+    let load = {
         let (id, bff) = (id.clone(), bff.clone());
         move || {
             let (id, bff) = (id.clone(), bff.clone());
-            async move {
+            reads.update_value(|n| *n += 1);
+            let this = reads.get_value();
+            wasm_bindgen_futures::spawn_local(async move {
                 let read = bff
                     .query::<MenuView>(&format!("/{id}"))
                     .await
                     .map(|(m, _)| m);
-                if shown.try_get_untracked() != Some(Some(read.clone())) {
+                if reads.try_get_value() == Some(this)
+                    && shown.try_get_untracked() != Some(Some(read.clone()))
+                {
                     shown.try_set(Some(read));
                 }
-            }
+            });
         }
-    });
+    };
     load();
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
         let load = load.clone();

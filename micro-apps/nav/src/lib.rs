@@ -4,9 +4,7 @@
 //! e.g. from the user's other device).
 
 use leptos::prelude::*;
-use tessera_shared::browser::{
-    coalesce, current_path, on_live, on_location_change, subscribe, Bff, Host,
-};
+use tessera_shared::browser::{current_path, on_live, on_location_change, subscribe, Bff, Host};
 use tessera_shared::bus::topics;
 use tessera_shared::sync::{event_types, Cart};
 use tessera_shared::Props;
@@ -20,23 +18,28 @@ fn is_active(path: &str, route: &str) -> bool {
 fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
     let items = RwSignal::new(0u32);
+    // Reads overlap when the outbox changes quickly; only the newest answer counts.
+    let reads = StoredValue::new(0u64);
     let p = props.get_untracked();
     let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
     let signed_in = p.session.id_token.is_some();
-    // Outbox changes and live events can come by the hundred (a replay): one read at a time.
-    let read = coalesce(move || {
-        let bff = bff.clone();
-        async move {
-            if !signed_in {
-                return; // a signed-out user has no cart
-            }
-            // Without an answer the badge waits for the next change; not worth an error.
-            if let Ok(c) = bff.get::<Cart>("").await {
-                // `try_`: a late answer may arrive after the nav was unmounted.
-                items.try_set(c.lines.iter().map(|l| l.quantity).sum());
-            }
+    let read = move || {
+        if !signed_in {
+            return; // a signed-out user has no cart
         }
-    });
+        let bff = bff.clone();
+        reads.update_value(|n| *n += 1);
+        let this = reads.get_value();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Without it the badge waits for the next change; not worth an error.
+            if let Ok(c) = bff.get::<Cart>("").await {
+                if reads.try_get_value() == Some(this) {
+                    // `try_`: a late answer may arrive after the nav was unmounted.
+                    items.try_set(c.lines.iter().map(|l| l.quantity).sum());
+                }
+            }
+        });
+    };
     read();
     let listeners = (
         on_location_change(move |p| path.set(p)),

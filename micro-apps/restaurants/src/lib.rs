@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde_json::json;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    as_of_notice, coalesce, current_path, on_live, on_location_change, subscribe, Bff, Host,
+    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::Marked;
@@ -139,12 +139,15 @@ fn list(base: &str, bff: Bff) -> impl IntoView {
 fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     let shown = RwSignal::new(Loaded::<RestaurantView>::Loading);
     let saved = RwSignal::new(None::<String>);
-    // Outbox changes and live events can come by the hundred (a replay): one read at a time.
-    let load = coalesce({
+    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
+    let reads = StoredValue::new(0u64);
+    let load = {
         let (id, bff) = (id.clone(), bff.clone());
         move || {
             let (id, bff) = (id.clone(), bff.clone());
-            async move {
+            reads.update_value(|n| *n += 1);
+            let this = reads.get_value();
+            wasm_bindgen_futures::spawn_local(async move {
                 let loaded = match bff.query::<RestaurantView>(&format!("/{id}")).await {
                     Ok((d, freshness)) => {
                         saved.try_set(as_of_notice(&freshness));
@@ -154,12 +157,14 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
                 };
                 // Unchanged (a command elsewhere changed the outbox): keep the view, and the
                 // parcels' own state in it, as it is.
-                if shown.try_get_untracked().is_some_and(|s| s != loaded) {
+                if reads.try_get_value() == Some(this)
+                    && shown.try_get_untracked().is_some_and(|s| s != loaded)
+                {
                     shown.try_set(loaded);
                 }
-            }
+            });
         }
-    });
+    };
     load();
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
         let load = load.clone();
