@@ -90,10 +90,6 @@ impl Tokens {
         }
         (left - RENEW_BEFORE_MS).max(left / 2.0)
     }
-
-    pub fn expired(&self, now_ms: f64) -> bool {
-        now_ms >= self.expires_at_ms
-    }
 }
 
 /// Whether the user may open an app that needs `required` roles (all of them).
@@ -176,7 +172,6 @@ mod tests {
         // Ninety seconds left: at half, not 30 s, so a slow renewal still lands in time.
         assert_eq!(t.renew_in_ms(510_000.0), 45_000.0);
         assert_eq!(t.renew_in_ms(600_000.0), 0.0);
-        assert!(t.expired(600_000.0) && !t.expired(599_999.0));
     }
 
     #[test]

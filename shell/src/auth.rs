@@ -8,7 +8,6 @@
 use crate::session;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use tessera_shared::auth::{
     safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
 };
@@ -329,13 +328,9 @@ fn keep_renewed(tokens: Tokens) {
 /// (another tab renewed) adopts it instead of spending the refresh token again.
 async fn renew() -> Result<(), Renewal> {
     let (tx, rx) = futures_channel::oneshot::channel::<Result<(), Renewal>>();
-    let tx = Rc::new(RefCell::new(Some(tx)));
     let job = Closure::once_into_js(move || -> js_sys::Promise {
         wasm_bindgen_futures::future_to_promise(async move {
-            let result = renew_locked().await;
-            if let Some(tx) = tx.borrow_mut().take() {
-                let _ = tx.send(result);
-            }
+            let _ = tx.send(renew_locked().await);
             Ok(JsValue::UNDEFINED)
         })
     });
