@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readyLine } from "../lib/ready.mjs";
 
 function required(name) {
   const value = process.env[name];
@@ -81,28 +82,17 @@ export function copyStoreFile(from, to) {
  * `kitchenStepMs`. It accepts development tokens, or with `oidcIssuer` only tokens that
  * provider signed. `store` is a folder or an `s3://` URL (with the AWS variables in `env`). The
  * answer's `child` is the process, `data` its database folder. */
-export function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer, env } = {}) {
+export async function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer, env } = {}) {
   if (!data) {
     data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
     stores.push(data);
   }
-  return new Promise((resolve, reject) => {
-    // Development tokens, unless the test signs users in at a real provider.
-    const auth = oidcIssuer ? ["--oidc-issuer", oidcIssuer] : ["--dev-tokens"];
-    const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth];
-    const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: `http://127.0.0.1:${m[1]}`, port: Number(m[1]), data, child, close: () => child.kill() });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+  // Development tokens, unless the test signs users in at a real provider.
+  const auth = oidcIssuer ? ["--oidc-issuer", oidcIssuer] : ["--dev-tokens"];
+  const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth];
+  const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+  const [, bound] = await readyLine(child, child.stdout, /http:\/\/127\.0\.0\.1:(\d+)\//, "the BFF");
+  return { url: `http://127.0.0.1:${bound}`, port: Number(bound), data, child, close: () => child.kill() };
 }
 
 export const LAUNCH_ARGS = [

@@ -11,6 +11,7 @@ import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readyLine } from "../lib/ready.mjs";
 import { claimsOf, cookieJar, discover, headerOf, refresh, signIn, startProvider } from "../oidc/client.mjs";
 
 const SHELL = "http://127.0.0.1:8123";
@@ -150,30 +151,20 @@ describe("the development OIDC provider", () => {
 });
 
 /** The BFF on a fresh SQLite database, trusting only `issuer`; resolves once it listens. */
-function startBff(issuer) {
+async function startBff(issuer) {
   const bin = process.env.TESSERA_BFF_BIN;
   assert.ok(bin, "TESSERA_BFF_BIN is not set: run the tests with `cargo xtask test`");
   const data = mkdtempSync(join(tmpdir(), "tessera-oidc-data-"));
   const args = ["--data-dir", data, "--addr", "127.0.0.1:0", "--oidc-issuer", issuer, "--oidc-jwks-refetch-ms", "100"];
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`the BFF did not start: ${out}`)), 30_000);
-    child.on("exit", (code) => reject(new Error(`the BFF exited with ${code}: ${out}`)));
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (!m) return;
-      clearTimeout(timer);
-      resolve({
-        url: m[1],
-        close: () => {
-          child.kill();
-          rmSync(data, { recursive: true, force: true });
-        },
-      });
-    });
-  });
+  const [, url] = await readyLine(child, child.stdout, /listening on (http:\/\/127\.0\.0\.1:\d+)\//, "the BFF");
+  return {
+    url,
+    close: () => {
+      child.kill();
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
 }
 
 describe("the BFF with --oidc-issuer", () => {

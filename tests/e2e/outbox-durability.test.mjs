@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { CHROMIUM, LAUNCH_ARGS, cleanup, controlled, eventsOf, newStore, outboxEntries, serve } from "./harness.mjs";
+import { readyLine } from "../lib/ready.mjs";
 
 const ROUNDS = 20;
 const PER_ROUND = 3;
@@ -67,23 +68,14 @@ async function start() {
   const args = ["--headless", "--remote-debugging-port=0", `--user-data-dir=${profile}`, ...LAUNCH_ARGS, "about:blank"];
   const child = spawn(CHROMIUM, args, { detached: true, stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  const ws = await new Promise((resolve, reject) => {
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`Chromium did not start: ${err}`)), 20_000);
-    child.stderr.on("data", (chunk) => {
-      err += chunk;
-      const m = err.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        child.stderr.removeAllListeners("data");
-        child.stderr.resume(); // Keep draining, so Chromium never blocks on a full pipe.
-        resolve(m[1]);
-      }
-    });
-    exited.then((code) => reject(new Error(`Chromium exited with ${code}: ${err}`)));
-  });
+  const [, ws] = await readyLine(child, child.stderr, /DevTools listening on (ws:\/\/\S+)/, "Chromium");
+  // What Chromium says about storage, for the message if a round fails (D-Bus is absent here
+  // and complains at every start).
+  const said = [];
+  child.stderr.on("data", (chunk) => said.push(...String(chunk).split("\n").filter((l) => l.trim() && !l.includes("dbus"))));
   const browser = await chromium.connectOverCDP(ws);
   watch(browser.contexts()[0]);
+  lives.at(-1).said = said;
   running = { child, exited, browser };
   return running;
 }
@@ -146,6 +138,29 @@ const applied = async () => (await eventsOf(server.url, SUBJECT)).filter((e) => 
 const stored = async (page) => (await outboxEntries(page)).map((e) => (
   { id: e.id, key: e.idempotencyKey, state: e.state, attempts: e.attempts, path: e.command.path, body: e.command.body, error: e.error }
 ));
+
+/** The outbox's counters (next id, generation): a database that Chromium recreated after
+ * the kill starts them again. */
+const meta = (page) => page.evaluate(() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("tessera-outbox");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const store = db.transaction("meta").objectStore("meta");
+    const out = {};
+    const req = store.openCursor();
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const c = req.result;
+      if (!c) {
+        db.close();
+        return resolve(out);
+      }
+      if (typeof c.value === "number") out[c.key] = c.value;
+      c.continue();
+    };
+  };
+}));
 
 const outbox = (page) => page.locator(".tessera-statusbar .tessera-outbox");
 const lines = (cart) => cart.lines.map((l) => [l.itemId, l.quantity]).sort();
@@ -234,9 +249,11 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
     ({ context, page } = await open(b, errors));
     let left;
     let foundAfterRestart;
+    let metaAfterRestart;
     for (;;) {
       left = await stored(page);
       foundAfterRestart ??= left;
+      metaAfterRestart ??= await meta(page);
       const stuck = left.filter((e) => e.state === "conflict" || e.state === "rejected");
       assert.deepEqual(stuck, [], `no command needs the user after a crash ${why(round)}`);
       if (left.length === 0) break;
@@ -257,7 +274,9 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
         replayed: lives.some((l) => l.replayed.has(e.key)),
         afterRestart: foundAfterRestart.find((f) => f.key === e.key)?.state ?? "missing",
       }));
-      console.log(`# round ${round}: ${landed}/${PER_ROUND} had landed at the kill (${mode}); the round's commands: ${JSON.stringify(trace)}`);
+      console.log(`# round ${round}: ${landed}/${PER_ROUND} had landed at the kill (${mode}); the round's commands: ${JSON.stringify(trace)}; ` +
+        `the outbox when the page opened after the restart: ${JSON.stringify(foundAfterRestart)}, its counters ${JSON.stringify(metaAfterRestart)}; ` +
+        `Chromium's messages in the last two lives: ${JSON.stringify(lives.slice(-2).map((l) => l.said.slice(-50)))}`);
     }
     assert.equal(updates.length, queued, `each of the ${queued} commands queued so far applied exactly once ${why(round)}: ${JSON.stringify(all.map((e) => e.type))}`);
     const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();

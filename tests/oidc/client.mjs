@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readyLine } from "../lib/ready.mjs";
 
 export const PROVIDER = join(dirname(fileURLToPath(import.meta.url)), "provider.mjs");
 export const CLIENT_ID = "tessera";
@@ -11,30 +12,19 @@ export const SCOPE = "openid profile roles offline_access";
 
 /** Starts provider.mjs on an ephemeral port; resolves to `{issuer, rotate(), close()}` once it
  * prints its issuer. */
-export function startProvider({ redirectUris = [], postLogoutRedirectUris = [], idTokenTtl } = {}) {
+export async function startProvider({ redirectUris = [], postLogoutRedirectUris = [], idTokenTtl } = {}) {
   const args = [PROVIDER, "--port", "0"];
   for (const uri of redirectUris) args.push("--redirect-uri", uri);
   for (const uri of postLogoutRedirectUris) args.push("--post-logout-redirect-uri", uri);
   if (idTokenTtl) args.push("--id-token-ttl", String(idTokenTtl));
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`the OIDC provider did not start: ${out}`)), 30_000);
-    child.on("exit", (code) => reject(new Error(`the OIDC provider exited with ${code}: ${out}`)));
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/^oidc issuer (\S+)$/m);
-      if (!m) return;
-      clearTimeout(timer);
-      const issuer = m[1];
-      resolve({
-        issuer,
-        /** Adds a signing key; resolves to `{kid, kids}`. */
-        rotate: async () => (await fetch(`${issuer}/admin/rotate-keys`, { method: "POST" })).json(),
-        close: () => child.kill(),
-      });
-    });
-  });
+  const [, issuer] = await readyLine(child, child.stdout, /^oidc issuer (\S+)$/m, "the OIDC provider");
+  return {
+    issuer,
+    /** Adds a signing key; resolves to `{kid, kids}`. */
+    rotate: async () => (await fetch(`${issuer}/admin/rotate-keys`, { method: "POST" })).json(),
+    close: () => child.kill(),
+  };
 }
 
 /** The claims of a JWT, unverified (tests check what the provider put there). */

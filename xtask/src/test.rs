@@ -179,7 +179,15 @@ fn run_e2e(files: &[String]) -> Result<()> {
         files.iter().map(|f| format!("e2e/{f}")).collect()
     };
     run(Command::new("node")
-        .args(["--test", "--test-concurrency=1"])
+        // No test takes two minutes here; one that hangs fails at five instead of holding
+        // CI until its own limit, and the log names it. A file whose tests are over exits
+        // even if a server it started is still running (a failed start once held CI so).
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-timeout=300000",
+            "--test-force-exit",
+        ])
         .args(&targets)
         .current_dir(tools::tests_dir())
         .env("TESSERA_DEPLOY_BIN", deploy)
