@@ -53,6 +53,9 @@ pub struct Config {
     /// A token signed with an unknown key refetches the JWKS at most this often.
     #[arg(long, env = "TESSERA_OIDC_JWKS_REFETCH_MS", default_value_t = 30_000)]
     pub oidc_jwks_refetch_ms: u64,
+    /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds.
+    #[arg(long, env = "TESSERA_OIDC_LEEWAY_SECS", default_value_t = crate::identity::oidc::LEEWAY_SECS)]
+    pub oidc_leeway_secs: u64,
     /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
     /// can claim any identity with them.
     #[arg(long, env = "TESSERA_DEV_TOKENS")]

@@ -65,6 +65,7 @@ impl IdentityProvider {
                 issuer: issuer.clone(),
                 audience: config.oidc_audience.clone(),
                 refetch_interval: std::time::Duration::from_millis(config.oidc_jwks_refetch_ms),
+                leeway_secs: config.oidc_leeway_secs,
             })?),
             None => None,
         };

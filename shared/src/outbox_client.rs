@@ -122,19 +122,29 @@ async fn register_sync() -> Result<(), JsValue> {
 /// now if online, else when the network returns), otherwise replays in this page unless
 /// another tab or the worker is already at it.
 pub fn kick() {
-    kick_for(false);
+    kick_for(false, false);
 }
 
 /// [`kick`] after the network came back: entries backing off go at once.
 pub fn kick_reconnected() {
-    kick_for(true);
+    kick_for(true, false);
 }
 
-fn kick_for(reconnected: bool) {
+/// Sends what waits from this page now, Background Sync or not (still registering it, for
+/// when the page closes): a sync whose last run left commands waiting is tried again on the
+/// browser's own schedule, minutes later, which is too late for the page's retry timer and
+/// for commands that were refused an expired token and now have a renewed one.
+/// `reconnected`: entries backing off go at once.
+pub fn retry_now(reconnected: bool) {
+    kick_for(reconnected, true);
+}
+
+fn kick_for(reconnected: bool, here_too: bool) {
     wasm_bindgen_futures::spawn_local(async move {
         if has_background_sync() {
             match register_sync().await {
-                Ok(()) => return,
+                Ok(()) if !here_too => return,
+                Ok(()) => {}
                 Err(e) => web_sys::console::warn_1(
                     &format!(
                         "tessera outbox: Background Sync refused ({}); replaying here",

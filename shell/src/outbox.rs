@@ -30,7 +30,7 @@ pub fn start(session: &Session) {
     Listener::new("online", |_| outbox_client::kick_reconnected()).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
         if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
-            outbox_client::kick();
+            outbox_client::retry_now(false);
         }
     });
     if let Some(w) = web_sys::window() {
@@ -43,7 +43,8 @@ pub fn start(session: &Session) {
 }
 
 /// Hands the session's token to the outbox (replays read it when they send, so a renewed
-/// token reaches commands already waiting) and sends what waits.
+/// token reaches commands already waiting) and sends what waits at once: commands backing off
+/// after a 401 were waiting for exactly this.
 pub fn use_session(session: &Session) {
     let subject = session
         .id_token
@@ -61,7 +62,7 @@ pub fn use_session(session: &Session) {
                 if let Ok(outbox) = store.read().await {
                     show(outbox.summary(false));
                 }
-                outbox_client::kick();
+                outbox_client::retry_now(true);
             }
             Err(e) => warn(&e.to_string()),
         }

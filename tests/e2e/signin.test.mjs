@@ -4,7 +4,7 @@
 // typing its URL; an admin edits a menu; sign-out clears the session everywhere.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cleanup, freePort, launch, newStore, serve } from "./harness.mjs";
+import { cleanup, freePort, launch, newStore, outboxEntries, serve } from "./harness.mjs";
 import { claimsOf, startProvider } from "../oidc/client.mjs";
 
 let browser;
@@ -30,13 +30,34 @@ after(async () => {
 });
 
 /** Fills the provider's login form; resolves once the browser is back on the shell. */
-async function logIn(page, user) {
-  await page.waitForURL((url) => url.href.startsWith(provider.issuer), { timeout: 15_000 });
+async function logIn(page, user, { issuer = provider.issuer, origin = server.url } = {}) {
+  await page.waitForURL((url) => url.href.startsWith(issuer), { timeout: 15_000 });
   await page.fill('input[name="login"]', user);
   await page.fill('input[name="password"]', user);
   await page.click('button[type="submit"]');
-  await page.waitForURL((url) => url.href.startsWith(server.url), { timeout: 15_000 });
+  await page.waitForURL((url) => url.href.startsWith(origin), { timeout: 15_000 });
 }
+
+/** A provider whose ID tokens live `ttl` seconds and a BFF trusting it with `env`; `run` gets
+ * `{issuer, origin}`, and both are stopped after it. */
+async function withShortLivedTokens(ttl, env, run) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const shortLived = await startProvider({
+    redirectUris: [`${origin}/auth/callback`],
+    postLogoutRedirectUris: [`${origin}/`],
+    idTokenTtl: ttl,
+  });
+  const bff = await serve(newStore(), { port, oidcIssuer: shortLived.issuer, env });
+  try {
+    await run({ issuer: shortLived.issuer, origin });
+  } finally {
+    bff.close();
+    shortLived.close();
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** What the page keeps in localStorage, as one string. */
 const localStorageText = (page) => page.evaluate(() => JSON.stringify({ ...localStorage }));
@@ -82,7 +103,7 @@ describe("sign-in with OpenID Connect", () => {
     for (let i = 0; i < 100; i++) {
       cart = await (await fetch(`${server.url}/api/cart`, { headers: { authorization: `Bearer ${token}` } })).json();
       if (cart.lines?.length) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     assert.deepEqual(cart.lines.map((l) => [l.itemId, l.quantity]), [["pho-bo", 1]]);
     assert.equal(cart.lastModifiedBy, "alice");
@@ -122,7 +143,7 @@ describe("sign-in with OpenID Connect", () => {
     for (let i = 0; i < 100; i++) {
       item = (await (await fetch(`${server.url}/api/restaurants/pho-corner`)).json()).menu.find((m) => m.id === "pho-bo");
       if (item.name === "Phở bò (signed in)") break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     assert.equal(item.name, "Phở bò (signed in)");
     assert.equal(item.lastModifiedBy, "ada", "the BFF took the author from the verified token");
@@ -147,23 +168,11 @@ describe("sign-in with OpenID Connect", () => {
   });
 
   test("two tabs keep one session alive: renewed before it expires, by one tab, adopted by the other", async () => {
-    // A provider whose ID tokens live 20 s, and a BFF that trusts it.
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const shortLived = await startProvider({
-      redirectUris: [`${origin}/auth/callback`],
-      postLogoutRedirectUris: [`${origin}/`],
-      idTokenTtl: 20,
-    });
-    const bff = await serve(newStore(), { port, oidcIssuer: shortLived.issuer });
-    try {
+    await withShortLivedTokens(20, {}, async ({ issuer, origin }) => {
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(`${origin}/cart`);
-      await page.waitForURL((url) => url.href.startsWith(shortLived.issuer), { timeout: 15_000 });
-      await page.fill('input[name="login"]', "alice");
-      await page.fill('input[name="password"]', "alice");
-      await page.click('button[type="submit"]');
+      await logIn(page, "alice", { issuer, origin });
       await page.locator(".tessera-account .user", { hasText: "Alice" }).waitFor({ timeout: 15_000 });
       const other = await context.newPage();
       await other.goto(`${origin}/restaurants`);
@@ -174,7 +183,7 @@ describe("sign-in with OpenID Connect", () => {
       for (let i = 0; i < 300; i++) {
         renewed = JSON.parse((await storedSession(page)) ?? "null");
         if (renewed && renewed.idToken !== first.idToken) break;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       assert.notEqual(renewed.idToken, first.idToken, "the session was renewed");
       assert.ok(renewed.expiresAtMs > first.expiresAtMs);
@@ -188,9 +197,56 @@ describe("sign-in with OpenID Connect", () => {
       const cart = await fetch(`${origin}/api/cart`, { headers: { authorization: `Bearer ${renewed.idToken}` } });
       assert.equal(cart.status, 200);
       await context.close();
-    } finally {
-      bff.close();
-      shortLived.close();
-    }
+    });
+  });
+
+  test("a command sent with an expired token waits, and goes through once the session is renewed", async () => {
+    // No clock skew allowed: the BFF refuses the token the moment it expires.
+    await withShortLivedTokens(20, { TESSERA_OIDC_LEEWAY_SECS: "0" }, async ({ issuer, origin }) => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${origin}/cart`);
+      await logIn(page, "alice", { issuer, origin });
+      await page.locator(".tessera-account .user", { hasText: "Alice" }).waitFor({ timeout: 15_000 });
+      const first = JSON.parse(await storedSession(page));
+      await page.goto(`${origin}/restaurants/pho-corner`);
+      const add = page.locator('.menu-item[data-item="pho-bo"] button.add');
+      await add.waitFor({ timeout: 15_000 });
+      await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+
+      // Offline, the add waits in the outbox; the renewal due halfway through the token's life
+      // cannot reach the provider either, and is tried again 30 s later.
+      await context.setOffline(true);
+      await add.click();
+      await page.locator(".tessera-statusbar .tessera-outbox[data-pending=\"1\"]").waitFor({ timeout: 10_000 });
+      await sleep(first.expiresAtMs - Date.now() + 1_000);
+      const refused = await fetch(`${origin}/api/cart`, { headers: { authorization: `Bearer ${first.idToken}` } });
+      assert.equal(refused.status, 401, "the first token has expired");
+
+      // Back online before the renewal's next try: the replay sends the expired token, the
+      // BFF says 401, and the command waits to be sent again instead of failing.
+      await context.setOffline(false);
+      let entries;
+      for (let i = 0; i < 100; i++) {
+        entries = await outboxEntries(page);
+        if (/401/.test(entries[0]?.error ?? "")) break;
+        await sleep(100);
+      }
+      assert.equal(entries.length, 1, JSON.stringify(entries));
+      assert.equal(entries[0].state, "pending", JSON.stringify(entries));
+      assert.match(entries[0].error, /401/, "it waits because the token was refused");
+      assert.equal(await page.locator(".tessera-account button.sign-in").count(), 0, "still signed in");
+
+      // The renewal's next try gets a fresh token, and the waiting command goes with it, once.
+      const outbox = page.locator(".tessera-statusbar .tessera-outbox");
+      await outbox.and(page.locator('[data-pending="0"]')).and(page.locator('[data-inbox="0"]')).waitFor({ state: "attached", timeout: 45_000 });
+      const renewed = JSON.parse(await storedSession(page));
+      assert.notEqual(renewed.idToken, first.idToken, "the session was renewed");
+      const cart = await (await fetch(`${origin}/api/cart`, { headers: { authorization: `Bearer ${renewed.idToken}` } })).json();
+      assert.deepEqual(cart.lines.map((l) => [l.itemId, l.quantity]), [["pho-bo", 1]]);
+      assert.equal(cart.version, 1, "applied once");
+      assert.deepEqual(await outboxEntries(page), []);
+      await context.close();
+    });
   });
 });

@@ -9,7 +9,7 @@
 //!
 //! A token passes when its signature verifies with an asymmetric key (RSA or EC) from that set,
 //! `iss` is exactly the configured issuer, `aud` contains the configured audience, `sub` is set,
-//! and `exp` and `nbf` hold with [`LEEWAY_SECS`] of clock skew. `sub` becomes the caller's
+//! and `exp` and `nbf` hold within the configured clock skew ([`LEEWAY_SECS`] unless told). `sub` becomes the caller's
 //! subject and the `roles` claim (a list of strings; missing means none) its roles.
 
 use super::Caller;
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp` and `nbf` by default.
 pub const LEEWAY_SECS: u64 = 60;
 /// Keys older than this are refetched on their next use.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -48,6 +48,8 @@ pub struct Settings {
     pub audience: String,
     /// An unknown `kid` refetches the JWKS at most this often.
     pub refetch_interval: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
 }
 
 pub struct Verifier {
@@ -217,7 +219,7 @@ impl Verifier {
         }
         let key = self.key_for(header.kid.as_deref(), header.alg).await?;
         let mut validation = Validation::new(header.alg);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = self.settings.leeway_secs;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.settings.issuer]);
@@ -414,6 +416,7 @@ mod tests {
             issuer: issuer.into(),
             audience: audience.into(),
             refetch_interval: Duration::from_secs(1),
+            leeway_secs: LEEWAY_SECS,
         };
         assert!(Verifier::new(settings("https://id.example/realms/x", "tessera")).is_ok());
         assert!(Verifier::new(settings("http://127.0.0.1:8082", "tessera")).is_ok());
