@@ -133,10 +133,12 @@ pub fn kick_reconnected() {
 /// Sends what waits from this page now, Background Sync or not (still registering it, for
 /// when the page closes): a sync whose last run left commands waiting is tried again on the
 /// browser's own schedule, minutes later, which is too late for the page's retry timer and
-/// for commands that were refused an expired token and now have a renewed one.
+/// for commands that were refused an expired token and now have a renewed one. Offline it
+/// only registers the sync: a send now could only fail and push the next try further out.
 /// `reconnected`: entries backing off go at once.
 pub fn retry_now(reconnected: bool) {
-    kick_for(reconnected, true);
+    let online = field(&field(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false);
+    kick_for(reconnected, online);
 }
 
 fn kick_for(reconnected: bool, here_too: bool) {
