@@ -9,8 +9,9 @@
 //!
 //! A token passes when its signature verifies with an asymmetric key (RSA or EC) from that set,
 //! `iss` is exactly the configured issuer, `aud` contains the configured audience, `sub` is set,
-//! and `exp` and `nbf` hold within the configured clock skew ([`LEEWAY_SECS`] unless told). `sub` becomes the caller's
-//! subject and the `roles` claim (a list of strings; missing means none) its roles.
+//! and `exp` and `nbf` hold within the configured clock skew ([`LEEWAY_SECS`] by default).
+//! `sub` becomes the caller's subject and the `roles` claim (a list of strings; missing means
+//! none) its roles.
 
 use super::Caller;
 use crate::problem::ApiError;
