@@ -113,8 +113,7 @@ pub fn on_live(mut f: impl FnMut(crate::sync::DomainEvent) + 'static) -> Listene
 /// each also arriving as a live event): the first call runs it at once; calls within `ms` of
 /// the last run fold into one run at the end of that window. Every call is followed by a run
 /// that starts after it, so the last state is always read. Whoever applies the answers must
-/// still drop one that a newer call has made stale. A run still waiting when every copy of the
-/// returned function has been dropped (its app unmounted) does not happen.
+/// still drop one that a newer call has made stale.
 pub fn throttle(f: impl Fn() + 'static, ms: u32) -> impl Fn() + Clone + 'static {
     use std::cell::Cell;
     use std::rc::Rc;
@@ -133,16 +132,11 @@ pub fn throttle(f: impl Fn() + 'static, ms: u32) -> impl Fn() + Clone + 'static 
             return;
         }
         scheduled.set(true);
-        let (last_run, scheduled) = (last_run.clone(), scheduled.clone());
-        // Only the returned function's copies keep `f` alive: an unmounted app's signals are
-        // gone, and touching them would panic.
-        let f = Rc::downgrade(&f);
+        let (last_run, scheduled, f) = (last_run.clone(), scheduled.clone(), f.clone());
         let run = Closure::once_into_js(move || {
             scheduled.set(false);
-            if let Some(f) = f.upgrade() {
-                last_run.set(js_sys::Date::now());
-                f();
-            }
+            last_run.set(js_sys::Date::now());
+            f();
         });
         let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
             run.unchecked_ref(),

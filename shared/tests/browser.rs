@@ -220,22 +220,3 @@ async fn throttle_runs_at_once_then_folds_a_burst_into_one_later_run() {
     f();
     assert_eq!(runs.get(), 3, "a call after a quiet window runs at once");
 }
-
-#[wasm_bindgen_test]
-async fn a_throttled_run_still_waiting_is_dropped_with_its_function() {
-    use std::cell::Cell;
-    use tessera_shared::browser::throttle;
-    use tessera_shared::replay::sleep_ms;
-    let runs = Rc::new(Cell::new(0u32));
-    let counted = runs.clone();
-    let f = throttle(move || counted.set(counted.get() + 1), 50);
-    f();
-    f(); // waits for the window's end
-    drop(f);
-    sleep_ms(100).await;
-    assert_eq!(
-        runs.get(),
-        1,
-        "the waiting run did not happen after the drop"
-    );
-}
