@@ -177,7 +177,7 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     }));
     // Someone changed this menu: show the item at once, then read the menu again so the
     // device's saved copy (and what the outbox still waits to send) follows. A read already
-    // under way started before this change: its answer must not undo a patch.
+    // under way started before this change: its answer must not undo the patch.
     let restaurant = id.clone();
     StoredValue::new_local(on_live(move |event| {
         if event.kind != event_types::MENU_ITEM_UPDATED {
@@ -189,7 +189,6 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
         if item.restaurant_id != restaurant {
             return;
         }
-        let mut patched = false;
         shown.maybe_update(|s| {
             let Loaded::Ready(view) = s else {
                 return false;
@@ -197,15 +196,12 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
             match view.menu.iter_mut().find(|m| m.value.id == item.id) {
                 Some(m) if !m.pending && m.value.meta.version < item.meta.version => {
                     m.value = item;
-                    patched = true;
                     true
                 }
                 _ => false,
             }
         });
-        if patched {
-            reads.update_value(|n| *n += 1);
-        }
+        reads.update_value(|n| *n += 1);
         reread();
     }));
     let base = base.to_string();
