@@ -109,42 +109,6 @@ pub fn on_live(mut f: impl FnMut(crate::sync::DomainEvent) + 'static) -> Listene
     })
 }
 
-/// Makes `f` safe to call as often as events come (a replay confirming hundreds of commands,
-/// each also arriving as a live event): the first call runs it at once; calls within `ms` of
-/// the last run fold into one run at the end of that window. Every call is followed by a run
-/// that starts after it, so the last state is always read. Whoever applies the answers must
-/// still drop one that a newer call has made stale.
-pub fn throttle(f: impl Fn() + 'static, ms: u32) -> impl Fn() + Clone + 'static {
-    use std::cell::Cell;
-    use std::rc::Rc;
-    let last_run = Rc::new(Cell::new(f64::NEG_INFINITY));
-    let scheduled = Rc::new(Cell::new(false));
-    let f = Rc::new(f);
-    move || {
-        if scheduled.get() {
-            return;
-        }
-        let now = js_sys::Date::now();
-        let due = last_run.get() + f64::from(ms);
-        if now >= due {
-            last_run.set(now);
-            f();
-            return;
-        }
-        scheduled.set(true);
-        let (last_run, scheduled, f) = (last_run.clone(), scheduled.clone(), f.clone());
-        let run = Closure::once_into_js(move || {
-            scheduled.set(false);
-            last_run.set(js_sys::Date::now());
-            f();
-        });
-        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
-            run.unchecked_ref(),
-            (due - now).ceil() as i32,
-        );
-    }
-}
-
 /// The current path (`/restaurants/7`).
 pub fn current_path() -> String {
     window()

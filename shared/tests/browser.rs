@@ -1,4 +1,4 @@
-//! The browser glue in a real browser: the bus, location changes, props, the host API, throttle.
+//! The browser glue in a real browser: the bus, location changes, props and the host API.
 #![cfg(all(target_arch = "wasm32", feature = "browser"))]
 
 use std::cell::RefCell;
@@ -193,30 +193,4 @@ async fn a_rejecting_shell_surfaces_the_error() {
         .unwrap_err();
     let msg = js_sys::Reflect::get(&err, &"message".into()).unwrap();
     assert_eq!(msg.as_string().unwrap(), "no such parcel");
-}
-
-#[wasm_bindgen_test]
-async fn throttle_runs_at_once_then_folds_a_burst_into_one_later_run() {
-    use std::cell::Cell;
-    use tessera_shared::browser::throttle;
-    use tessera_shared::replay::sleep_ms;
-    let runs = Rc::new(Cell::new(0u32));
-    let counted = runs.clone();
-    let f = throttle(move || counted.set(counted.get() + 1), 100);
-    f();
-    assert_eq!(runs.get(), 1, "the first call runs at once");
-    for _ in 0..50 {
-        f();
-    }
-    assert_eq!(runs.get(), 1, "calls within the window wait");
-    sleep_ms(150).await;
-    assert_eq!(
-        runs.get(),
-        2,
-        "the burst became one run at the window's end"
-    );
-    sleep_ms(150).await;
-    assert_eq!(runs.get(), 2, "nothing more without calls");
-    f();
-    assert_eq!(runs.get(), 3, "a call after a quiet window runs at once");
 }

@@ -8,7 +8,7 @@
 use leptos::prelude::*;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    current_path, on_live, on_location_change, subscribe, throttle, Bff, CommandSpec, Host,
+    current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::{Edit, Marked, Overlay};
@@ -17,9 +17,6 @@ use tessera_shared::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant}
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: menu_admin);
-
-/// Re-reads the menu at most this often while changes stream in.
-const REREAD_EVERY_MS: u32 = 250;
 
 fn menu_admin(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
@@ -105,19 +102,16 @@ fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
         }
     };
     load();
-    // A replay announces its progress and confirms each command as a live event, dozens a
-    // second: a few reads a second are enough to keep up.
-    let reread = throttle(load, REREAD_EVERY_MS);
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
-        let reread = reread.clone();
-        move |_| reread()
+        let load = load.clone();
+        move |_| load()
     }));
     // Another admin's edit of this menu: read it again.
     StoredValue::new_local(on_live(move |event| {
         let ours = event.kind == event_types::MENU_ITEM_UPDATED
             && event.data.get("restaurantId").and_then(|r| r.as_str()) == Some(id.as_str());
         if ours {
-            reread();
+            load();
         }
     }));
     let back = base.to_string();

@@ -4,17 +4,12 @@
 //! e.g. from the user's other device).
 
 use leptos::prelude::*;
-use tessera_shared::browser::{
-    current_path, on_live, on_location_change, subscribe, throttle, Bff, Host,
-};
+use tessera_shared::browser::{current_path, on_live, on_location_change, subscribe, Bff, Host};
 use tessera_shared::bus::topics;
 use tessera_shared::sync::{event_types, Cart};
 use tessera_shared::Props;
 
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
-
-/// Re-reads the cart at most this often while changes stream in.
-const REREAD_EVERY_MS: u32 = 250;
 
 fn is_active(path: &str, route: &str) -> bool {
     path == route || path.starts_with(&format!("{}/", route.trim_end_matches('/')))
@@ -46,18 +41,15 @@ fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
         });
     };
     read();
-    // A replay announces its progress and confirms each command as a live event, dozens a
-    // second: a few reads a second keep the badge current.
-    let reread = throttle(read, REREAD_EVERY_MS);
     let listeners = (
         on_location_change(move |p| path.set(p)),
         subscribe(topics::OUTBOX, false, {
-            let reread = reread.clone();
-            move |_| reread()
+            let read = read.clone();
+            move |_| read()
         }),
         on_live(move |event| {
             if event.kind == event_types::CART_UPDATED || event.kind == event_types::ORDER_PLACED {
-                reread();
+                read();
             }
         }),
     );

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde_json::json;
 use tessera_shared::bff::BffError;
 use tessera_shared::browser::{
-    as_of_notice, current_path, on_live, on_location_change, subscribe, throttle, Bff, Host,
+    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host,
 };
 use tessera_shared::bus::topics;
 use tessera_shared::overlay::Marked;
@@ -19,8 +19,6 @@ use wasm_bindgen::JsCast;
 tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: restaurants);
 
 const PARCEL_APP: &str = "@tessera/add-to-cart";
-/// Re-reads the menu at most this often while changes stream in.
-const REREAD_EVERY_MS: u32 = 250;
 
 /// The restaurant id in `<base>/:id`, if the path is a detail page.
 fn detail_id(base: &str, path: &str) -> Option<String> {
@@ -168,16 +166,12 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
         }
     };
     load();
-    // A replay announces its progress and confirms each command as a live event, dozens a
-    // second: a few reads a second are enough to keep up.
-    let reread = throttle(load, REREAD_EVERY_MS);
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
-        let reread = reread.clone();
-        move |_| reread()
+        let load = load.clone();
+        move |_| load()
     }));
     // Someone changed this menu: show the item at once, then read the menu again so the
-    // device's saved copy (and what the outbox still waits to send) follows. A read already
-    // under way started before this change: its answer must not undo the patch.
+    // device's saved copy (and what the outbox still waits to send) follows.
     let restaurant = id.clone();
     StoredValue::new_local(on_live(move |event| {
         if event.kind != event_types::MENU_ITEM_UPDATED {
@@ -201,8 +195,7 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
                 _ => false,
             }
         });
-        reads.update_value(|n| *n += 1);
-        reread();
+        load();
     }));
     let base = base.to_string();
     let back = base.clone();
