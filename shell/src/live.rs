@@ -51,6 +51,10 @@ enum Relay {
 }
 
 pub fn start() {
+    // The cursor is taken from `localStorage` now, before any event: taken lazily at the first
+    // relayed event, it would already hold that event's seq (the leader stores it as it
+    // relays) and the event would be dropped as seen.
+    CURSOR.with(|_| {});
     let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
     if let Some(channel) = &channel {
         let answer = channel.clone();
