@@ -6,7 +6,7 @@ use crate::problem::ApiError;
 use crate::time::now_rfc3339;
 use anyhow::Context;
 use sqlx::{Any, Row, Transaction};
-use tessera_shared::sync::DomainEvent;
+use tessera_contract::sync::DomainEvent;
 
 pub struct NewEvent {
     pub kind: &'static str,

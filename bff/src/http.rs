@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use tessera_shared::sync::{parse_version_tag, FieldError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use tessera_contract::sync::{parse_version_tag, FieldError, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 
 /// Request bodies larger than this are refused with 413 before they are read to the end.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -174,7 +174,7 @@ pub fn command_headers(headers: &HeaderMap) -> Result<CommandHeaders, ApiError> 
         })?
         .trim()
         .to_owned();
-    if !tessera_shared::sync::is_valid_idempotency_key(&idempotency_key) {
+    if !tessera_contract::sync::is_valid_idempotency_key(&idempotency_key) {
         return Err(ApiError::bad_request(FieldError::header(
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
@@ -355,7 +355,7 @@ pub fn conditional_json(
 
 /// Rejects a path id that could not name an entity.
 pub fn check_id(name: &'static str, id: &str) -> Result<(), ApiError> {
-    if tessera_shared::sync::is_valid_id(id) {
+    if tessera_contract::sync::is_valid_id(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(FieldError::parameter(
@@ -379,7 +379,7 @@ pub fn check_last_modified_by(claimed: Option<&str>, subject: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_shared::sync::PutCartItem;
+    use tessera_contract::sync::PutCartItem;
 
     fn pointer_of(body: &str) -> (StatusCode, String) {
         let err = parse_json::<PutCartItem>(body.as_bytes())

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 use std::future::Future;
-use tessera_shared::sync::FieldError;
+use tessera_contract::sync::FieldError;
 
 /// One command request, as far as idempotency is concerned.
 pub struct Command {

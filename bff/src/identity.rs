@@ -10,8 +10,8 @@ use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use tessera_shared::auth::AuthConfig;
-use tessera_shared::sync::{DevToken, ROLE_ADMIN};
+use tessera_contract::auth::AuthConfig;
+use tessera_contract::sync::{DevToken, ROLE_ADMIN};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {

@@ -14,7 +14,7 @@ use crate::AppState;
 use anyhow::Context;
 use sqlx::Row;
 use std::time::Duration;
-use tessera_shared::sync::{event_types, OrderStatus};
+use tessera_contract::sync::{event_types, OrderStatus};
 use tokio::task::JoinHandle;
 
 /// Who the kitchen's changes are by.

@@ -64,7 +64,7 @@ async fn health() -> impl IntoResponse {
     description = "How browsers sign in: the OpenID Connect issuer and the client id tokens must be issued to \
                    (the BFF accepts only ID tokens it verifies against that issuer's keys), or `dev` when it \
                    accepts development tokens.",
-    responses((status = 200, description = "the sign-in configuration", body = tessera_shared::auth::AuthConfig)))]
+    responses((status = 200, description = "the sign-in configuration", body = tessera_contract::auth::AuthConfig)))]
 async fn auth_config(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-cache")],

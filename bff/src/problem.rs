@@ -5,7 +5,7 @@
 use axum::body::to_bytes;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tessera_shared::sync::{entity_etag, FieldError, Problem, PROBLEM_JSON};
+use tessera_contract::sync::{entity_etag, FieldError, Problem, PROBLEM_JSON};
 
 /// Problem `type` URIs are relative (`/problems/<slug>`) so they resolve against wherever the
 /// BFF is mounted.

@@ -991,7 +991,7 @@ async fn openapi_lists_every_route(kind: common::Kind) {
             {
                 assert_eq!(
                     p["schema"]["pattern"],
-                    tessera_shared::sync::ID_PATTERN,
+                    tessera_contract::sync::ID_PATTERN,
                     "{path} {}",
                     p["name"]
                 );

@@ -4,6 +4,7 @@
 
 pub mod cdn;
 pub mod icons;
+pub mod merge;
 pub mod package;
 pub mod publish;
 pub mod registry;

@@ -5,12 +5,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tessera_contract::cohort::CohortRule;
+use tessera_contract::manifest::AllowedOrigins;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
 use tessera_deployer::s3::S3Options;
 use tessera_deployer::store::{AnyStore, Store};
-use tessera_shared::cohort::CohortRule;
-use tessera_shared::manifest::AllowedOrigins;
 
 #[derive(Parser)]
 #[command(

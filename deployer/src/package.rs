@@ -7,8 +7,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha384};
 use std::path::{Path, PathBuf};
-use tessera_shared::manifest::{self, BundleFile, ImportMapFragment, ManifestError};
-use tessera_shared::publish::{ImportMap, ShellLayout};
+use tessera_contract::manifest::{self, BundleFile, ImportMapFragment, ManifestError};
+use tessera_contract::published::{ImportMap, ShellLayout};
 
 use crate::icons::ICONS;
 
@@ -342,10 +342,7 @@ pub fn package_shell(
         .find(|f| f.path == SHELL_ENTRY)
         .map(|f| f.integrity.clone())
         .unwrap_or_default();
-    let url_base = format!(
-        "/{}",
-        tessera_shared::publish::bundle_dir(SHELL_NAME, &version)
-    );
+    let url_base = format!("/{}", crate::merge::bundle_dir(SHELL_NAME, &version));
     let snippets: Vec<&str> = files
         .iter()
         .map(|f| f.path.as_str())

@@ -14,6 +14,7 @@
 //! A publisher killed between 3 and 4 leaves the previous set live (every file it names is
 //! still there); the next publish or rollback writes the newest. `verify` says so.
 
+use crate::merge::{bundle_dir, merge, BundleUrls, MergeInput};
 use crate::package::{
     list_files, parse_json, sri, ShellManifest, SHELL_NAME, SHELL_ROOT_FILES, SW_STAMP_PLACEHOLDER,
 };
@@ -22,10 +23,10 @@ use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tessera_shared::cohort::{CohortEntry, CohortRule};
-use tessera_shared::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
-use tessera_shared::publish::{bundle_dir, merge, BundleUrls, MergeInput, Published};
-use tessera_shared::MfeManifest;
+use tessera_contract::cohort::{CohortEntry, CohortRule};
+use tessera_contract::manifest::{self, AllowedOrigins, BundleFile, ManifestError};
+use tessera_contract::published::Published;
+use tessera_contract::MfeManifest;
 
 pub const PUBLISHED_FILES: [&str; 6] = [
     "importmap.json",

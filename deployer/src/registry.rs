@@ -19,8 +19,8 @@ use crate::store::{PutMode, PutOutcome, Store};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tessera_shared::cohort::CohortRule;
-use tessera_shared::MfeManifest;
+use tessera_contract::cohort::CohortRule;
+use tessera_contract::MfeManifest;
 
 pub const SNAPSHOT_PREFIX: &str = "_tessera/snapshots/";
 pub const HEAD_KEY: &str = "_tessera/head.json";

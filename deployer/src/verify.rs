@@ -12,6 +12,7 @@
 //! a publisher committed a snapshot and was stopped (or is still running) before it rewrote them;
 //! the site serves a complete older set, and the next publish or rollback writes the newest.
 
+use crate::merge::bundle_dir;
 use crate::package::{sri, SHELL_NAME, SHELL_ROOT_FILES};
 use crate::publish::{render, shell_root_file_key, PUBLISHED_FILES};
 use crate::registry::{self, Registry};
@@ -19,8 +20,8 @@ use crate::store::Store;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use tessera_shared::manifest::BundleFile;
-use tessera_shared::publish::{bundle_dir, AppsManifest, ImportMap};
+use tessera_contract::manifest::BundleFile;
+use tessera_contract::published::{AppsManifest, ImportMap};
 
 /// How many snapshots before the newest live manifests may lag behind and still be explained.
 const LAG_EXPLAINED: u64 = 10;

@@ -5,10 +5,10 @@ mod common;
 
 use common::Fixture;
 use std::process::{Command, Output, Stdio};
+use tessera_contract::cohort::{choose, CohortRule};
+use tessera_contract::published::AppsManifest;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::verify::verify;
-use tessera_shared::cohort::{choose, CohortRule};
-use tessera_shared::publish::AppsManifest;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera-deploy"))

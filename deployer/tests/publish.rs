@@ -6,9 +6,9 @@ mod common;
 use common::{edit_built, routed_mfe, write, Fixture};
 use serde_json::json;
 use std::path::Path;
+use tessera_contract::manifest::AllowedOrigins;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::store::LocalStore;
-use tessera_shared::manifest::AllowedOrigins;
 
 /// Publishing `dir` fails with a message holding every one of `expected`, and the store is
 /// byte-for-byte what it was.

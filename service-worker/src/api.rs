@@ -1,17 +1,17 @@
 //! BFF queries (`GET /api/…`) through the read-through cache: the rules are
-//! `tessera_shared::read_through`, the records live in IndexedDB (`response_store`). Every
+//! `tessera_runtime::read_through`, the records live in IndexedDB (`response_store`). Every
 //! answer that comes from a record says so (`x-tessera-source: cache`) and when the server last
 //! confirmed it (`x-tessera-as-of`), so the page can show the data's age.
 
 use crate::scope::{self, message, wait};
 use std::cell::RefCell;
 use std::rc::Rc;
-use tessera_shared::cache_policy::NETWORK_TIMEOUT_MS;
-use tessera_shared::read_through::{
+use tessera_runtime::cache_policy::NETWORK_TIMEOUT_MS;
+use tessera_runtime::read_through::{
     self, AfterAnswer, Answer, CachedResponse, Decision, AS_OF_HEADER, NOT_SAVED_HEADER,
     SOURCE_HEADER,
 };
-use tessera_shared::response_store::{ResponseStore, StoreError};
+use tessera_runtime::response_store::{ResponseStore, StoreError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -248,7 +248,7 @@ fn from_record(
     made(record.status, &headers, &record.body)
 }
 
-fn problem_response(problem: &tessera_shared::sync::Problem) -> Result<JsValue, String> {
+fn problem_response(problem: &tessera_contract::sync::Problem) -> Result<JsValue, String> {
     let body = serde_json::to_string(problem).map_err(|e| e.to_string())?;
     made(
         problem.status,

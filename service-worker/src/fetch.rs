@@ -1,7 +1,7 @@
-//! Carrying out the strategy `tessera_shared::cache_policy` picks for a request.
+//! Carrying out the strategy `tessera_runtime::cache_policy` picks for a request.
 
 use crate::scope::{self, caches, wait};
-use tessera_shared::cache_policy::{self, Strategy, NETWORK_TIMEOUT_MS, PAGE_URL};
+use tessera_runtime::cache_policy::{self, Strategy, NETWORK_TIMEOUT_MS, PAGE_URL};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;

@@ -1,7 +1,7 @@
 //! Tessera's service worker, in Rust. `sw.js` (rendered by the deployer with the shell) is a
 //! small ES module that registers the event listeners synchronously, as browsers require, and
 //! hands each event to the functions exported here. What to do with a request is decided by
-//! `tessera_shared::cache_policy`, which is plain Rust with native tests.
+//! `tessera_runtime::cache_policy`, which is plain Rust with native tests.
 
 mod api;
 mod fetch;
@@ -121,16 +121,18 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
 #[wasm_bindgen]
 pub fn on_sync(tag: String) -> js_sys::Promise {
     future_to_promise(async move {
-        if tag != tessera_shared::replay::SYNC_TAG {
+        if tag != tessera_runtime::replay::SYNC_TAG {
             return Ok(JsValue::UNDEFINED);
         }
         // The browser fires it when the network returns (or at once when registered online).
-        let report = tessera_shared::replay::run(true, true).await.map_err(|e| {
-            scope::log(&format!(
-                "tessera service worker: outbox replay failed: {e}"
-            ));
-            js_sys::Error::new(&e)
-        })?;
+        let report = tessera_runtime::replay::run(true, true)
+            .await
+            .map_err(|e| {
+                scope::log(&format!(
+                    "tessera service worker: outbox replay failed: {e}"
+                ));
+                js_sys::Error::new(&e)
+            })?;
         match report {
             Some(r) if r.summary.pending > 0 => Err(js_sys::Error::new(&format!(
                 "{} commands still wait for the server",

@@ -7,7 +7,7 @@
 use crate::scope::{self, all, caches, log, wait};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use tessera_shared::cache_policy::{self, MANIFEST_URLS};
+use tessera_runtime::cache_policy::{self, MANIFEST_URLS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{

@@ -15,7 +15,7 @@ pub fn caches() -> Result<CacheStorage, String> {
         .map_err(|e| format!("no Cache API: {}", message(&e)))
 }
 
-pub use tessera_shared::js_value::error_text as message;
+pub use tessera_runtime::js_value::error_text as message;
 
 /// Awaits a promise, turning a rejection into its message.
 pub async fn wait(p: js_sys::Promise) -> Result<JsValue, String> {

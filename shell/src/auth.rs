@@ -8,11 +8,11 @@
 use crate::session;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
-use tessera_shared::auth::{
+use tessera_contract::auth::{
     safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
 };
-use tessera_shared::session_store::SessionStore;
-use tessera_shared::Session;
+use tessera_contract::Session;
+use tessera_runtime::session_store::SessionStore;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -125,7 +125,7 @@ async fn fetch_text(path: &str) -> Result<String, String> {
     init.set_cache(web_sys::RequestCache::NoStore);
     let response: web_sys::Response = JsFuture::from(window().fetch_with_str_and_init(path, &init))
         .await
-        .map_err(|e| tessera_shared::js_value::error_text(&e))?
+        .map_err(|e| tessera_runtime::js_value::error_text(&e))?
         .unchecked_into();
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
@@ -277,7 +277,7 @@ fn adopt(tokens: Tokens, notify_others: bool) -> Session {
     TOKENS.with(|t| *t.borrow_mut() = Some(tokens.clone()));
     if notify_others {
         session::change(session.clone());
-        tessera_shared::outbox_client::kick();
+        tessera_runtime::outbox_client::kick();
     }
     keep_renewed(tokens);
     session
@@ -394,10 +394,10 @@ pub fn sign_out() {
         let id_token = TOKENS.with(|t| t.borrow().as_ref().map(|t| t.id_token.clone()));
         if let Some(subject) = id_token
             .as_deref()
-            .and_then(tessera_shared::read_through::token_subject)
+            .and_then(tessera_runtime::read_through::token_subject)
         {
             // Waiting commands stay, unsent, until this user signs in again.
-            if let Ok(store) = tessera_shared::outbox_client::store().await {
+            if let Ok(store) = tessera_runtime::outbox_client::store().await {
                 let _ = store.set_token(&subject, None).await;
             }
         }
@@ -419,7 +419,7 @@ pub fn sign_out() {
                 let _ = window().location().assign(&url);
             }
             None => {
-                tessera_shared::browser::navigate("/");
+                tessera_sdk::navigate("/");
                 signed_out(true);
             }
         }
@@ -429,7 +429,7 @@ pub fn sign_out() {
 /// This page's name on the channel, so it does not act on its own announcements.
 fn page_id() -> String {
     thread_local! {
-        static ID: String = tessera_shared::browser::new_id();
+        static ID: String = tessera_sdk::bus::new_id();
     }
     ID.with(String::clone)
 }
@@ -493,7 +493,7 @@ pub fn account() -> impl IntoView {
                     }.into_any(),
                     (false, _) => view! {
                         <button class="sign-in" on:click=|_| {
-                            sign_in(&tessera_shared::browser::current_path());
+                            sign_in(&tessera_sdk::current_path());
                         }>"Sign in"</button>
                     }.into_any(),
                 }

@@ -3,9 +3,9 @@
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
 use leptos::prelude::*;
-use tessera_shared::bff;
-use tessera_shared::browser::{on_location_change, publish, subscribe, Listener};
-use tessera_shared::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
+use tessera_contract::bff;
+use tessera_runtime::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
+use tessera_sdk::{on_location_change, publish, subscribe, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

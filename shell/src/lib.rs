@@ -3,6 +3,7 @@
 
 mod auth;
 mod connectivity;
+mod host;
 mod js;
 mod lifecycle;
 mod live;

@@ -2,8 +2,8 @@
 
 use crate::js;
 use crate::registry;
-use tessera_shared::lifecycle::{LifecycleEvent as E, Props};
-use tessera_shared::{AppStatus, SUPPORTED_ABIS};
+use tessera_contract::lifecycle::{LifecycleEvent as E, Props};
+use tessera_contract::{AppStatus, SUPPORTED_ABIS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -50,11 +50,13 @@ pub fn has_export(module: &JsValue, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The props object for an app: the typed props as JSON, plus the shell's parcel functions.
+/// The props object for an app: the typed props as JSON, plus the shell's host services
+/// (ABI 2) and its parcel functions (where ABI 1 apps look for them).
 pub fn props_object(props: &Props) -> (JsValue, String) {
     let text = serde_json::to_string(props).unwrap_or_default();
     let object = js_sys::JSON::parse(&text).unwrap_or_else(|_| js_sys::Object::new().into());
     crate::parcels::attach(&object);
+    crate::host::attach(&object);
     (object, text)
 }
 
@@ -62,7 +64,11 @@ pub fn base_props(name: &str) -> Props {
     registry::with(|s| Props {
         name: name.to_string(),
         base_path: String::new(),
-        abi: tessera_shared::ABI_VERSION,
+        // The ABI the shell drives this app with: the one it declares.
+        abi: s
+            .records
+            .get(name)
+            .map_or(tessera_contract::ABI_VERSION, |r| r.entry.abi),
         session: s.session.clone(),
         params: Default::default(),
         navigation: s.manifests.mount_points.navigation(),
@@ -111,7 +117,7 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
     let subject = session
         .id_token
         .as_deref()
-        .and_then(tessera_shared::read_through::token_subject);
+        .and_then(tessera_runtime::read_through::token_subject);
     registry::with(|s| {
         let Some(record) = s.records.get(name) else {
             return (
@@ -125,7 +131,7 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
         };
         let entry = &record.entry;
         let chosen =
-            tessera_shared::cohort::choose(name, entry, subject.as_deref(), &session.roles);
+            tessera_contract::cohort::choose(name, entry, subject.as_deref(), &session.roles);
         let (url, preload) = match chosen {
             Some(cohort) => (Some(cohort.entry.clone()), cohort.preload.clone()),
             None => (

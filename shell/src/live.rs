@@ -11,10 +11,10 @@
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use leptos::prelude::*;
-use tessera_shared::browser::publish;
-use tessera_shared::bus::topics;
-use tessera_shared::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
-use tessera_shared::sync::DomainEvent;
+use tessera_contract::bus::topics;
+use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
+use tessera_contract::sync::DomainEvent;
+use tessera_sdk::publish;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

@@ -1,7 +1,7 @@
 //! Fetching the published manifests at start.
 
 use serde::de::DeserializeOwned;
-use tessera_shared::publish::{AppsManifest, ImportMap, MountPointsManifest};
+use tessera_contract::published::{AppsManifest, ImportMap, MountPointsManifest};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 

@@ -6,10 +6,11 @@
 //! rejections with what the user can do about each.
 
 use leptos::prelude::*;
-use tessera_shared::browser::{publish, Listener};
-use tessera_shared::bus::topics;
-use tessera_shared::outbox::{Entry, EntryState, Resolution, Summary};
-use tessera_shared::{outbox_client, replay, Session};
+use tessera_contract::bus::topics;
+use tessera_contract::Session;
+use tessera_runtime::outbox::{Entry, EntryState, Resolution, Summary};
+use tessera_runtime::{outbox_client, replay};
+use tessera_sdk::{publish, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -49,7 +50,7 @@ pub fn use_session(session: &Session) {
     let subject = session
         .id_token
         .as_deref()
-        .and_then(tessera_shared::read_through::token_subject);
+        .and_then(tessera_runtime::read_through::token_subject);
     let token = session.id_token.clone();
     wasm_bindgen_futures::spawn_local(async move {
         match outbox_client::store().await {

@@ -4,8 +4,8 @@
 use crate::lifecycle::{self, base_props, call, props_object};
 use crate::registry;
 use std::cell::RefCell;
-use tessera_shared::lifecycle::LifecycleEvent as E;
-use tessera_shared::AppStatus;
+use tessera_contract::lifecycle::LifecycleEvent as E;
+use tessera_contract::AppStatus;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};

@@ -4,8 +4,8 @@
 //! background. It runs whenever the heartbeat finds the server (at start and after each
 //! spell without it) and when another user signs in, since the cache is kept per user.
 
-use tessera_shared::sync::OfflineSet;
-use tessera_shared::Session;
+use tessera_contract::sync::OfflineSet;
+use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

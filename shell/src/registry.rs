@@ -4,9 +4,9 @@
 use crate::manifests::Manifests;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use tessera_shared::lifecycle::LifecycleEvent;
-use tessera_shared::publish::AppEntry;
-use tessera_shared::{AppStatus, Session};
+use tessera_contract::lifecycle::LifecycleEvent;
+use tessera_contract::published::AppEntry;
+use tessera_contract::{AppStatus, Session};
 use wasm_bindgen::prelude::*;
 
 pub struct AppRecord {

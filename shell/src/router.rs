@@ -5,11 +5,11 @@ use crate::lifecycle::{self, base_props, call, has_export, props_object};
 use crate::registry;
 use crate::view;
 use std::cell::Cell;
-use tessera_shared::auth::{access, Access};
-use tessera_shared::browser::{current_path, navigate, Listener};
-use tessera_shared::lifecycle::LifecycleEvent as E;
-use tessera_shared::publish::{Activated, Resolution};
-use tessera_shared::AppStatus;
+use tessera_contract::auth::{access, Access};
+use tessera_contract::lifecycle::LifecycleEvent as E;
+use tessera_contract::published::{Activated, Resolution};
+use tessera_contract::AppStatus;
+use tessera_sdk::{current_path, navigate, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -195,7 +195,7 @@ async fn unmount(name: &str) {
     container.remove();
 }
 
-fn props_for(app: &Activated) -> tessera_shared::Props {
+fn props_for(app: &Activated) -> tessera_contract::Props {
     let mut props = base_props(&app.app);
     props.base_path = app.base_path.clone();
     props.params = app.params.clone();

@@ -9,9 +9,10 @@
 //! as Alice (a customer) when none is stored.
 
 use leptos::prelude::*;
-use tessera_shared::browser::publish;
-use tessera_shared::bus::topics;
-use tessera_shared::Session;
+use tessera_contract::bus::topics;
+use tessera_contract::Session;
+use tessera_sdk::publish;
+use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";
 
@@ -31,7 +32,7 @@ pub fn signal() -> ArcRwSignal<Session> {
 
 /// Sets the session at start, before anything reads it.
 pub fn init(session: Session) {
-    tessera_shared::browser::set_current_token(session.id_token.as_deref());
+    show_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session));
 }
 
@@ -39,7 +40,7 @@ pub fn init(session: Session) {
 pub fn change(session: Session) {
     let same_user =
         current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
-    tessera_shared::browser::set_current_token(session.id_token.as_deref());
+    show_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session.clone()));
     crate::registry::with(|s| s.session = session.clone());
     crate::outbox::use_session(&session);
@@ -59,8 +60,15 @@ pub fn change(session: Session) {
     }
 }
 
+/// `window.__tessera.token`: the token the host services send now, on the shell's debugging
+/// surface, so a test or a developer can see that a renewal reached the page.
+fn show_token(token: Option<&str>) {
+    let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
+    let _ = js_sys::Reflect::set(&crate::debug_object(), &"token".into(), &value);
+}
+
 fn subject(token: &str) -> Option<String> {
-    tessera_shared::read_through::token_subject(token)
+    tessera_runtime::read_through::token_subject(token)
 }
 
 /// The development session: the stored one, or Alice (a customer) when none is stored or it

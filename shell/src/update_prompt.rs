@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
-use tessera_shared::browser::Listener;
+use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerState};

@@ -49,7 +49,7 @@ fn sizes(built: &[build::Built]) -> Result<()> {
     Ok(())
 }
 
-fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+pub fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();

@@ -91,7 +91,7 @@ fn start_provider(addr: &str) -> Result<Provider> {
         .arg("--redirect-uri")
         .arg(format!(
             "http://{addr}{}",
-            tessera_shared::auth::CALLBACK_PATH
+            tessera_contract::auth::CALLBACK_PATH
         ))
         .arg("--post-logout-redirect-uri")
         .arg(format!("http://{addr}/"))

@@ -15,6 +15,7 @@ mod build;
 mod dev;
 mod run;
 mod test;
+mod thin;
 mod tools;
 
 use anyhow::{bail, Result};

@@ -39,9 +39,11 @@ pub fn test(args: &[String]) -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
         "-p",
-        "tessera-shared",
+        "tessera-runtime",
         "--features",
-        "tessera-shared/browser",
+        "tessera-runtime/browser",
+        "-p",
+        "tessera-sdk",
     ]);
     for c in WASM_CRATES {
         wasm_clippy.args(["-p", c]);
@@ -57,20 +59,16 @@ pub fn test(args: &[String]) -> Result<()> {
     end_to_end()
 }
 
-/// wasm-bindgen-test suites in headless Chromium: the browser glue in a page, the
-/// read-through cache's IndexedDB store in a page and in a service worker, and the outbox's
-/// store in a page.
+/// wasm-bindgen-test suites in headless Chromium: the app SDK in a page (bus, location, props,
+/// host calls), and the client runtime's stores: the read-through cache's IndexedDB store in a
+/// page and in a service worker, and the outbox's store in a page.
 fn browser_tests() -> Result<()> {
-    run(cargo()
-        .args([
-            "test",
-            "--target",
-            "wasm32-unknown-unknown",
+    let suites: [&[&str]; 2] = [
+        &["-p", "tessera-sdk", "--test", "browser"],
+        &[
             "-p",
-            "tessera-shared",
+            "tessera-runtime",
             "--features",
-            "browser",
-            "--test",
             "browser",
             "--test",
             "response_store_window",
@@ -78,13 +76,20 @@ fn browser_tests() -> Result<()> {
             "response_store_worker",
             "--test",
             "outbox_store",
-        ])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            tools::wasm_bindgen_test_runner(),
-        )
-        .env("CHROMEDRIVER", tools::CHROMEDRIVER)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "60"))
+        ],
+    ];
+    for suite in suites {
+        run(cargo()
+            .args(["test", "--target", "wasm32-unknown-unknown"])
+            .args(suite)
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                tools::wasm_bindgen_test_runner(),
+            )
+            .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "60"))?;
+    }
+    Ok(())
 }
 
 pub fn fixtures_dir() -> PathBuf {
@@ -158,7 +163,14 @@ fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
 }
 
 fn end_to_end() -> Result<()> {
-    build::build(&[])?;
+    let built = build::build(&[])?;
+    crate::thin::check_apps(
+        built
+            .iter()
+            .filter(|b| b.label != "shell")
+            .map(|b| (b.label.as_str(), b.dir.as_path())),
+    )?;
+    println!("no micro-app carries the client runtime (IndexedDB, fetch, WebSocket)");
     rebuild_one_app_in_isolation("cart")?;
     run_e2e(&[])
 }

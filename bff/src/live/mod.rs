@@ -19,7 +19,7 @@ use axum::extract::ws::Utf8Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_shared::live::{ServerMessage, Topics};
+use tessera_contract::live::{ServerMessage, Topics};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
 

@@ -18,8 +18,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_shared::live::{close, ClientMessage, Resume, ServerMessage, Topics};
-use tessera_shared::sync::ROLE_ADMIN;
+use tessera_contract::live::{close, ClientMessage, Resume, ServerMessage, Topics};
+use tessera_contract::sync::ROLE_ADMIN;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 use sqlx::{Any, Executor, Row, Transaction};
-use tessera_shared::sync::{
+use tessera_contract::sync::{
     entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError, Order,
     OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
 };

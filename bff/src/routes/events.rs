@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tessera_shared::sync::{DomainEvent, Page, Problem, ROLE_ADMIN};
+use tessera_contract::sync::{DomainEvent, Page, Problem, ROLE_ADMIN};
 
 #[utoipa::path(get, path = "/api/events", tag = "events",
     description = "Events with seq > `after`, oldest first. `nextCursor` is the seq to pass as `after` next time \

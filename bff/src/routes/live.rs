@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
-use tessera_shared::live::{PollAnswer, Topics, MAX_POLL_WAIT_MS};
-use tessera_shared::sync::{DomainEvent, FieldError, Problem, MAX_PAGE_LIMIT, ROLE_ADMIN};
+use tessera_contract::live::{PollAnswer, Topics, MAX_POLL_WAIT_MS};
+use tessera_contract::sync::{DomainEvent, FieldError, Problem, MAX_PAGE_LIMIT, ROLE_ADMIN};
 
 struct PollParams {
     /// `None`: from now on.

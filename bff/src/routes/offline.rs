@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use sqlx::Row;
-use tessera_shared::sync::{OfflineSet, Problem};
+use tessera_contract::sync::{OfflineSet, Problem};
 
 /// Bounds the list: a client warms at most this many restaurants' menus.
 const MAX_RESTAURANTS: i64 = 500;

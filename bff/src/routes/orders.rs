@@ -12,7 +12,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
-use tessera_shared::sync::{entity_etag, FieldError, Order, OrderStatus, Page, Problem, CURRENCY};
+use tessera_contract::sync::{
+    entity_etag, FieldError, Order, OrderStatus, Page, Problem, CURRENCY,
+};
 
 const COLUMNS: &str = "id, owner, status, lines, total_cents, placed_at, placed_ms, version, last_modified, last_modified_by, deleted";
 

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
-use tessera_shared::sync::{
+use tessera_contract::sync::{
     entity_etag, event_types, EntityMeta, FieldError, MenuItem, Page, Problem, PutMenuItem,
     Restaurant, RestaurantDetail, CURRENCY,
 };

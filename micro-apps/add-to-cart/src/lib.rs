@@ -4,14 +4,14 @@
 //! `props.data`.
 
 use leptos::prelude::*;
-use tessera_shared::bff::BffError;
-use tessera_shared::browser::{publish, Bff, CommandSpec, Host};
-use tessera_shared::bus::topics::{self, ItemAdded};
-use tessera_shared::overlay::{Edit, Overlay};
-use tessera_shared::sync::{Cart, CartLine, PutCartItem, MAX_QUANTITY};
-use tessera_shared::Props;
+use tessera_sdk::bff::BffError;
+use tessera_sdk::bus::topics::{self, ItemAdded};
+use tessera_sdk::overlay::{Edit, Overlay};
+use tessera_sdk::sync::{Cart, CartLine, PutCartItem, MAX_QUANTITY};
+use tessera_sdk::Props;
+use tessera_sdk::{publish, Bff, CommandSpec, Host};
 
-tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: add_to_cart);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: add_to_cart);
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,12 +69,12 @@ async fn add(bff: &Bff, item: &Item, quantity: u32) -> Result<(), BffError> {
     Ok(())
 }
 
-fn add_to_cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
+fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let quantity = RwSignal::new(1u32);
     let added = RwSignal::new(0u32);
     let saving = RwSignal::new(Saving::Idle);
     let p = props.get_untracked();
-    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
+    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
     let source = p.name;
     let item = move || serde_json::from_value::<Item>(props.get().data).ok();
     move || match item() {

@@ -5,17 +5,15 @@
 //! live: each `order.*` event from the BFF's live service updates its order on screen at once.
 
 use leptos::prelude::*;
-use tessera_shared::browser::{
-    as_of_notice, new_idempotency_key, on_live, subscribe, Bff, CommandSpec, Host,
-};
-use tessera_shared::bus::topics;
-use tessera_shared::overlay::{Edit, Marked, Overlay};
-use tessera_shared::sync::{
+use tessera_sdk::bus::topics;
+use tessera_sdk::overlay::{Edit, Marked, Overlay};
+use tessera_sdk::sync::{
     event_types, total_cents, CartLine, Checkout, DomainEvent, EntityMeta, Order, Page, PutCartItem,
 };
-use tessera_shared::Props;
+use tessera_sdk::Props;
+use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, CommandSpec, Host};
 
-tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
 
 /// How many of the user's orders the cart shows.
 const RECENT_ORDERS: usize = 5;
@@ -74,10 +72,10 @@ enum Shown {
     Failed(String),
 }
 
-fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
+fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let p = props.get_untracked();
-    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
-    let orders = Bff::new("/api/orders", &p.session);
+    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
+    let orders = host.bff("/api/orders");
     let shown = RwSignal::new(Shown::Loading);
     // A command that could not be queued, shown above the cart it left unchanged.
     let notice = RwSignal::new(None::<String>);
@@ -223,7 +221,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
     let checkout = {
         let queue = queue.clone();
         move |_| {
-            let order_id = new_idempotency_key();
+            let order_id = new_uuid();
             let overlays = vec![
                 Overlay {
                     query: String::new(),
@@ -331,7 +329,7 @@ fn cart(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::{newest, price, RECENT_ORDERS};
-    use tessera_shared::sync::{EntityMeta, Order, OrderStatus};
+    use tessera_sdk::sync::{EntityMeta, Order, OrderStatus};
 
     fn order(id: &str, placed_at: &str, version: i64, status: OrderStatus) -> Order {
         Order {

@@ -6,23 +6,21 @@
 //! user's inbox; other admins' edits arrive live.
 
 use leptos::prelude::*;
-use tessera_shared::bff::BffError;
-use tessera_shared::browser::{
-    current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host,
-};
-use tessera_shared::bus::topics;
-use tessera_shared::overlay::{Edit, Marked, Overlay};
-use tessera_shared::routing::RoutePattern;
-use tessera_shared::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant};
-use tessera_shared::Props;
+use tessera_sdk::bff::BffError;
+use tessera_sdk::bus::topics;
+use tessera_sdk::overlay::{Edit, Marked, Overlay};
+use tessera_sdk::routing::RoutePattern;
+use tessera_sdk::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant};
+use tessera_sdk::Props;
+use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host};
 
-tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: menu_admin);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: menu_admin);
 
-fn menu_admin(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
+fn menu_admin(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
     StoredValue::new_local(on_location_change(move |p| path.set(p)));
     let p = props.get_untracked();
-    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/restaurants"), &p.session);
+    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/restaurants"));
     let base = if p.base_path.is_empty() {
         "/admin/menus".to_string()
     } else {

@@ -4,24 +4,24 @@
 //! e.g. from the user's other device).
 
 use leptos::prelude::*;
-use tessera_shared::browser::{current_path, on_live, on_location_change, subscribe, Bff, Host};
-use tessera_shared::bus::topics;
-use tessera_shared::sync::{event_types, Cart};
-use tessera_shared::Props;
+use tessera_sdk::bus::topics;
+use tessera_sdk::sync::{event_types, Cart};
+use tessera_sdk::Props;
+use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Host};
 
-tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
 
 fn is_active(path: &str, route: &str) -> bool {
     path == route || path.starts_with(&format!("{}/", route.trim_end_matches('/')))
 }
 
-fn nav(props: ArcRwSignal<Props>, _host: Host) -> impl IntoView {
+fn nav(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
     let items = RwSignal::new(0u32);
     // Reads overlap when the outbox changes quickly; only the newest answer counts.
     let reads = StoredValue::new(0u64);
     let p = props.get_untracked();
-    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/cart"), &p.session);
+    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
     let signed_in = p.session.id_token.is_some();
     let read = move || {
         if !signed_in {

@@ -5,18 +5,16 @@
 
 use leptos::prelude::*;
 use serde_json::json;
-use tessera_shared::bff::BffError;
-use tessera_shared::browser::{
-    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host,
-};
-use tessera_shared::bus::topics;
-use tessera_shared::overlay::Marked;
-use tessera_shared::routing::RoutePattern;
-use tessera_shared::sync::{event_types, MenuItem, Page, Restaurant};
-use tessera_shared::Props;
+use tessera_sdk::bff::BffError;
+use tessera_sdk::bus::topics;
+use tessera_sdk::overlay::Marked;
+use tessera_sdk::routing::RoutePattern;
+use tessera_sdk::sync::{event_types, MenuItem, Page, Restaurant};
+use tessera_sdk::Props;
+use tessera_sdk::{as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host};
 use wasm_bindgen::JsCast;
 
-tessera_shared::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: restaurants);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: restaurants);
 
 const PARCEL_APP: &str = "@tessera/add-to-cart";
 
@@ -38,7 +36,7 @@ fn restaurants(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
     StoredValue::new_local(on_location_change(move |p| path.set(p)));
     let p = props.get_untracked();
-    let bff = Bff::new(p.bff.as_deref().unwrap_or("/api/restaurants"), &p.session);
+    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/restaurants"));
     let base = if p.base_path.is_empty() {
         "/restaurants".to_string()
     } else {

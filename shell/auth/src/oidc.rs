@@ -10,7 +10,7 @@ use openidconnect::{
     PkceCodeVerifier, ProviderMetadataWithLogout, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-use tessera_shared::auth::{Claims, Tokens, SCOPES};
+use tessera_contract::auth::{Claims, Tokens, SCOPES};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -97,7 +97,7 @@ fn redirect_uri() -> String {
     let origin = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default();
-    format!("{origin}{}", tessera_shared::auth::CALLBACK_PATH)
+    format!("{origin}{}", tessera_contract::auth::CALLBACK_PATH)
 }
 
 impl Provider {

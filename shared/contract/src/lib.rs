@@ -1,0 +1,26 @@
+//! Tessera's contract: the types and rules every part shares, in plain Rust with native unit
+//! tests and no browser dependencies. The shell, the service worker and the client runtime,
+//! the app SDK, the deployer and the BFF all depend on it; it depends on none of them.
+//!
+//! `mfe.json` and its validation (`manifest`), the published manifests and path resolution
+//! (`published`), route patterns (`routing`), cohorts (`cohort`), the app status machine and
+//! lifecycle props (`lifecycle`), the host services of lifecycle ABI 2 (`host`), the bus
+//! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
+//! (`bff`), how waiting commands show in answers (`overlay`) and the retry rule (`backoff`).
+
+pub mod auth;
+pub mod backoff;
+pub mod bff;
+pub mod bus;
+pub mod cohort;
+pub mod host;
+pub mod lifecycle;
+pub mod live;
+pub mod manifest;
+pub mod overlay;
+pub mod published;
+pub mod routing;
+pub mod sync;
+
+pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
+pub use manifest::{ManifestError, MfeManifest};

@@ -1,0 +1,108 @@
+//! The client's calls to the BFF, made once for every app by the shell (lifecycle ABI 2's
+//! host services): queries with the session's bearer token, read through the service worker,
+//! with the user's waiting commands on top (read-your-writes); commands into the outbox.
+
+use crate::read_through::{token_subject, AS_OF_HEADER, SOURCE_HEADER};
+use serde_json::Value;
+use tessera_contract::bff::{decode, BffError, Freshness};
+use tessera_contract::host::CommandRequest;
+use tessera_contract::Session;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// One user's view of the BFF.
+#[derive(Clone, Debug)]
+pub struct Bff {
+    token: Option<String>,
+    /// Whose commands these are (from the token), so only the user's own waiting commands
+    /// show in their answers.
+    subject: String,
+}
+
+/// A fresh `Idempotency-Key` (a random UUID). Reuse one key for every retry of the same intent.
+pub fn new_idempotency_key() -> String {
+    let crypto = crate::js_value::field(&js_sys::global(), "crypto");
+    crate::js_value::field(&crypto, "randomUUID")
+        .dyn_into::<js_sys::Function>()
+        .ok()
+        .and_then(|f| f.call0(&crypto).ok())
+        .and_then(|id| id.as_string())
+        .expect("crypto.randomUUID: browsers that run wasm have it")
+}
+
+impl Bff {
+    pub fn new(session: &Session) -> Bff {
+        Bff {
+            subject: session
+                .id_token
+                .as_deref()
+                .and_then(token_subject)
+                .unwrap_or_default(),
+            token: session.id_token.clone(),
+        }
+    }
+
+    /// `GET url` (a site path), with the user's waiting commands applied to the answer.
+    pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
+        let (mut value, freshness) = self.send("GET", url).await?;
+        crate::outbox_client::overlay(&self.subject, url, &mut value).await;
+        Ok((value, freshness))
+    }
+
+    /// Queues a command in the outbox and returns once it is saved on this device; it is
+    /// sent as soon as the server can be reached, and its result (applied, conflict,
+    /// rejection) is the outbox's to report.
+    pub async fn command(&self, request: CommandRequest) -> Result<crate::outbox::Entry, BffError> {
+        let new = crate::outbox::NewEntry {
+            idempotency_key: new_idempotency_key(),
+            entity: format!("{}@{}", request.entity, self.subject),
+            subject: self.subject.clone(),
+            base_version: request.base_version,
+            command: crate::outbox::Command {
+                method: "PUT".into(),
+                path: request.path,
+                body: Some(request.body.to_string()),
+            },
+            label: request.label,
+            overlays: request.overlays,
+        };
+        crate::outbox_client::queue(new)
+            .await
+            .map_err(|e| BffError::Storage(e.to_string()))
+    }
+
+    async fn send(&self, method: &str, url: &str) -> Result<(Value, Freshness), BffError> {
+        let network =
+            |e: JsValue| BffError::Network(format!("{url}: {}", crate::js_value::error_text(&e)));
+        let headers = web_sys::Headers::new().map_err(network)?;
+        headers.set("Accept", "application/json").map_err(network)?;
+        if let Some(token) = &self.token {
+            headers
+                .set("Authorization", &format!("Bearer {token}"))
+                .map_err(network)?;
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&headers);
+        let window = web_sys::window().expect("the host's queries run in a page");
+        let response: web_sys::Response =
+            JsFuture::from(window.fetch_with_str_and_init(url, &init))
+                .await
+                .map_err(network)?
+                .unchecked_into();
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let content_type = header("content-type").unwrap_or_default();
+        let freshness = Freshness::from_headers(
+            header(AS_OF_HEADER).as_deref(),
+            header(SOURCE_HEADER).as_deref(),
+        );
+        let text = JsFuture::from(response.text().map_err(network)?)
+            .await
+            .map_err(network)?
+            .as_string()
+            .unwrap_or_default();
+        let value = decode(url, response.status(), &content_type, &text)?;
+        Ok((value, freshness))
+    }
+}

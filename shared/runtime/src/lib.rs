@@ -1,0 +1,29 @@
+//! Tessera's client runtime: the data layer that lives once per page, in the shell, and once in
+//! the service worker. Micro-apps never link it; they reach it through the shell's host
+//! services (lifecycle ABI 2, `tessera_contract::host`).
+//!
+//! Plain Rust with native unit tests: the outbox's state machine (`outbox`), the read-through
+//! cache's rules (`read_through`), the service worker's cache policy (`cache_policy`) and the
+//! status bar's connectivity rules (`connectivity`). Behind the `browser` feature: the IndexedDB
+//! stores (`outbox_store`, `response_store`, `session_store`), the replay (`replay`), a page's
+//! side of the outbox (`outbox_client`) and the BFF client (`bff_client`).
+
+pub mod cache_policy;
+pub mod connectivity;
+pub mod outbox;
+pub mod read_through;
+
+#[cfg(feature = "browser")]
+pub mod bff_client;
+#[cfg(feature = "browser")]
+pub mod js_value;
+#[cfg(feature = "browser")]
+pub mod outbox_client;
+#[cfg(feature = "browser")]
+pub mod outbox_store;
+#[cfg(feature = "browser")]
+pub mod replay;
+#[cfg(feature = "browser")]
+pub mod response_store;
+#[cfg(feature = "browser")]
+pub mod session_store;

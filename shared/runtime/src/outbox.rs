@@ -1,0 +1,600 @@
+//! The outbox's rules: what state each queued command is in, which commands may be sent now,
+//! what an answer from the BFF does to an entry, and how long a failed send waits. The browser
+//! side keeps the entries in IndexedDB and performs the sends; everything it decides comes from
+//! here, so the rules are tested natively (including random interleavings with crashes).
+//!
+//! Ordering: commands on one entity (a cart, a menu item) are sent one at a time in the order
+//! they were queued; commands on different entities never wait for each other. A conflict
+//! stops its entity until the user resolves it, because every later command on that entity was
+//! based on the same outdated version. Nothing leaves the outbox without either the server
+//! confirming it or the user discarding it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tessera_contract::overlay::Overlay;
+
+pub use tessera_contract::backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryState {
+    /// Waiting to be sent (again, after `not_before_ms`).
+    Pending,
+    /// Handed to the network; after a crash it is pending again (the idempotency key makes
+    /// the second send harmless).
+    Sending,
+    /// The server applied it; the entry is removed.
+    Done,
+    /// The server's version moved on (`412`): the user chooses in the inbox.
+    Conflict,
+    /// The server refused it for good (a validation `4xx`); kept, with the server's message,
+    /// until the user retries or discards it.
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    /// `PUT`, `POST` or `DELETE`.
+    pub method: String,
+    /// The BFF path, e.g. `/api/cart/items/pho-corner~pho-bo`.
+    pub path: String,
+    /// The JSON body, as sent.
+    pub body: Option<String>,
+}
+
+/// What the server said about the entity when it refused a command as outdated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Theirs {
+    pub version: Option<i64>,
+    /// The server's current representation, for the inbox to show beside mine.
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// Queue position: entries are sent in `id` order within their entity.
+    pub id: u64,
+    pub idempotency_key: String,
+    /// Which entity the command changes (`cart:alice`, `menu-item:pho-corner/pho-bo`).
+    pub entity: String,
+    /// Whose command it is: replays use that user's token, read fresh at replay time.
+    pub subject: String,
+    /// The entity version the user's change was based on (`If-Match`); `None` for commands
+    /// that do not depend on one.
+    pub base_version: Option<i64>,
+    pub command: Command,
+    /// What the user did, in their words ("Phở bò × 3 in the cart"), for the outbox view.
+    #[serde(default)]
+    pub label: String,
+    pub state: EntryState,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// Set on a conflict.
+    pub theirs: Option<Theirs>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// A pending entry waits until then (backoff, `Retry-After`).
+    pub not_before_ms: u64,
+    /// How the command shows in query answers while it waits (read-your-writes).
+    #[serde(default)]
+    pub overlays: Vec<Overlay>,
+}
+
+/// A command as an app hands it to the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEntry {
+    pub idempotency_key: String,
+    pub entity: String,
+    pub subject: String,
+    pub base_version: Option<i64>,
+    pub command: Command,
+    pub label: String,
+    pub overlays: Vec<Overlay>,
+}
+
+/// What an answer (or the lack of one) means for the entry that was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: applied; `version` is the entity's new version (from the `ETag`).
+    Applied { version: Option<i64> },
+    /// 412: based on an outdated version.
+    Conflict(Theirs),
+    /// Any other 4xx but 401, 408 and 429: will never succeed as it is.
+    Rejected { status: u16, message: String },
+    /// No answer, 5xx, 401 (a fresh token may fix it), 408 or 429: try again later.
+    Retry {
+        error: String,
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// Classifies an HTTP answer to a command. `message` is the server's problem detail or title.
+pub fn classify(
+    status: u16,
+    version: Option<i64>,
+    retry_after_ms: Option<u64>,
+    message: String,
+) -> Outcome {
+    match status {
+        200..=299 => Outcome::Applied { version },
+        412 => Outcome::Conflict(Theirs {
+            version,
+            body: None,
+        }),
+        401 => Outcome::Retry {
+            error: format!("HTTP 401: sign in again to send this ({message})"),
+            retry_after_ms,
+        },
+        408 | 429 | 500..=599 => Outcome::Retry {
+            error: format!("HTTP {status}: {message}"),
+            retry_after_ms,
+        },
+        _ => Outcome::Rejected { status, message },
+    }
+}
+
+/// A `Retry-After` header (seconds or an HTTP date already converted by the caller to Unix ms)
+/// as a wait from `now_ms`.
+pub fn retry_after_ms(header: &str) -> Option<u64> {
+    header.trim().parse::<u64>().ok().map(|s| s * 1000)
+}
+
+/// A user's decision on a conflict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Send my change again, on the server's current version.
+    KeepMine,
+    /// Drop my change; the server's state stands.
+    TakeTheirs,
+    /// Send an edited change on the server's current version.
+    Edit { body: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboxError {
+    NoSuchEntry(u64),
+    /// The operation does not apply to an entry in this state.
+    WrongState {
+        id: u64,
+        state: EntryState,
+        doing: &'static str,
+    },
+}
+
+impl std::fmt::Display for OutboxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutboxError::NoSuchEntry(id) => write!(f, "outbox entry {id} does not exist"),
+            OutboxError::WrongState { id, state, doing } => {
+                write!(f, "cannot {doing} outbox entry {id}: it is {state:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OutboxError {}
+
+/// The entries not yet done, by id. The browser loads it from IndexedDB, applies one of these
+/// operations, and writes back the entries it changed ([`Outbox::take_changed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outbox {
+    entries: BTreeMap<u64, Entry>,
+    changed: BTreeSet<u64>,
+    /// Per entity, the versions the user's own confirmed commands moved it between (oldest
+    /// first, the last [`APPLIED_KEPT`]), kept after their entries are gone: a command queued
+    /// from a read that did not see the confirmation yet follows them onto the newest.
+    applied: Applied,
+    applied_changed: bool,
+}
+
+/// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
+pub type Applied = BTreeMap<String, Vec<(i64, i64)>>;
+
+/// How many confirmed version steps are remembered per entity.
+pub const APPLIED_KEPT: usize = 32;
+
+/// What the status bar shows of the outbox; replayers broadcast it after every change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Commands still to reach the server.
+    pub pending: usize,
+    /// Conflicts and rejections waiting for the user.
+    pub inbox: usize,
+    /// A replay is running.
+    pub syncing: bool,
+}
+
+impl Summary {
+    /// Whether going from `before` to `self` emptied the outbox without leaving anything for
+    /// the user: the moment for a short "all changes saved".
+    pub fn drained_since(&self, before: &Summary) -> bool {
+        before.pending > 0 && self.pending == 0 && self.inbox == 0
+    }
+
+    /// The status bar's words for it; nothing when there is nothing to say.
+    pub fn label(&self) -> Option<String> {
+        let changes = |n: usize| match n {
+            1 => "1 change".to_string(),
+            n => format!("{n} changes"),
+        };
+        let waiting = match (self.pending, self.syncing) {
+            (0, _) => None,
+            (n, true) => Some(format!("Sending {}…", changes(n))),
+            (n, false) => Some(format!("{} not sent yet", changes(n))),
+        };
+        let inbox = match self.inbox {
+            0 => None,
+            1 => Some("1 needs your attention".to_string()),
+            n => Some(format!("{n} need your attention")),
+        };
+        match (waiting, inbox) {
+            (Some(w), Some(i)) => Some(format!("{w} · {i}")),
+            (w, i) => w.or(i),
+        }
+    }
+}
+
+/// What to write to, or delete from, the durable store after an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Put(Box<Entry>),
+    Delete(u64),
+}
+
+impl Outbox {
+    /// The outbox as stored, after a restart: whatever was being sent when the page or worker
+    /// died may or may not have reached the server, and is simply sent again.
+    pub fn recover(stored: impl IntoIterator<Item = Entry>) -> Outbox {
+        let mut outbox = Outbox::default();
+        for mut e in stored {
+            if e.state == EntryState::Sending {
+                e.state = EntryState::Pending;
+                e.not_before_ms = 0;
+                outbox.changed.insert(e.id);
+            }
+            if e.state == EntryState::Done {
+                outbox.changed.insert(e.id);
+            }
+            outbox.entries.insert(e.id, e);
+        }
+        outbox
+    }
+
+    /// The outbox as stored, while its replayer runs: entries being sent stay so.
+    pub fn load(stored: impl IntoIterator<Item = Entry>) -> Outbox {
+        Outbox {
+            entries: stored.into_iter().map(|e| (e.id, e)).collect(),
+            ..Outbox::default()
+        }
+    }
+
+    /// The overlays of the commands still to reach the server that `subject` queued, in
+    /// queue order, for answers to `query`.
+    pub fn overlays_for<'a>(
+        &'a self,
+        subject: &'a str,
+        query: &'a str,
+    ) -> impl Iterator<Item = &'a tessera_contract::overlay::Edit> + 'a {
+        self.entries
+            .values()
+            .filter(move |e| {
+                e.subject == subject && matches!(e.state, EntryState::Pending | EntryState::Sending)
+            })
+            .flat_map(|e| e.overlays.iter())
+            .filter(move |o| o.query == query)
+            .map(|o| &o.edit)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    /// Entries still to reach the server (pending or being sent).
+    pub fn pending_count(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, EntryState::Pending | EntryState::Sending))
+            .count()
+    }
+
+    pub fn summary(&self, syncing: bool) -> Summary {
+        Summary {
+            pending: self.pending_count(),
+            inbox: self.inbox().count(),
+            syncing,
+        }
+    }
+
+    /// Conflicts and rejections: the inbox.
+    pub fn inbox(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, EntryState::Conflict | EntryState::Rejected))
+    }
+
+    /// Queues a command as entry `id`, which comes from the store's own counter, so ids keep
+    /// growing even after entries are deleted.
+    pub fn enqueue(&mut self, id: u64, mut new: NewEntry, now_ms: u64) -> &Entry {
+        self.changed.insert(id);
+        if let (Some(mut base), Some(steps)) = (new.base_version, self.applied.get(&new.entity)) {
+            // Steps only go forward, so following them ends.
+            while let Some(&(_, produced)) = steps.iter().find(|(from, _)| *from == base) {
+                base = produced;
+            }
+            new.base_version = Some(base);
+        }
+        self.entries.entry(id).or_insert(Entry {
+            id,
+            idempotency_key: new.idempotency_key,
+            entity: new.entity,
+            subject: new.subject,
+            base_version: new.base_version,
+            command: new.command,
+            label: new.label,
+            state: EntryState::Pending,
+            attempts: 0,
+            error: None,
+            theirs: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            not_before_ms: 0,
+            overlays: new.overlays,
+        })
+    }
+
+    /// Adds an entry another operation already stored (keeps a cached copy current).
+    pub fn insert_stored(&mut self, e: Entry) {
+        self.entries.insert(e.id, e);
+    }
+
+    /// The entries that may be sent now: for each entity, its oldest unfinished entry, if that
+    /// one is pending and its wait is over. An entity with an entry being sent, or with a
+    /// conflict, sends nothing. A rejected entry does not hold its entity: it had no effect.
+    pub fn ready(&self, now_ms: u64) -> Vec<u64> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for e in self.entries.values() {
+            if e.state == EntryState::Rejected || e.state == EntryState::Done {
+                continue;
+            }
+            if !seen.insert(e.entity.as_str()) {
+                continue; // Not the entity's head.
+            }
+            if e.state == EntryState::Pending && e.not_before_ms <= now_ms {
+                out.push(e.id);
+            }
+        }
+        out
+    }
+
+    /// When the next entry becomes ready, for the replay timer; `None` when nothing waits.
+    pub fn next_wake_ms(&self) -> Option<u64> {
+        let mut seen = BTreeSet::new();
+        self.entries
+            .values()
+            .filter(|e| !matches!(e.state, EntryState::Rejected | EntryState::Done))
+            .filter(|e| seen.insert(e.entity.as_str()))
+            .filter(|e| e.state == EntryState::Pending)
+            .map(|e| e.not_before_ms)
+            .min()
+    }
+
+    fn entry_mut(
+        &mut self,
+        id: u64,
+        doing: &'static str,
+        allowed: &[EntryState],
+    ) -> Result<&mut Entry, OutboxError> {
+        let e = self
+            .entries
+            .get_mut(&id)
+            .ok_or(OutboxError::NoSuchEntry(id))?;
+        if !allowed.contains(&e.state) {
+            return Err(OutboxError::WrongState {
+                id,
+                state: e.state,
+                doing,
+            });
+        }
+        self.changed.insert(id);
+        Ok(e)
+    }
+
+    /// Marks an entry as handed to the network. Only a ready entry may be sent.
+    pub fn start_sending(&mut self, id: u64, now_ms: u64) -> Result<&Entry, OutboxError> {
+        if !self.ready(now_ms).contains(&id) {
+            let state = self
+                .entries
+                .get(&id)
+                .ok_or(OutboxError::NoSuchEntry(id))?
+                .state;
+            return Err(OutboxError::WrongState {
+                id,
+                state,
+                doing: "send (it is not its entity's next ready entry)",
+            });
+        }
+        let e = self.entry_mut(id, "send", &[EntryState::Pending])?;
+        e.state = EntryState::Sending;
+        e.attempts += 1;
+        e.updated_at_ms = now_ms;
+        Ok(e)
+    }
+
+    /// Records what the send of `id` came to. `jitter` in [0, 1) spreads retries.
+    pub fn settle(
+        &mut self,
+        id: u64,
+        outcome: Outcome,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "settle", &[EntryState::Sending])?;
+        e.updated_at_ms = now_ms;
+        match outcome {
+            Outcome::Applied { version } => {
+                e.state = EntryState::Done;
+                e.error = None;
+                let (entity, based_on) = (e.entity.clone(), e.base_version);
+                // The commands queued after this one on the same entity were based on the same
+                // version as this one; this one's effect is the user's own, so they now follow
+                // the version it produced.
+                self.rebase_later(id, &entity, based_on, version);
+                if let (Some(from), Some(to)) = (based_on, version) {
+                    if to > from {
+                        let steps = self.applied.entry(entity).or_default();
+                        steps.push((from, to));
+                        if steps.len() > APPLIED_KEPT {
+                            steps.remove(0);
+                        }
+                        self.applied_changed = true;
+                    }
+                }
+            }
+            Outcome::Conflict(theirs) => {
+                e.state = EntryState::Conflict;
+                e.error = Some("the server's version changed since this was made".into());
+                e.theirs = Some(theirs);
+            }
+            Outcome::Rejected { status, message } => {
+                e.state = EntryState::Rejected;
+                e.error = Some(format!("HTTP {status}: {message}"));
+            }
+            Outcome::Retry {
+                error,
+                retry_after_ms,
+            } => {
+                e.state = EntryState::Pending;
+                e.error = Some(error);
+                let wait = retry_after_ms.unwrap_or_else(|| backoff_ms(e.attempts, jitter));
+                e.not_before_ms = now_ms + wait;
+            }
+        }
+        Ok(())
+    }
+
+    /// The user's decision on a conflict. Keeping mine or editing re-sends on the server's
+    /// current version under the same idempotency key (the server records only accepted
+    /// commands, so the key is still unused); taking theirs discards mine.
+    pub fn resolve(
+        &mut self,
+        id: u64,
+        resolution: Resolution,
+        now_ms: u64,
+    ) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "resolve", &[EntryState::Conflict])?;
+        let theirs = e.theirs.take().and_then(|t| t.version);
+        let old_base = e.base_version;
+        let entity = e.entity.clone();
+        match resolution {
+            Resolution::TakeTheirs => {
+                e.state = EntryState::Done;
+                e.error = None;
+            }
+            Resolution::KeepMine | Resolution::Edit { .. } => {
+                if let Resolution::Edit { body } = resolution {
+                    e.command.body = body;
+                }
+                e.state = EntryState::Pending;
+                e.error = None;
+                e.attempts = 0;
+                e.not_before_ms = 0;
+                e.updated_at_ms = now_ms;
+                e.base_version = theirs.or(old_base);
+            }
+        }
+        // Later commands on the entity were based on the outdated version too: they move to
+        // the server's current one and are sent after this one, as the user queued them.
+        self.rebase_later(id, &entity, old_base, theirs);
+        Ok(())
+    }
+
+    /// Moves the entries queued after `id` on `entity` that were based on version `old` onto
+    /// version `new` (when both are known).
+    fn rebase_later(&mut self, id: u64, entity: &str, old: Option<i64>, new: Option<i64>) {
+        let (Some(old), Some(new)) = (old, new) else {
+            return;
+        };
+        for (k, l) in self.entries.range_mut(id + 1..) {
+            if l.entity == entity && l.base_version == Some(old) {
+                l.base_version = Some(new);
+                self.changed.insert(*k);
+            }
+        }
+    }
+
+    /// The network just came back: waits for backoff end now, since the failures they were
+    /// backing off from were most likely the missing network.
+    pub fn wake(&mut self) {
+        for e in self.entries.values_mut() {
+            if e.state == EntryState::Pending && e.not_before_ms > 0 {
+                e.not_before_ms = 0;
+                self.changed.insert(e.id);
+            }
+        }
+    }
+
+    /// Sends a rejected entry again (the user fixed what the server objected to elsewhere).
+    pub fn retry(&mut self, id: u64, now_ms: u64) -> Result<(), OutboxError> {
+        let e = self.entry_mut(id, "retry", &[EntryState::Rejected])?;
+        e.state = EntryState::Pending;
+        e.attempts = 0;
+        e.not_before_ms = 0;
+        e.updated_at_ms = now_ms;
+        Ok(())
+    }
+
+    /// The user drops an entry that has not reached the server.
+    pub fn discard(&mut self, id: u64) -> Result<(), OutboxError> {
+        let e = self.entry_mut(
+            id,
+            "discard",
+            &[
+                EntryState::Pending,
+                EntryState::Conflict,
+                EntryState::Rejected,
+            ],
+        )?;
+        e.state = EntryState::Done;
+        Ok(())
+    }
+
+    /// The remembered version steps, with the outbox they belong to (see [`Outbox::applied`]).
+    pub fn with_applied(mut self, applied: Applied) -> Outbox {
+        self.applied = applied;
+        self
+    }
+
+    /// The version steps to write back, if any changed since the last call.
+    pub fn take_applied(&mut self) -> Option<Applied> {
+        std::mem::take(&mut self.applied_changed).then(|| self.applied.clone())
+    }
+
+    /// What to write to the store since the last call; done entries are deleted from it.
+    pub fn take_changed(&mut self) -> Vec<Change> {
+        let ids = std::mem::take(&mut self.changed);
+        let mut out = Vec::new();
+        for id in ids {
+            match self.entries.get(&id) {
+                Some(e) if e.state == EntryState::Done => {
+                    self.entries.remove(&id);
+                    out.push(Change::Delete(id));
+                }
+                Some(e) => out.push(Change::Put(Box::new(e.clone()))),
+                None => out.push(Change::Delete(id)),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

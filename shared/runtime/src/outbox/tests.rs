@@ -1,0 +1,584 @@
+use super::*;
+use proptest::prelude::*;
+
+fn cmd(path: &str) -> Command {
+    Command {
+        method: "PUT".into(),
+        path: path.into(),
+        body: Some("{}".into()),
+    }
+}
+
+fn queue(outbox: &mut Outbox, id: u64, entity: &str, base: Option<i64>) {
+    let new = NewEntry {
+        idempotency_key: format!("key-{id}"),
+        entity: entity.into(),
+        subject: "alice".into(),
+        base_version: base,
+        command: cmd(&format!("/api/{entity}/{id}")),
+        label: format!("change {id}"),
+        overlays: Vec::new(),
+    };
+    outbox.enqueue(id, new, 1_000);
+}
+
+fn applied(version: i64) -> Outcome {
+    Outcome::Applied {
+        version: Some(version),
+    }
+}
+
+#[test]
+fn answers_are_results_or_retries() {
+    let c = |s| classify(s, Some(4), None, "why".into());
+    assert_eq!(c(200), applied(4));
+    assert_eq!(c(201), applied(4));
+    assert!(matches!(
+        c(412),
+        Outcome::Conflict(Theirs {
+            version: Some(4),
+            ..
+        })
+    ));
+    assert_eq!(
+        c(422),
+        Outcome::Rejected {
+            status: 422,
+            message: "why".into()
+        }
+    );
+    assert!(matches!(c(409), Outcome::Rejected { status: 409, .. }));
+    assert!(matches!(c(403), Outcome::Rejected { status: 403, .. }));
+    for s in [401, 408, 429, 500, 502, 503] {
+        assert!(matches!(c(s), Outcome::Retry { .. }), "{s}");
+    }
+    assert_eq!(retry_after_ms(" 7 "), Some(7_000));
+    assert_eq!(retry_after_ms("soon"), None);
+}
+
+#[test]
+fn backoff_doubles_within_jitter_and_stops_at_the_cap() {
+    assert_eq!(backoff_ms(1, 0.0), 500);
+    assert_eq!(backoff_ms(1, 1.0), 1_000);
+    assert_eq!(backoff_ms(2, 0.0), 1_000);
+    assert_eq!(backoff_ms(4, 0.5), 6_000);
+    assert_eq!(backoff_ms(30, 1.0), BACKOFF_CAP_MS);
+    assert_eq!(backoff_ms(64, 0.0), BACKOFF_CAP_MS / 2);
+}
+
+#[test]
+fn each_entity_sends_in_order_and_entities_do_not_wait_for_each_other() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart:alice", Some(3));
+    queue(&mut o, 2, "menu:pho", Some(7));
+    queue(&mut o, 3, "cart:alice", Some(3));
+    assert_eq!(o.ready(0), vec![1, 2]);
+    o.start_sending(1, 0).unwrap();
+    assert_eq!(o.ready(0), vec![2], "the cart waits for its first command");
+    assert!(matches!(
+        o.start_sending(3, 0),
+        Err(OutboxError::WrongState { id: 3, .. })
+    ));
+    o.settle(1, applied(4), 10, 0.0).unwrap();
+    assert_eq!(
+        o.get(3).unwrap().base_version,
+        Some(4),
+        "the next cart command follows the version the first produced"
+    );
+    assert_eq!(o.ready(10), vec![2, 3]);
+    let changes = o.take_changed();
+    assert!(changes.contains(&Change::Delete(1)));
+    assert!(o.get(1).is_none());
+    assert_eq!(o.pending_count(), 2);
+}
+
+#[test]
+fn failed_sends_wait_and_honour_retry_after() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart:alice", None);
+    o.start_sending(1, 0).unwrap();
+    o.settle(
+        1,
+        Outcome::Retry {
+            error: "HTTP 503: busy".into(),
+            retry_after_ms: Some(30_000),
+        },
+        100,
+        0.0,
+    )
+    .unwrap();
+    assert_eq!(o.ready(100), Vec::<u64>::new());
+    assert_eq!(o.next_wake_ms(), Some(30_100));
+    assert_eq!(o.ready(30_100), vec![1]);
+    o.start_sending(1, 30_100).unwrap();
+    o.settle(
+        1,
+        Outcome::Retry {
+            error: "offline".into(),
+            retry_after_ms: None,
+        },
+        30_100,
+        0.0,
+    )
+    .unwrap();
+    let e = o.get(1).unwrap();
+    assert_eq!((e.attempts, e.not_before_ms), (2, 31_100));
+    assert_eq!(e.error.as_deref(), Some("offline"));
+}
+
+#[test]
+fn a_conflict_holds_its_entity_until_the_user_decides() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "menu:pho", Some(7));
+    queue(&mut o, 2, "menu:pho", Some(7));
+    queue(&mut o, 3, "cart:alice", None);
+    o.start_sending(1, 0).unwrap();
+    let theirs = Theirs {
+        version: Some(9),
+        body: Some(r#"{"price":1200}"#.into()),
+    };
+    o.settle(1, Outcome::Conflict(theirs.clone()), 0, 0.0)
+        .unwrap();
+    assert_eq!(o.ready(0), vec![3], "only the other entity moves on");
+    assert_eq!(o.inbox().map(|e| e.id).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(o.get(1).unwrap().theirs, Some(theirs));
+
+    o.resolve(1, Resolution::KeepMine, 5).unwrap();
+    assert_eq!(o.get(1).unwrap().base_version, Some(9));
+    assert_eq!(o.get(2).unwrap().base_version, Some(9));
+    assert_eq!(o.get(1).unwrap().idempotency_key, "key-1");
+    assert_eq!(o.ready(5), vec![1, 3]);
+    assert!(o.resolve(1, Resolution::TakeTheirs, 5).is_err());
+}
+
+#[test]
+fn taking_theirs_or_editing_end_as_promised() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "menu:pho", Some(7));
+    queue(&mut o, 2, "menu:bun", Some(2));
+    for id in [1, 2] {
+        o.start_sending(id, 0).unwrap();
+        o.settle(
+            id,
+            Outcome::Conflict(Theirs {
+                version: Some(10 + id as i64),
+                body: None,
+            }),
+            0,
+            0.0,
+        )
+        .unwrap();
+    }
+    o.resolve(1, Resolution::TakeTheirs, 1).unwrap();
+    o.resolve(
+        2,
+        Resolution::Edit {
+            body: Some(r#"{"price":900}"#.into()),
+        },
+        1,
+    )
+    .unwrap();
+    let changes = o.take_changed();
+    assert!(
+        changes.contains(&Change::Delete(1)),
+        "theirs stands: mine is gone"
+    );
+    let edited = o.get(2).unwrap();
+    assert_eq!(edited.command.body.as_deref(), Some(r#"{"price":900}"#));
+    assert_eq!(
+        (edited.state, edited.base_version),
+        (EntryState::Pending, Some(12))
+    );
+}
+
+#[test]
+fn a_rejection_is_kept_with_its_message_and_does_not_hold_the_entity() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart:alice", None);
+    queue(&mut o, 2, "cart:alice", None);
+    o.start_sending(1, 0).unwrap();
+    o.settle(
+        1,
+        Outcome::Rejected {
+            status: 422,
+            message: "quantity: at most 99".into(),
+        },
+        0,
+        0.0,
+    )
+    .unwrap();
+    assert_eq!(o.ready(0), vec![2]);
+    let rejected = o.get(1).unwrap();
+    assert_eq!(rejected.state, EntryState::Rejected);
+    assert_eq!(
+        rejected.error.as_deref(),
+        Some("HTTP 422: quantity: at most 99")
+    );
+    o.retry(1, 1).unwrap();
+    assert_eq!(o.ready(1), vec![1], "retried, it is the cart's head again");
+    o.discard(1).unwrap();
+    assert_eq!(o.ready(1), vec![2]);
+}
+
+#[test]
+fn a_send_cut_short_by_a_crash_is_pending_again() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart:alice", None);
+    o.start_sending(1, 0).unwrap();
+    let stored: Vec<Entry> = o.entries().cloned().collect();
+    let mut back = Outbox::recover(stored);
+    assert_eq!(back.get(1).unwrap().state, EntryState::Pending);
+    assert_eq!(back.ready(0), vec![1]);
+    assert!(matches!(&back.take_changed()[..], [Change::Put(e)] if e.id == 1));
+}
+
+#[test]
+fn entries_survive_a_round_trip_through_json() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart:alice", Some(2));
+    let e = o.get(1).unwrap().clone();
+    let text = serde_json::to_string(&e).unwrap();
+    assert!(text.contains(r#""state":"pending""#), "{text}");
+    assert_eq!(serde_json::from_str::<Entry>(&text).unwrap(), e);
+}
+
+/// One step of a random history: the client's operations, the network's failures, crashes.
+#[derive(Clone, Debug)]
+enum Step {
+    Enqueue {
+        entity: u8,
+    },
+    Send {
+        pick: u8,
+    },
+    /// The server applies the command and answers; the answer may be lost.
+    Deliver {
+        pick: u8,
+        answer_lost: bool,
+    },
+    /// The request never reaches the server.
+    Fail {
+        pick: u8,
+    },
+    /// Another writer changes an entity on the server, so the next send conflicts.
+    Interfere {
+        entity: u8,
+    },
+    Resolve {
+        pick: u8,
+        keep: bool,
+    },
+    Crash,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..3).prop_map(|entity| Step::Enqueue { entity }),
+        3 => any::<u8>().prop_map(|pick| Step::Send { pick }),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(pick, answer_lost)| Step::Deliver { pick, answer_lost }),
+        1 => any::<u8>().prop_map(|pick| Step::Fail { pick }),
+        1 => (0u8..3).prop_map(|entity| Step::Interfere { entity }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(pick, keep)| Step::Resolve { pick, keep }),
+        1 => Just(Step::Crash),
+    ]
+}
+
+/// The BFF as far as the outbox can tell: versioned entities, `If-Match`, and idempotency keys
+/// recorded with accepted commands only.
+#[derive(Default)]
+struct Server {
+    versions: BTreeMap<String, i64>,
+    /// Idempotency key → the version its command produced.
+    accepted: BTreeMap<String, i64>,
+    /// Per entity, the ids applied, in order.
+    applied: BTreeMap<String, Vec<u64>>,
+}
+
+impl Server {
+    fn handle(&mut self, e: &Entry) -> Outcome {
+        if let Some(v) = self.accepted.get(&e.idempotency_key) {
+            return applied(*v); // A replay: the stored answer, no second effect.
+        }
+        let current = *self.versions.get(&e.entity).unwrap_or(&1);
+        if e.base_version.is_some_and(|b| b != current) {
+            return Outcome::Conflict(Theirs {
+                version: Some(current),
+                body: None,
+            });
+        }
+        self.versions.insert(e.entity.clone(), current + 1);
+        self.accepted.insert(e.idempotency_key.clone(), current + 1);
+        self.applied.entry(e.entity.clone()).or_default().push(e.id);
+        applied(current + 1)
+    }
+}
+
+/// A time after every backoff of the history (which runs at time 0).
+const LATER: u64 = 1 << 40;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn random_histories_lose_nothing_duplicate_nothing_and_keep_order(
+        steps in proptest::collection::vec(step(), 1..120)
+    ) {
+        let mut o = Outbox::default();
+        let mut server = Server::default();
+        let mut next_id = 1u64;
+        let mut discarded = BTreeSet::new();
+        let mut in_flight: BTreeSet<u64> = BTreeSet::new();
+        let mut known: BTreeMap<String, i64> = BTreeMap::new();
+        let pick = |ids: &[u64], p: u8| (!ids.is_empty()).then(|| ids[p as usize % ids.len()]);
+        for s in steps {
+            match s {
+                Step::Enqueue { entity } => {
+                    let entity = format!("e{entity}");
+                    let base = *known.entry(entity.clone()).or_insert(1);
+                    queue(&mut o, next_id, &entity, Some(base));
+                    next_id += 1;
+                }
+                Step::Send { pick: p } => {
+                    if let Some(id) = pick(&o.ready(LATER), p) {
+                        o.start_sending(id, LATER).unwrap();
+                        in_flight.insert(id);
+                    }
+                }
+                Step::Deliver { pick: p, answer_lost } => {
+                    let ids: Vec<u64> = in_flight.iter().copied().collect();
+                    if let Some(id) = pick(&ids, p) {
+                        in_flight.remove(&id);
+                        let outcome = server.handle(o.get(id).unwrap());
+                        let outcome = if answer_lost {
+                            Outcome::Retry { error: "no answer".into(), retry_after_ms: None }
+                        } else {
+                            outcome
+                        };
+                        o.settle(id, outcome, 0, 0.5).unwrap();
+                    }
+                }
+                Step::Fail { pick: p } => {
+                    let ids: Vec<u64> = in_flight.iter().copied().collect();
+                    if let Some(id) = pick(&ids, p) {
+                        in_flight.remove(&id);
+                        o.settle(id, Outcome::Retry { error: "offline".into(), retry_after_ms: None }, 0, 0.5).unwrap();
+                    }
+                }
+                Step::Interfere { entity } => {
+                    let v = server.versions.entry(format!("e{entity}")).or_insert(1);
+                    *v += 1;
+                }
+                Step::Resolve { pick: p, keep } => {
+                    let ids: Vec<u64> = o.inbox().map(|e| e.id).collect();
+                    if let Some(id) = pick(&ids, p) {
+                        if keep {
+                            o.resolve(id, Resolution::KeepMine, 0).unwrap();
+                        } else {
+                            o.resolve(id, Resolution::TakeTheirs, 0).unwrap();
+                            discarded.insert(id);
+                        }
+                    }
+                }
+                Step::Crash => {
+                    // Only what was written survives; answers in flight are lost.
+                    o.take_changed();
+                    let stored: Vec<Entry> = o.entries().cloned().collect();
+                    o = Outbox::recover(stored);
+                    in_flight.clear();
+                }
+            }
+            o.take_changed();
+            // At most one command per entity is ever on the wire.
+            let mut sending = BTreeSet::new();
+            for e in o.entries().filter(|e| e.state == EntryState::Sending) {
+                prop_assert!(sending.insert(e.entity.clone()), "two sends on {}", e.entity);
+            }
+        }
+        // Drain: the network comes back and the user keeps every conflicting change.
+        for _ in 0..10_000 {
+            for id in in_flight.clone() {
+                o.settle(id, Outcome::Retry { error: "lost".into(), retry_after_ms: None }, 0, 0.0).unwrap();
+            }
+            in_flight.clear();
+            let inbox: Vec<u64> = o.inbox().map(|e| e.id).collect();
+            for id in inbox {
+                o.resolve(id, Resolution::KeepMine, 0).unwrap();
+            }
+            let ready = o.ready(LATER);
+            if ready.is_empty() && o.pending_count() == 0 {
+                break;
+            }
+            for id in ready {
+                o.start_sending(id, LATER).unwrap();
+                let outcome = server.handle(o.get(id).unwrap());
+                o.settle(id, outcome, 0, 0.0).unwrap();
+            }
+            o.take_changed();
+        }
+        prop_assert_eq!(o.entries().count(), 0, "the outbox drains");
+        // Every command not discarded by the user took effect exactly once, in queue order
+        // per entity.
+        let mut all_applied: Vec<u64> = Vec::new();
+        for ids in server.applied.values() {
+            prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order: {:?}", ids);
+            all_applied.extend(ids);
+        }
+        all_applied.sort_unstable();
+        let expected: Vec<u64> = (1..next_id).filter(|id| !discarded.contains(id)).collect();
+        let applied_set: BTreeSet<u64> = all_applied.iter().copied().collect();
+        prop_assert_eq!(applied_set.len(), all_applied.len(), "an effect applied twice");
+        // A discarded command may have taken effect before its answer was lost: the user
+        // then saw a conflict only if a later send was refused, which cannot happen for an
+        // applied key. So discarded ones are exactly the ones without effect.
+        prop_assert_eq!(all_applied, expected);
+    }
+}
+
+#[test]
+fn the_status_bar_says_what_waits_and_what_needs_the_user() {
+    let s = |pending, inbox, syncing| Summary {
+        pending,
+        inbox,
+        syncing,
+    };
+    assert_eq!(s(0, 0, false).label(), None);
+    assert_eq!(s(0, 0, true).label(), None);
+    assert_eq!(
+        s(1, 0, false).label().as_deref(),
+        Some("1 change not sent yet")
+    );
+    assert_eq!(s(3, 0, true).label().as_deref(), Some("Sending 3 changes…"));
+    assert_eq!(
+        s(2, 1, false).label().as_deref(),
+        Some("2 changes not sent yet · 1 needs your attention")
+    );
+    assert_eq!(
+        s(0, 2, false).label().as_deref(),
+        Some("2 need your attention")
+    );
+    assert!(s(0, 0, false).drained_since(&s(4, 0, true)));
+    assert!(
+        !s(0, 1, false).drained_since(&s(4, 0, true)),
+        "a conflict is not \"all saved\""
+    );
+    assert!(!s(0, 0, false).drained_since(&s(0, 0, true)));
+}
+
+#[test]
+fn overlays_show_only_the_subjects_commands_that_still_wait() {
+    use tessera_contract::overlay::{Edit, Overlay};
+    let edit = |n: i64| Edit::Set {
+        pointer: "/n".into(),
+        value: n.into(),
+    };
+    let mut outbox = Outbox::default();
+    for (id, subject, query) in [
+        (1, "alice", "/api/cart"),
+        (2, "bob", "/api/cart"),
+        (3, "alice", "/api/orders"),
+        (4, "alice", "/api/cart"),
+    ] {
+        let mut new = NewEntry {
+            idempotency_key: format!("k{id}"),
+            entity: format!("cart@{subject}"),
+            subject: subject.into(),
+            base_version: Some(1),
+            command: cmd("/api/cart/items/x"),
+            label: String::new(),
+            overlays: vec![Overlay {
+                query: query.into(),
+                edit: edit(id as i64),
+            }],
+        };
+        new.entity.push_str(&id.to_string());
+        outbox.enqueue(id, new, 0);
+    }
+    let shown =
+        |o: &Outbox| -> Vec<Edit> { o.overlays_for("alice", "/api/cart").cloned().collect() };
+    assert_eq!(shown(&outbox), vec![edit(1), edit(4)]);
+    outbox.start_sending(1, 0).unwrap();
+    assert_eq!(
+        shown(&outbox),
+        vec![edit(1), edit(4)],
+        "being sent still waits"
+    );
+    outbox
+        .settle(1, Outcome::Applied { version: Some(2) }, 0, 0.0)
+        .unwrap();
+    assert_eq!(
+        shown(&outbox),
+        vec![edit(4)],
+        "confirmed: the server's answer shows"
+    );
+    outbox.start_sending(4, 0).unwrap();
+    outbox
+        .settle(
+            4,
+            Outcome::Rejected {
+                status: 422,
+                message: "no".into(),
+            },
+            0,
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(
+        shown(&outbox),
+        Vec::<Edit>::new(),
+        "refused: it will not happen"
+    );
+}
+
+#[test]
+fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
+    let mut outbox = Outbox::default();
+    queue(&mut outbox, 1, "cart", Some(1));
+    for attempt in 0..6 {
+        let now = outbox.next_wake_ms().unwrap();
+        outbox.start_sending(1, now).unwrap();
+        let retry = Outcome::Retry {
+            error: format!("offline {attempt}"),
+            retry_after_ms: None,
+        };
+        outbox.settle(1, retry, now, 0.5).unwrap();
+    }
+    let backed_off = outbox.next_wake_ms().unwrap();
+    assert!(outbox.ready(backed_off - 1).is_empty());
+    outbox.take_changed();
+    outbox.wake();
+    assert_eq!(outbox.ready(0), vec![1]);
+    assert_eq!(outbox.take_changed().len(), 1, "the wake is written back");
+}
+
+#[test]
+fn a_command_read_before_an_own_confirmation_follows_it_onto_the_new_version() {
+    // The app read the cart at version 3 (with command 1 still shown as waiting), but command
+    // 1 was confirmed and removed before command 2 was queued: 2 must not conflict with 1.
+    let mut outbox = Outbox::default();
+    queue(&mut outbox, 1, "cart", Some(3));
+    outbox.start_sending(1, 0).unwrap();
+    outbox
+        .settle(1, Outcome::Applied { version: Some(4) }, 0, 0.0)
+        .unwrap();
+    outbox.take_changed();
+    let applied = outbox
+        .take_applied()
+        .expect("the step 3 → 4 is written back");
+    assert_eq!(applied["cart"], vec![(3, 4)]);
+    assert_eq!(outbox.take_applied(), None);
+
+    // As the store would load it again.
+    let mut outbox = Outbox::load(Vec::new()).with_applied(applied);
+    queue(&mut outbox, 2, "cart", Some(3));
+    assert_eq!(outbox.get(2).unwrap().base_version, Some(4));
+    outbox.start_sending(2, 0).unwrap();
+    outbox
+        .settle(2, Outcome::Applied { version: Some(5) }, 0, 0.0)
+        .unwrap();
+    // Two steps behind, other entities and unknown versions.
+    queue(&mut outbox, 3, "cart", Some(3));
+    assert_eq!(outbox.get(3).unwrap().base_version, Some(5));
+    queue(&mut outbox, 4, "menu", Some(3));
+    assert_eq!(outbox.get(4).unwrap().base_version, Some(3));
+    queue(&mut outbox, 5, "cart", Some(9));
+    assert_eq!(outbox.get(5).unwrap().base_version, Some(9));
+}

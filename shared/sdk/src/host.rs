@@ -1,0 +1,190 @@
+//! The shell's services as an app calls them: lifecycle ABI 2 hands every app `props.host`, a
+//! JS object whose functions run in the shell, once for all apps. Payloads are small JSON
+//! values; answers and errors come back as promises. See `tessera_contract::host` for the
+//! shapes.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tessera_contract::bff::{BffError, Freshness};
+use tessera_contract::host::{CommandRequest, ErrorKind, Queued, HOST_FIELD};
+use tessera_contract::overlay::Overlay;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// The shell's services for one app instance.
+#[derive(Clone)]
+pub struct Host {
+    props: JsValue,
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The JSON text of a JS value (`null` for what JSON cannot say).
+fn json_text(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "null".into())
+}
+
+/// A value the host rejected with, as the contract's error: `kind`, `message` and, for
+/// `problem`, the server's problem document.
+fn host_error(e: JsValue) -> BffError {
+    let message = get(&e, "message")
+        .as_string()
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "the shell failed without saying why".into());
+    let problem = get(&e, "problem");
+    let problem = (!problem.is_undefined() && !problem.is_null())
+        .then(|| serde_json::from_str(&json_text(&problem)).ok())
+        .flatten();
+    ErrorKind::parse(get(&e, "kind").as_string().as_deref()).error(message, problem)
+}
+
+impl Host {
+    /// The host of the app these props were handed to.
+    pub fn new(props: &JsValue) -> Host {
+        Host {
+            props: props.clone(),
+        }
+    }
+
+    /// Calls `target.method(...args)`, where `target` is `props.host` (or, for parcels, which
+    /// ABI 1 already had, the props themselves), awaiting what it returns.
+    async fn call(&self, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+        let host = get(&self.props, HOST_FIELD);
+        let f = [&host, &self.props]
+            .into_iter()
+            .find_map(|t| get(t, method).dyn_into::<js_sys::Function>().ok())
+            .ok_or_else(|| JsValue::from_str(&format!("the shell offers no {method}")))?;
+        let this = if get(&host, method).is_function() {
+            host
+        } else {
+            self.props.clone()
+        };
+        let array: js_sys::Array = args.iter().copied().collect();
+        let ret = f.apply(&this, &array)?;
+        JsFuture::from(js_sys::Promise::resolve(&ret)).await
+    }
+
+    /// Reads `path` (a site path, `/api/restaurants?limit=20`) through the shell: its cache and
+    /// service worker, with the user's waiting commands on top (read-your-writes) and how old
+    /// the answer is.
+    pub async fn query<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Freshness), BffError> {
+        let answer = self
+            .call("query", &[&JsValue::from_str(path)])
+            .await
+            .map_err(host_error)?;
+        let data = json_text(&get(&answer, "data"));
+        let typed =
+            serde_json::from_str(&data).map_err(|e| BffError::Decode(format!("{path}: {e}")))?;
+        let freshness = get(&answer, "freshness");
+        let freshness = Freshness {
+            as_of_ms: get(&freshness, "asOfMs").as_f64().map(|ms| ms as u64),
+            from_cache: get(&freshness, "fromCache").as_bool().unwrap_or(false),
+        };
+        Ok((typed, freshness))
+    }
+
+    /// Queues a command in the shell's outbox; returns once it is saved on this device. It is
+    /// sent as soon as the server can be reached, and its result (applied, conflict,
+    /// rejection) is the outbox's to report.
+    pub async fn command(&self, request: &CommandRequest) -> Result<Queued, BffError> {
+        let text = serde_json::to_string(request).map_err(|e| BffError::Decode(e.to_string()))?;
+        let object = js_sys::JSON::parse(&text).map_err(host_error)?;
+        let queued = self.call("command", &[&object]).await.map_err(host_error)?;
+        serde_json::from_str(&json_text(&queued))
+            .map_err(|e| BffError::Decode(format!("the shell's answer to a command: {e}")))
+    }
+
+    /// A client for one BFF base path (an app's `props.bff`).
+    pub fn bff(&self, base: &str) -> Bff {
+        Bff {
+            host: self.clone(),
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Mounts parcel `app` into `element` with `data` as its props' data.
+    pub async fn mount_parcel(
+        &self,
+        app: &str,
+        element: &web_sys::HtmlElement,
+        data: &serde_json::Value,
+    ) -> Result<(), JsValue> {
+        let data = js_sys::JSON::parse(&data.to_string())?;
+        self.call("mountParcel", &[&JsValue::from_str(app), element, &data])
+            .await
+            .map(|_| ())
+    }
+
+    /// Unmounts the parcel in `element`; errors are the shell's to report.
+    pub fn unmount_parcel(&self, app: &str, element: &web_sys::HtmlElement) {
+        let (host, app, element) = (self.clone(), app.to_string(), element.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = host
+                .call("unmountParcel", &[&JsValue::from_str(&app), &element])
+                .await;
+        });
+    }
+}
+
+/// One BFF base path (`/api/cart`) seen through the host: `path`s are relative to it.
+#[derive(Clone)]
+pub struct Bff {
+    host: Host,
+    base: String,
+}
+
+/// A command for [`Bff::command`]: `PUT <base><path>` of `body` on `entity`, based on
+/// `base_version` (`If-Match`), shown in query answers as `overlays` (their queries relative
+/// to the base, like `path`) until the server confirms it.
+pub struct CommandSpec<'a, B> {
+    pub path: &'a str,
+    pub body: &'a B,
+    pub entity: &'a str,
+    pub base_version: Option<i64>,
+    /// What the user did, in their words, for the outbox view.
+    pub label: String,
+    pub overlays: Vec<Overlay>,
+}
+
+impl Bff {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BffError> {
+        Ok(self.query(path).await?.0)
+    }
+
+    /// A query with where its answer came from and how old it is, for views that show it.
+    pub async fn query<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Freshness), BffError> {
+        self.host.query(&format!("{}{path}", self.base)).await
+    }
+
+    /// Queues a command (see [`Host::command`]).
+    pub async fn command<B: Serialize>(
+        &self,
+        spec: CommandSpec<'_, B>,
+    ) -> Result<Queued, BffError> {
+        let body = serde_json::to_value(spec.body).map_err(|e| BffError::Decode(e.to_string()))?;
+        let overlays = spec
+            .overlays
+            .into_iter()
+            .map(|mut o| {
+                o.query = format!("{}{}", self.base, o.query);
+                o
+            })
+            .collect();
+        self.host
+            .command(&CommandRequest {
+                path: format!("{}{}", self.base, spec.path),
+                body,
+                entity: spec.entity.to_string(),
+                base_version: spec.base_version,
+                label: spec.label,
+                overlays,
+            })
+            .await
+    }
+}

@@ -1,0 +1,35 @@
+//! The app SDK: everything a Tessera micro-app links, and nothing else.
+//!
+//! - [`micro_app!`] exports the lifecycle functions (`abi`, `bootstrap`, `mount`, `unmount`,
+//!   `update`) so a team writes only its views;
+//! - [`bus`]: publish and subscribe on the page's event bus (`window` CustomEvents);
+//! - [`location`]: the current path, its changes, and navigating;
+//! - [`host`]: the shell's services (queries, commands through the outbox, parcels), called
+//!   across the JS boundary through `props.host` (lifecycle ABI 2).
+//!
+//! The data layer (outbox, replay, IndexedDB, fetch, live connection) lives once, in the
+//! shell; an app pays only for its views and these thin calls. The contract's types are
+//! re-exported, so an app depends on this crate alone.
+
+mod app;
+pub mod bus;
+pub mod host;
+pub mod location;
+pub mod time;
+
+pub use app::parse_props;
+pub use bus::{on_live, publish, subscribe, Listener};
+pub use host::{Bff, CommandSpec, Host};
+pub use location::{current_path, navigate, on_location_change};
+pub use tessera_contract::{
+    bff, lifecycle, overlay, routing, sync, AppStatus, Props, Session, ABI_VERSION,
+};
+pub use time::as_of_notice;
+
+/// A fresh random UUID (`crypto.randomUUID()`), e.g. for an id the client chooses.
+pub fn new_uuid() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(bus::new_id)
+}

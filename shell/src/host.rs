@@ -1,0 +1,133 @@
+//! Lifecycle ABI 2's host services: the one data layer every app calls (`props.host`), so no
+//! app carries its own outbox, cache or HTTP client. One object serves every app; it reads
+//! the session when called, so a renewed token reaches apps that stay mounted.
+//! The shapes are `tessera_contract::host`'s.
+
+use std::cell::RefCell;
+use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
+use tessera_contract::bus::topics;
+use tessera_contract::host::{CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION};
+use tessera_runtime::bff_client::Bff;
+use tessera_sdk::{publish, subscribe};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+const SOURCE: &str = "@tessera/shell";
+
+thread_local! {
+    static HOST: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+}
+
+/// Puts the host object on an app's props.
+pub fn attach(props: &JsValue) {
+    let host = HOST.with(|h| h.borrow_mut().get_or_insert_with(build).clone());
+    let _ = js_sys::Reflect::set(props, &HOST_FIELD.into(), &host);
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(target, &key.into(), value);
+}
+
+fn build() -> JsValue {
+    let host: JsValue = js_sys::Object::new().into();
+    set(&host, "version", &HOST_VERSION.into());
+    let query = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|path: JsValue| {
+        future_to_promise(async move {
+            let path = path.as_string().ok_or_else(|| {
+                rejection(&BffError::Decode(
+                    "query(path): path must be a string".into(),
+                ))
+            })?;
+            query(&path).await.map_err(|e| rejection(&e))
+        })
+    });
+    set(&host, "query", &query.into_js_value());
+    let command = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|request: JsValue| {
+        future_to_promise(async move { command(&request).await.map_err(|e| rejection(&e)) })
+    });
+    set(&host, "command", &command.into_js_value());
+    let session = Closure::<dyn Fn() -> JsValue>::new(|| json(&public_session()));
+    set(&host, "session", &session.into_js_value());
+    set(&host, "onLive", &listen(topics::LIVE));
+    set(&host, "onSession", &listen(topics::SESSION));
+    let navigate = Closure::<dyn Fn(String)>::new(|path: String| tessera_sdk::navigate(&path));
+    set(&host, "navigate", &navigate.into_js_value());
+    crate::parcels::attach(&host);
+    host
+}
+
+/// A JSON value as a JS value.
+fn json(value: &serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+}
+
+fn public_session() -> serde_json::Value {
+    let s = crate::session::current();
+    serde_json::json!({ "userName": s.user_name, "roles": s.roles })
+}
+
+/// What a failed call rejects with: an `Error` with the contract's `kind` and, for an error
+/// status, the server's `problem` document.
+fn rejection(e: &BffError) -> JsValue {
+    let error: JsValue = js_sys::Error::new(&e.to_string()).into();
+    set(&error, "kind", &ErrorKind::of(e).as_str().into());
+    if let BffError::Problem(p) = e {
+        if let Ok(doc) = serde_json::to_value(p) {
+            set(&error, "problem", &json(&doc));
+        }
+    }
+    error
+}
+
+/// Reads `path` for the signed-in user and tells the status bar how old the answer is.
+async fn query(path: &str) -> Result<JsValue, BffError> {
+    let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
+    let loaded = DataLoaded {
+        path: path.to_string(),
+        freshness,
+    };
+    if let Ok(announced) = serde_json::to_value(&loaded) {
+        publish(DATA_TOPIC, DATA_LOADED, SOURCE, announced);
+    }
+    let answer = serde_json::json!({
+        "data": data,
+        "freshness": { "asOfMs": freshness.as_of_ms, "fromCache": freshness.from_cache },
+    });
+    Ok(json(&answer))
+}
+
+/// Queues an app's command in the outbox for the signed-in user.
+async fn command(request: &JsValue) -> Result<JsValue, BffError> {
+    let text = js_sys::JSON::stringify(request)
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    let request: CommandRequest = serde_json::from_str(&text)
+        .map_err(|e| BffError::Decode(format!("command(request): {e}")))?;
+    let entry = Bff::new(&crate::session::current())
+        .command(request)
+        .await?;
+    let queued = Queued {
+        id: entry.id,
+        idempotency_key: entry.idempotency_key,
+    };
+    Ok(json(&serde_json::to_value(queued).unwrap_or_default()))
+}
+
+/// `onLive(callback)` / `onSession(callback)`: calls `callback` with each event's data on
+/// `topic`; returns the function that stops it.
+fn listen(topic: &'static str) -> JsValue {
+    let on = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |callback: JsValue| {
+        let Ok(callback) = callback.dyn_into::<js_sys::Function>() else {
+            return JsValue::UNDEFINED;
+        };
+        let listener = subscribe(topic, false, move |env| {
+            // A throwing callback is the app's problem, not the bus's.
+            let _ = callback.call1(&JsValue::NULL, &json(&env.data));
+        });
+        let mut held = Some(listener);
+        Closure::<dyn FnMut()>::new(move || drop(held.take())).into_js_value()
+    });
+    on.into_js_value()
+}
