@@ -282,7 +282,7 @@ fn insert_route(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_contract::manifest::{parse, BundleFile, ImportMapFragment};
+    use tessera_contract::manifest::{parse, BundleFile, ImportMapFragment, NavMeta};
 
     fn layout() -> ShellLayout {
         ShellLayout {

@@ -191,7 +191,8 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
             .ok()
             .and_then(|v| v.as_f64());
         if declared != Some(f64::from(abi)) {
-            let msg = format!("{name} was built for ABI {declared:?} but its manifest says {abi}");
+            let declared = declared.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+            let msg = format!("{name} was built for ABI {declared} but its manifest says {abi}");
             registry::fail(name, E::Refused, msg.clone());
             return Err(msg);
         }

@@ -223,8 +223,14 @@ async fn activate(app: &Activated) {
         | AppStatus::NotBootstrapped
         | AppStatus::Bootstrapping => {
             view::show_loading(&container, name);
-            // Settling asks for another reroute, which mounts the app if it is still wanted.
-            let _ = lifecycle::ready(name);
+            // Settling asks for another reroute, which mounts the app if it is still wanted. A
+            // failure is shown in the mount point already; handled here, it is not also an
+            // unhandled rejection on the page.
+            if let Some(ready) = lifecycle::ready(name) {
+                let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+                let _ = ready.catch(&ignore);
+                ignore.forget();
+            }
         }
         AppStatus::NotMounted => {
             let Some(module) = module else { return };

@@ -22,10 +22,39 @@ function timeActivation(page, key, app) {
   }), [key, app]);
 }
 
+/** Opens `path` in a fresh context; resolves with the ms from navigation start until an element
+ * matching `selector` first appeared, and the bytes on the wire until then. */
+async function coldLoad(path, selector) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.addInitScript(firstSeen, { shown: selector });
+  const responses = [];
+  page.on("requestfinished", (r) => responses.push(r));
+  await page.goto(server.url + path);
+  await page.locator(selector).first().waitFor();
+  const ms = await page.evaluate(() => window.__marks.shown);
+  let bytes = 0;
+  for (const r of responses) {
+    const s = await r.sizes();
+    bytes += s.responseBodySize + s.responseHeadersSize;
+  }
+  await context.close();
+  return { ms, bytes };
+}
+
 const server = await serve(newStore());
 const browser = await launch();
 const cold = [], firstActivation = [], reactivation = [], wire = [];
+const restaurants = [], restaurantsWire = [], home = [], homeWire = [];
 try {
+  for (let i = 0; i < RUNS; i++) {
+    const list = await coldLoad("/restaurants", ".restaurant-list li");
+    restaurants.push(list.ms);
+    restaurantsWire.push(list.bytes);
+    const nav = await coldLoad("/", ".tessera-nav a");
+    home.push(nav.ms);
+    homeWire.push(nav.bytes);
+  }
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -54,6 +83,10 @@ try {
 }
 
 console.log(`\nload timings, ${RUNS} fresh contexts, headless Chromium, loopback:`);
+console.log(`  cold load of /restaurants to the list    ${fmt(restaurants, "ms")}`);
+console.log(`  bytes on the wire for it (gzip)          median ${(median(restaurantsWire) / 1024).toFixed(1)} KB (index.html, shell, manifests, nav, restaurants, data)`);
+console.log(`  cold load of / to nav visible            ${fmt(home, "ms")}`);
+console.log(`  bytes on the wire for it (gzip)          median ${(median(homeWire) / 1024).toFixed(1)} KB`);
 console.log(`  cold load of /cart to nav visible        ${fmt(cold, "ms")}`);
 console.log(`  bytes on the wire for that load (gzip)   median ${(median(wire) / 1024).toFixed(1)} KB (index.html, shell, manifests, nav, cart)`);
 console.log(`  first activation of restaurants          ${fmt(firstActivation, "ms")}`);

@@ -198,13 +198,13 @@ describe("failure isolation", () => {
     const appsPath = join(store, "apps.json");
     const original = readFileSync(appsPath, "utf8");
     const apps = JSON.parse(original);
-    apps.apps["@fixture/hello"].abi = 2;
+    apps.apps["@fixture/hello"].abi = 3;
     writeFileSync(appsPath, JSON.stringify(apps));
     try {
       const { page, context, requests } = await open(server, "/hello");
       const error = page.locator('.tessera-app[data-app="@fixture/hello"] .tessera-app-error');
       await error.waitFor();
-      assert.match(await error.textContent(), /speaks ABI 2; this shell speaks \[1\]/);
+      assert.match(await error.textContent(), /speaks ABI 3; this shell speaks \[1, 2\]/);
       assert.equal((await statuses(page))["@fixture/hello"], "BROKEN");
       assert.equal(requests.filter((p) => p.startsWith("/@fixture/hello/")).length, 0);
       await context.close();

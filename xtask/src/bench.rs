@@ -64,7 +64,16 @@ pub fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 
 pub fn bench() -> Result<()> {
     tools::bootstrap()?;
-    let built = build::build(&[])?;
+    let mut built = build::build(&[])?;
+    // The README's example app, packaged beside dist/ (it is never published).
+    let example = crate::apps::App {
+        crate_name: crate::readme_app::CRATE.into(),
+        dir: crate::readme_app::dir(),
+    };
+    built.push(build::build_app(
+        &example,
+        &crate::root().join("target/readme-app-dist"),
+    )?);
     sizes(&built)?;
     let (deploy, bff) = server_bins()?;
     // Page load first, then the service worker (precache, cached queries, offline start),

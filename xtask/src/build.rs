@@ -36,7 +36,7 @@ pub fn build(selected: &[String]) -> Result<Vec<Built>> {
         built.push(build_shell()?);
     }
     for app in all.iter().filter(|a| wanted(&a.crate_name)) {
-        built.push(build_app(app)?);
+        built.push(build_app(app, &dist())?);
     }
     Ok(built)
 }
@@ -75,9 +75,10 @@ fn build_shell() -> Result<Built> {
     })
 }
 
-fn build_app(app: &App) -> Result<Built> {
+/// Builds and packages one app into `out` (`dist/` for the ones that are published).
+pub fn build_app(app: &App, out: &Path) -> Result<Built> {
     let files = compile(&app.crate_name, &app.out_name())?;
-    let dir = tessera_deployer::package_app(&files, &app.mfe(), &dist())
+    let dir = tessera_deployer::package_app(&files, &app.mfe(), out)
         .with_context(|| format!("packaging {}", app.crate_name))?;
     report(&app.crate_name, &dir);
     Ok(Built {

@@ -13,6 +13,7 @@ mod apps;
 mod bench;
 mod build;
 mod dev;
+mod readme_app;
 mod run;
 mod test;
 mod thin;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-const WASM_CRATES: [&str; 8] = [
+const WASM_CRATES: [&str; 9] = [
     "shell",
     "shell-auth",
     "service-worker",
@@ -19,6 +19,7 @@ const WASM_CRATES: [&str; 8] = [
     "add-to-cart",
     "cart",
     "menu-admin",
+    "readme-app",
 ];
 
 pub fn test(args: &[String]) -> Result<()> {
