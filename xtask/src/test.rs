@@ -97,7 +97,8 @@ pub fn fixtures_dir() -> PathBuf {
     crate::root().join("target/e2e-fixtures")
 }
 
-/// Packages the plain-JS fixture apps (a broken one, two versions of a hello app).
+/// Packages the plain-JS fixture apps (a broken one, two versions of a hello app, the host
+/// services' apps), and a second release of the shell from the same build.
 pub fn package_fixtures() -> Result<()> {
     let src = crate::root().join("tests/fixtures");
     let out = fixtures_dir();
@@ -118,6 +119,35 @@ pub fn package_fixtures() -> Result<()> {
         tessera_deployer::package_app(&files, &dir.join("mfe.json"), &out.join(&label))
             .with_context(|| format!("packaging fixture {label}"))?;
     }
+    package_next_shell(&out)
+}
+
+/// `<out>/shell-next/@tessera/shell`: the shell of the last build as a new release (its page
+/// differs by a comment, so its version does), for the test that an app keeps working when the
+/// shell is republished without it.
+fn package_next_shell(out: &std::path::Path) -> Result<()> {
+    let root = crate::root();
+    let files = root.join("target/tessera-build/shell");
+    if !files.join("sw").is_dir() {
+        bail!(
+            "{} holds no built shell: run `cargo xtask build shell` first",
+            files.display()
+        );
+    }
+    let template = std::fs::read_to_string(root.join("index.html"))?;
+    let next = out.join("shell-next-index.html");
+    std::fs::write(
+        &next,
+        format!("{template}<!-- the next shell release -->\n"),
+    )?;
+    tessera_deployer::package_shell(
+        &files,
+        &root.join("shell/shell.json"),
+        &next,
+        &root.join("importmap.json"),
+        &out.join("shell-next"),
+    )
+    .context("packaging the next shell release")?;
     Ok(())
 }
 

@@ -3,12 +3,11 @@
 use tessera_contract::Props;
 use wasm_bindgen::JsValue;
 
-/// Parses the props object the shell passes to a lifecycle function.
+/// Parses the props object the shell passes to a lifecycle function. It reads the JS object
+/// itself (no JSON text in between: an app then carries no JSON parser).
 pub fn parse_props(props: &JsValue) -> Result<Props, JsValue> {
-    let text = js_sys::JSON::stringify(props)?
-        .as_string()
-        .ok_or_else(|| JsValue::from_str("props are not JSON-serialisable"))?;
-    serde_json::from_str(&text).map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
+    serde_wasm_bindgen::from_value(props.clone())
+        .map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
 }
 
 /// Exports the lifecycle ABI (`abi`, `bootstrap`, `mount`, `unmount`, `update`) for a Leptos

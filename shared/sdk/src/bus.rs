@@ -82,19 +82,26 @@ impl Drop for Listener {
 pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'static) -> Listener {
     if replay {
         for text in bus_log(topic).iter() {
-            if let Some(env) = text.as_string().as_deref().and_then(Envelope::parse) {
+            if let Some(env) = parse(&text) {
                 f(env);
             }
         }
     }
     Listener::new(&event_name(topic), move |event| {
-        let detail = event
-            .dyn_ref::<web_sys::CustomEvent>()
-            .and_then(|e| e.detail().as_string());
-        if let Some(env) = detail.as_deref().and_then(Envelope::parse) {
+        let detail = event.dyn_ref::<web_sys::CustomEvent>().map(|e| e.detail());
+        if let Some(env) = detail.as_ref().and_then(parse) {
             f(env);
         }
     })
+}
+
+/// An envelope from its JSON text, read by the browser's `JSON.parse` (an app then carries no
+/// JSON parser); `None` for anything a receiver ignores: not text, malformed, or a layout from
+/// the future.
+fn parse(text: &JsValue) -> Option<Envelope> {
+    let value = js_sys::JSON::parse(&text.as_string()?).ok()?;
+    let env: Envelope = serde_wasm_bindgen::from_value(value).ok()?;
+    (env.v <= ENVELOPE_VERSION).then_some(env)
 }
 
 /// Calls `f` with every live domain event the shell relays (topic [`topics::LIVE`]).

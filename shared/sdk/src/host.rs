@@ -22,14 +22,6 @@ fn get(target: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// The JSON text of a JS value (`null` for what JSON cannot say).
-fn json_text(value: &JsValue) -> String {
-    js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_else(|| "null".into())
-}
-
 /// A value the host rejected with, as the contract's error: `kind`, `message` and, for
 /// `problem`, the server's problem document.
 fn host_error(e: JsValue) -> BffError {
@@ -39,7 +31,7 @@ fn host_error(e: JsValue) -> BffError {
         .unwrap_or_else(|| "the shell failed without saying why".into());
     let problem = get(&e, "problem");
     let problem = (!problem.is_undefined() && !problem.is_null())
-        .then(|| serde_json::from_str(&json_text(&problem)).ok())
+        .then(|| serde_wasm_bindgen::from_value(problem).ok())
         .flatten();
     ErrorKind::parse(get(&e, "kind").as_string().as_deref()).error(message, problem)
 }
@@ -78,9 +70,8 @@ impl Host {
             .call("query", &[&JsValue::from_str(path)])
             .await
             .map_err(host_error)?;
-        let data = json_text(&get(&answer, "data"));
-        let typed =
-            serde_json::from_str(&data).map_err(|e| BffError::Decode(format!("{path}: {e}")))?;
+        let typed = serde_wasm_bindgen::from_value(get(&answer, "data"))
+            .map_err(|e| BffError::Decode(format!("{path}: {e}")))?;
         let freshness = get(&answer, "freshness");
         let freshness = Freshness {
             as_of_ms: get(&freshness, "asOfMs").as_f64().map(|ms| ms as u64),
@@ -96,7 +87,7 @@ impl Host {
         let text = serde_json::to_string(request).map_err(|e| BffError::Decode(e.to_string()))?;
         let object = js_sys::JSON::parse(&text).map_err(host_error)?;
         let queued = self.call("command", &[&object]).await.map_err(host_error)?;
-        serde_json::from_str(&json_text(&queued))
+        serde_wasm_bindgen::from_value(queued)
             .map_err(|e| BffError::Decode(format!("the shell's answer to a command: {e}")))
     }
 

@@ -313,3 +313,20 @@ async fn commands_reach_the_host_as_one_small_json_object() {
         })
     );
 }
+
+#[wasm_bindgen_test]
+fn props_data_keeps_integers_integers() {
+    // Read from the JS object (no JSON text): integers must stay integers, or an app reading
+    // `priceCents` from a parcel's data as i64 would fail.
+    let props = js_sys::JSON::parse(
+        r#"{"name":"@t/p","basePath":"","abi":2,"session":{"userName":null,"idToken":null},
+            "data":{"priceCents":150,"quantity":2,"ratio":0.5,"tags":["a"],"none":null}}"#,
+    )
+    .unwrap();
+    let props = parse_props(&props).unwrap();
+    assert_eq!(props.data["priceCents"].as_i64(), Some(150));
+    assert_eq!(props.data["quantity"].as_u64(), Some(2));
+    assert_eq!(props.data["ratio"].as_f64(), Some(0.5));
+    assert_eq!(props.data["tags"], serde_json::json!(["a"]));
+    assert!(props.data["none"].is_null());
+}
