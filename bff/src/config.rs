@@ -5,6 +5,9 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// The clock skew tolerated on a token's `exp` and `nbf` unless configured otherwise.
+pub const DEFAULT_OIDC_LEEWAY_SECS: u64 = 60;
+
 #[derive(Parser, Clone, Debug)]
 #[command(
     name = "tessera-bff",
@@ -54,7 +57,7 @@ pub struct Config {
     #[arg(long, env = "TESSERA_OIDC_JWKS_REFETCH_MS", default_value_t = 30_000)]
     pub oidc_jwks_refetch_ms: u64,
     /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds.
-    #[arg(long, env = "TESSERA_OIDC_LEEWAY_SECS", default_value_t = crate::identity::oidc::LEEWAY_SECS)]
+    #[arg(long, env = "TESSERA_OIDC_LEEWAY_SECS", default_value_t = DEFAULT_OIDC_LEEWAY_SECS)]
     pub oidc_leeway_secs: u64,
     /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
     /// can claim any identity with them.

@@ -8,7 +8,7 @@ pub mod merge;
 pub mod package;
 pub mod publish;
 pub mod registry;
-pub mod s3;
+pub use store::s3;
 pub mod store;
 pub mod verify;
 

@@ -12,6 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod s3;
+
 /// Keys under this prefix are the deployer's own records; the CDN never serves them.
 pub const INTERNAL_PREFIX: &str = "_tessera/";
 
@@ -220,14 +222,14 @@ impl Store for LocalStore {
 /// local folder.
 pub enum AnyStore {
     Local(LocalStore),
-    S3(crate::s3::S3Store),
+    S3(s3::S3Store),
 }
 
 impl AnyStore {
     /// Opens the store `url` names. A folder is created if missing; a bucket must exist.
-    pub fn open(url: &str, s3: &crate::s3::S3Options) -> Result<AnyStore> {
+    pub fn open(url: &str, s3: &s3::S3Options) -> Result<AnyStore> {
         if url.starts_with("s3://") {
-            return Ok(AnyStore::S3(crate::s3::S3Store::open(url, s3)?));
+            return Ok(AnyStore::S3(s3::S3Store::open(url, s3)?));
         }
         if let Some((scheme, _)) = url.split_once("://") {
             bail!("{url}: unknown store scheme {scheme}:// (use s3://bucket/prefix or a folder)");
@@ -371,7 +373,7 @@ mod tests {
 
     #[test]
     fn store_urls_pick_the_backend() {
-        use crate::s3::S3Options;
+        use s3::S3Options;
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("store");
         let local = AnyStore::open(folder.to_str().unwrap(), &S3Options::default()).unwrap();

@@ -89,7 +89,7 @@ async fn a_cohort_gets_the_new_version_until_promoted_or_aborted() {
     // Who gets what: beta testers and about a fifth of everyone, the same users every time.
     let beta = ["beta".to_string()];
     assert_eq!(
-        choose("@test/cart", cart, Some("zed"), &beta)
+        choose("@test/cart", &cart.cohorts, Some("zed"), &beta)
             .unwrap()
             .version,
         v2
@@ -97,7 +97,7 @@ async fn a_cohort_gets_the_new_version_until_promoted_or_aborted() {
     let users: Vec<String> = (0..2000).map(|i| format!("user-{i}")).collect();
     let picks: Vec<bool> = users
         .iter()
-        .map(|u| choose("@test/cart", cart, Some(u), &[]).is_some())
+        .map(|u| choose("@test/cart", &cart.cohorts, Some(u), &[]).is_some())
         .collect();
     let share = picks.iter().filter(|p| **p).count();
     assert!(
@@ -106,10 +106,10 @@ async fn a_cohort_gets_the_new_version_until_promoted_or_aborted() {
     );
     let again: Vec<bool> = users
         .iter()
-        .map(|u| choose("@test/cart", cart, Some(u), &[]).is_some())
+        .map(|u| choose("@test/cart", &cart.cohorts, Some(u), &[]).is_some())
         .collect();
     assert_eq!(picks, again);
-    assert!(choose("@test/cart", cart, None, &[]).is_none());
+    assert!(choose("@test/cart", &cart.cohorts, None, &[]).is_none());
 
     // Promote: v2 for everyone, no cohort left; history says so.
     let out = ok(run(&["promote", "@test/cart", "--store", &store]));

@@ -16,6 +16,15 @@ const INTERVAL_MS: i32 = 10_000;
 const TIMEOUT_MS: u32 = 4_000;
 
 thread_local! {
+    static ON_RECONNECT: std::cell::RefCell<Vec<Box<dyn Fn()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Registers what runs whenever the server answers, first or again after a spell without it.
+pub fn on_reconnect(f: impl Fn() + 'static) {
+    ON_RECONNECT.with(|r| r.borrow_mut().push(Box::new(f)));
+}
+
+thread_local! {
     static STATE: ArcRwSignal<Connectivity> = ArcRwSignal::new(Connectivity::default());
     // Moves the "… ago" in the label on between heartbeats.
     static NOW: ArcRwSignal<u64> = ArcRwSignal::new(now());
@@ -66,7 +75,7 @@ fn follow_version_set() {
         if crate::service_worker::controlled().await {
             let set = crate::service_worker::precache_set().await;
             let _ = js_sys::Reflect::set(
-                &crate::debug_object(),
+                &crate::debug::object(),
                 &"versionSet".into(),
                 &set.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL),
             );
@@ -146,10 +155,10 @@ fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
         // up to date. Syncing only then keeps a start without the server from reporting a
         // failed sync it never had a chance of.
         if c.link == Link::Connected && was != Link::Connected {
-            crate::read_ahead::start(crate::session::current());
+            ON_RECONNECT.with(|r| r.borrow().iter().for_each(|f| f()));
         }
         let _ = js_sys::Reflect::set(
-            &crate::debug_object(),
+            &crate::debug::object(),
             &"connectivity".into(),
             &c.link.as_str().into(),
         );

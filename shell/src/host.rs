@@ -3,7 +3,6 @@
 //! the session when called, so a renewed token reaches apps that stay mounted.
 //! The shapes are `tessera_contract::host`'s.
 
-use std::cell::RefCell;
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
 use tessera_contract::host::{CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION};
@@ -15,14 +14,9 @@ use wasm_bindgen_futures::future_to_promise;
 
 const SOURCE: &str = "@tessera/shell";
 
-thread_local! {
-    static HOST: RefCell<Option<JsValue>> = const { RefCell::new(None) };
-}
-
-/// Puts the host object on an app's props.
-pub fn attach(props: &JsValue) {
-    let host = HOST.with(|h| h.borrow_mut().get_or_insert_with(build).clone());
-    let _ = js_sys::Reflect::set(props, &HOST_FIELD.into(), &host);
+/// Gives every app's props the host object.
+pub fn install() {
+    crate::props::provide(HOST_FIELD, build());
 }
 
 fn set(target: &JsValue, key: &str, value: &JsValue) {

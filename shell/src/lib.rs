@@ -3,6 +3,7 @@
 
 mod auth;
 mod connectivity;
+mod debug;
 mod host;
 mod js;
 mod lifecycle;
@@ -10,6 +11,7 @@ mod live;
 mod manifests;
 mod outbox;
 mod parcels;
+mod props;
 mod read_ahead;
 mod registry;
 mod router;
@@ -20,26 +22,13 @@ mod view;
 
 use wasm_bindgen::prelude::*;
 
-/// `window.__tessera`: the shell's debugging surface (`apps` holds every app's status).
-pub(crate) fn debug_object() -> JsValue {
-    let global: JsValue = js_sys::global().into();
-    let key = JsValue::from_str("__tessera");
-    match js_sys::Reflect::get(&global, &key) {
-        Ok(obj) if obj.is_object() => obj,
-        _ => {
-            let obj: JsValue = js_sys::Object::new().into();
-            let _ = js_sys::Reflect::set(&global, &key, &obj);
-            obj
-        }
-    }
-}
-
 #[wasm_bindgen(start)]
 pub fn start() {
     wasm_bindgen_futures::spawn_local(async {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;
         session::init(session);
+        react_to_session_changes();
         match manifests {
             Ok(m) => {
                 let points = m
@@ -48,15 +37,33 @@ pub fn start() {
                     .iter()
                     .map(|mp| mp.name.clone())
                     .collect();
+                connectivity::on_reconnect(|| read_ahead::start(session::current()));
                 view::mount_chrome(points);
                 registry::install(m);
+                parcels::install();
+                host::install();
                 router::start();
-                let _ = js_sys::Reflect::set(&debug_object(), &"ready".into(), &true.into());
+                let _ = js_sys::Reflect::set(&debug::object(), &"ready".into(), &true.into());
                 service_worker::register();
                 outbox::start(&session::current());
                 live::start();
             }
             Err(e) => view::fatal(&e),
+        }
+    });
+}
+
+/// What a new session (sign-in, renewal, sign-out) reaches, in this order: the registry (props
+/// of apps mounted from now on), the outbox (replays send the new token), the router (mounted
+/// apps get `update(props)`, role gates are checked again) and, for another user, the
+/// read-ahead (the offline copy is kept per user).
+fn react_to_session_changes() {
+    session::on_change(|s, _| registry::with(|r| r.session = s.clone()));
+    session::on_change(|s, _| outbox::use_session(s));
+    session::on_change(|_, _| router::request_reroute());
+    session::on_change(|s, same_user| {
+        if !same_user {
+            read_ahead::start(s.clone());
         }
     });
 }

@@ -2,7 +2,7 @@
 
 use crate::js;
 use crate::registry;
-use tessera_contract::lifecycle::{LifecycleEvent as E, Props};
+use tessera_contract::lifecycle::LifecycleEvent as E;
 use tessera_contract::{AppStatus, SUPPORTED_ABIS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -50,33 +50,6 @@ pub fn has_export(module: &JsValue, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The props object for an app: the typed props as JSON, plus the shell's host services
-/// (ABI 2) and its parcel functions (where ABI 1 apps look for them).
-pub fn props_object(props: &Props) -> (JsValue, String) {
-    let text = serde_json::to_string(props).unwrap_or_default();
-    let object = js_sys::JSON::parse(&text).unwrap_or_else(|_| js_sys::Object::new().into());
-    crate::parcels::attach(&object);
-    crate::host::attach(&object);
-    (object, text)
-}
-
-pub fn base_props(name: &str) -> Props {
-    registry::with(|s| Props {
-        name: name.to_string(),
-        base_path: String::new(),
-        // The ABI the shell drives this app with: the one it declares.
-        abi: s
-            .records
-            .get(name)
-            .map_or(tessera_contract::ABI_VERSION, |r| r.entry.abi),
-        session: s.session.clone(),
-        params: Default::default(),
-        navigation: s.manifests.mount_points.navigation(),
-        data: serde_json::Value::Null,
-        bff: s.records.get(name).and_then(|r| r.entry.bff.clone()),
-    })
-}
-
 /// A promise that settles once the app is loaded and bootstrapped. Started once and shared, so
 /// a route and several parcels asking at once load the bundle once; a failed load is forgotten
 /// so that the next activation retries it.
@@ -91,7 +64,6 @@ pub fn ready(name: &str) -> Option<js_sys::Promise> {
         if result.is_err() && registry::status(&owned) == Some(AppStatus::LoadError) {
             registry::with_app(&owned, |r| r.ready = None);
         }
-        crate::router::request_reroute();
         result
             .map(|_| JsValue::UNDEFINED)
             .map_err(|e| js_sys::Error::new(&e).into())
@@ -130,8 +102,12 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
             );
         };
         let entry = &record.entry;
-        let chosen =
-            tessera_contract::cohort::choose(name, entry, subject.as_deref(), &session.roles);
+        let chosen = tessera_contract::cohort::choose(
+            name,
+            &entry.cohorts,
+            subject.as_deref(),
+            &session.roles,
+        );
         let (url, preload) = match chosen {
             Some(cohort) => (Some(cohort.entry.clone()), cohort.preload.clone()),
             None => (
@@ -202,7 +178,7 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
         r.error = None;
     });
     registry::transition(name, E::BootstrapStarted);
-    let (props, _) = props_object(&base_props(name));
+    let (props, _) = crate::props::props_object(&crate::props::base_props(name));
     if let Err(msg) = call(name, &module, "bootstrap", &[&props]).await {
         registry::fail(name, E::LifecycleFailed, msg.clone());
         return Err(msg);

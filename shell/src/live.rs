@@ -147,7 +147,7 @@ fn deliver(event: DomainEvent) {
 fn show(mode: LinkMode) {
     MODE.with(|m| m.set(mode));
     let _ = js_sys::Reflect::set(
-        &crate::debug_object(),
+        &crate::debug::object(),
         &"live".into(),
         &serde_json::to_string(&mode)
             .unwrap_or_default()
@@ -159,7 +159,7 @@ fn show(mode: LinkMode) {
 /// The leader's loop: a socket while sockets work, long-polls while they do not.
 async fn lead(channel: Option<web_sys::BroadcastChannel>) {
     LEADER.with(|l| l.set(true));
-    let _ = js_sys::Reflect::set(&crate::debug_object(), &"liveLeader".into(), &true.into());
+    let _ = js_sys::Reflect::set(&crate::debug::object(), &"liveLeader".into(), &true.into());
     let relay = |message: &Relay| {
         if let Some(channel) = &channel {
             post(channel, message);

@@ -96,7 +96,7 @@ fn show(summary: Summary) {
     let before = state.get_untracked();
     state.set(summary);
     let _ = js_sys::Reflect::set(
-        &crate::debug_object(),
+        &crate::debug::object(),
         &"outbox".into(),
         &js_sys::JSON::parse(&serde_json::to_string(&summary).unwrap_or_default())
             .unwrap_or(JsValue::NULL),

@@ -1,7 +1,8 @@
 //! Parcels: one app mounting another app's component by hand (`props.mountParcel`). The parcel's
 //! app is loaded and bootstrapped once; each instance lives in the element its host gave.
 
-use crate::lifecycle::{self, base_props, call, props_object};
+use crate::lifecycle::{self, call};
+use crate::props::{base_props, props_object};
 use crate::registry;
 use std::cell::RefCell;
 use tessera_contract::lifecycle::LifecycleEvent as E;
@@ -14,7 +15,17 @@ thread_local! {
     static FUNCTIONS: RefCell<Option<(JsValue, JsValue)>> = const { RefCell::new(None) };
 }
 
-/// Adds `mountParcel(app, element, data)` and `unmountParcel(app, element)` to a props object.
+/// Gives every app's props `mountParcel(app, element, data)` and `unmountParcel(app, element)`.
+pub fn install() {
+    let parcels: JsValue = js_sys::Object::new().into();
+    attach(&parcels);
+    for key in ["mountParcel", "unmountParcel"] {
+        let f = js_sys::Reflect::get(&parcels, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        crate::props::provide(key, f);
+    }
+}
+
+/// Adds `mountParcel(app, element, data)` and `unmountParcel(app, element)` to an object.
 pub fn attach(props: &JsValue) {
     let (mount, unmount) = FUNCTIONS.with(|f| {
         f.borrow_mut()

@@ -41,7 +41,7 @@ async fn run(session: Session) {
         Ok(n) => {
             crate::connectivity::sync_succeeded();
             let _ = js_sys::Reflect::set(
-                &crate::debug_object(),
+                &crate::debug::object(),
                 &"readAhead".into(),
                 &JsValue::from(n as u32),
             );

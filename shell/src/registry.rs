@@ -2,6 +2,7 @@
 //! changes go through the shared status machine and are published for debugging.
 
 use crate::manifests::Manifests;
+use leptos::prelude::{ArcRwSignal, Set};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use tessera_contract::lifecycle::LifecycleEvent;
@@ -115,6 +116,15 @@ pub struct StatusRow {
     pub parcels: usize,
 }
 
+thread_local! {
+    static STATUS_ROWS: ArcRwSignal<Vec<StatusRow>> = ArcRwSignal::new(Vec::new());
+}
+
+/// Every app's row as a signal, for the status panel.
+pub fn status_rows() -> ArcRwSignal<Vec<StatusRow>> {
+    STATUS_ROWS.with(|s| s.clone())
+}
+
 pub fn rows() -> Vec<StatusRow> {
     with(|s| {
         s.records
@@ -152,6 +162,6 @@ pub fn publish_status() {
         set("parcels", (row.parcels as u32).into());
         let _ = js_sys::Reflect::set(&apps, &row.name.as_str().into(), &entry);
     }
-    let _ = js_sys::Reflect::set(&crate::debug_object(), &"apps".into(), &apps);
-    crate::view::set_status_rows(rows);
+    let _ = js_sys::Reflect::set(&crate::debug::object(), &"apps".into(), &apps);
+    STATUS_ROWS.with(|s| s.set(rows));
 }

@@ -1,7 +1,8 @@
 //! Routing by the History API: resolves the current path against `apps.json`, unmounts what is
 //! no longer wanted and activates what is, one reconciliation at a time.
 
-use crate::lifecycle::{self, base_props, call, has_export, props_object};
+use crate::lifecycle::{self, call, has_export};
+use crate::props::{base_props, props_object};
 use crate::registry;
 use crate::view;
 use std::cell::Cell;
@@ -227,9 +228,9 @@ async fn activate(app: &Activated) {
             // failure is shown in the mount point already; handled here, it is not also an
             // unhandled rejection on the page.
             if let Some(ready) = lifecycle::ready(name) {
-                let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
-                let _ = ready.catch(&ignore);
-                ignore.forget();
+                let reroute = Closure::<dyn FnMut(JsValue)>::new(|_| request_reroute());
+                let _ = ready.then2(&reroute, &reroute);
+                reroute.forget();
             }
         }
         AppStatus::NotMounted => {

@@ -1,7 +1,8 @@
 //! The signed-in user every app receives in its props, whose token goes to every BFF call. It
-//! changes when the user signs in or out and when its token is renewed ([`crate::auth`]); a
-//! change reaches mounted apps through `update(props)` and the bus (`session.changed`), the
-//! outbox (its replays read the new token), the live connection and the read-ahead.
+//! changes when the user signs in or out and when its token is renewed (by sign-in); a
+//! change reaches the bus (`session.changed`) and whatever registered with [`on_change`] at
+//! start: the registry and the router (mounted apps get `update(props)`), the outbox (its
+//! replays read the new token) and the read-ahead. It depends on no other part of the shell.
 //!
 //! When the BFF runs with development tokens (`--dev-tokens`) there is no sign-in: a page acts
 //! as the session stored as JSON under `localStorage["tessera.devSession"]`, e.g.
@@ -16,8 +17,17 @@ use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";
 
+/// Called with the new session and whether it is the same user as before.
+type Reaction = Box<dyn Fn(&Session, bool)>;
+
 thread_local! {
     static SESSION: ArcRwSignal<Session> = ArcRwSignal::new(Session::default());
+    static REACTIONS: std::cell::RefCell<Vec<Reaction>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Registers what follows every change of the session, in registration order.
+pub fn on_change(f: impl Fn(&Session, bool) + 'static) {
+    REACTIONS.with(|r| r.borrow_mut().push(Box::new(f)));
 }
 
 /// The current session.
@@ -42,9 +52,7 @@ pub fn change(session: Session) {
         current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
     show_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session.clone()));
-    crate::registry::with(|s| s.session = session.clone());
-    crate::outbox::use_session(&session);
-    crate::router::request_reroute();
+    REACTIONS.with(|r| r.borrow().iter().for_each(|f| f(&session, same_user)));
     let public = Session {
         id_token: None,
         ..session.clone()
@@ -55,16 +63,13 @@ pub fn change(session: Session) {
         "@tessera/shell",
         serde_json::to_value(&public).unwrap_or_default(),
     );
-    if !same_user {
-        crate::read_ahead::start(session);
-    }
 }
 
 /// `window.__tessera.token`: the token the host services send now, on the shell's debugging
 /// surface, so a test or a developer can see that a renewal reached the page.
 fn show_token(token: Option<&str>) {
     let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
-    let _ = js_sys::Reflect::set(&crate::debug_object(), &"token".into(), &value);
+    let _ = js_sys::Reflect::set(&crate::debug::object(), &"token".into(), &value);
 }
 
 fn subject(token: &str) -> Option<String> {

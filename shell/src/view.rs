@@ -2,14 +2,9 @@
 //! their loading and error messages, the 404 page and the app status panel. Text from manifests
 //! and errors is always set as text, never as HTML.
 
-use crate::registry::{self, StatusRow};
+use crate::registry;
 use leptos::prelude::*;
-use std::cell::RefCell;
 use wasm_bindgen::JsCast;
-
-thread_local! {
-    static ROWS: RefCell<Option<ArcRwSignal<Vec<StatusRow>>>> = const { RefCell::new(None) };
-}
 
 fn document() -> web_sys::Document {
     web_sys::window()
@@ -26,8 +21,7 @@ fn remove_boot_message() {
 /// Renders the layout: one element per mount point, in the order the shell declared them.
 pub fn mount_chrome(mount_points: Vec<String>) {
     remove_boot_message();
-    let rows = ArcRwSignal::new(Vec::<StatusRow>::new());
-    ROWS.with(|r| *r.borrow_mut() = Some(rows.clone()));
+    let rows = registry::status_rows();
     leptos::mount::mount_to_body(move || {
         let points = mount_points
             .into_iter()
@@ -64,14 +58,6 @@ pub fn mount_chrome(mount_points: Vec<String>) {
         }
     });
     crate::connectivity::start();
-}
-
-pub fn set_status_rows(rows: Vec<StatusRow>) {
-    ROWS.with(|r| {
-        if let Some(signal) = r.borrow().as_ref() {
-            signal.set(rows);
-        }
-    });
 }
 
 /// The shell could not start (manifests unreachable or invalid): say so where the app would be.

@@ -13,6 +13,8 @@ mod apps;
 mod bench;
 mod build;
 mod dev;
+#[cfg(test)]
+mod layers;
 mod readme_app;
 mod run;
 mod test;

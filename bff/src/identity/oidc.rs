@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Clock skew tolerated on `exp` and `nbf` by default.
-pub const LEEWAY_SECS: u64 = 60;
+pub use crate::config::DEFAULT_OIDC_LEEWAY_SECS as LEEWAY_SECS;
 /// Keys older than this are refetched on their next use.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
 /// After a failed fetch, the next try waits at most this long (or the refetch interval).

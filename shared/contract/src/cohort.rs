@@ -10,7 +10,6 @@
 //! is FNV-1a 64 over UTF-8 bytes (never std's `DefaultHasher`, which differs between builds), so
 //! the deployer, native tests and the shell in wasm agree.
 
-use crate::published::AppEntry;
 use serde::{Deserialize, Serialize};
 
 /// Who is admitted to a cohort. JSON: `{"role":"beta"}` or `{"percent":10}`.
@@ -99,18 +98,16 @@ pub fn percent_bucket(app: &str, subject: &str) -> u8 {
     (h % 100) as u8
 }
 
-/// The cohort of `app` the user is in (load its `entry`, `integrity` and `preload`), or `None`:
-/// the released version (`entry.version`, loaded through the import map as usual).
+/// The cohort of `app` (of its `apps.json` entry's `cohorts`) the user is in: load its
+/// `entry`, `integrity` and `preload`; `None`: the released version, loaded through the import
+/// map as usual.
 pub fn choose<'a>(
     app: &str,
-    entry: &'a AppEntry,
+    cohorts: &'a [CohortEntry],
     subject: Option<&str>,
     roles: &[String],
 ) -> Option<&'a CohortEntry> {
-    entry
-        .cohorts
-        .iter()
-        .find(|c| c.rule.admits(app, subject, roles))
+    cohorts.iter().find(|c| c.rule.admits(app, subject, roles))
 }
 
 #[cfg(test)]
@@ -193,14 +190,10 @@ mod tests {
             integrity: "sha384-x".into(),
             preload: vec![],
         };
-        let entry: AppEntry = serde_json::from_value(serde_json::json!({
-            "version": "r1", "abi": 1, "specifier": "@a/b",
-            "cohorts": [
-                cohort(CohortRule::Role("beta".into()), "c1"),
-                cohort(CohortRule::Percent(100), "c2"),
-            ],
-        }))
-        .unwrap();
+        let entry = [
+            cohort(CohortRule::Role("beta".into()), "c1"),
+            cohort(CohortRule::Percent(100), "c2"),
+        ];
         let beta = ["beta".to_string()];
         assert_eq!(
             choose("@a/b", &entry, Some("u"), &beta).unwrap().version,
@@ -214,11 +207,6 @@ mod tests {
             choose("@a/b", &entry, None, &[]).is_none(),
             "signed out: released"
         );
-        let plain: AppEntry = serde_json::from_value(
-            serde_json::json!({"version": "r1", "abi": 1, "specifier": "@a/b"}),
-        )
-        .unwrap();
-        assert!(plain.cohorts.is_empty());
-        assert!(choose("@a/b", &plain, Some("u"), &beta).is_none());
+        assert!(choose("@a/b", &[], Some("u"), &beta).is_none());
     }
 }

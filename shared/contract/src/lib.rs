@@ -8,6 +8,7 @@
 //! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
 //! (`bff`), how waiting commands show in answers (`overlay`) and the retry rule (`backoff`).
 
+pub mod abi;
 pub mod auth;
 pub mod backoff;
 pub mod bff;

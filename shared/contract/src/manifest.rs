@@ -4,7 +4,7 @@
 //! A team writes the *source* form (no `version`, `importMap` or `files`); the build adds those
 //! three and the deployer only accepts that *built* form.
 
-use crate::lifecycle::SUPPORTED_ABIS;
+use crate::abi::SUPPORTED_ABIS;
 use crate::routing::RoutePattern;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@
 //! headers, and every object is uploaded with the `Content-Type` and `Cache-Control` a CDN in
 //! front of the bucket must send (the same ones the deployer's own CDN server derives).
 
-use crate::store::{cache_control, content_type, validate_key, Object, PutMode, PutOutcome, Store};
+use super::{cache_control, content_type, validate_key, Object, PutMode, PutOutcome, Store};
 use anyhow::{bail, Context, Result};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::path::Path;
