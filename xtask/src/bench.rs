@@ -49,6 +49,34 @@ fn sizes(built: &[build::Built]) -> Result<()> {
     Ok(())
 }
 
+/// twiggy's top items of each crate's release wasm as rustc left it (before wasm-bindgen and
+/// wasm-opt strip the names; sizes are therefore larger than shipped), leaving out custom
+/// sections and wasm-bindgen's describe exports, which the CLI removes.
+fn biggest_items(crates: &[&str]) -> Result<()> {
+    let twiggy = tools::twiggy()?;
+    for name in crates {
+        let wasm = crate::root()
+            .join("target/wasm32-unknown-unknown/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let listing =
+            crate::run::output(Command::new(&twiggy).args(["top", "-n", "60"]).arg(&wasm))
+                .with_context(|| format!("twiggy top {}", wasm.display()))?;
+        println!("\ntwiggy top items of {name} (before wasm-bindgen and wasm-opt):");
+        for line in listing
+            .lines()
+            .skip(2)
+            .filter(|l| !l.contains("custom section") && !l.contains("subsection"))
+            .filter(|l| {
+                !l.contains("export \"") && !l.contains("Total Rows") && !l.contains("more.")
+            })
+            .take(10)
+        {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
 pub fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -75,6 +103,7 @@ pub fn bench() -> Result<()> {
         &crate::root().join("target/readme-app-dist"),
     )?);
     sizes(&built)?;
+    biggest_items(&["shell", "nav"])?;
     let (deploy, bff) = server_bins()?;
     // Page load first, then the service worker (precache, cached queries, offline start),
     // then the outbox (enqueue, reconnect to empty, replay throughput), then live updates

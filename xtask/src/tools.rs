@@ -159,6 +159,18 @@ fn wasm_bindgen_cli() -> Result<()> {
     ]))
 }
 
+/// twiggy, the wasm size profiler `cargo xtask bench` prints each bundle's biggest items with.
+pub const TWIGGY_VERSION: &str = "0.8.0";
+
+pub fn twiggy() -> Result<PathBuf> {
+    let bin = cargo_bin("twiggy");
+    let have = output(Command::new(&bin).arg("--version")).unwrap_or_default();
+    if !have.contains(TWIGGY_VERSION) {
+        run(cargo().args(["install", "twiggy", "--version", TWIGGY_VERSION, "--locked"]))?;
+    }
+    Ok(bin)
+}
+
 fn npm_packages() -> Result<()> {
     let dir = tests_dir();
     let stamp = dir.join("node_modules/.package-lock.json");
