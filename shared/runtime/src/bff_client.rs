@@ -20,7 +20,8 @@ pub struct Bff {
     subject: String,
 }
 
-/// A fresh `Idempotency-Key` (a random UUID). Reuse one key for every retry of the same intent.
+/// A fresh `Idempotency-Key`: a random UUID. `crypto.randomUUID` exists only in secure contexts
+/// (https, localhost); elsewhere the key is drawn from `Math.random`, still 122 random bits.
 pub fn new_idempotency_key() -> String {
     let crypto = crate::js_value::field(&js_sys::global(), "crypto");
     crate::js_value::field(&crypto, "randomUUID")
@@ -28,7 +29,22 @@ pub fn new_idempotency_key() -> String {
         .ok()
         .and_then(|f| f.call0(&crypto).ok())
         .and_then(|id| id.as_string())
-        .expect("crypto.randomUUID: browsers that run wasm have it")
+        .unwrap_or_else(|| {
+            let hex = |n: u32| {
+                (0..n)
+                    .map(|_| format!("{:x}", (js_sys::Math::random() * 16.0) as u8))
+                    .collect::<String>()
+            };
+            let variant = ["8", "9", "a", "b"][(js_sys::Math::random() * 4.0) as usize % 4];
+            format!(
+                "{}-{}-4{}-{variant}{}-{}",
+                hex(8),
+                hex(4),
+                hex(3),
+                hex(3),
+                hex(12)
+            )
+        })
 }
 
 impl Bff {

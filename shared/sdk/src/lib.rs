@@ -26,10 +26,14 @@ pub use tessera_contract::{
 };
 pub use time::as_of_notice;
 
-/// A fresh random UUID (`crypto.randomUUID()`), e.g. for an id the client chooses.
+/// A fresh random UUID (`crypto.randomUUID()`), e.g. for an id the client chooses. Outside a
+/// secure context (plain http on another host) browsers lack it: then a time-and-random id.
 pub fn new_uuid() -> String {
-    web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.random_uuid())
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).ok();
+    crypto
+        .and_then(|c| {
+            let f = js_sys::Reflect::get(&c, &"randomUUID".into()).ok()?;
+            js_sys::Function::from(f).call0(&c).ok()?.as_string()
+        })
         .unwrap_or_else(bus::new_id)
 }
