@@ -5,7 +5,9 @@
 
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
-use tessera_contract::host::{CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION};
+use tessera_contract::host::{
+    is_site_path, CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION,
+};
 use tessera_runtime::bff_client::Bff;
 use tessera_sdk::{publish, subscribe};
 use wasm_bindgen::prelude::*;
@@ -74,8 +76,19 @@ fn rejection(e: &BffError) -> JsValue {
     error
 }
 
+/// Refuses a path off this site: the user's token goes with every host call.
+fn site_path(call: &str, path: &str) -> Result<(), BffError> {
+    if is_site_path(path) {
+        return Ok(());
+    }
+    Err(BffError::Decode(format!(
+        "{call}: {path:?} is not a path of this site (it must start with one /)"
+    )))
+}
+
 /// Reads `path` for the signed-in user and tells the status bar how old the answer is.
 async fn query(path: &str) -> Result<JsValue, BffError> {
+    site_path("query(path)", path)?;
     let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
     let loaded = DataLoaded {
         path: path.to_string(),
@@ -99,6 +112,7 @@ async fn command(request: &JsValue) -> Result<JsValue, BffError> {
         .unwrap_or_default();
     let request: CommandRequest = serde_json::from_str(&text)
         .map_err(|e| BffError::Decode(format!("command(request): {e}")))?;
+    site_path("command(request).path", &request.path)?;
     let entry = Bff::new(&crate::session::current())
         .command(request)
         .await?;

@@ -24,6 +24,13 @@ pub const HOST_FIELD: &str = "host";
 /// The version of the host object's API; ABI 2 apps get at least this one.
 pub const HOST_VERSION: u32 = 2;
 
+/// Whether `path` names a resource of this site (`/api/cart?x=1`): the shell sends the user's
+/// token with every host call, so it refuses anything that could leave the origin (`//host/x`,
+/// `https://…`, a relative path the page's URL would resolve).
+pub fn is_site_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+}
+
 /// A command as an app hands it to `host.command`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -158,6 +165,22 @@ mod tests {
         );
         let bare = ErrorKind::Problem.error("HTTP 500".into(), None);
         assert_eq!(bare.to_string(), "HTTP 500");
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_site_paths() {
+        for ok in ["/api/cart", "/api/restaurants?limit=5", "/"] {
+            assert!(is_site_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "api/cart",
+            "",
+            "/\\evil.example",
+        ] {
+            assert!(!is_site_path(bad), "{bad}");
+        }
     }
 
     #[test]
