@@ -17,17 +17,21 @@ thread_local! {
 
 /// Gives every app's props `mountParcel(app, element, data)` and `unmountParcel(app, element)`.
 pub fn install() {
-    let parcels: JsValue = js_sys::Object::new().into();
-    attach(&parcels);
-    for key in ["mountParcel", "unmountParcel"] {
-        let f = js_sys::Reflect::get(&parcels, &key.into()).unwrap_or(JsValue::UNDEFINED);
-        crate::props::provide(key, f);
-    }
+    let (mount, unmount) = functions();
+    crate::props::provide("mountParcel", mount);
+    crate::props::provide("unmountParcel", unmount);
 }
 
 /// Adds `mountParcel(app, element, data)` and `unmountParcel(app, element)` to an object.
-pub fn attach(props: &JsValue) {
-    let (mount, unmount) = FUNCTIONS.with(|f| {
+pub fn attach(target: &JsValue) {
+    let (mount, unmount) = functions();
+    let _ = js_sys::Reflect::set(target, &"mountParcel".into(), &mount);
+    let _ = js_sys::Reflect::set(target, &"unmountParcel".into(), &unmount);
+}
+
+/// The JS functions `mountParcel` and `unmountParcel`, made once.
+fn functions() -> (JsValue, JsValue) {
+    FUNCTIONS.with(|f| {
         f.borrow_mut()
             .get_or_insert_with(|| {
                 let mount = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> js_sys::Promise>::new(
@@ -53,9 +57,7 @@ pub fn attach(props: &JsValue) {
                 (mount.into_js_value(), unmount.into_js_value())
             })
             .clone()
-    });
-    let _ = js_sys::Reflect::set(props, &"mountParcel".into(), &mount);
-    let _ = js_sys::Reflect::set(props, &"unmountParcel".into(), &unmount);
+    })
 }
 
 fn element(el: JsValue) -> Result<web_sys::HtmlElement, String> {

@@ -60,19 +60,25 @@ fn build_shell() -> Result<Built> {
                 .with_context(|| format!("copying {crate_name}'s {file}"))?;
         }
     }
-    let dir = tessera_deployer::package_shell(
-        &files,
-        &root.join("shell/shell.json"),
-        &root.join("index.html"),
-        &root.join("importmap.json"),
-        &dist(),
-    )
-    .context("packaging the shell")?;
+    let dir = package_shell(&files, &root.join("index.html"), &dist())?;
     report("shell", &dir);
     Ok(Built {
         label: "shell".into(),
         dir,
     })
+}
+
+/// Packages the shell built into `files` with the page template `template` into `out`.
+pub fn package_shell(files: &Path, template: &Path, out: &Path) -> Result<PathBuf> {
+    let root = crate::root();
+    tessera_deployer::package_shell(
+        files,
+        &root.join("shell/shell.json"),
+        template,
+        &root.join("importmap.json"),
+        out,
+    )
+    .context("packaging the shell")
 }
 
 /// Builds and packages one app into `out` (`dist/` for the ones that are published).

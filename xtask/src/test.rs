@@ -140,14 +140,8 @@ fn package_next_shell(out: &std::path::Path) -> Result<()> {
         &next,
         format!("{template}<!-- the next shell release -->\n"),
     )?;
-    tessera_deployer::package_shell(
-        &files,
-        &root.join("shell/shell.json"),
-        &next,
-        &root.join("importmap.json"),
-        &out.join("shell-next"),
-    )
-    .context("packaging the next shell release")?;
+    build::package_shell(&files, &next, &out.join("shell-next"))
+        .context("packaging the next shell release")?;
     Ok(())
 }
 

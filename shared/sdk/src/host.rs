@@ -47,16 +47,13 @@ impl Host {
     /// Calls `target.method(...args)`, where `target` is `props.host` (or, for parcels, which
     /// ABI 1 already had, the props themselves), awaiting what it returns.
     async fn call(&self, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
-        let host = get(&self.props, HOST_FIELD);
-        let f = [&host, &self.props]
+        let (this, f) = [get(&self.props, HOST_FIELD), self.props.clone()]
             .into_iter()
-            .find_map(|t| get(t, method).dyn_into::<js_sys::Function>().ok())
+            .find_map(|target| {
+                let f = get(&target, method).dyn_into::<js_sys::Function>().ok()?;
+                Some((target, f))
+            })
             .ok_or_else(|| JsValue::from_str(&format!("the shell offers no {method}")))?;
-        let this = if get(&host, method).is_function() {
-            host
-        } else {
-            self.props.clone()
-        };
         let array: js_sys::Array = args.iter().copied().collect();
         let ret = f.apply(&this, &array)?;
         JsFuture::from(js_sys::Promise::resolve(&ret)).await
