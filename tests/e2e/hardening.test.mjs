@@ -65,7 +65,8 @@ describe("hardening", () => {
     const error = await page.evaluate(() => window.__tessera.apps["@tessera/restaurants"].error);
     assert.match(error, new RegExp(`${wasm}.*does not match its published integrity`));
     await page.locator(".mp-main .tessera-app-error", { hasText: "does not match its published integrity" }).waitFor();
-    assert.equal(await page.evaluate(() => window.__tessera.apps["@tessera/nav"].status), "MOUNTED");
+    // The broken app fails fast on its integrity check; nav may still be loading then.
+    await waitForStatus(page, "@tessera/nav", "MOUNTED");
 
     await page.click('.tessera-nav a[data-menu-key="cart"]');
     await waitForStatus(page, "@tessera/cart", "LOAD_ERROR");
