@@ -2,10 +2,11 @@
 //! bus (`connectivity.changed`) so apps can say their data is saved rather than live, and
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
+use crate::bus::{publish, subscribe};
 use leptos::prelude::*;
 use tessera_contract::bff;
 use tessera_runtime::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
-use tessera_sdk::{on_location_change, publish, subscribe, Listener};
+use tessera_sdk::{on_location_change, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

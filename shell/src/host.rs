@@ -3,13 +3,13 @@
 //! the session when called, so a renewed token reaches apps that stay mounted.
 //! The shapes are `tessera_contract::host`'s.
 
+use crate::bus::{publish, subscribe};
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
 use tessera_contract::host::{
     is_site_path, CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION,
 };
 use tessera_runtime::bff_client::Bff;
-use tessera_sdk::{publish, subscribe};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;

@@ -2,6 +2,7 @@
 //! points, and loads, mounts and unmounts independently built micro-apps as the route changes.
 
 mod auth;
+mod bus;
 mod connectivity;
 mod debug;
 mod host;

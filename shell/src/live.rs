@@ -8,13 +8,13 @@
 //! (kept in `localStorage`), so a new leader picks up where the old one stopped, and drops
 //! anything at or below it, so a seam never shows an event twice.
 
+use crate::bus::publish;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use leptos::prelude::*;
 use tessera_contract::bus::topics;
 use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
 use tessera_contract::sync::DomainEvent;
-use tessera_sdk::publish;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

@@ -5,12 +5,13 @@
 //! opens the outbox from there: every waiting command, and the inbox of conflicts and
 //! rejections with what the user can do about each.
 
+use crate::bus::publish;
 use leptos::prelude::*;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
 use tessera_runtime::outbox::{Entry, EntryState, Resolution, Summary};
 use tessera_runtime::{outbox_client, replay};
-use tessera_sdk::{publish, Listener};
+use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 

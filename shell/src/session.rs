@@ -9,10 +9,10 @@
 //! `{"userName":"Bob","idToken":"dev:bob:customer,admin","roles":["customer","admin"]}`, or
 //! as Alice (a customer) when none is stored.
 
+use crate::bus::publish;
 use leptos::prelude::*;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
-use tessera_sdk::publish;
 use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";

@@ -61,11 +61,11 @@ pub fn test(args: &[String]) -> Result<()> {
 }
 
 /// wasm-bindgen-test suites in headless Chromium: the app SDK in a page (bus, location, props,
-/// host calls), and the client runtime's stores: the read-through cache's IndexedDB store in a
+/// host calls, and its JS forms of the contract's types against their serde forms), and the client runtime's stores: the read-through cache's IndexedDB store in a
 /// page and in a service worker, and the outbox's store in a page.
 fn browser_tests() -> Result<()> {
     let suites: [&[&str]; 2] = [
-        &["-p", "tessera-sdk", "--test", "browser"],
+        &["-p", "tessera-sdk", "--test", "browser", "--test", "wire"],
         &[
             "-p",
             "tessera-runtime",

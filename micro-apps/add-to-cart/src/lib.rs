@@ -6,21 +6,26 @@
 use leptos::prelude::*;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::topics::{self, ItemAdded};
-use tessera_sdk::overlay::{Edit, Overlay};
 use tessera_sdk::sync::{Cart, CartLine, PutCartItem, MAX_QUANTITY};
-use tessera_sdk::Props;
-use tessera_sdk::{publish, Bff, CommandSpec, Host};
+use tessera_sdk::{publish, Bff, CommandSpec, Edit, Host, Overlay, Props};
+use tessera_sdk::{FromJs, ToJs};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: add_to_cart);
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The parcel's input (`props.data`).
 struct Item {
     restaurant_id: String,
     item_id: String,
     name: String,
     price_cents: i64,
 }
+
+tessera_sdk::from_js!(Item {
+    restaurant_id: "restaurantId",
+    item_id: "itemId",
+    name: "name",
+    price_cents: "priceCents",
+});
 
 #[derive(Clone, Debug, PartialEq)]
 enum Saving {
@@ -51,7 +56,7 @@ async fn add(bff: &Bff, item: &Item, quantity: u32) -> Result<(), BffError> {
         edit: Edit::Upsert {
             list: "/lines".into(),
             key: "itemId".into(),
-            value: serde_json::to_value(&line).map_err(|e| BffError::Decode(e.to_string()))?,
+            value: line.to_js(),
         },
     };
     bff.command(CommandSpec {
@@ -76,7 +81,7 @@ fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let p = props.get_untracked();
     let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
     let source = p.name;
-    let item = move || serde_json::from_value::<Item>(props.get().data).ok();
+    let item = move || Item::from_js(&props.get().data).ok();
     move || match item() {
         None => {
             view! { <span class="parcel-error" role="alert">"This item cannot be added."</span> }
@@ -99,8 +104,7 @@ fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                                 price_cents: item.price_cents,
                                 quantity: wanted,
                             };
-                            let data = serde_json::to_value(&payload).unwrap_or_default();
-                            publish(topics::CART, topics::ITEM_ADDED, &source, data);
+                            publish(topics::CART, topics::ITEM_ADDED, &source, &payload.to_js());
                             added.update(|n| *n += wanted);
                             quantity.set(1);
                             saving.set(Saving::Idle);

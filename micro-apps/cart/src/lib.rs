@@ -6,12 +6,12 @@
 
 use leptos::prelude::*;
 use tessera_sdk::bus::topics;
-use tessera_sdk::overlay::{Edit, Marked, Overlay};
+use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{
-    event_types, total_cents, CartLine, Checkout, DomainEvent, EntityMeta, Order, Page, PutCartItem,
+    event_types, total_cents, CartLine, Checkout, EntityMeta, Order, Page, PutCartItem,
 };
-use tessera_sdk::Props;
-use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, CommandSpec, Host};
+use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, CommandSpec, Host, LiveEvent};
+use tessera_sdk::{Edit, Marked, Overlay, Props};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
 
@@ -19,13 +19,12 @@ tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
 const RECENT_ORDERS: usize = 5;
 
 /// The order an `order.placed` or `order.status-changed` event carries.
-fn live_order(event: &DomainEvent) -> Option<Order> {
-    let data = match event.kind.as_str() {
-        event_types::ORDER_PLACED => event.data.get("order")?.clone(),
-        event_types::ORDER_STATUS_CHANGED => event.data.clone(),
-        _ => return None,
-    };
-    serde_json::from_value(data).ok()
+fn live_order(event: &LiveEvent) -> Option<Order> {
+    match event.kind.as_str() {
+        event_types::ORDER_PLACED => js::field(&event.data, "order").ok(),
+        event_types::ORDER_STATUS_CHANGED => Order::from_js(&event.data).ok(),
+        _ => None,
+    }
 }
 
 /// `shown` with `news` merged in: per order the highest version wins (a live event may
@@ -52,17 +51,20 @@ fn price(cents: i64) -> String {
 
 /// The cart as the overlay leaves it: lines marked when a waiting change made them, and the
 /// order a waiting checkout will place.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 struct CartView {
     lines: Vec<Marked<CartLine>>,
-    #[serde(default)]
     pending_order: Option<String>,
-    #[serde(default, rename = "tesseraPending")]
     pending: bool,
-    #[serde(flatten)]
     meta: EntityMeta,
 }
+
+tessera_sdk::from_js!(CartView {
+    lines: "lines",
+    pending_order: "pendingOrder",
+    pending: "tesseraPending" default,
+    meta: flatten,
+});
 
 #[derive(Clone, Debug, PartialEq)]
 enum Shown {
@@ -177,7 +179,7 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
 
     let queue = {
         let bff = bff.clone();
-        move |path: String, body: serde_json::Value, label: String, overlays: Vec<Overlay>| {
+        move |path: String, body: JsValue, label: String, overlays: Vec<Overlay>| {
             let bff = bff.clone();
             let base = version();
             wasm_bindgen_futures::spawn_local(async move {
@@ -212,7 +214,7 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
             };
             queue(
                 format!("/items/{item_id}"),
-                serde_json::to_value(body).unwrap_or_default(),
+                body.to_js(),
                 format!("{name} removed from the cart"),
                 vec![gone],
             );
@@ -227,14 +229,14 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                     query: String::new(),
                     edit: Edit::Set {
                         pointer: "/lines".into(),
-                        value: serde_json::json!([]),
+                        value: Vec::<String>::new().to_js(),
                     },
                 },
                 Overlay {
                     query: String::new(),
                     edit: Edit::Set {
                         pointer: "/pendingOrder".into(),
-                        value: serde_json::json!(order_id),
+                        value: order_id.to_js(),
                     },
                 },
             ];
@@ -242,7 +244,7 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
             awaiting.set(Some(order_id.clone()));
             queue(
                 format!("/checkout/{order_id}"),
-                serde_json::to_value(Checkout::default()).unwrap_or_default(),
+                Checkout::default().to_js(),
                 "Checkout".to_string(),
                 overlays,
             );

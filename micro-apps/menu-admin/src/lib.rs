@@ -8,11 +8,11 @@
 use leptos::prelude::*;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::topics;
-use tessera_sdk::overlay::{Edit, Marked, Overlay};
+use tessera_sdk::js::{self, ToJs};
 use tessera_sdk::routing::RoutePattern;
 use tessera_sdk::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant};
-use tessera_sdk::Props;
 use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host};
+use tessera_sdk::{Edit, Marked, Overlay, Props};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: menu_admin);
 
@@ -69,12 +69,16 @@ fn restaurants(base: &str, bff: Bff) -> impl IntoView {
 
 /// A restaurant with its menu as the user sees it: items an edit still waiting in the outbox
 /// changed are marked.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 struct MenuView {
-    #[serde(flatten)]
     restaurant: Restaurant,
     menu: Vec<Marked<MenuItem>>,
 }
+
+tessera_sdk::from_js!(MenuView {
+    restaurant: flatten,
+    menu: "menu"
+});
 
 fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
     let shown = RwSignal::new(None::<Result<MenuView, BffError>>);
@@ -107,7 +111,7 @@ fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
     // Another admin's edit of this menu: read it again.
     StoredValue::new_local(on_live(move |event| {
         let ours = event.kind == event_types::MENU_ITEM_UPDATED
-            && event.data.get("restaurantId").and_then(|r| r.as_str()) == Some(id.as_str());
+            && js::field::<String>(&event.data, "restaurantId").is_ok_and(|r| r == id);
         if ours {
             load();
         }
@@ -211,7 +215,7 @@ fn ItemEditor(bff: Bff, item: MenuItem) -> impl IntoView {
                 edit: Edit::Upsert {
                     list: "/menu".into(),
                     key: "id".into(),
-                    value: serde_json::to_value(&edited).unwrap_or_default(),
+                    value: edited.to_js(),
                 },
             };
             let queued = bff

@@ -4,12 +4,12 @@
 //! as they happen.
 
 use leptos::prelude::*;
-use serde_json::json;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::topics;
-use tessera_sdk::overlay::Marked;
+use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::routing::RoutePattern;
 use tessera_sdk::sync::{event_types, MenuItem, Page, Restaurant};
+use tessera_sdk::Marked;
 use tessera_sdk::Props;
 use tessera_sdk::{as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host};
 use wasm_bindgen::JsCast;
@@ -55,12 +55,16 @@ fn price(cents: i64) -> String {
 
 /// A restaurant with its menu as the user sees it: items an edit still waiting in the outbox
 /// changed are marked.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 struct RestaurantView {
-    #[serde(flatten)]
     restaurant: Restaurant,
     menu: Vec<Marked<MenuItem>>,
 }
+
+tessera_sdk::from_js!(RestaurantView {
+    restaurant: flatten,
+    menu: "menu"
+});
 
 /// "Saved copy · as of …" above data the service worker answered from the device.
 fn as_of(notice: Option<String>) -> Option<impl IntoView> {
@@ -175,7 +179,7 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
         if event.kind != event_types::MENU_ITEM_UPDATED {
             return;
         }
-        let Ok(item) = serde_json::from_value::<MenuItem>(event.data) else {
+        let Ok(item) = MenuItem::from_js(&event.data) else {
             return;
         };
         if item.restaurant_id != restaurant {
@@ -213,12 +217,13 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
                 .into_iter()
                 .filter(|item| !item.value.meta.deleted)
                 .map(|Marked { value: item, pending }| {
-                    let input = json!({
-                        "restaurantId": r.id,
-                        "itemId": item.id,
-                        "name": item.name,
-                        "priceCents": item.price_cents,
-                    });
+                    // The add-to-cart parcel's input.
+                    let input = js::object();
+                    js::set(&input, "restaurantId", r.id.to_js());
+                    js::set(&input, "itemId", item.id.to_js());
+                    js::set(&input, "name", item.name.to_js());
+                    js::set(&input, "priceCents", item.price_cents.to_js());
+                    let input = JsValue::from(input);
                     let order = if item.available {
                         view! { <Parcel host=host.clone() data=input/> }.into_any()
                     } else {
@@ -266,7 +271,7 @@ impl Drop for MountedParcel {
 
 /// A slot that the shell fills with the add-to-cart parcel.
 #[component]
-fn Parcel(host: Host, data: serde_json::Value) -> impl IntoView {
+fn Parcel(host: Host, data: JsValue) -> impl IntoView {
     let slot = NodeRef::<leptos::html::Div>::new();
     let mounted = StoredValue::new_local(None::<MountedParcel>);
     Effect::new(move |_| {

@@ -1,13 +1,48 @@
 //! The lifecycle exports of a Leptos micro-app, so every team writes only its views.
 
-use tessera_contract::Props;
+use crate::from_js;
+use crate::js::FromJs;
+use std::collections::BTreeMap;
+use tessera_contract::published::NavLink;
+use tessera_contract::Session;
 use wasm_bindgen::JsValue;
 
-/// Parses the props object the shell passes to a lifecycle function. It reads the JS object
-/// itself (no JSON text in between: an app then carries no JSON parser).
+/// What the shell passes to `bootstrap`, `mount` and `update`, as an app reads it: the
+/// contract's [`tessera_contract::Props`] with `data` left a JS value, which the app reads
+/// into its own type with [`FromJs`] (a parcel's input, say). Fields the app does not know are
+/// ignored, so the shell can add some without an ABI change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Props {
+    /// The app's manifest name, e.g. `@tessera/cart`.
+    pub name: String,
+    /// The route prefix the app owns (`/cart`); empty for always-on apps and parcels.
+    pub base_path: String,
+    pub abi: u32,
+    pub session: Session,
+    /// Parameters of the matched route (`:id` → `id`).
+    pub params: BTreeMap<String, String>,
+    /// The navigation entries of every mount point, in menu order.
+    pub navigation: Vec<NavLink>,
+    /// App-specific data, e.g. a parcel's input; `undefined` when there is none.
+    pub data: JsValue,
+    /// The app's BFF base path from its manifest (`/api/cart`), so a deployment can move it.
+    pub bff: Option<String>,
+}
+
+from_js!(Props {
+    name: "name",
+    base_path: "basePath",
+    abi: "abi",
+    session: "session",
+    params: "params" default,
+    navigation: "navigation" default,
+    data: "data",
+    bff: "bff",
+});
+
+/// Reads the props object the shell passes to a lifecycle function; the error names the field.
 pub fn parse_props(props: &JsValue) -> Result<Props, JsValue> {
-    serde_wasm_bindgen::from_value(props.clone())
-        .map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
+    Props::from_js(props).map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
 }
 
 /// Exports the lifecycle ABI (`abi`, `bootstrap`, `mount`, `unmount`, `update`) for a Leptos

@@ -1,10 +1,47 @@
 //! The page's event bus: `window` CustomEvents named `tessera:<topic>` whose `detail` is the
-//! JSON text of an [`Envelope`]; the page keeps the last envelopes per topic for apps that
-//! load later.
+//! JSON text of an envelope (`tessera_contract::bus::Envelope`); the page keeps the last
+//! envelopes per topic for apps that load later. Apps read and write envelopes as JS values
+//! (the browser's `JSON.parse` and `JSON.stringify`); the shell, which has its own JSON, uses
+//! the text-level [`publish_text`] and [`subscribe_text`].
 
-pub use tessera_contract::bus::*;
+use crate::from_js;
+use crate::js::{FromJs, JsValue, ToJs};
+pub use tessera_contract::bus::{event_name, topics, ENVELOPE_VERSION, EVENT_PREFIX};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+/// One message on the bus, as an app reads it: `data` stays a JS value until the receiver
+/// reads it as its own type ([`Envelope::data_as`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// Envelope layout version.
+    pub v: u32,
+    /// Event type, e.g. `cart.item-added`.
+    pub kind: String,
+    /// Unique id, so receivers can drop duplicates.
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The app that sent it, e.g. `@tessera/add-to-cart`.
+    pub source: String,
+    pub data: JsValue,
+}
+
+from_js!(to_js Envelope {
+    v: "v",
+    kind: "type",
+    id: "id",
+    timestamp: "timestamp",
+    source: "source",
+    data: "data",
+});
+
+impl Envelope {
+    /// The payload as `T`, or `None` when it does not have that shape.
+    pub fn data_as<T: FromJs>(&self) -> Option<T> {
+        T::from_js(&self.data).ok()
+    }
+}
 
 /// How many envelopes per topic the page keeps, so an app loaded later can catch up.
 const REPLAY_LIMIT: u32 = 200;
@@ -29,21 +66,39 @@ pub fn new_id() -> String {
     format!("{:x}-{rand:x}", js_sys::Date::now() as u64)
 }
 
-/// Publishes an envelope on `tessera:<topic>` and records it for late subscribers.
-pub fn publish(topic: &str, kind: &str, source: &str, data: serde_json::Value) -> Envelope {
-    let env = Envelope::new(kind, new_id(), js_sys::Date::now() as u64, source, data);
-    let text = serde_json::to_string(&env).unwrap_or_default();
+/// Publishes an envelope of `kind` with `data` (any value `JSON.stringify` can write) on
+/// `tessera:<topic>` and records it for late subscribers.
+pub fn publish(topic: &str, kind: &str, source: &str, data: &JsValue) -> Envelope {
+    let env = Envelope {
+        v: ENVELOPE_VERSION,
+        kind: kind.to_string(),
+        id: new_id(),
+        timestamp: js_sys::Date::now() as u64,
+        source: source.to_string(),
+        data: data.clone(),
+    };
+    if let Some(text) = js_sys::JSON::stringify(&env.to_js())
+        .ok()
+        .and_then(|t| t.as_string())
+    {
+        publish_text(topic, &text);
+    }
+    env
+}
+
+/// Publishes the JSON text of an envelope on `tessera:<topic>` and records it for late
+/// subscribers.
+pub fn publish_text(topic: &str, text: &str) {
     let log = bus_log(topic);
-    log.push(&JsValue::from_str(&text));
+    log.push(&JsValue::from_str(text));
     if log.length() > REPLAY_LIMIT {
         log.shift();
     }
     let init = web_sys::CustomEventInit::new();
-    init.set_detail(&JsValue::from_str(&text));
+    init.set_detail(&JsValue::from_str(text));
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name(topic), &init) {
         let _ = window().dispatch_event(&event);
     }
-    env
 }
 
 /// A listener on `window`; removed when dropped.
@@ -77,35 +132,67 @@ impl Drop for Listener {
     }
 }
 
-/// Subscribes to a topic. With `replay`, envelopes published before the call are delivered
-/// first, oldest first; malformed envelopes and ones from a future layout are skipped.
-pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'static) -> Listener {
+/// Subscribes to a topic with the JSON text of each envelope. With `replay`, envelopes
+/// published before the call are delivered first, oldest first.
+pub fn subscribe_text(topic: &str, replay: bool, mut f: impl FnMut(String) + 'static) -> Listener {
     if replay {
-        for text in bus_log(topic).iter() {
-            if let Some(env) = parse(&text) {
-                f(env);
-            }
+        for text in bus_log(topic).iter().filter_map(|t| t.as_string()) {
+            f(text);
         }
     }
     Listener::new(&event_name(topic), move |event| {
         let detail = event.dyn_ref::<web_sys::CustomEvent>().map(|e| e.detail());
-        if let Some(env) = detail.as_ref().and_then(parse) {
+        if let Some(text) = detail.and_then(|d| d.as_string()) {
+            f(text);
+        }
+    })
+}
+
+/// Subscribes to a topic. With `replay`, envelopes published before the call are delivered
+/// first, oldest first; malformed envelopes and ones from a future layout are skipped.
+pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'static) -> Listener {
+    subscribe_text(topic, replay, move |text| {
+        if let Some(env) = parse(&text) {
             f(env);
         }
     })
 }
 
 /// An envelope from its JSON text, read by the browser's `JSON.parse` (an app then carries no
-/// JSON parser); `None` for anything a receiver ignores: not text, malformed, or a layout from
-/// the future.
-fn parse(text: &JsValue) -> Option<Envelope> {
-    let value = js_sys::JSON::parse(&text.as_string()?).ok()?;
-    let env: Envelope = serde_wasm_bindgen::from_value(value).ok()?;
+/// JSON parser); `None` for anything a receiver ignores: malformed, or a layout from the future.
+fn parse(text: &str) -> Option<Envelope> {
+    let env = Envelope::from_js(&js_sys::JSON::parse(text).ok()?).ok()?;
     (env.v <= ENVELOPE_VERSION).then_some(env)
 }
 
+/// A domain event from the BFF's live service, as an app reads it: the contract's
+/// `sync::DomainEvent` with `data` left a JS value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveEvent {
+    pub id: String,
+    /// Its type, e.g. `order.status-changed` (`sync::event_types`).
+    pub kind: String,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    /// The entity it is about, e.g. `order:7f3c…`.
+    pub partition_key: String,
+    pub source: String,
+    pub data: JsValue,
+    pub seq: i64,
+}
+
+from_js!(LiveEvent {
+    id: "id",
+    kind: "type",
+    timestamp: "timestamp",
+    partition_key: "partitionKey",
+    source: "source",
+    data: "data",
+    seq: "seq",
+});
+
 /// Calls `f` with every live domain event the shell relays (topic [`topics::LIVE`]).
-pub fn on_live(mut f: impl FnMut(tessera_contract::sync::DomainEvent) + 'static) -> Listener {
+pub fn on_live(mut f: impl FnMut(LiveEvent) + 'static) -> Listener {
     subscribe(topics::LIVE, false, move |env| {
         if let Some(event) = env.data_as() {
             f(event);

@@ -3,11 +3,10 @@
 //! values; answers and errors come back as promises. See `tessera_contract::host` for the
 //! shapes.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use crate::js::{self, FromJs, ToJs};
 use tessera_contract::bff::{BffError, Freshness};
-use tessera_contract::host::{CommandRequest, ErrorKind, Queued, HOST_FIELD};
-use tessera_contract::overlay::Overlay;
+use tessera_contract::host::{ErrorKind, Queued, HOST_FIELD};
+use tessera_contract::sync::Problem;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -29,10 +28,7 @@ fn host_error(e: JsValue) -> BffError {
         .as_string()
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "the shell failed without saying why".into());
-    let problem = get(&e, "problem");
-    let problem = (!problem.is_undefined() && !problem.is_null())
-        .then(|| serde_wasm_bindgen::from_value(problem).ok())
-        .flatten();
+    let problem = js::field::<Option<Problem>>(&e, "problem").ok().flatten();
     ErrorKind::parse(get(&e, "kind").as_string().as_deref()).error(message, problem)
 }
 
@@ -62,12 +58,12 @@ impl Host {
     /// Reads `path` (a site path, `/api/restaurants?limit=20`) through the shell: its cache and
     /// service worker, with the user's waiting commands on top (read-your-writes) and how old
     /// the answer is.
-    pub async fn query<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Freshness), BffError> {
+    pub async fn query<T: FromJs>(&self, path: &str) -> Result<(T, Freshness), BffError> {
         let answer = self
             .call("query", &[&JsValue::from_str(path)])
             .await
             .map_err(host_error)?;
-        let typed = serde_wasm_bindgen::from_value(get(&answer, "data"))
+        let typed = T::from_js(&get(&answer, "data"))
             .map_err(|e| BffError::Decode(format!("{path}: {e}")))?;
         let freshness = get(&answer, "freshness");
         let freshness = Freshness {
@@ -80,11 +76,10 @@ impl Host {
     /// Queues a command in the shell's outbox; returns once it is saved on this device. It is
     /// sent as soon as the server can be reached, and its result (applied, conflict,
     /// rejection) is the outbox's to report.
-    pub async fn command(&self, request: &CommandRequest) -> Result<Queued, BffError> {
-        let text = serde_json::to_string(request).map_err(|e| BffError::Decode(e.to_string()))?;
-        let object = js_sys::JSON::parse(&text).map_err(host_error)?;
-        let queued = self.call("command", &[&object]).await.map_err(host_error)?;
-        serde_wasm_bindgen::from_value(queued)
+    /// `request` has the JS form of `tessera_contract::host::CommandRequest`.
+    async fn command(&self, request: &JsValue) -> Result<Queued, BffError> {
+        let queued = self.call("command", &[request]).await.map_err(host_error)?;
+        Queued::from_js(&queued)
             .map_err(|e| BffError::Decode(format!("the shell's answer to a command: {e}")))
     }
 
@@ -101,10 +96,9 @@ impl Host {
         &self,
         app: &str,
         element: &web_sys::HtmlElement,
-        data: &serde_json::Value,
+        data: &JsValue,
     ) -> Result<(), JsValue> {
-        let data = js_sys::JSON::parse(&data.to_string())?;
-        self.call("mountParcel", &[&JsValue::from_str(app), element, &data])
+        self.call("mountParcel", &[&JsValue::from_str(app), element, data])
             .await
             .map(|_| ())
     }
@@ -127,10 +121,66 @@ pub struct Bff {
     base: String,
 }
 
+/// One change a waiting command makes to one query's answer (read-your-writes): the JS form of
+/// `tessera_contract::overlay::Overlay`, with `query` relative to the [`Bff`]'s base.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    pub query: String,
+    pub edit: Edit,
+}
+
+/// Edits address the answer's JSON by JSON Pointer (RFC 6901), `""` being the whole answer;
+/// see `tessera_contract::overlay::Edit`.
+#[derive(Clone, Debug)]
+pub enum Edit {
+    /// Replaces the element of the array at `list` whose `key` field equals `value`'s, or
+    /// appends `value` when there is none.
+    Upsert {
+        list: String,
+        key: String,
+        value: JsValue,
+    },
+    /// Removes the elements of the array at `list` whose `key` field is `id`.
+    Remove {
+        list: String,
+        key: String,
+        id: String,
+    },
+    /// Sets the field at `pointer` (its parent must exist and be an object).
+    Set { pointer: String, value: JsValue },
+}
+
+impl ToJs for Edit {
+    fn to_js(&self) -> JsValue {
+        let o = js::object();
+        let put = |k: &str, v: JsValue| js::set(&o, k, v);
+        match self {
+            Edit::Upsert { list, key, value } => {
+                put("op", "upsert".to_js());
+                put("list", list.to_js());
+                put("key", key.to_js());
+                put("value", value.clone());
+            }
+            Edit::Remove { list, key, id } => {
+                put("op", "remove".to_js());
+                put("list", list.to_js());
+                put("key", key.to_js());
+                put("id", id.to_js());
+            }
+            Edit::Set { pointer, value } => {
+                put("op", "set".to_js());
+                put("pointer", pointer.to_js());
+                put("value", value.clone());
+            }
+        }
+        o.into()
+    }
+}
+
 /// A command for [`Bff::command`]: `PUT <base><path>` of `body` on `entity`, based on
 /// `base_version` (`If-Match`), shown in query answers as `overlays` (their queries relative
 /// to the base, like `path`) until the server confirms it.
-pub struct CommandSpec<'a, B> {
+pub struct CommandSpec<'a, B: ?Sized> {
     pub path: &'a str,
     pub body: &'a B,
     pub entity: &'a str,
@@ -141,38 +191,44 @@ pub struct CommandSpec<'a, B> {
 }
 
 impl Bff {
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BffError> {
+    pub async fn get<T: FromJs>(&self, path: &str) -> Result<T, BffError> {
         Ok(self.query(path).await?.0)
     }
 
     /// A query with where its answer came from and how old it is, for views that show it.
-    pub async fn query<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Freshness), BffError> {
+    pub async fn query<T: FromJs>(&self, path: &str) -> Result<(T, Freshness), BffError> {
         self.host.query(&format!("{}{path}", self.base)).await
     }
 
-    /// Queues a command (see [`Host::command`]).
-    pub async fn command<B: Serialize>(
+    /// Queues a command in the shell's outbox; returns once it is saved on this device. It is
+    /// sent as soon as the server can be reached, and its result (applied, conflict,
+    /// rejection) is the outbox's to report.
+    pub async fn command<B: ToJs + ?Sized>(
         &self,
         spec: CommandSpec<'_, B>,
     ) -> Result<Queued, BffError> {
-        let body = serde_json::to_value(spec.body).map_err(|e| BffError::Decode(e.to_string()))?;
-        let overlays = spec
-            .overlays
-            .into_iter()
-            .map(|mut o| {
-                o.query = format!("{}{}", self.base, o.query);
-                o
-            })
-            .collect();
-        self.host
-            .command(&CommandRequest {
-                path: format!("{}{}", self.base, spec.path),
-                body,
-                entity: spec.entity.to_string(),
-                base_version: spec.base_version,
-                label: spec.label,
-                overlays,
-            })
-            .await
+        let overlays = js_sys::Array::new();
+        for o in &spec.overlays {
+            let overlay = js::object();
+            js::set(
+                &overlay,
+                "query",
+                format!("{}{}", self.base, o.query).to_js(),
+            );
+            js::set(&overlay, "edit", o.edit.to_js());
+            overlays.push(&overlay);
+        }
+        let request = js::object();
+        js::set(
+            &request,
+            "path",
+            format!("{}{}", self.base, spec.path).to_js(),
+        );
+        js::set(&request, "body", spec.body.to_js());
+        js::set(&request, "entity", spec.entity.to_js());
+        js::set(&request, "baseVersion", spec.base_version.to_js());
+        js::set(&request, "label", spec.label.to_js());
+        js::set(&request, "overlays", overlays.into());
+        self.host.command(&request.into()).await
     }
 }

@@ -5,7 +5,9 @@
 //! - [`bus`]: publish and subscribe on the page's event bus (`window` CustomEvents);
 //! - [`location`]: the current path, its changes, and navigating;
 //! - [`host`]: the shell's services (queries, commands through the outbox, parcels), called
-//!   across the JS boundary through `props.host` (lifecycle ABI 2).
+//!   across the JS boundary through `props.host` (lifecycle ABI 2);
+//! - [`js`]: props, answers and payloads read from plain JS values ([`FromJs`], [`from_js!`])
+//!   and command bodies written as them ([`ToJs`]), without serde.
 //!
 //! The data layer (outbox, replay, IndexedDB, fetch, live connection) lives once, in the
 //! shell; an app pays only for its views and these thin calls. The contract's types are
@@ -14,16 +16,18 @@
 mod app;
 pub mod bus;
 pub mod host;
+pub mod js;
 pub mod location;
 pub mod time;
+mod wire;
 
-pub use app::parse_props;
-pub use bus::{on_live, publish, subscribe, Listener};
-pub use host::{Bff, CommandSpec, Host};
+pub use app::{parse_props, Props};
+pub use bus::{on_live, publish, subscribe, Envelope, Listener, LiveEvent};
+pub use host::{Bff, CommandSpec, Edit, Host, Overlay};
+pub use js::{DecodeError, FromJs, ToJs};
 pub use location::{current_path, navigate, on_location_change};
-pub use tessera_contract::{
-    bff, lifecycle, overlay, routing, sync, AppStatus, Props, Session, ABI_VERSION,
-};
+pub use tessera_contract::overlay::{Marked, PENDING_FIELD};
+pub use tessera_contract::{bff, lifecycle, routing, sync, AppStatus, Session, ABI_VERSION};
 pub use time::as_of_notice;
 
 /// A fresh random UUID (`crypto.randomUUID()`), e.g. for an id the client chooses. Outside a

@@ -5,8 +5,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::Envelope;
+use tessera_sdk::js::field;
+use tessera_sdk::js::ToJs;
 use tessera_sdk::{
-    current_path, navigate, on_location_change, parse_props, publish, subscribe, CommandSpec, Host,
+    current_path, navigate, on_location_change, parse_props, publish, subscribe, CommandSpec, Edit,
+    Host, Overlay,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -23,30 +26,25 @@ fn collect() -> (Rc<RefCell<Vec<Envelope>>>, impl FnMut(Envelope) + 'static) {
 fn published_envelopes_reach_subscribers() {
     let (seen, sink) = collect();
     let _sub = subscribe("t-live", false, sink);
-    let sent = publish(
-        "t-live",
-        "thing.happened",
-        "@test/a",
-        serde_json::json!({"n": 1}),
-    );
+    let sent = publish("t-live", "thing.happened", "@test/a", &json(r#"{"n": 1}"#));
     let got = seen.borrow();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0], sent);
-    assert_eq!(got[0].data["n"], 1);
+    assert_eq!((&got[0].kind, &got[0].id), (&sent.kind, &sent.id));
+    assert_eq!(tessera_sdk::js::field::<u32>(&got[0].data, "n"), Ok(1));
 }
 
 #[wasm_bindgen_test]
 fn late_subscribers_catch_up_by_replay_in_order() {
     for n in 0..3 {
-        publish("t-replay", "tick", "@test/a", serde_json::json!(n));
+        publish("t-replay", "tick", "@test/a", &n.to_js());
     }
     let (seen, sink) = collect();
     let _sub = subscribe("t-replay", true, sink);
-    publish("t-replay", "tick", "@test/a", serde_json::json!(3));
+    publish("t-replay", "tick", "@test/a", &3.to_js());
     let order: Vec<i64> = seen
         .borrow()
         .iter()
-        .map(|e| e.data.as_i64().unwrap())
+        .map(|e| e.data_as::<i64>().unwrap())
         .collect();
     assert_eq!(order, vec![0, 1, 2, 3]);
 }
@@ -54,13 +52,17 @@ fn late_subscribers_catch_up_by_replay_in_order() {
 #[wasm_bindgen_test]
 fn replay_log_is_bounded() {
     for n in 0..250 {
-        publish("t-bounded", "tick", "@test/a", serde_json::json!(n));
+        publish("t-bounded", "tick", "@test/a", &n.to_js());
     }
     let (seen, sink) = collect();
     let _sub = subscribe("t-bounded", true, sink);
     let got = seen.borrow();
     assert_eq!(got.len(), 200);
-    assert_eq!(got[0].data, 50, "the oldest envelopes are dropped first");
+    assert_eq!(
+        got[0].data_as::<u32>(),
+        Some(50),
+        "the oldest envelopes are dropped first"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -85,9 +87,9 @@ fn malformed_and_foreign_events_are_ignored() {
 fn dropping_a_subscription_stops_delivery() {
     let (seen, sink) = collect();
     let sub = subscribe("t-drop", false, sink);
-    publish("t-drop", "a", "s", serde_json::Value::Null);
+    publish("t-drop", "a", "s", &JsValue::NULL);
     drop(sub);
-    publish("t-drop", "b", "s", serde_json::Value::Null);
+    publish("t-drop", "b", "s", &JsValue::NULL);
     assert_eq!(seen.borrow().len(), 1);
 }
 
@@ -142,7 +144,7 @@ async fn host_reports_a_shell_without_parcels() {
         .unwrap()
         .unchecked_into();
     let err = host
-        .mount_parcel("@t/p", &el, &serde_json::json!({}))
+        .mount_parcel("@t/p", &el, &json("{}"))
         .await
         .unwrap_err();
     assert_eq!(err.as_string().unwrap(), "the shell offers no mountParcel");
@@ -166,7 +168,7 @@ async fn host_passes_parcel_calls_to_the_shell() {
         .unwrap()
         .unchecked_into();
     Host::new(&props.into())
-        .mount_parcel("@t/p", &el, &serde_json::json!({"item": "pho"}))
+        .mount_parcel("@t/p", &el, &json(r#"{"item": "pho"}"#))
         .await
         .unwrap();
     let call: js_sys::Array = calls.get(0).unchecked_into();
@@ -189,7 +191,7 @@ async fn a_rejecting_shell_surfaces_the_error() {
         .unwrap()
         .unchecked_into();
     let err = Host::new(&props.into())
-        .mount_parcel("@t/p", &el, &serde_json::Value::Null)
+        .mount_parcel("@t/p", &el, &JsValue::NULL)
         .await
         .unwrap_err();
     let msg = js_sys::Reflect::get(&err, &"message".into()).unwrap();
@@ -202,11 +204,16 @@ fn props_with_host(host: &str) -> JsValue {
     f.call0(&JsValue::NULL).unwrap()
 }
 
-#[derive(Debug, PartialEq, serde::Deserialize)]
+#[derive(Debug, PartialEq)]
 struct Thing {
     id: String,
     version: i64,
 }
+
+tessera_sdk::from_js!(Thing {
+    id: "id",
+    version: "version"
+});
 
 #[wasm_bindgen_test]
 async fn queries_go_to_the_host_and_come_back_typed_with_their_freshness() {
@@ -230,7 +237,7 @@ async fn queries_go_to_the_host_and_come_back_typed_with_their_freshness() {
     let asked = js_sys::Reflect::get(&host, &"asked".into()).unwrap();
     assert_eq!(asked.as_string().unwrap(), "/api/things/a?x=1");
     // The host's data in another shape is a decode error naming the path.
-    let err = bff.get::<Vec<u8>>("/a").await.unwrap_err();
+    let err = bff.get::<Vec<String>>("/a").await.unwrap_err();
     assert!(
         matches!(&err, BffError::Decode(m) if m.contains("/api/things/a")),
         "{err:?}"
@@ -249,13 +256,7 @@ async fn a_host_rejection_keeps_its_kind_and_problem_document() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(412));
-    assert_eq!(
-        err.current::<Thing>(),
-        Some(Thing {
-            id: "c".into(),
-            version: 4
-        })
-    );
+    assert_eq!(err.to_string(), "Stale version");
     let offline = props_with_host(
         "{ query() { const e = new Error('offline'); e.kind = 'network'; return Promise.reject(e); } }",
     );
@@ -281,15 +282,15 @@ async fn commands_reach_the_host_as_one_small_json_object() {
         .bff("/api/cart")
         .command(CommandSpec {
             path: "/items/pho",
-            body: &serde_json::json!({"quantity": 2}),
+            body: &json(r#"{"quantity": 2}"#),
             entity: "cart",
             base_version: Some(3),
             label: "Pho × 2".into(),
-            overlays: vec![tessera_sdk::overlay::Overlay {
+            overlays: vec![Overlay {
                 query: String::new(),
-                edit: tessera_sdk::overlay::Edit::Set {
+                edit: Edit::Set {
                     pointer: "/x".into(),
-                    value: serde_json::json!(1),
+                    value: 1.to_js(),
                 },
             }],
         })
@@ -323,10 +324,21 @@ fn props_data_keeps_integers_integers() {
             "data":{"priceCents":150,"quantity":2,"ratio":0.5,"tags":["a"],"none":null}}"#,
     )
     .unwrap();
-    let props = parse_props(&props).unwrap();
-    assert_eq!(props.data["priceCents"].as_i64(), Some(150));
-    assert_eq!(props.data["quantity"].as_u64(), Some(2));
-    assert_eq!(props.data["ratio"].as_f64(), Some(0.5));
-    assert_eq!(props.data["tags"], serde_json::json!(["a"]));
-    assert!(props.data["none"].is_null());
+    let data = parse_props(&props).unwrap().data;
+    assert_eq!(field::<i64>(&data, "priceCents"), Ok(150));
+    assert_eq!(field::<u32>(&data, "quantity"), Ok(2));
+    assert_eq!(field::<f64>(&data, "ratio"), Ok(0.5));
+    assert_eq!(
+        field::<Vec<String>>(&data, "tags"),
+        Ok(vec!["a".to_string()])
+    );
+    assert_eq!(field::<Option<String>>(&data, "none"), Ok(None));
+    // A fraction or a value out of range is not an integer.
+    let err = field::<i64>(&data, "ratio").unwrap_err().to_string();
+    assert_eq!(err, "ratio: expected an integer (i64)");
+    assert!(field::<u32>(&json(r#"{"n": -1}"#), "n").is_err());
+}
+
+fn json(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).unwrap()
 }

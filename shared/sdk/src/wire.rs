@@ -1,0 +1,177 @@
+//! The JS forms of the contract's types an app reads and writes: the same field names as their
+//! serde forms (the SDK's browser tests compare the two), read and written without serde.
+
+use crate::from_js;
+use crate::js::{field, object, set, DecodeError, FromJs, JsValue, ToJs};
+use tessera_contract::bus::topics::ItemAdded;
+use tessera_contract::host::Queued;
+use tessera_contract::manifest::NavMeta;
+use tessera_contract::overlay::Marked;
+use tessera_contract::published::NavLink;
+use tessera_contract::sync::{
+    Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, Order, OrderStatus, Page, Problem,
+    PutCartItem, PutMenuItem, Restaurant, RestaurantDetail,
+};
+use tessera_contract::Session;
+
+from_js!(Session { user_name: "userName", id_token: "idToken", roles: "roles" default });
+from_js!(NavLink {
+    app: "app",
+    meta: "meta"
+});
+from_js!(NavMeta {
+    menu_key: "menuKey",
+    label: "label",
+    icon: "icon",
+    route: "route",
+    required_role: "requiredRole",
+    order: "order" default,
+});
+from_js!(Queued {
+    id: "id",
+    idempotency_key: "idempotencyKey"
+});
+from_js!(FieldError {
+    pointer: "pointer",
+    parameter: "parameter",
+    header: "header",
+    detail: "detail"
+});
+
+/// `current` (the entity a stale command lost to) is left out: conflicts reach the user
+/// through the outbox's inbox, not through an app's query.
+impl FromJs for Problem {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        Ok(Problem {
+            kind: field(value, "type")?,
+            title: field(value, "title")?,
+            status: field::<u32>(value, "status")?
+                .try_into()
+                .map_err(|_| DecodeError::expected("an HTTP status"))?,
+            detail: field(value, "detail")?,
+            errors: crate::js::field_or_default(value, "errors")?,
+            current: None,
+        })
+    }
+}
+
+from_js!(to_js EntityMeta {
+    version: "version",
+    last_modified: "lastModified",
+    last_modified_by: "lastModifiedBy",
+    deleted: "deleted" default,
+});
+from_js!(to_js Restaurant { id: "id", name: "name", cuisine: "cuisine", currency: "currency", meta: flatten });
+from_js!(RestaurantDetail {
+    restaurant: flatten,
+    menu: "menu"
+});
+from_js!(to_js MenuItem {
+    id: "id",
+    restaurant_id: "restaurantId",
+    name: "name",
+    price_cents: "priceCents",
+    available: "available",
+    meta: flatten,
+});
+from_js!(to_js CartLine {
+    item_id: "itemId",
+    restaurant_id: "restaurantId",
+    name: "name",
+    unit_price_cents: "unitPriceCents",
+    quantity: "quantity",
+});
+from_js!(to_js Cart {
+    owner: "owner",
+    lines: "lines",
+    total_cents: "totalCents",
+    currency: "currency",
+    meta: flatten,
+});
+from_js!(to_js Order {
+    id: "id",
+    owner: "owner",
+    status: "status",
+    lines: "lines",
+    total_cents: "totalCents",
+    currency: "currency",
+    placed_at: "placedAt",
+    meta: flatten,
+});
+from_js!(to_js ItemAdded {
+    restaurant_id: "restaurantId",
+    item_id: "itemId",
+    name: "name",
+    price_cents: "priceCents",
+    quantity: "quantity",
+});
+
+impl<T: FromJs> FromJs for Page<T> {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        Ok(Page {
+            items: field(value, "items")?,
+            next_cursor: field(value, "nextCursor")?,
+        })
+    }
+}
+
+/// An element as the user sees it, marked when a command still waiting in the outbox changed it.
+impl<T: FromJs> FromJs for Marked<T> {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        Ok(Marked {
+            value: T::from_js(value)?,
+            pending: crate::js::field_or_default(value, "tesseraPending")?,
+        })
+    }
+}
+
+impl FromJs for OrderStatus {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        value
+            .as_string()
+            .and_then(|s| OrderStatus::parse(&s))
+            .ok_or(DecodeError::expected("an order status"))
+    }
+}
+
+impl ToJs for OrderStatus {
+    fn to_js(&self) -> JsValue {
+        JsValue::from_str(self.as_str())
+    }
+}
+
+/// Command bodies leave out what is absent, as their serde forms do (the BFF denies unknown
+/// fields, and `null` is not absent to it).
+fn optional(object: &js_sys::Object, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        set(object, key, JsValue::from_str(v));
+    }
+}
+
+impl ToJs for PutCartItem {
+    fn to_js(&self) -> JsValue {
+        let o = object();
+        set(&o, "quantity", self.quantity.to_js());
+        optional(&o, "lastModifiedBy", &self.last_modified_by);
+        o.into()
+    }
+}
+
+impl ToJs for PutMenuItem {
+    fn to_js(&self) -> JsValue {
+        let o = object();
+        set(&o, "name", self.name.to_js());
+        set(&o, "priceCents", self.price_cents.to_js());
+        set(&o, "available", self.available.to_js());
+        optional(&o, "lastModifiedBy", &self.last_modified_by);
+        o.into()
+    }
+}
+
+impl ToJs for Checkout {
+    fn to_js(&self) -> JsValue {
+        let o = object();
+        optional(&o, "lastModifiedBy", &self.last_modified_by);
+        o.into()
+    }
+}

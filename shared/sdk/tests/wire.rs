@@ -1,0 +1,246 @@
+//! The SDK reads and writes the contract's types without serde; these tests hold it to their
+//! serde forms, which the shell and the BFF use: each value written by serde reads back equal
+//! through `FromJs`, and each value an app writes with `ToJs` reads back equal through serde.
+#![cfg(target_arch = "wasm32")]
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use tessera_contract::bus::topics::ItemAdded;
+use tessera_contract::host::Queued;
+use tessera_contract::manifest::NavMeta;
+use tessera_contract::overlay::Marked;
+use tessera_contract::published::NavLink;
+use tessera_contract::sync::*;
+use tessera_contract::Session;
+use tessera_sdk::js::{FromJs, ToJs};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn as_js<T: Serialize>(value: &T) -> JsValue {
+    js_sys::JSON::parse(&serde_json::to_string(value).unwrap()).unwrap()
+}
+
+fn reads_as_serde_wrote_it<T: Serialize + FromJs + PartialEq + Debug>(value: T) {
+    assert_eq!(T::from_js(&as_js(&value)).unwrap(), value);
+}
+
+fn serde_reads_what_it_wrote<T: ToJs + DeserializeOwned + PartialEq + Debug>(value: T) {
+    let text = js_sys::JSON::stringify(&value.to_js())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    let back: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(back, value);
+}
+
+fn meta(version: i64) -> EntityMeta {
+    EntityMeta {
+        version,
+        last_modified: "2026-12-04T08:00:00Z".into(),
+        last_modified_by: "ann".into(),
+        deleted: version % 2 == 0,
+    }
+}
+
+fn line() -> CartLine {
+    CartLine {
+        item_id: "pho".into(),
+        restaurant_id: "pho-corner".into(),
+        name: "Phở bò".into(),
+        unit_price_cents: 1290,
+        quantity: 3,
+    }
+}
+
+fn item() -> MenuItem {
+    MenuItem {
+        id: "pho".into(),
+        restaurant_id: "pho-corner".into(),
+        name: "Phở bò".into(),
+        price_cents: 1290,
+        available: true,
+        meta: meta(4),
+    }
+}
+
+fn restaurant() -> Restaurant {
+    Restaurant {
+        id: "pho-corner".into(),
+        name: "Pho Corner".into(),
+        cuisine: "Vietnamese".into(),
+        currency: "EUR".into(),
+        meta: meta(1),
+    }
+}
+
+fn order(status: OrderStatus) -> Order {
+    Order {
+        id: "o-1".into(),
+        owner: "ann".into(),
+        status,
+        lines: vec![line(), line()],
+        total_cents: 7740,
+        currency: "EUR".into(),
+        placed_at: "2026-12-04T08:00:00Z".into(),
+        meta: meta(2),
+    }
+}
+
+#[wasm_bindgen_test]
+fn contract_types_read_as_serde_writes_them() {
+    reads_as_serde_wrote_it(Session {
+        user_name: Some("ann".into()),
+        id_token: None,
+        roles: vec!["admin".into(), "customer".into()],
+    });
+    reads_as_serde_wrote_it(NavLink {
+        app: "@tessera/cart".into(),
+        meta: NavMeta {
+            menu_key: "cart".into(),
+            label: "Cart".into(),
+            icon: Some("🛒".into()),
+            route: "/cart".into(),
+            required_role: None,
+            order: -2,
+        },
+    });
+    reads_as_serde_wrote_it(Queued {
+        id: 9_007_199_254_740_991,
+        idempotency_key: "k".into(),
+    });
+    reads_as_serde_wrote_it(Problem {
+        kind: "about:blank".into(),
+        title: "Invalid input".into(),
+        status: 422,
+        detail: Some("see errors".into()),
+        errors: vec![FieldError::pointer("/quantity", "too many")],
+        current: None,
+    });
+    reads_as_serde_wrote_it(restaurant());
+    reads_as_serde_wrote_it(RestaurantDetail {
+        restaurant: restaurant(),
+        menu: vec![item()],
+    });
+    reads_as_serde_wrote_it(item());
+    reads_as_serde_wrote_it(line());
+    reads_as_serde_wrote_it(Cart {
+        owner: "ann".into(),
+        lines: vec![line()],
+        total_cents: 3870,
+        currency: "EUR".into(),
+        meta: meta(3),
+    });
+    for status in [
+        OrderStatus::Submitted,
+        OrderStatus::Accepted,
+        OrderStatus::Preparing,
+        OrderStatus::OutForDelivery,
+        OrderStatus::Delivered,
+    ] {
+        reads_as_serde_wrote_it(order(status));
+    }
+    reads_as_serde_wrote_it(Page {
+        items: vec![order(OrderStatus::Accepted)],
+        next_cursor: Some("c2".into()),
+    });
+    reads_as_serde_wrote_it(Page::<Order> {
+        items: vec![],
+        next_cursor: None,
+    });
+    reads_as_serde_wrote_it(Marked {
+        value: item(),
+        pending: true,
+    });
+    reads_as_serde_wrote_it(ItemAdded {
+        restaurant_id: "pho-corner".into(),
+        item_id: "pho".into(),
+        name: "Phở bò".into(),
+        price_cents: 1290,
+        quantity: 2,
+    });
+}
+
+#[wasm_bindgen_test]
+fn what_apps_write_serde_reads_back() {
+    serde_reads_what_it_wrote(restaurant());
+    serde_reads_what_it_wrote(item());
+    serde_reads_what_it_wrote(line());
+    serde_reads_what_it_wrote(order(OrderStatus::OutForDelivery));
+    serde_reads_what_it_wrote(ItemAdded {
+        restaurant_id: "r".into(),
+        item_id: "i".into(),
+        name: "n".into(),
+        price_cents: 5,
+        quantity: 1,
+    });
+    // Command bodies: the BFF denies unknown fields, so nothing extra may be written.
+    serde_reads_what_it_wrote(PutCartItem {
+        quantity: 2,
+        last_modified_by: None,
+    });
+    serde_reads_what_it_wrote(PutMenuItem {
+        name: "Phở gà".into(),
+        price_cents: 1190,
+        available: false,
+        last_modified_by: Some("ann".into()),
+    });
+    serde_reads_what_it_wrote(Checkout::default());
+}
+
+#[wasm_bindgen_test]
+fn props_read_as_the_shell_writes_them() {
+    let sent = tessera_contract::Props {
+        name: "@tessera/cart".into(),
+        base_path: "/cart".into(),
+        abi: 2,
+        session: Session {
+            user_name: Some("ann".into()),
+            id_token: Some("t".into()),
+            roles: vec!["customer".into()],
+        },
+        params: [("id".to_string(), "7".to_string())].into(),
+        navigation: vec![],
+        data: serde_json::json!({"itemId": "pho"}),
+        bff: Some("/api/cart".into()),
+    };
+    let got = tessera_sdk::parse_props(&as_js(&sent)).unwrap();
+    assert_eq!(
+        (
+            &got.name,
+            &got.base_path,
+            got.abi,
+            &got.session,
+            &got.params,
+            &got.bff
+        ),
+        (
+            &sent.name,
+            &sent.base_path,
+            sent.abi,
+            &sent.session,
+            &sent.params,
+            &sent.bff
+        )
+    );
+    assert_eq!(
+        tessera_sdk::js::field::<String>(&got.data, "itemId"),
+        Ok("pho".into())
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_wrong_shape_is_an_error_naming_where() {
+    let bad = js_sys::JSON::parse(
+        r#"{"items":[{"id":"o","owner":"a","status":"lost","lines":[],"totalCents":1,
+            "currency":"EUR","placedAt":"x","version":1,"lastModified":"x","lastModifiedBy":"a"}]}"#,
+    )
+    .unwrap();
+    let err = Page::<Order>::from_js(&bad).unwrap_err();
+    assert_eq!(err.to_string(), "items[0].status: expected an order status");
+    let missing = js_sys::JSON::parse(r#"{"lines":[{"itemId":"p"}]}"#).unwrap();
+    let err = tessera_sdk::js::field::<Vec<CartLine>>(&missing, "lines").unwrap_err();
+    assert_eq!(err.to_string(), "lines[0].restaurantId: expected a value");
+}
