@@ -92,9 +92,15 @@ pub async fn start() -> Session {
 /// How users sign in, from the BFF; offline, the copy from the last start.
 async fn config() -> AuthConfig {
     let storage = window().local_storage().ok().flatten();
-    match fetch_text(CONFIG_PATH)
-        .await
-        .map(|t| (serde_json::from_str::<AuthConfig>(&t), t))
+    // The request `index.html` started, if it did: apps wait for this answer.
+    let text = match crate::js::take_started::<js_sys::Promise>("__tesseraAuthConfig") {
+        Some(started) => JsFuture::from(started)
+            .await
+            .map(|t| t.as_string().unwrap_or_default())
+            .map_err(|e| tessera_runtime::js_value::error_text(&e)),
+        None => fetch_text(CONFIG_PATH).await,
+    };
+    match text.map(|t| (serde_json::from_str::<AuthConfig>(&t), t))
     {
         Ok((Ok(config), text)) => {
             if let Some(s) = &storage {

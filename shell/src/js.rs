@@ -1,6 +1,16 @@
 //! The few things Rust cannot say to the browser directly.
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// What `index.html` stored as `window[name]` for requests it started before the shell loaded
+/// (a promise, or an array of them), taken once: a later caller fetches anew.
+pub fn take_started<T: JsCast>(name: &str) -> Option<T> {
+    let window = web_sys::window()?;
+    let started = js_sys::Reflect::get(&window, &name.into()).ok()?;
+    let _ = js_sys::Reflect::delete_property(&window, &name.into());
+    started.dyn_into().ok()
+}
 
 #[wasm_bindgen(inline_js = r#"
 export function import_module(url) { return import(url); }

@@ -15,10 +15,7 @@ const URLS: [&str; 3] = ["/importmap.json", "/apps.json", "/mount-points.json"];
 
 /// The requests `index.html` started before the shell loaded (promises of text), if it did.
 fn started_by_page() -> Option<[js_sys::Promise; 3]> {
-    let window = web_sys::window()?;
-    let started = js_sys::Reflect::get(&window, &"__tesseraManifests".into()).ok()?;
-    let array: js_sys::Array = started.dyn_into().ok()?;
-    let _ = js_sys::Reflect::delete_property(&window, &"__tesseraManifests".into());
+    let array: js_sys::Array = crate::js::take_started("__tesseraManifests")?;
     let promise = |i| array.get(i).dyn_into::<js_sys::Promise>().ok();
     Some([promise(0)?, promise(1)?, promise(2)?])
 }

@@ -56,6 +56,11 @@ describe("demo apps", () => {
     assert.equal(s["@tessera/nav"], "MOUNTED");
     assert.equal(s["@tessera/cart"], "NOT_LOADED");
     assert.equal(requests.filter((p) => p.startsWith("/@tessera/cart/")).length, 0, requests.join("\n"));
+    // index.html starts the manifests' and the sign-in setup's requests while the shell loads;
+    // the shell takes them over instead of asking again.
+    for (const path of ["/importmap.json", "/apps.json", "/mount-points.json", "/api/auth/config"]) {
+      assert.equal(requests.filter((p) => p === path).length, 1, `${path}:\n${requests.join("\n")}`);
+    }
 
     await page.click('.tessera-nav a[data-menu-key="cart"]');
     await page.locator(".cart").waitFor();

@@ -4,7 +4,7 @@
 //! Figures are printed, never asserted.
 
 use crate::build;
-use crate::dev::server_bins;
+use crate::dev::server_bins_in;
 use crate::run::run;
 use crate::tools;
 use anyhow::{Context, Result};
@@ -104,7 +104,7 @@ pub fn bench() -> Result<()> {
     )?);
     sizes(&built)?;
     biggest_items(&["shell", "nav"])?;
-    let (deploy, bff) = server_bins()?;
+    let (deploy, bff) = server_bins_in("server")?;
     // Page load first, then the service worker (precache, cached queries, offline start),
     // then the outbox (enqueue, reconnect to empty, replay throughput), then live updates
     // (event to DOM).

@@ -15,15 +15,25 @@ pub fn store() -> PathBuf {
 /// Builds the deployer CLI and the BFF (which also serves the store as the CDN); returns their
 /// paths.
 pub fn server_bins() -> Result<(PathBuf, PathBuf)> {
+    server_bins_in("dev")
+}
+
+/// The deployer and the BFF built in cargo profile `profile` (`dev`, or `server` for
+/// benchmarks: figures of a debug BFF say little about the real one).
+pub fn server_bins_in(profile: &str) -> Result<(PathBuf, PathBuf)> {
     run(cargo().args([
         "build",
         "--quiet",
+        "--profile",
+        profile,
         "--bin",
         "tessera-deploy",
         "--bin",
         "tessera-bff",
     ]))?;
-    let dir = crate::root().join("target/debug");
+    let dir = crate::root()
+        .join("target")
+        .join(if profile == "dev" { "debug" } else { profile });
     Ok((dir.join("tessera-deploy"), dir.join("tessera-bff")))
 }
 
