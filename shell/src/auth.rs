@@ -100,8 +100,7 @@ async fn config() -> AuthConfig {
             .map_err(|e| tessera_runtime::js_value::error_text(&e)),
         None => fetch_text(CONFIG_PATH).await,
     };
-    match text.map(|t| (serde_json::from_str::<AuthConfig>(&t), t))
-    {
+    match text.map(|t| (serde_json::from_str::<AuthConfig>(&t), t)) {
         Ok((Ok(config), text)) => {
             if let Some(s) = &storage {
                 let _ = s.set_item(CONFIG_KEY, &text);

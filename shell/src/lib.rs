@@ -45,9 +45,11 @@ pub fn start() {
                 host::install();
                 router::start();
                 let _ = js_sys::Reflect::set(&debug::object(), &"ready".into(), &true.into());
-                service_worker::register();
-                outbox::start(&session::current());
-                live::start();
+                router::after_first_page(|| {
+                    service_worker::register();
+                    outbox::start(&session::current());
+                    live::start();
+                });
             }
             Err(e) => view::fatal(&e),
         }

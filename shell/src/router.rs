@@ -5,7 +5,7 @@ use crate::lifecycle::{self, call, has_export};
 use crate::props::{base_props, props_object};
 use crate::registry;
 use crate::view;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use tessera_contract::auth::{access, Access};
 use tessera_contract::lifecycle::LifecycleEvent as E;
 use tessera_contract::published::{Activated, Resolution};
@@ -14,9 +14,47 @@ use tessera_sdk::{current_path, navigate, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+/// Work waiting for the first page; `None` once it ran.
+type Waiting = Option<Vec<Box<dyn FnOnce()>>>;
+
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
     static DIRTY: Cell<bool> = const { Cell::new(false) };
+    /// What waits for the first page: taken (and run) once its apps are settled.
+    static AFTER_FIRST_PAGE: RefCell<Waiting> = RefCell::new(Some(Vec::new()));
+}
+
+/// How long the first page may take before what waits for it starts anyway (an app that
+/// neither loads nor fails, a page leaving to sign in).
+const FIRST_PAGE_PATIENCE_MS: i32 = 5_000;
+
+/// Runs `f` once the first page's apps are mounted or have failed, so work the page does not
+/// need to draw (the worker's registration and precache, outbox replay, the live connection)
+/// does not compete with it for the network and the main thread. At the latest after
+/// [`FIRST_PAGE_PATIENCE_MS`].
+pub fn after_first_page(f: impl FnOnce() + 'static) {
+    let later = AFTER_FIRST_PAGE.with(|w| match w.borrow_mut().as_mut() {
+        Some(waiting) => {
+            waiting.push(Box::new(f));
+            None
+        }
+        None => Some(f),
+    });
+    if let Some(f) = later {
+        f();
+    }
+}
+
+fn first_page_shown() {
+    let Some(waiting) = AFTER_FIRST_PAGE.with(|w| w.borrow_mut().take()) else {
+        return;
+    };
+    // Not inside the reconciliation that drew the page: after its frame.
+    wasm_bindgen_futures::spawn_local(async move {
+        for f in waiting {
+            f();
+        }
+    });
 }
 
 /// Asks for a reconciliation. Requests made while one runs coalesce into one more run, so
@@ -51,6 +89,13 @@ pub fn start() {
         let _ = doc.add_event_listener_with_callback("click", click.as_ref().unchecked_ref());
     }
     click.forget();
+    let patience = Closure::once_into_js(first_page_shown);
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+            patience.unchecked_ref(),
+            FIRST_PAGE_PATIENCE_MS,
+        );
+    }
     request_reroute();
 }
 
@@ -132,6 +177,18 @@ async fn reconcile() {
             r.active = wanted.iter().any(|a| &a.app == name);
         }
     });
+    let settled = wanted.iter().all(|a| {
+        registry::with_app(&a.app, |r| {
+            matches!(
+                r.status,
+                AppStatus::Mounted | AppStatus::Broken | AppStatus::LoadError
+            )
+        })
+        .unwrap_or(true)
+    });
+    if settled {
+        first_page_shown();
+    }
 }
 
 /// The apps the user may see. A routed app whose roles the user lacks is not activated at
