@@ -343,10 +343,13 @@ pub fn package_shell(
         .map(|f| f.integrity.clone())
         .unwrap_or_default();
     let url_base = format!("/{}", crate::merge::bundle_dir(SHELL_NAME, &version));
+    // What the entry imports statically; never the sign-in module (imported only to sign in)
+    // or the worker's (the page never imports it): preloaded, the page would fetch and compile
+    // them while it starts.
     let snippets: Vec<&str> = files
         .iter()
         .map(|f| f.path.as_str())
-        .filter(|p| p.ends_with(".js") && *p != SHELL_ENTRY)
+        .filter(|p| p.starts_with("snippets/") && p.ends_with(".js"))
         .collect();
     let index = render_index(&template, &url_base, &entry_sri, &snippets)?;
     let worker = render_worker(&url_base, &version, &files)?;
@@ -402,6 +405,62 @@ mod tests {
         assert!(out.starts_with("<head>\n  <link rel=\"modulepreload\""));
         assert!(out.ends_with("</script>\n</head>"));
         assert!(render_index("<head></head>", "/", "x", &[]).is_err());
+    }
+
+    #[test]
+    fn the_page_preloads_the_start_path_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let put = |rel: &str, text: &str| {
+            let path = src.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        for js in [
+            "files/shell.js",
+            "files/snippets/shell-1/inline0.js",
+            "files/auth/tessera_auth.js",
+            "files/sw/tessera_sw.js",
+        ] {
+            put(js, "export default async function init() {}\n");
+        }
+        for wasm in [
+            "files/shell_bg.wasm",
+            "files/auth/tessera_auth_bg.wasm",
+            "files/sw/tessera_sw_bg.wasm",
+        ] {
+            put(wasm, "\0asm-stand-in");
+        }
+        put(
+            "shell.json",
+            r#"{"schema":1,"mountPoints":["nav","main"],"defaultRoute":"/a","notFoundMountPoint":"main"}"#,
+        );
+        put(
+            "index.html",
+            "<head><link data-trunk rel=\"rust\" href=\"shell/Cargo.toml\"></head>",
+        );
+        put("importmap.json", r#"{"imports":{}}"#);
+        let out = tmp.path().join("dist");
+        let dir = package_shell(
+            &src.join("files"),
+            &src.join("shell.json"),
+            &src.join("index.html"),
+            &src.join("importmap.json"),
+            &out,
+        )
+        .unwrap();
+        let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        let preloaded: Vec<&str> = index
+            .split("<link rel=\"modulepreload\" href=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(preloaded.len(), 2, "{index}");
+        assert!(preloaded[0].ends_with("/shell.js"), "{index}");
+        assert!(
+            preloaded[1].ends_with("/snippets/shell-1/inline0.js"),
+            "{index}"
+        );
     }
 
     #[test]
