@@ -244,3 +244,51 @@ fn a_wrong_shape_is_an_error_naming_where() {
     let err = tessera_sdk::js::field::<Vec<CartLine>>(&missing, "lines").unwrap_err();
     assert_eq!(err.to_string(), "lines[0].restaurantId: expected a value");
 }
+
+#[wasm_bindgen_test]
+fn overlay_edits_are_written_as_the_outbox_reads_them() {
+    use tessera_contract::overlay::Edit as Contract;
+    use tessera_sdk::Edit;
+    let read = |edit: &Edit| -> Contract {
+        let text = js_sys::JSON::stringify(&edit.to_js())
+            .unwrap()
+            .as_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    let value = serde_json::json!({"itemId": "pho", "quantity": 2});
+    assert_eq!(
+        read(&Edit::Upsert {
+            list: "/lines".into(),
+            key: "itemId".into(),
+            value: as_js(&value),
+        }),
+        Contract::Upsert {
+            list: "/lines".into(),
+            key: "itemId".into(),
+            value: value.clone(),
+        }
+    );
+    assert_eq!(
+        read(&Edit::Remove {
+            list: "/lines".into(),
+            key: "itemId".into(),
+            id: "pho".into(),
+        }),
+        Contract::Remove {
+            list: "/lines".into(),
+            key: "itemId".into(),
+            id: "pho".into(),
+        }
+    );
+    assert_eq!(
+        read(&Edit::Set {
+            pointer: "/pendingOrder".into(),
+            value: "o-1".to_js(),
+        }),
+        Contract::Set {
+            pointer: "/pendingOrder".into(),
+            value: serde_json::json!("o-1"),
+        }
+    );
+}
