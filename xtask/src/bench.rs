@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`), service
 //! worker figures (`tests/bench/offline.mjs`), outbox figures (`tests/bench/outbox.mjs`) and
-//! live-update figures (`tests/bench/live.mjs`).
+//! live-update figures (`tests/bench/live.mjs`), then the outbox durability tests at 200 kills
+//! and 100 network flaps.
 //! Figures are printed, never asserted.
 
 use crate::build;
@@ -122,5 +123,24 @@ pub fn bench() -> Result<()> {
             .env("TESSERA_DIST", build::dist())
             .env("CHROMIUM", tools::CHROMIUM))?;
     }
-    Ok(())
+    outbox_durability(&deploy, &bff)
+}
+
+/// The outbox's durability at benchmark scale: 200 seeded browser kills around replays and
+/// 100 offline/online flaps during one (CI runs 20 of each), every run checked against the
+/// BFF's event log; the tests print their seeds and per-round figures.
+fn outbox_durability(deploy: &Path, bff: &Path) -> Result<()> {
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "--test-force-exit"])
+        .args([
+            "e2e/outbox-durability.test.mjs",
+            "e2e/outbox-flaps.test.mjs",
+        ])
+        .current_dir(tools::tests_dir())
+        .env("TESSERA_KILL_ROUNDS", "200")
+        .env("TESSERA_FLAPS", "100")
+        .env("TESSERA_DEPLOY_BIN", deploy)
+        .env("TESSERA_BFF_BIN", bff)
+        .env("TESSERA_DIST", build::dist())
+        .env("CHROMIUM", tools::CHROMIUM))
 }

@@ -20,8 +20,10 @@ pub struct Bff {
     subject: String,
 }
 
-/// A fresh `Idempotency-Key`: a random UUID. `crypto.randomUUID` exists only in secure contexts
-/// (https, localhost); elsewhere the key is drawn from `Math.random`, still 122 random bits.
+/// A fresh `Idempotency-Key`: a random (version 4) UUID, drawn from the browser's
+/// cryptographic generator and never from a counter, so no crash or restore can hand one out
+/// twice. `crypto.randomUUID` exists only in secure contexts (https, localhost); elsewhere the
+/// same 122 random bits come from `crypto.getRandomValues`.
 pub fn new_idempotency_key() -> String {
     let crypto = crate::js_value::field(&js_sys::global(), "crypto");
     crate::js_value::field(&crypto, "randomUUID")
@@ -29,22 +31,39 @@ pub fn new_idempotency_key() -> String {
         .ok()
         .and_then(|f| f.call0(&crypto).ok())
         .and_then(|id| id.as_string())
-        .unwrap_or_else(|| {
-            let hex = |n: u32| {
-                (0..n)
-                    .map(|_| format!("{:x}", (js_sys::Math::random() * 16.0) as u8))
-                    .collect::<String>()
-            };
-            let variant = ["8", "9", "a", "b"][(js_sys::Math::random() * 4.0) as usize % 4];
-            format!(
-                "{}-{}-4{}-{variant}{}-{}",
-                hex(8),
-                hex(4),
-                hex(3),
-                hex(3),
-                hex(12)
-            )
-        })
+        .unwrap_or_else(|| uuid_v4(random_bytes(&crypto)))
+}
+
+/// 16 bytes from `crypto.getRandomValues` (present in every context that has IndexedDB;
+/// `Math.random` only if a browser lacked it, never a fixed value).
+fn random_bytes(crypto: &JsValue) -> [u8; 16] {
+    let bytes = js_sys::Uint8Array::new_with_length(16);
+    let filled = crate::js_value::field(crypto, "getRandomValues")
+        .dyn_into::<js_sys::Function>()
+        .is_ok_and(|f| f.call1(crypto, &bytes).is_ok());
+    let mut out = [0; 16];
+    if filled {
+        bytes.copy_to(&mut out);
+    } else {
+        out.iter_mut()
+            .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8);
+    }
+    out
+}
+
+/// RFC 9562's text form of a version 4 UUID made of `bytes`.
+fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 impl Bff {

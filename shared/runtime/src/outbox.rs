@@ -156,6 +156,9 @@ pub enum Resolution {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutboxError {
     NoSuchEntry(u64),
+    /// An answer came for a command that entry `id` no longer holds (its id was handed out
+    /// again while it was in flight).
+    NotTheSentCommand(u64),
     /// The operation does not apply to an entry in this state.
     WrongState {
         id: u64,
@@ -168,6 +171,10 @@ impl std::fmt::Display for OutboxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OutboxError::NoSuchEntry(id) => write!(f, "outbox entry {id} does not exist"),
+            OutboxError::NotTheSentCommand(id) => write!(
+                f,
+                "an answer for outbox entry {id} is for another command (another idempotency key)"
+            ),
             OutboxError::WrongState { id, state, doing } => {
                 write!(f, "cannot {doing} outbox entry {id}: it is {state:?}")
             }
@@ -427,6 +434,22 @@ impl Outbox {
         e.attempts += 1;
         e.updated_at_ms = now_ms;
         Ok(e)
+    }
+
+    /// [`Outbox::settle`] for the answer to the send of `key`: only the command that was sent
+    /// is settled by it, so no answer can ever confirm a command that never reached the server.
+    pub fn settle_sent(
+        &mut self,
+        id: u64,
+        key: &str,
+        outcome: Outcome,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Result<(), OutboxError> {
+        match self.entries.get(&id) {
+            Some(e) if e.idempotency_key != key => Err(OutboxError::NotTheSentCommand(id)),
+            _ => self.settle(id, outcome, now_ms, jitter),
+        }
     }
 
     /// Records what the send of `id` came to. `jitter` in [0, 1) spreads retries.

@@ -19,7 +19,7 @@
 use crate::outbox::{Applied, Change, Entry, NewEntry, Outbox};
 use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
-use idb::{Database, Transaction, TransactionMode};
+use idb::{CursorDirection, Database, Transaction, TransactionMode};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
@@ -162,6 +162,37 @@ impl OutboxStore {
         Ok(out)
     }
 
+    /// The highest entry id stored (0 when there is none).
+    async fn last_id_in(tx: &Transaction, doing: &str) -> Result<u64, StoreError> {
+        let store = tx.object_store(ENTRIES).map_err(failed(doing))?;
+        let last = store
+            .open_key_cursor(None, Some(CursorDirection::Prev))
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?;
+        Ok(last
+            .and_then(|c| c.key().ok())
+            .and_then(|k| k.as_f64())
+            .map_or(0, |n| n as u64))
+    }
+
+    /// Stores a new entry under its id, failing (and so aborting the transaction) if that id
+    /// is taken.
+    async fn add_new(tx: &Transaction, entry: &Entry, doing: &str) -> Result<(), StoreError> {
+        let text = serde_json::to_string(entry)
+            .map_err(|e| StoreError::Unavailable(format!("{doing}: {e}")))?;
+        tx.object_store(ENTRIES)
+            .map_err(failed(doing))?
+            .add(
+                &JsValue::from_str(&text),
+                Some(&JsValue::from_f64(entry.id as f64)),
+            )
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?;
+        Ok(())
+    }
+
     /// A number kept in `meta` (0 when absent).
     async fn number_in(tx: &Transaction, key: &str, doing: &str) -> Result<u64, StoreError> {
         let meta = tx.object_store(META).map_err(failed(doing))?;
@@ -266,14 +297,19 @@ impl OutboxStore {
         let doing = "saving a change in the outbox";
         let tx = self.begin_write(&[ENTRIES, META], Durability::Strict, doing)?;
         let generation = Self::number_in(&tx, GENERATION, doing).await?;
-        let next = Self::number_in(&tx, NEXT_ID, doing).await?.max(1);
-        // Only the id counter and the version steps are read: queueing stays as fast with a
-        // thousand entries waiting as with none.
+        // The counter alone would do if it never went backwards; the last stored id guards
+        // it anyway (one key read), and `add` refuses to overwrite: an id handed out twice
+        // would silently replace a waiting command, which is a lost command.
+        let counted = Self::number_in(&tx, NEXT_ID, doing).await?;
+        let next = counted.max(Self::last_id_in(&tx, doing).await? + 1).max(1);
+        // Only the id counter, the last key and the version steps are read: queueing stays
+        // as fast with a thousand entries waiting as with none.
         let applied = Self::applied_in(&tx, doing).await?;
         let mut outbox = Outbox::default().with_applied(applied);
         let entry = outbox.enqueue(next, new, now_ms).clone();
+        outbox.take_changed();
         Self::put_number(&tx, NEXT_ID, next + 1, doing).await?;
-        Self::write(&tx, outbox.take_changed(), doing).await?;
+        Self::add_new(&tx, &entry, doing).await?;
         Self::put_number(&tx, GENERATION, generation + 1, doing).await?;
         let mut cached = self.cached.borrow_mut().take();
         commit(tx, doing).await?;

@@ -150,7 +150,7 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
     let mut load = Load::Recover;
     let mut got_through = false;
     let mut in_flight = FuturesUnordered::new();
-    let mut answered: Vec<(u64, Outcome)> = Vec::new();
+    let mut answered: Vec<(u64, String, Outcome)> = Vec::new();
     let mut announced_at = 0;
     loop {
         let now = now_ms();
@@ -166,8 +166,8 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
                 if load == Load::Recover && reconnected {
                     o.wake();
                 }
-                for (id, outcome) in settle {
-                    if let Err(e) = o.settle(id, outcome, now, js_sys::Math::random()) {
+                for (id, key, outcome) in settle {
+                    if let Err(e) = o.settle_sent(id, &key, outcome, now, js_sys::Math::random()) {
                         web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
                     }
                 }
@@ -195,7 +195,8 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
             let store = store.clone();
             let (sending, answer) = async move {
                 let token = store.token(&e.subject).await.ok().flatten();
-                (e.id, send(&e, token.as_deref()).await)
+                let outcome = send(&e, token.as_deref()).await;
+                (e.id, e.idempotency_key, outcome)
             }
             .remote_handle();
             wasm_bindgen_futures::spawn_local(sending);
@@ -220,7 +221,7 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
             answered.push(more);
         }
         got_through = false;
-        for (_, outcome) in &answered {
+        for (_, _, outcome) in &answered {
             if matches!(outcome, Outcome::Retry { .. }) {
                 report.retried += 1;
             } else {

@@ -4,6 +4,7 @@
 
 use tessera_runtime::outbox::{Command, EntryState, NewEntry, Outcome};
 use tessera_runtime::outbox_store::{Durability, Load, OutboxStore};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -101,4 +102,83 @@ async fn each_connection_sees_what_the_other_wrote() {
     );
     page.close();
     replayer.close();
+}
+
+/// Sets `meta.nextId` in database `name` behind the store's back, as a crash that rolled the
+/// counter back (or a database restored from an older copy) would leave it.
+async fn roll_counter_back(name: &str, to: u32) {
+    let set = js_sys::Function::new_with_args(
+        "name, to",
+        "return new Promise((resolve, reject) => {
+           const open = indexedDB.open(name);
+           open.onerror = () => reject(open.error);
+           open.onsuccess = () => {
+             const db = open.result;
+             const tx = db.transaction('meta', 'readwrite');
+             tx.objectStore('meta').put(to, 'nextId');
+             tx.oncomplete = () => { db.close(); resolve(); };
+             tx.onerror = () => reject(tx.error);
+           };
+         })",
+    );
+    let promise = set.call2(&JsValue::NULL, &name.into(), &to.into()).unwrap();
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn an_id_counter_that_went_back_never_overwrites_a_waiting_command() {
+    let name = format!("tessera-test-outbox-{}", js_sys::Math::random());
+    let page = OutboxStore::open_named(&name).await.unwrap();
+    page.enqueue(new_entry(1), 1).await.unwrap();
+    page.enqueue(new_entry(2), 2).await.unwrap();
+
+    roll_counter_back(&name, 1).await;
+    let third = page.enqueue(new_entry(3), 3).await.unwrap();
+
+    assert_eq!(third.id, 3, "the new command takes the next free id");
+    let keys: Vec<(u64, String)> = page
+        .read()
+        .await
+        .unwrap()
+        .entries()
+        .map(|e| (e.id, e.idempotency_key.clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (1, "key-1".to_string()),
+            (2, "key-2".to_string()),
+            (3, "key-3".to_string())
+        ],
+        "every queued command is still there, each under its own id"
+    );
+    page.close();
+}
+
+#[wasm_bindgen_test]
+fn idempotency_keys_stay_random_uuids_without_random_uuid() {
+    use wasm_bindgen::JsCast;
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).unwrap();
+    // An insecure context's `crypto` has no `randomUUID`: shadow the prototype's.
+    js_sys::Reflect::set(&crypto, &"randomUUID".into(), &JsValue::UNDEFINED).unwrap();
+    let keys: Vec<String> = (0..64)
+        .map(|_| tessera_runtime::bff_client::new_idempotency_key())
+        .collect();
+    js_sys::Reflect::delete_property(
+        crypto.unchecked_ref::<js_sys::Object>(),
+        &"randomUUID".into(),
+    )
+    .unwrap();
+
+    let v4 = js_sys::RegExp::new(
+        "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        "",
+    );
+    for key in &keys {
+        assert!(v4.test(key), "{key} is a version 4 UUID");
+    }
+    let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len(), "no key repeats");
 }

@@ -582,3 +582,25 @@ fn a_command_read_before_an_own_confirmation_follows_it_onto_the_new_version() {
     queue(&mut outbox, 5, "cart", Some(9));
     assert_eq!(outbox.get(5).unwrap().base_version, Some(9));
 }
+
+#[test]
+fn an_answer_settles_only_the_command_that_was_sent() {
+    let mut outbox = Outbox::default();
+    queue(&mut outbox, 1, "cart", Some(0));
+    outbox.start_sending(1, 1_000).unwrap();
+    // Entry 1 now holds another command than the one in flight (its id was handed out
+    // again): the answer to key-1's send must not confirm it.
+    let mut other = outbox.get(1).unwrap().clone();
+    other.idempotency_key = "key-other".into();
+    outbox.insert_stored(other);
+    assert_eq!(
+        outbox.settle_sent(1, "key-1", applied(1), 1_001, 0.0),
+        Err(OutboxError::NotTheSentCommand(1))
+    );
+    assert_eq!(outbox.get(1).unwrap().state, EntryState::Sending);
+    // The answer for the command that is there settles it.
+    outbox
+        .settle_sent(1, "key-other", applied(1), 1_002, 0.0)
+        .unwrap();
+    assert_eq!(outbox.get(1).unwrap().state, EntryState::Done);
+}
