@@ -34,6 +34,12 @@ impl fmt::Display for PatternError {
 
 impl std::error::Error for PatternError {}
 
+/// Most segments a route may have (deeper routes nest deeper in `apps.json`, which browsers
+/// parse with a bounded nesting depth).
+pub const MAX_ROUTE_SEGMENTS: usize = 16;
+/// Longest route, in bytes.
+pub const MAX_ROUTE_LEN: usize = 512;
+
 /// Parameters captured by a match, by name.
 pub type Params = BTreeMap<String, String>;
 
@@ -56,12 +62,27 @@ impl RoutePattern {
             pattern: pattern.to_string(),
             problem,
         };
+        if pattern.len() > MAX_ROUTE_LEN {
+            return Err(PatternError {
+                pattern: format!("{}…", &pattern[..pattern.floor_char_boundary(40)]),
+                problem: format!(
+                    "is {} bytes long; a route may have at most {MAX_ROUTE_LEN}",
+                    pattern.len()
+                ),
+            });
+        }
         let rest = pattern
             .strip_prefix('/')
             .ok_or_else(|| err("must start with '/'".into()))?;
         let mut segments = Vec::new();
         if !rest.is_empty() {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
+            let count = rest.split('/').count();
+            if count > MAX_ROUTE_SEGMENTS {
+                return Err(err(format!(
+                    "has {count} segments; a route may have at most {MAX_ROUTE_SEGMENTS}"
+                )));
+            }
             let mut seen = Vec::new();
             for seg in rest.split('/') {
                 if seg.is_empty() {
@@ -291,6 +312,14 @@ mod tests {
             ("/a b", "may only hold"),
             ("/a?b", "may only hold"),
             ("/x/../admin", "'..' segment"),
+            (
+                "/a".repeat(17).as_str(),
+                "has 17 segments; a route may have at most 16",
+            ),
+            (
+                format!("/{}", "a".repeat(600)).as_str(),
+                "is 601 bytes long",
+            ),
             ("/x/./admin", "\".\" segment"),
             ("/..", "'..' segment"),
             ("/a\\b", "may only hold"),
