@@ -82,6 +82,10 @@ pub fn cdn_router_with<S: Store>(store: Arc<S>, policy: SecurityPolicy) -> Route
     Router::new().fallback(serve::<S>).with_state(cdn)
 }
 
+/// The policy of an answer that is not a page (errors: 404, 405, 500): it may load and run
+/// nothing and be framed by nobody.
+const ERROR_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A fresh nonce for one page response.
 fn nonce() -> String {
     use base64::Engine;
@@ -190,7 +194,60 @@ fn is_app_route(key: &str) -> bool {
     !key.rsplit('/').next().unwrap_or(key).contains('.')
 }
 
-async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Response {
+/// Every answer, errors included, with the security headers.
+async fn serve<S: Store>(state: State<Arc<Cdn<S>>>, req: Request) -> Response {
+    let mut res = answer(state, req).await;
+    let headers = res.headers_mut();
+    security_headers(headers);
+    if res.status().as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        res.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(ERROR_CSP),
+        );
+    }
+    res
+}
+
+/// Whether an `If-None-Match` header (all its lines) matches `etag`, by the weak comparison
+/// RFC 9110 asks for here: `W/` is ignored on both sides, any tag of the list may match,
+/// and `*` matches any current representation.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let ours = opaque(etag).unwrap_or(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| {
+            if list.trim() == "*" {
+                return true;
+            }
+            entity_tags(list).any(|tag| tag == ours)
+        })
+}
+
+/// The opaque part of an entity-tag, quotes included (`"x"` of `W/"x"`).
+fn opaque(tag: &str) -> Option<&str> {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    (tag.len() >= 2 && tag.starts_with('"') && tag.ends_with('"')).then_some(tag)
+}
+
+/// The opaque tags of a comma-separated list of entity-tags; a malformed rest ends the list.
+fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        let body = rest.strip_prefix("W/").unwrap_or(rest);
+        let inner = body.strip_prefix('"')?;
+        let end = inner.find('"')?;
+        let tag = &body[..end + 2];
+        rest = &inner[end + 1..];
+        Some(tag)
+    })
+}
+
+async fn answer<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Response {
     let store = &cdn.store;
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (
@@ -251,12 +308,7 @@ async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respon
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if fresh {
+    if none_match(req.headers(), &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     if !gzip {
@@ -314,6 +366,35 @@ mod tests {
         assert!(!with("gzip;q=0, br"));
         assert!(!with("identity"));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
+            }
+            none_match(&h, "\"abc\"")
+        };
+        assert!(with(&["\"abc\""]));
+        assert!(with(&["W/\"abc\""]));
+        assert!(with(&["\"x\", W/\"abc\""]));
+        assert!(with(&["\"x\",W/\"abc\",\"y\""]));
+        assert!(with(&["\"x\"", "W/\"abc\""]));
+        assert!(with(&["*"]));
+        assert!(
+            with(&["\"a,b\", \"abc\""]),
+            "a comma inside a tag is part of it"
+        );
+        assert!(!with(&["\"abcd\""]));
+        assert!(!with(&["abc"]), "an unquoted tag is no tag");
+        assert!(!with(&["w/\"abc\""]), "the weak prefix is case-sensitive");
+        assert!(!with(&["\"abc"]));
+        assert!(!with(&[]));
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
+        assert!(none_match(&h, "W/\"abc\""), "our tag weak, theirs strong");
     }
 
     #[test]

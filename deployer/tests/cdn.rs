@@ -276,3 +276,79 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
         "{csp}"
     );
 }
+
+/// The headers every answer carries, errors included.
+fn assert_security_headers(headers: &axum::http::HeaderMap, what: &str) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+    ] {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{what}: {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_carry_the_security_headers_and_weak_etags_revalidate() {
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+
+    let missing = get(&store, "/nothing/here.js", &[]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&missing.headers, "404");
+    assert_eq!(
+        h(&missing, header::CONTENT_SECURITY_POLICY),
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let internal = get(&store, "/_tessera/head.json", &[]).await;
+    assert_eq!(internal.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&internal.headers, "404 for _tessera/");
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        let res = tessera_deployer::cdn_router(store.clone())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri("/apps.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()[header::ALLOW], "GET, HEAD");
+        assert_security_headers(res.headers(), method);
+        assert!(res.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+
+    let apps = get(&store, "/apps.json", &[]).await;
+    assert_security_headers(&apps.headers, "200");
+    let etag = h(&apps, header::ETAG).to_string();
+    for inm in [
+        format!("W/{etag}"),
+        format!("\"nope\", W/{etag}"),
+        format!("\"nope\",{etag}"),
+        "*".to_string(),
+    ] {
+        let again = get(&store, "/apps.json", &[(header::IF_NONE_MATCH, &inm)]).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{inm}");
+        assert!(again.body.is_empty(), "{inm}");
+        assert_eq!(h(&again, header::ETAG), etag);
+        assert_security_headers(&again.headers, "304");
+    }
+    let other = get(
+        &store,
+        "/apps.json",
+        &[(header::IF_NONE_MATCH, "W/\"nope\"")],
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+}
