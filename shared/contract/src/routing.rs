@@ -208,12 +208,14 @@ fn is_dot_segment(seg: &str) -> bool {
 
 /// 1 for `.`, 2 for `..` (either written plainly or with `%2e`), `None` for any other segment.
 fn dot_segment_len(seg: &str) -> Option<usize> {
-    let lower = seg.to_ascii_lowercase();
-    match lower.as_str() {
-        "." | "%2e" => Some(1),
-        ".." | ".%2e" | "%2e." | "%2e%2e" => Some(2),
-        _ => None,
+    let dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    if dot(seg) {
+        return Some(1);
     }
+    [1, 3]
+        .into_iter()
+        .any(|at| seg.get(..at).is_some_and(dot) && seg.get(at..).is_some_and(dot))
+        .then_some(2)
 }
 
 /// The path without query or fragment, split into non-empty segments, with dot segments
@@ -362,6 +364,26 @@ mod tests {
         assert!(item.match_prefix("/items/..").is_none());
         assert_eq!(item.match_prefix("/items/7/..").map(|_| ()), None);
         assert_eq!(item.match_prefix("/items/7/./").unwrap()["id"], "7");
+    }
+
+    #[test]
+    fn dot_segments_are_recognised_in_every_spelling() {
+        for (seg, len) in [
+            (".", Some(1)),
+            ("%2e", Some(1)),
+            ("%2E", Some(1)),
+            ("..", Some(2)),
+            (".%2e", Some(2)),
+            ("%2E.", Some(2)),
+            ("%2e%2E", Some(2)),
+            ("...", None),
+            ("%2e%2e%2e", None),
+            (".a", None),
+            ("%2", None),
+            ("", None),
+        ] {
+            assert_eq!(dot_segment_len(seg), len, "{seg:?}");
+        }
     }
 
     #[test]
