@@ -11,8 +11,15 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::time::{Instant, Sleep};
 
 /// Smaller bodies are sent as they are: gzip's framing would eat the gain.
 const MIN_COMPRESS: usize = 1024;
@@ -79,8 +86,12 @@ pub fn cdn_router_with<S: Store>(store: Arc<S>, policy: SecurityPolicy) -> Route
         gzipped: Mutex::new(GzipCache::default()),
         policy,
     });
-    Router::new().fallback(serve::<S>).with_state(cdn)
+    Router::new().fallback(respond::<S>).with_state(cdn)
 }
+
+/// The policy of an answer that is not a page (errors: 404, 405, 500): it may load and run
+/// nothing and be framed by nobody.
+const ERROR_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A fresh nonce for one page response.
 fn nonce() -> String {
@@ -190,7 +201,60 @@ fn is_app_route(key: &str) -> bool {
     !key.rsplit('/').next().unwrap_or(key).contains('.')
 }
 
-async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Response {
+/// Every answer, errors included, with the security headers.
+async fn respond<S: Store>(state: State<Arc<Cdn<S>>>, req: Request) -> Response {
+    let mut res = answer(state, req).await;
+    let headers = res.headers_mut();
+    security_headers(headers);
+    if res.status().as_u16() >= 400 && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        res.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(ERROR_CSP),
+        );
+    }
+    res
+}
+
+/// Whether an `If-None-Match` header (all its lines) matches `etag`, by the weak comparison
+/// RFC 9110 asks for here: `W/` is ignored on both sides, any tag of the list may match,
+/// and `*` matches any current representation.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let ours = opaque(etag).unwrap_or(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| {
+            if list.trim() == "*" {
+                return true;
+            }
+            entity_tags(list).any(|tag| tag == ours)
+        })
+}
+
+/// The opaque part of an entity-tag, quotes included (`"x"` of `W/"x"`).
+fn opaque(tag: &str) -> Option<&str> {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    (tag.len() >= 2 && tag.starts_with('"') && tag.ends_with('"')).then_some(tag)
+}
+
+/// The opaque tags of a comma-separated list of entity-tags; a malformed rest ends the list.
+fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        let body = rest.strip_prefix("W/").unwrap_or(rest);
+        let inner = body.strip_prefix('"')?;
+        let end = inner.find('"')?;
+        let tag = &body[..end + 2];
+        rest = &inner[end + 1..];
+        Some(tag)
+    })
+}
+
+async fn answer<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Response {
     let store = &cdn.store;
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (
@@ -251,12 +315,7 @@ async fn serve<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respon
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if fresh {
+    if none_match(req.headers(), &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     if !gzip {
@@ -274,6 +333,170 @@ fn server_error(key: &str, e: anyhow::Error) -> Response {
         format!("could not read {key}\n"),
     )
         .into_response()
+}
+
+/// How long a client may take over a request before its connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the moment the server waits for a request (on a new connection or the next one
+    /// on a kept-alive connection) to the end of its header.
+    pub header_read: Duration,
+    /// With no byte read or written in either direction while the server waits on the
+    /// connection: a body that stops coming, a client that stops reading the answer.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: Duration::from_secs(10),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `router` (HTTP/1.1) on `listener` until `shutdown` completes, closing connections
+/// that break `timeouts`, then lets the requests in flight finish. `axum::serve` sets no
+/// timeouts at all, so a client that stops mid-header or mid-body would hold its
+/// connection open for ever.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    eprintln!("cdn: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let io = hyper_util::rt::TokioIo::new(IdleTimeout::new(stream, timeouts.idle));
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeouts.header_read);
+            let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(done_rx);
+    let _ = stop_tx.send(());
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// A connection that fails with `TimedOut` once it has moved no byte, in either direction,
+/// for `idle` while something waited on it.
+struct IdleTimeout<T> {
+    io: T,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl<T> IdleTimeout<T> {
+    fn new(io: T, idle: Duration) -> Self {
+        IdleTimeout {
+            io,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            armed: false,
+        }
+    }
+
+    /// `poll` of the inner connection, with the idle clock restarted on any progress.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>>
+    where
+        T: Unpin,
+    {
+        match poll(Pin::new(&mut self.io), cx) {
+            Poll::Ready(result) => {
+                self.armed = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.armed {
+                    self.timer.as_mut().reset(Instant::now() + self.idle);
+                    self.armed = true;
+                }
+                match self.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the connection was idle for too long",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.get_mut().watch(cx, |io, cx| io.poll_read(cx, buf))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().watch(cx, |io, cx| io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut()
+            .watch(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().watch(cx, |io, cx| io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().watch(cx, |io, cx| io.poll_shutdown(cx))
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +537,35 @@ mod tests {
         assert!(!with("gzip;q=0, br"));
         assert!(!with("identity"));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
+            }
+            none_match(&h, "\"abc\"")
+        };
+        assert!(with(&["\"abc\""]));
+        assert!(with(&["W/\"abc\""]));
+        assert!(with(&["\"x\", W/\"abc\""]));
+        assert!(with(&["\"x\",W/\"abc\",\"y\""]));
+        assert!(with(&["\"x\"", "W/\"abc\""]));
+        assert!(with(&["*"]));
+        assert!(
+            with(&["\"a,b\", \"abc\""]),
+            "a comma inside a tag is part of it"
+        );
+        assert!(!with(&["\"abcd\""]));
+        assert!(!with(&["abc"]), "an unquoted tag is no tag");
+        assert!(!with(&["w/\"abc\""]), "the weak prefix is case-sensitive");
+        assert!(!with(&["\"abc"]));
+        assert!(!with(&[]));
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));
+        assert!(none_match(&h, "W/\"abc\""), "our tag weak, theirs strong");
     }
 
     #[test]

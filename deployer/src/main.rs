@@ -149,6 +149,13 @@ enum Command {
         /// An origin pages may call besides their own, e.g. the sign-in provider (repeatable).
         #[arg(long = "connect-origin")]
         connect_origins: Vec<String>,
+        /// Seconds a client may take to send a request's header before its connection is closed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout: u64,
+        /// Seconds a connection may move no byte (a stalled body, an idle keep-alive
+        /// connection, a client that stops reading) before it is closed.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout: u64,
     },
 }
 
@@ -295,6 +302,8 @@ async fn real_main(cli: Cli) -> Result<i32> {
             addr,
             allowed_origins,
             connect_origins,
+            header_timeout,
+            idle_timeout,
         } => {
             let store = Arc::new(store.open()?);
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -306,13 +315,18 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 bundle_origins: allowed_origins,
                 connect_origins,
             };
-            axum::serve(
+            let timeouts = tessera_deployer::cdn::Timeouts {
+                header_read: std::time::Duration::from_secs(header_timeout),
+                idle: std::time::Duration::from_secs(idle_timeout),
+            };
+            tessera_deployer::cdn::serve(
                 listener,
                 tessera_deployer::cdn::cdn_router_with(store, policy),
+                timeouts,
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
             )
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
             .await?;
         }
     }

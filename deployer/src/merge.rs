@@ -2,10 +2,15 @@
 //! published manifests (`importmap.json`, `apps.json`, `mount-points.json`). Only the deployer
 //! merges; browsers read the result through `tessera_contract::published`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tessera_contract::manifest::{Activation, ManifestError, MfeManifest};
 use tessera_contract::published::*;
 use tessera_contract::routing::RoutePattern;
+
+/// Most routes the published set may hold, all apps together.
+pub const MAX_PUBLISHED_ROUTES: usize = 10_000;
+/// Most navigation entries the published set may hold, all apps together.
+pub const MAX_NAV_ENTRIES: usize = 500;
 
 /// One app to merge: the file it came from (for error messages), its built manifest, and the
 /// public URL of its bundle folder (`/@tessera/cart/<hash>/`).
@@ -84,6 +89,9 @@ pub fn merge(
     let mut apps = BTreeMap::new();
     let mut always = Vec::new();
     let mut routed: Vec<(RoutePattern, RouteNode, String)> = Vec::new();
+    // Canonical route -> its index in `routed`, so a claim is checked in one look-up.
+    let mut claimed: HashMap<String, usize> = HashMap::new();
+    let mut nav_entries = 0usize;
     let mut mount_points: Vec<MountPoint> = layout
         .mount_points
         .iter()
@@ -169,10 +177,21 @@ pub fn merge(
                 Some(mp) => {
                     mp.apps.push(m.name.clone());
                     if let Some(nav) = &m.nav {
-                        mp.navigation.push(NavLink {
-                            app: m.name.clone(),
-                            meta: nav.clone(),
-                        });
+                        nav_entries += 1;
+                        if nav_entries > MAX_NAV_ENTRIES {
+                            errs.push(ManifestError::new(
+                                file,
+                                "nav",
+                                format!(
+                                    "the published set already has {MAX_NAV_ENTRIES} navigation entries, the most it may hold"
+                                ),
+                            ));
+                        } else {
+                            mp.navigation.push(NavLink {
+                                app: m.name.clone(),
+                                meta: nav.clone(),
+                            });
+                        }
                     }
                 }
                 None if !matches!(m.activation, Activation::Manual) => {
@@ -195,16 +214,26 @@ pub fn merge(
                 mount_point,
             }),
             Activation::Manual => {}
+            Activation::Routes(paths) if routed.len() + paths.len() > MAX_PUBLISHED_ROUTES => {
+                errs.push(ManifestError::new(
+                    file,
+                    "activation.routes",
+                    format!(
+                        "its {} routes would make {} published routes, all apps together; the most is {MAX_PUBLISHED_ROUTES}",
+                        paths.len(),
+                        routed.len() + paths.len()
+                    ),
+                ));
+            }
             Activation::Routes(paths) => {
                 for (i, path) in paths.iter().enumerate() {
                     let Ok(pattern) = RoutePattern::parse(path) else {
                         continue; // reported by validate_source
                     };
                     let field = format!("activation.routes[{i}]");
-                    if let Some((_, other, other_file)) = routed
-                        .iter()
-                        .find(|(p, _, _)| p.canonical() == pattern.canonical())
-                    {
+                    let canonical = pattern.canonical();
+                    if let Some(&at) = claimed.get(&canonical) {
+                        let (_, other, other_file) = &routed[at];
                         errs.push(ManifestError::new(
                             file,
                             field,
@@ -215,6 +244,7 @@ pub fn merge(
                         ));
                         continue;
                     }
+                    claimed.insert(canonical, routed.len());
                     routed.push((
                         pattern,
                         RouteNode {
@@ -235,10 +265,11 @@ pub fn merge(
 
     // Shallow routes first, so each deeper route nests under the deepest route containing it.
     routed.sort_by(|a, b| (a.0.depth(), a.0.as_str()).cmp(&(b.0.depth(), b.0.as_str())));
-    let mut roots: Vec<(RoutePattern, RouteNode)> = Vec::new();
+    let mut tree = Tree::default();
     for (pattern, node, _) in routed {
-        insert_route(&mut roots, pattern, node);
+        tree.insert(pattern, node);
     }
+    let roots = tree.into_nodes();
     for mp in &mut mount_points {
         mp.navigation
             .sort_by(|a, b| (a.meta.order, &a.meta.label).cmp(&(b.meta.order, &b.meta.label)));
@@ -250,7 +281,7 @@ pub fn merge(
             apps,
             routes: RouteTree {
                 always,
-                routes: roots.into_iter().map(|(_, n)| n).collect(),
+                routes: roots,
                 default: layout.default_route.clone(),
                 not_found: layout.not_found_mount_point.clone(),
             },
@@ -262,20 +293,106 @@ pub fn merge(
     })
 }
 
-fn insert_route(
-    level: &mut Vec<(RoutePattern, RouteNode)>,
+/// The routes tree under construction: each route goes under the first route (in insertion
+/// order) of its level that contains it, and down from there, as `RoutePattern::is_within`
+/// says. Each level indexes its routes by their segment at the level's depth, so a route
+/// is compared with the few routes it could fall under, not with every route of the level.
+#[derive(Default)]
+struct Tree {
+    nodes: Vec<TreeNode>,
+    roots: Level,
+}
+
+struct TreeNode {
     pattern: RoutePattern,
     node: RouteNode,
-) {
-    if let Some(parent) = level.iter_mut().find(|(p, _)| pattern.is_within(p)) {
-        let mut children: Vec<(RoutePattern, RouteNode)> = std::mem::take(&mut parent.1.routes)
-            .into_iter()
-            .filter_map(|n| RoutePattern::parse(&n.path).ok().map(|p| (p, n)))
-            .collect();
-        insert_route(&mut children, pattern, node);
-        parent.1.routes = children.into_iter().map(|(_, n)| n).collect();
-    } else {
-        level.push((pattern, node));
+    children: Level,
+}
+
+#[derive(Default)]
+struct Level {
+    /// Every route of the level, in insertion order.
+    all: Vec<usize>,
+    /// Routes whose segment at the level's depth is this literal.
+    by_literal: HashMap<String, Vec<usize>>,
+    /// Routes with a parameter at the level's depth, or no segment there.
+    other: Vec<usize>,
+}
+
+/// The canonical segments of a pattern (`:*` for a parameter).
+fn segments(pattern: &RoutePattern) -> Vec<String> {
+    pattern
+        .canonical()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn literal_at(segs: &[String], i: usize) -> Option<&str> {
+    segs.get(i).map(String::as_str).filter(|s| *s != ":*")
+}
+
+impl Tree {
+    fn insert(&mut self, pattern: RoutePattern, node: RouteNode) {
+        let segs = segments(&pattern);
+        let mut parent: Option<usize> = None;
+        loop {
+            let depth = parent.map_or(0, |p| self.nodes[p].pattern.depth());
+            let level = match parent {
+                Some(p) => &self.nodes[p].children,
+                None => &self.roots,
+            };
+            // A route with a literal at `depth` is never within a route with another literal
+            // there; every other route of the level may contain it.
+            let literal = literal_at(&segs, depth);
+            let same = literal.and_then(|l| level.by_literal.get(l));
+            let within = same
+                .into_iter()
+                .flatten()
+                .chain(&level.other)
+                .copied()
+                .filter(|&i| pattern.is_within(&self.nodes[i].pattern))
+                .min();
+            match within {
+                Some(i) => parent = Some(i),
+                None => break,
+            }
+        }
+        let depth = parent.map_or(0, |p| self.nodes[p].pattern.depth());
+        let index = self.nodes.len();
+        let key = literal_at(&segs, depth).map(String::from);
+        self.nodes.push(TreeNode {
+            pattern,
+            node,
+            children: Level::default(),
+        });
+        let level = match parent {
+            Some(p) => &mut self.nodes[p].children,
+            None => &mut self.roots,
+        };
+        level.all.push(index);
+        match key {
+            Some(key) => level.by_literal.entry(key).or_default().push(index),
+            None => level.other.push(index),
+        }
+    }
+
+    /// The finished tree, each level in insertion order.
+    fn into_nodes(self) -> Vec<RouteNode> {
+        let mut slots: Vec<Option<TreeNode>> = self.nodes.into_iter().map(Some).collect();
+        fn build(slots: &mut [Option<TreeNode>], level: &[usize]) -> Vec<RouteNode> {
+            level
+                .iter()
+                .map(|&i| {
+                    let TreeNode { node, children, .. } = slots[i].take().expect("each node once");
+                    let mut node = node;
+                    node.routes = build(slots, &children.all);
+                    node
+                })
+                .collect()
+        }
+        build(&mut slots, &self.roots.all)
     }
 }
 
@@ -529,6 +646,183 @@ mod tests {
         assert!(
             text[2].contains("field `mountPoint`: \"footer\" is not a mount point of the shell")
         );
+    }
+
+    /// `count` apps `@t/a<i>` on `main`, each with `per_app` flat routes.
+    fn many(count: usize, per_app: usize) -> Vec<MfeManifest> {
+        (0..count)
+            .map(|a| {
+                let mut m = app(&format!("@t/a{a}"), r#""always""#, Some("main"), None);
+                m.activation =
+                    Activation::Routes((0..per_app).map(|r| format!("/a{a}/r{r}")).collect());
+                m
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_most_published_routes_merge_and_one_more_is_refused() {
+        // 10,000 routes: a pairwise claim check and tree build took seconds; now a hash look-up.
+        let apps = many(40, 250);
+        let p = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap();
+        assert_eq!(p.apps.routes.routes.len(), MAX_PUBLISHED_ROUTES);
+        let mut apps = many(40, 250);
+        apps.push(app(
+            "@t/extra",
+            r#"{"routes":["/extra"]}"#,
+            Some("main"),
+            None,
+        ));
+        let errs = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].to_string(),
+            "@t/extra/mfe.json: field `activation.routes`: its 1 routes would make 10001 published routes, all apps together; the most is 10000"
+        );
+    }
+
+    #[test]
+    fn the_most_nav_entries_are_bounded() {
+        let apps: Vec<MfeManifest> = (0..=MAX_NAV_ENTRIES)
+            .map(|i| {
+                let mut m = app(&format!("@t/n{i}"), r#""always""#, Some("main"), None);
+                m.nav = Some(NavMeta {
+                    menu_key: format!("n{i}"),
+                    label: format!("N{i}"),
+                    icon: None,
+                    route: "/x".into(),
+                    required_role: None,
+                    order: 0,
+                });
+                m
+            })
+            .collect();
+        let errs = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].file, format!("@t/n{MAX_NAV_ENTRIES}/mfe.json"));
+        assert_eq!(errs[0].field, "nav");
+        assert!(
+            errs[0].problem.contains("500 navigation entries"),
+            "{}",
+            errs[0]
+        );
+        assert!(merge(
+            &ImportMap::default(),
+            &layout(),
+            &inputs(&apps[..MAX_NAV_ENTRIES])
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_tree_nests_each_route_under_the_first_route_containing_it() {
+        let routes = [
+            "/r/:id/reviews/:rid",
+            "/r",
+            "/:any",
+            "/r/:id",
+            "/r/7",
+            "/r/7/menu",
+            "/s/x",
+            "/r/:id/reviews",
+        ];
+        let apps: Vec<MfeManifest> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                app(
+                    &format!("@t/a{i}"),
+                    &format!(r#"{{"routes":["{r}"]}}"#),
+                    Some("main"),
+                    None,
+                )
+            })
+            .collect();
+        let p = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap();
+        fn show(nodes: &[RouteNode]) -> String {
+            nodes
+                .iter()
+                .map(|n| {
+                    if n.routes.is_empty() {
+                        n.path.clone()
+                    } else {
+                        format!("{}[{}]", n.path, show(&n.routes))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        // Shallow first, then by text: `/:any` comes before `/r` and contains it; `/r/7`
+        // sorts before `/r/:id`, so it is not nested under it.
+        assert_eq!(
+            show(&p.apps.routes.routes),
+            "/:any[/r[/r/7[/r/7/menu] /r/:id[/r/:id/reviews[/r/:id/reviews/:rid]]] /s/x]"
+        );
+        assert_eq!(p.apps.routes.routes, reference_tree(&routes, "a"));
+        // Many mixed routes: the indexed tree is the one the pairwise build made.
+        let mut routes: Vec<String> = Vec::new();
+        for a in ["a", "b", ":p"] {
+            for b in ["x", "y", ":q", "7"] {
+                routes.push(format!("/{a}"));
+                routes.push(format!("/{a}/{b}"));
+                for c in ["m", ":r"] {
+                    routes.push(format!("/{a}/{b}/{c}"));
+                    routes.push(format!("/{a}/{c}/{b}"));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        routes.retain(|r| seen.insert(RoutePattern::parse(r).unwrap().canonical()));
+        let apps: Vec<MfeManifest> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                app(
+                    &format!("@t/m{i}"),
+                    &format!(r#"{{"routes":["{r}"]}}"#),
+                    Some("main"),
+                    None,
+                )
+            })
+            .collect();
+        let p = merge(&ImportMap::default(), &layout(), &inputs(&apps)).unwrap();
+        let refs: Vec<&str> = routes.iter().map(String::as_str).collect();
+        assert_eq!(p.apps.routes.routes, reference_tree(&refs, "m"));
+    }
+
+    /// The tree as the earlier pairwise build made it (each route compared with every route
+    /// of each level), for comparison.
+    fn reference_tree(paths: &[&str], prefix: &str) -> Vec<RouteNode> {
+        fn insert(level: &mut Vec<(RoutePattern, RouteNode)>, p: RoutePattern, n: RouteNode) {
+            if let Some(parent) = level.iter_mut().find(|(q, _)| p.is_within(q)) {
+                let mut children: Vec<(RoutePattern, RouteNode)> =
+                    std::mem::take(&mut parent.1.routes)
+                        .into_iter()
+                        .map(|n| (RoutePattern::parse(&n.path).unwrap(), n))
+                        .collect();
+                insert(&mut children, p, n);
+                parent.1.routes = children.into_iter().map(|(_, n)| n).collect();
+            } else {
+                level.push((p, n));
+            }
+        }
+        let mut all: Vec<(usize, RoutePattern)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, RoutePattern::parse(p).unwrap()))
+            .collect();
+        all.sort_by(|a, b| (a.1.depth(), a.1.as_str()).cmp(&(b.1.depth(), b.1.as_str())));
+        let mut roots = Vec::new();
+        for (i, p) in all {
+            let node = RouteNode {
+                path: p.as_str().to_string(),
+                app: format!("@t/{prefix}{i}"),
+                mount_point: "main".into(),
+                routes: Vec::new(),
+            };
+            insert(&mut roots, p, node);
+        }
+        roots.into_iter().map(|(_, n)| n).collect()
     }
 
     #[test]

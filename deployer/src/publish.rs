@@ -236,6 +236,16 @@ fn check_files(dir: &Path, build: &Build) -> Result<()> {
     let bundle = dir.join(build.version());
     let on_disk = list_files(&bundle)
         .with_context(|| format!("{}: the bundle folder is missing", dir.display()))?;
+    if build.files().len() > manifest::MAX_FILES_PER_APP {
+        bail!(
+            "{}: field `files`: lists {} files; a bundle may hold at most {}",
+            dir.display(),
+            build.files().len(),
+            manifest::MAX_FILES_PER_APP
+        );
+    }
+    let listed: std::collections::HashSet<&str> =
+        build.files().iter().map(|f| f.path.as_str()).collect();
     let mut problems = Vec::new();
     for f in build.files() {
         match std::fs::read(bundle.join(&f.path)) {
@@ -255,10 +265,7 @@ fn check_files(dir: &Path, build: &Build) -> Result<()> {
             Ok(_) => {}
         }
     }
-    for rel in on_disk
-        .iter()
-        .filter(|rel| !build.files().iter().any(|f| &f.path == *rel))
-    {
+    for rel in on_disk.iter().filter(|rel| !listed.contains(rel.as_str())) {
         problems.push(format!(
             "{rel}: in the bundle but not listed in the manifest"
         ));

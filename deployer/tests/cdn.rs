@@ -276,3 +276,221 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
         "{csp}"
     );
 }
+
+/// The headers every answer carries, errors included.
+fn assert_security_headers(headers: &axum::http::HeaderMap, what: &str) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+    ] {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{what}: {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_carry_the_security_headers_and_weak_etags_revalidate() {
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+
+    let missing = get(&store, "/nothing/here.js", &[]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&missing.headers, "404");
+    assert_eq!(
+        h(&missing, header::CONTENT_SECURITY_POLICY),
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let internal = get(&store, "/_tessera/head.json", &[]).await;
+    assert_eq!(internal.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&internal.headers, "404 for _tessera/");
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        let res = tessera_deployer::cdn_router(store.clone())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri("/apps.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()[header::ALLOW], "GET, HEAD");
+        assert_security_headers(res.headers(), method);
+        assert!(res.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+
+    let apps = get(&store, "/apps.json", &[]).await;
+    assert_security_headers(&apps.headers, "200");
+    let etag = h(&apps, header::ETAG).to_string();
+    for inm in [
+        format!("W/{etag}"),
+        format!("\"nope\", W/{etag}"),
+        format!("\"nope\",{etag}"),
+        "*".to_string(),
+    ] {
+        let again = get(&store, "/apps.json", &[(header::IF_NONE_MATCH, &inm)]).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{inm}");
+        assert!(again.body.is_empty(), "{inm}");
+        assert_eq!(h(&again, header::ETAG), etag);
+        assert_security_headers(&again.headers, "304");
+    }
+    let other = get(
+        &store,
+        "/apps.json",
+        &[(header::IF_NONE_MATCH, "W/\"nope\"")],
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+/// Reads what the server sends until it closes the connection; `None` if it is still open
+/// after `limit`.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(got)
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_after_the_configured_timeouts() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let timeouts = tessera_deployer::cdn::Timeouts {
+        header_read: Duration::from_millis(300),
+        idle: Duration::from_millis(600),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tessera_deployer::cdn::serve(
+        listener,
+        tessera_deployer::cdn_router(store),
+        timeouts,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // Far longer than either timeout, far shorter than "for ever".
+    let limit = Duration::from_secs(10);
+
+    // A whole request is answered as usual.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /apps.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut ok, limit).await.expect("closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.contains("x-content-type-options: nosniff"), "{text}");
+
+    // Half a header, then nothing.
+    let started = Instant::now();
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /apps.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut half, limit)
+        .await
+        .expect("a connection stopped mid-header is closed");
+    assert!(
+        !String::from_utf8_lossy(&got).contains("200 OK"),
+        "no answer to half a request"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+
+    // A connection that never sends a byte.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    read_until_closed(&mut silent, limit)
+        .await
+        .expect("a silent connection is closed");
+
+    // A body that stops coming: the answer may come, the connection still closes.
+    let mut body = tokio::net::TcpStream::connect(addr).await.unwrap();
+    body.write_all(b"PUT /apps.json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+        .await
+        .unwrap();
+    read_until_closed(&mut body, limit)
+        .await
+        .expect("a connection stopped mid-body is closed");
+
+    // A keep-alive connection with no next request.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /apps.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut idle, limit)
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK"));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(limit, server)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_after_the_idle_timeout() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let f = Fixture::with_shell().await;
+    // Far more than the loopback socket buffers hold, so the server's writes stall.
+    let size = 24 << 20;
+    std::fs::write(f.store.root().join("big.bin"), vec![7u8; size]).unwrap();
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let timeouts = tessera_deployer::cdn::Timeouts {
+        // Long: only the idle timeout can end this connection within the test.
+        header_read: Duration::from_secs(60),
+        idle: Duration::from_millis(500),
+    };
+    tokio::spawn(tessera_deployer::cdn::serve(
+        listener,
+        tessera_deployer::cdn_router(store),
+        timeouts,
+        std::future::pending(),
+    ));
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = read_until_closed(&mut slow, Duration::from_secs(20))
+        .await
+        .expect("a client that stops reading is cut off");
+    let text = String::from_utf8_lossy(&got[..got.len().min(200)]).to_string();
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(
+        got.len() < size,
+        "the answer was cut short ({} of {size} bytes)",
+        got.len()
+    );
+}

@@ -539,3 +539,58 @@ async fn a_base_import_map_entry_without_integrity_is_refused() {
         .shell
         .is_none());
 }
+
+#[tokio::test]
+async fn a_manifest_with_thousands_of_routes_is_refused_at_once_with_the_limit() {
+    // Issue 18: 8,000 routes took 8 s (every pair compared) and 200,000 never finished.
+    let f = Fixture::with_shell().await;
+    let mfe_of = |dir: &Path| dir.join("mfe.json").display().to_string();
+    for count in [8_000usize, 200_000] {
+        let dir = f.routed_app("many", "1");
+        edit_built(&dir, |v| {
+            let mut routes: Vec<String> = (0..count).map(|i| format!("/many/r{i}")).collect();
+            routes[0] = "/many".into();
+            // Duplicates too: each would have been compared with every other route.
+            routes[count - 1] = "/many/r1".into();
+            v["activation"] = json!({ "routes": routes });
+        });
+        assert_rejected(
+            &f,
+            &dir,
+            &[
+                &mfe_of(&dir),
+                "field `activation.routes`",
+                &format!("lists {count} routes; an app may list at most 256"),
+            ],
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn dot_segments_and_control_characters_in_mfe_json_are_refused() {
+    let f = Fixture::with_shell().await;
+    let mfe_of = |dir: &Path| dir.join("mfe.json").display().to_string();
+    let dir = f.routed_app("dots", "1");
+    edit_built(&dir, |v| {
+        v["activation"] = json!({ "routes": ["/dots", "/dots/../admin"] })
+    });
+    assert_rejected(
+        &f,
+        &dir,
+        &[
+            &mfe_of(&dir),
+            "field `activation.routes[1]`",
+            "\"/dots/../admin\" has a \"..\" segment",
+        ],
+    )
+    .await;
+    let dir = f.routed_app("bidi", "1");
+    edit_built(&dir, |v| v["nav"]["label"] = json!("Orders\u{202E}gnp.exe"));
+    assert_rejected(
+        &f,
+        &dir,
+        &[&mfe_of(&dir), "field `nav.label`", "contains U+202E"],
+    )
+    .await;
+}

@@ -7,11 +7,20 @@
 use crate::abi::SUPPORTED_ABIS;
 use crate::routing::RoutePattern;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// The `mfe.json` schema this code reads and writes.
 pub const MFE_SCHEMA: u32 = 1;
+
+/// Most activation routes one app may list.
+pub const MAX_ROUTES_PER_APP: usize = 256;
+/// Most files one bundle may hold.
+pub const MAX_FILES_PER_APP: usize = 2000;
+/// Most parcels one app may expose.
+pub const MAX_PARCELS_PER_APP: usize = 256;
+/// Most roles one app may require.
+pub const MAX_ROLES_PER_APP: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -202,6 +211,54 @@ fn valid_integrity(s: &str) -> bool {
     })
 }
 
+/// The first character of `text` that must not appear in text shown to people: a control
+/// character (C0, DEL, C1) or one that reorders text around it (bidirectional embeddings,
+/// overrides, isolates and marks), which could make a label read as something else.
+pub fn forbidden_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c.is_control()
+            || matches!(c,
+                '\u{200E}' | '\u{200F}' | '\u{061C}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}' | '\u{2029}')
+    })
+}
+
+/// The problem with `text` as human-readable text, if any.
+fn text_problem(text: &str) -> Option<String> {
+    forbidden_char(text).map(|c| {
+        let kind = if c.is_control() {
+            "a control character"
+        } else {
+            "a bidirectional-formatting character"
+        };
+        format!(
+            "contains U+{:04X} ({kind}), which is not allowed in text shown to users",
+            c as u32
+        )
+    })
+}
+
+/// Indices of the items whose key an earlier item already had, with that earlier index;
+/// one pass with a hash set, so thousands of items cost no more than a few.
+pub fn duplicates<T, K: std::hash::Hash + Eq>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<(usize, usize)> {
+    let mut first: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match first.entry(key(&item)) {
+            std::collections::hash_map::Entry::Occupied(e) => out.push((i, *e.get())),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+    }
+    out
+}
+
 fn valid_relative_path(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')
@@ -253,11 +310,23 @@ impl MfeManifest {
             );
         }
         let patterns = match &self.activation {
+            Activation::Routes(routes) if routes.len() > MAX_ROUTES_PER_APP => {
+                // Past the limit nothing else about the routes is worth reporting.
+                err(
+                    "activation.routes",
+                    format!(
+                        "lists {} routes; an app may list at most {MAX_ROUTES_PER_APP}",
+                        routes.len()
+                    ),
+                );
+                Vec::new()
+            }
             Activation::Routes(routes) => {
                 if routes.is_empty() {
                     err("activation.routes", "lists no route".into());
                 }
                 let mut parsed: Vec<RoutePattern> = Vec::new();
+                let mut seen: HashSet<String> = HashSet::new();
                 for (i, r) in routes.iter().enumerate() {
                     match RoutePattern::parse(r) {
                         Ok(p) if p.is_root() => err(
@@ -265,7 +334,7 @@ impl MfeManifest {
                             "the root route '/' belongs to the shell's default route".into(),
                         ),
                         Ok(p) => {
-                            if parsed.iter().any(|q| q.canonical() == p.canonical()) {
+                            if !seen.insert(p.canonical()) {
                                 err(
                                     &format!("activation.routes[{i}]"),
                                     format!("route {r:?} is listed twice"),
@@ -299,6 +368,17 @@ impl MfeManifest {
             if nav.menu_key.trim().is_empty() {
                 err("nav.menuKey", "is empty".into());
             }
+            let texts = [
+                ("nav.label", Some(&nav.label)),
+                ("nav.menuKey", Some(&nav.menu_key)),
+                ("nav.icon", nav.icon.as_ref()),
+                ("nav.requiredRole", nav.required_role.as_ref()),
+            ];
+            for (field, text) in texts {
+                if let Some(problem) = text.and_then(|t| text_problem(t)) {
+                    err(field, problem);
+                }
+            }
             match RoutePattern::parse(&nav.route) {
                 Err(e) => err("nav.route", e.problem_with_route()),
                 Ok(_) if !patterns.iter().any(|p| p.match_prefix(&nav.route).is_some()) => err(
@@ -308,8 +388,49 @@ impl MfeManifest {
                 Ok(_) => {}
             }
         }
-        if self.parcels.iter().any(|p| p.trim().is_empty()) {
-            err("parcels", "holds an empty parcel name".into());
+        if self.parcels.len() > MAX_PARCELS_PER_APP {
+            err(
+                "parcels",
+                format!(
+                    "lists {} parcels; an app may expose at most {MAX_PARCELS_PER_APP}",
+                    self.parcels.len()
+                ),
+            );
+        } else {
+            if self.parcels.iter().any(|p| p.trim().is_empty()) {
+                err("parcels", "holds an empty parcel name".into());
+            }
+            for (i, p) in self.parcels.iter().enumerate() {
+                if let Some(problem) = text_problem(p) {
+                    err(&format!("parcels[{i}]"), problem);
+                }
+            }
+            for (i, first) in duplicates(&self.parcels, |p| p.as_str()) {
+                err(
+                    &format!("parcels[{i}]"),
+                    format!(
+                        "{:?} is listed twice (first as parcels[{first}])",
+                        self.parcels[i]
+                    ),
+                );
+            }
+        }
+        if self.roles.len() > MAX_ROLES_PER_APP {
+            err(
+                "roles",
+                format!(
+                    "lists {} roles; an app may require at most {MAX_ROLES_PER_APP}",
+                    self.roles.len()
+                ),
+            );
+        } else {
+            for (i, r) in self.roles.iter().enumerate() {
+                if r.trim().is_empty() {
+                    err(&format!("roles[{i}]"), "is empty".into());
+                } else if let Some(problem) = text_problem(r) {
+                    err(&format!("roles[{i}]"), problem);
+                }
+            }
         }
         if let Some(bff) = &self.bff {
             let ok = bff
@@ -342,6 +463,25 @@ impl MfeManifest {
                 format!("{v:?} is not a content hash (hex, 8+ digits)"),
             ),
             _ => {}
+        }
+        if self.files.len() > MAX_FILES_PER_APP {
+            err(
+                "files",
+                format!(
+                    "lists {} files; a bundle may hold at most {MAX_FILES_PER_APP}",
+                    self.files.len()
+                ),
+            );
+            return errs;
+        }
+        for (i, first) in duplicates(&self.files, |f| f.path.as_str()) {
+            err(
+                &format!("files[{i}].path"),
+                format!(
+                    "{:?} is listed twice (first as files[{first}])",
+                    self.files[i].path
+                ),
+            );
         }
         for (i, f) in self.files.iter().enumerate() {
             if !valid_relative_path(&f.path) {
@@ -631,6 +771,171 @@ mod tests {
         for bad in ["a/b", "@a", "@/b", "@a/", "@A/b", "@a/-b", "@a/b/c"] {
             assert!(!valid_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn duplicates_are_found_in_one_pass() {
+        assert_eq!(
+            duplicates(["a", "b", "a", "c", "b", "a"], |s| *s),
+            [(2, 0), (4, 1), (5, 0)]
+        );
+        assert!(duplicates(Vec::<&str>::new(), |s| *s).is_empty());
+        // 200,000 distinct keys and one repeat: found, in linear time (a pairwise check of
+        // this many would not finish in a test's lifetime).
+        let mut keys: Vec<String> = (0..200_000).map(|i| format!("/r{i}")).collect();
+        keys.push("/r7".into());
+        assert_eq!(duplicates(&keys, |k| k.as_str()), [(200_000, 7)]);
+    }
+
+    #[test]
+    fn duplicate_routes_parcels_and_files_are_named() {
+        let mut m = built();
+        m.activation = Activation::Routes(vec!["/cart".into(), "/a/:x".into(), "/a/:y/".into()]);
+        m.parcels = vec!["mini".into(), "mini".into()];
+        m.files.push(m.files[1].clone());
+        let p = problems(&m).join("\n");
+        assert!(
+            p.contains("field `activation.routes[2]`: route \"/a/:y/\" is listed twice"),
+            "{p}"
+        );
+        assert!(
+            p.contains("field `parcels[1]`: \"mini\" is listed twice (first as parcels[0])"),
+            "{p}"
+        );
+        assert!(
+            p.contains(
+                "field `files[2].path`: \"cart_bg.wasm\" is listed twice (first as files[1])"
+            ),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn limits_are_reported_once_with_the_field() {
+        let mut m = built();
+        let routes: Vec<String> = (0..200_000).map(|i| format!("/r{i}")).collect();
+        m.activation = Activation::Routes(routes);
+        m.nav = None;
+        m.files = (0..=MAX_FILES_PER_APP)
+            .map(|i| BundleFile {
+                path: format!("f{i}.js"),
+                integrity: integrity('a'),
+                size: 1,
+            })
+            .collect();
+        m.parcels = vec!["p".into(); MAX_PARCELS_PER_APP + 1];
+        m.roles = vec!["r".into(); MAX_ROLES_PER_APP + 1];
+        let p = problems(&m);
+        assert!(p.contains(&"cart/mfe.json: field `activation.routes`: lists 200000 routes; an app may list at most 256".to_string()), "{p:?}");
+        assert!(
+            p.contains(
+                &"cart/mfe.json: field `files`: lists 2001 files; a bundle may hold at most 2000"
+                    .to_string()
+            ),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.contains("field `parcels`: lists 257 parcels")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|e| e.contains("field `roles`: lists 65 roles")),
+            "{p:?}"
+        );
+        assert_eq!(p.len(), 4, "one problem per limit: {p:?}");
+        let mut m = built();
+        let mut routes = vec!["/cart".to_string()];
+        routes.extend((1..MAX_ROUTES_PER_APP).map(|i| format!("/cart{i}")));
+        m.activation = Activation::Routes(routes);
+        assert!(problems(&m).is_empty());
+    }
+
+    #[test]
+    fn dot_segments_and_backslashes_in_routes_are_refused() {
+        for (route, why) in [
+            ("/x/../admin", "\"/x/../admin\" has a \"..\" segment"),
+            ("/cart/./x", "has a \".\" segment"),
+            ("/cart/%2e%2e", "has a \"%2e%2e\" segment"),
+            ("/cart\\admin", "may only hold"),
+            ("/cart//x", "empty segment"),
+        ] {
+            let mut m = built();
+            m.activation = Activation::Routes(vec!["/cart".into(), route.into()]);
+            let p = problems(&m);
+            assert_eq!(p.len(), 1, "{route}: {p:?}");
+            assert!(
+                p[0].starts_with("cart/mfe.json: field `activation.routes[1]`: "),
+                "{p:?}"
+            );
+            assert!(p[0].contains(why), "{route}: {p:?}");
+        }
+        let mut m = built();
+        m.nav.as_mut().unwrap().route = "/cart/../admin".into();
+        assert!(problems(&m)[0].contains("field `nav.route`"));
+        m.nav.as_mut().unwrap().route = "/cart".into();
+        m.bff = Some("/api/../admin".into());
+        assert!(problems(&m)[0].contains("field `bff`"));
+    }
+
+    #[test]
+    fn control_and_bidi_characters_in_text_are_refused() {
+        for (c, code) in [
+            ('\0', "U+0000"),
+            ('\u{7}', "U+0007"),
+            ('\n', "U+000A"),
+            ('\u{7f}', "U+007F"),
+            ('\u{85}', "U+0085"),
+            ('\u{9b}', "U+009B"),
+            ('\u{202E}', "U+202E"),
+            ('\u{202A}', "U+202A"),
+            ('\u{2066}', "U+2066"),
+            ('\u{2069}', "U+2069"),
+            ('\u{200F}', "U+200F"),
+            ('\u{200E}', "U+200E"),
+        ] {
+            let text = format!("Car{c}t");
+            let mut m = built();
+            let nav = m.nav.as_mut().unwrap();
+            nav.label = text.clone();
+            nav.menu_key = text.clone();
+            nav.icon = Some(text.clone());
+            nav.required_role = Some(text.clone());
+            m.roles = vec!["ok".into(), text.clone()];
+            m.parcels = vec![text.clone()];
+            let p = problems(&m);
+            for field in [
+                "nav.label",
+                "nav.menuKey",
+                "nav.icon",
+                "nav.requiredRole",
+                "roles[1]",
+                "parcels[0]",
+            ] {
+                let line = p
+                    .iter()
+                    .find(|e| e.contains(&format!("field `{field}`:")))
+                    .unwrap_or_else(|| panic!("{field} {code}: {p:?}"));
+                assert!(line.contains(&format!("contains {code} (")), "{line}");
+                assert!(
+                    line.contains("not allowed in text shown to users"),
+                    "{line}"
+                );
+            }
+            assert_eq!(p.len(), 6, "{p:?}");
+        }
+        assert!(text_problem("\u{202E}").unwrap().contains("bidirectional"));
+        assert!(text_problem("\u{7}")
+            .unwrap()
+            .contains("a control character"));
+        for fine in ["Cart", "Панель", "عربة التسوق", "購物車 🛒", "Crème brûlée"]
+        {
+            assert_eq!(forbidden_char(fine), None, "{fine}");
+        }
+        let mut m = built();
+        m.name = "@tessera/ca\u{0}rt".into();
+        assert!(problems(&m)[0].contains("field `name`: \"@tessera/ca\\0rt\" is not a valid name"));
     }
 
     #[test]

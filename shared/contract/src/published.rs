@@ -212,3 +212,44 @@ fn collect_matches(nodes: &[RouteNode], path: &str, out: &mut Vec<Activated>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(path: &str, app: &str) -> RouteNode {
+        RouteNode {
+            path: path.into(),
+            app: app.into(),
+            mount_point: "main".into(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn shown(tree: &RouteTree, path: &str) -> Vec<String> {
+        match tree.resolve(path) {
+            Resolution::Show(apps) => apps.into_iter().map(|a| a.app).collect(),
+            other => vec![format!("{other:?}")],
+        }
+    }
+
+    #[test]
+    fn a_path_with_dot_segments_shows_what_its_url_points_at() {
+        let mut admin = node("/admin", "@t/admin");
+        admin.routes.push(node("/admin/:id", "@t/admin-detail"));
+        let tree = RouteTree {
+            always: Vec::new(),
+            routes: vec![admin, node("/cart", "@t/cart")],
+            default: "/cart".into(),
+            not_found: "main".into(),
+        };
+        assert_eq!(shown(&tree, "/admin/../cart"), ["@t/cart"]);
+        assert_eq!(shown(&tree, "/admin/%2e%2e/cart"), ["@t/cart"]);
+        assert_eq!(shown(&tree, "/cart/../admin"), ["@t/admin"]);
+        // `..` is never an id: `/admin/..` is `/`, which goes to the default route.
+        assert_eq!(shown(&tree, "/admin/.."), ["Redirect(\"/cart\")"]);
+        assert_eq!(shown(&tree, "/admin/%2E%2E"), ["Redirect(\"/cart\")"]);
+        assert_eq!(shown(&tree, "/admin/7"), ["@t/admin", "@t/admin-detail"]);
+        assert_eq!(shown(&tree, "/admin/..%2Fcart"), ["@t/admin"]);
+    }
+}

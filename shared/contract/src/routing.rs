@@ -34,6 +34,12 @@ impl fmt::Display for PatternError {
 
 impl std::error::Error for PatternError {}
 
+/// Most segments a route may have (deeper routes nest deeper in `apps.json`, which browsers
+/// parse with a bounded nesting depth).
+pub const MAX_ROUTE_SEGMENTS: usize = 16;
+/// Longest route, in bytes.
+pub const MAX_ROUTE_LEN: usize = 512;
+
 /// Parameters captured by a match, by name.
 pub type Params = BTreeMap<String, String>;
 
@@ -56,16 +62,36 @@ impl RoutePattern {
             pattern: pattern.to_string(),
             problem,
         };
+        if pattern.len() > MAX_ROUTE_LEN {
+            return Err(PatternError {
+                pattern: format!("{}…", &pattern[..pattern.floor_char_boundary(40)]),
+                problem: format!(
+                    "is {} bytes long; a route may have at most {MAX_ROUTE_LEN}",
+                    pattern.len()
+                ),
+            });
+        }
         let rest = pattern
             .strip_prefix('/')
             .ok_or_else(|| err("must start with '/'".into()))?;
         let mut segments = Vec::new();
         if !rest.is_empty() {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
+            let count = rest.split('/').count();
+            if count > MAX_ROUTE_SEGMENTS {
+                return Err(err(format!(
+                    "has {count} segments; a route may have at most {MAX_ROUTE_SEGMENTS}"
+                )));
+            }
             let mut seen = Vec::new();
             for seg in rest.split('/') {
                 if seg.is_empty() {
                     return Err(err("has an empty segment ('//')".into()));
+                }
+                if is_dot_segment(seg) {
+                    return Err(err(format!(
+                        "has a {seg:?} segment: '.' and '..' segments are not allowed in routes"
+                    )));
                 }
                 if let Some(name) = seg.strip_prefix(':') {
                     if !is_ident(name) {
@@ -137,7 +163,13 @@ impl RoutePattern {
                 Segment::Literal(l) if l == part => {}
                 Segment::Literal(_) => return None,
                 Segment::Param(name) => {
-                    params.insert(name.clone(), percent_decode(part));
+                    let value = percent_decode(part);
+                    // A parameter never stands for a path step (apps build URLs from it):
+                    // not `.` or `..`, and no `/` or `\` once decoded.
+                    if matches!(value.as_str(), "." | "..") || value.contains(['/', '\\']) {
+                        return None;
+                    }
+                    params.insert(name.clone(), value);
                 }
             }
         }
@@ -169,10 +201,40 @@ impl RoutePattern {
     }
 }
 
-/// The path without query or fragment, split into non-empty segments.
+/// `.` or `..`, also written with `%2e` as URL parsing reads them.
+fn is_dot_segment(seg: &str) -> bool {
+    dot_segment_len(seg).is_some()
+}
+
+/// 1 for `.`, 2 for `..` (either written plainly or with `%2e`), `None` for any other segment.
+fn dot_segment_len(seg: &str) -> Option<usize> {
+    let dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    if dot(seg) {
+        return Some(1);
+    }
+    [1, 3]
+        .into_iter()
+        .any(|at| seg.get(..at).is_some_and(dot) && seg.get(at..).is_some_and(dot))
+        .then_some(2)
+}
+
+/// The path without query or fragment, split into non-empty segments, with dot segments
+/// resolved the way URL parsing resolves them (`/a/./b` is `/a/b`, `/x/../admin` is `/admin`,
+/// `..` above the root stays at the root), so a path the browser did not normalise cannot
+/// match a route its URL does not point at.
 fn split_path(path: &str) -> Vec<&str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    path.split('/').filter(|s| !s.is_empty()).collect()
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        match dot_segment_len(seg) {
+            Some(1) => {}
+            Some(_) => {
+                out.pop();
+            }
+            None => out.push(seg),
+        }
+    }
+    out
 }
 
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
@@ -251,6 +313,18 @@ mod tests {
             ("/a/:x/:x", "appears twice"),
             ("/a b", "may only hold"),
             ("/a?b", "may only hold"),
+            ("/x/../admin", "'..' segment"),
+            (
+                "/a".repeat(17).as_str(),
+                "has 17 segments; a route may have at most 16",
+            ),
+            (
+                format!("/{}", "a".repeat(600)).as_str(),
+                "is 601 bytes long",
+            ),
+            ("/x/./admin", "\".\" segment"),
+            ("/..", "'..' segment"),
+            ("/a\\b", "may only hold"),
         ] {
             let err = RoutePattern::parse(bad).unwrap_err();
             assert!(err.to_string().contains(why), "{bad}: {err}");
@@ -262,6 +336,54 @@ mod tests {
         assert_eq!(p("/a/:x/").canonical(), p("/a/:y").canonical());
         assert_ne!(p("/a/b").canonical(), p("/a/:b").canonical());
         assert_eq!(p("/").canonical(), "/");
+    }
+
+    #[test]
+    fn dot_segments_in_paths_cannot_reach_another_route() {
+        let admin = p("/admin");
+        let cart = p("/cart");
+        // What the URL points at decides, as the browser would resolve it.
+        for path in [
+            "/admin/../cart",
+            "/admin/%2e%2e/cart",
+            "/admin/.%2E/cart",
+            "/./cart",
+            "/../../cart",
+        ] {
+            assert!(admin.match_prefix(path).is_none(), "{path}");
+            assert!(cart.match_prefix(path).is_some(), "{path}");
+        }
+        assert!(admin.match_prefix("/cart/../admin/x").is_some());
+        assert!(cart.match_exact("/cart/x/..").is_some());
+        // A parameter is never a dot segment, however it is written.
+        let item = p("/items/:id");
+        assert!(item.match_prefix("/items/%2E%2E").is_none());
+        assert!(item.match_prefix("/items/..%2f").is_none());
+        assert!(item.match_prefix("/items/a%5Cb").is_none());
+        assert_eq!(item.match_prefix("/items/a%20b").unwrap()["id"], "a b");
+        assert!(item.match_prefix("/items/..").is_none());
+        assert_eq!(item.match_prefix("/items/7/..").map(|_| ()), None);
+        assert_eq!(item.match_prefix("/items/7/./").unwrap()["id"], "7");
+    }
+
+    #[test]
+    fn dot_segments_are_recognised_in_every_spelling() {
+        for (seg, len) in [
+            (".", Some(1)),
+            ("%2e", Some(1)),
+            ("%2E", Some(1)),
+            ("..", Some(2)),
+            (".%2e", Some(2)),
+            ("%2E.", Some(2)),
+            ("%2e%2E", Some(2)),
+            ("...", None),
+            ("%2e%2e%2e", None),
+            (".a", None),
+            ("%2", None),
+            ("", None),
+        ] {
+            assert_eq!(dot_segment_len(seg), len, "{seg:?}");
+        }
     }
 
     #[test]
