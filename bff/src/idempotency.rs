@@ -148,7 +148,8 @@ pub async fn replay_or(db: &Db, command: &Command, err: ApiError) -> Result<Resp
     }
 }
 
-async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
+/// The recorded response for `command`, if its key was used (a 422 if by another request).
+pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
     let row = sqlx::query("SELECT fingerprint, status, body, etag FROM idempotency WHERE key = $1")
         .bind(&command.key)
         .fetch_optional(db.reader())

@@ -1,0 +1,124 @@
+//! Findings of the "hostile probe" (issue 18), each pinned by a test, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{key, TestDb, TestServer, ADMIN, ALICE};
+use serde_json::{json, Value};
+
+on_both_databases!(checkout_rechecks_prices_and_availability,);
+
+/// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
+async fn set_menu_item(
+    server: &TestServer,
+    restaurant: &str,
+    item: &str,
+    name: &str,
+    price: i64,
+    available: bool,
+) {
+    let path = format!("/api/restaurants/{restaurant}/menu/{item}");
+    let detail = server
+        .get(&format!("/api/restaurants/{restaurant}"), None)
+        .await
+        .json();
+    let version = detail["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == item)
+        .map(|i| i["version"].as_i64().unwrap());
+    let body = json!({"name": name, "priceCents": price, "available": available}).to_string();
+    let r = server.put(&path, ADMIN, &key(), version, &body).await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+}
+
+async fn add_to_cart(server: &TestServer, token: &str, item: &str, quantity: u32) -> Value {
+    let cart = server.get("/api/cart", Some(token)).await.json();
+    let version = cart["version"].as_i64().unwrap();
+    let r = server
+        .put(
+            &format!("/api/cart/items/{item}"),
+            token,
+            &key(),
+            Some(version),
+            &json!({"quantity": quantity}).to_string(),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    r.json()
+}
+
+async fn checkout_rechecks_prices_and_availability(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    set_menu_item(&server, "pho-corner", "pho-bo", "Phở bò", 100, true).await;
+    set_menu_item(&server, "pho-corner", "banh-mi", "Bánh mì", 810, true).await;
+    add_to_cart(&server, ALICE, "pho-bo", 2).await;
+    let cart = add_to_cart(&server, ALICE, "banh-mi", 1).await;
+    assert_eq!(cart["totalCents"], 2 * 100 + 810);
+    let version = cart["version"].as_i64().unwrap();
+
+    // Repriced and made unavailable by the admin while it sat in the cart.
+    set_menu_item(&server, "pho-corner", "pho-bo", "Phở bò", 999_999, false).await;
+    set_menu_item(&server, "pho-corner", "banh-mi", "Bánh mì", 900, true).await;
+
+    let checkout_key = key();
+    let r = server
+        .put(
+            "/api/cart/checkout/order-h18-1",
+            ALICE,
+            &checkout_key,
+            Some(version),
+            "{}",
+        )
+        .await;
+    let p = r.problem(409);
+    assert_eq!(p["type"], "/problems/cart-changed", "{p}");
+    let changes = p["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{p}");
+    let pho = changes.iter().find(|c| c["itemId"] == "pho-bo").unwrap();
+    assert_eq!(pho["name"], "Phở bò");
+    assert_eq!(pho["oldPriceCents"], 100);
+    assert_eq!(pho["newPriceCents"], 999_999);
+    assert_eq!(pho["available"], false);
+    let banh = changes.iter().find(|c| c["itemId"] == "banh-mi").unwrap();
+    assert_eq!(banh["oldPriceCents"], 810);
+    assert_eq!(banh["newPriceCents"], 900);
+    assert_eq!(banh["available"], true);
+
+    // The cart no longer holds the stale price; the problem carries it as it is now.
+    let current = &p["current"];
+    assert_eq!(current["version"], version + 1, "{p}");
+    assert_eq!(r.header("etag"), Some(&*format!("\"{}\"", version + 1)));
+    let now = server.get("/api/cart", Some(ALICE)).await.json();
+    assert_eq!(&now, current);
+    let lines = now["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{now}");
+    assert_eq!(lines[0]["itemId"], "banh-mi");
+    assert_eq!(lines[0]["unitPriceCents"], 900);
+    assert_eq!(now["totalCents"], 900);
+    // Nothing was ordered; the cart change is in the log.
+    assert_eq!(
+        server
+            .get("/api/orders/order-h18-1", Some(ALICE))
+            .await
+            .status,
+        404
+    );
+    let events = server.all_events().await;
+    assert_eq!(events.last().unwrap()["type"], "cart.updated");
+
+    // The same key, now that the client has seen the new cart, orders at the menu's price.
+    let r = server
+        .put(
+            "/api/cart/checkout/order-h18-1",
+            ALICE,
+            &checkout_key,
+            Some(version + 1),
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["totalCents"], 900);
+    server.stop().await;
+}
