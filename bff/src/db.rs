@@ -42,6 +42,11 @@ pub struct Db {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/0001_schema.sql")),
     (2, "seed", include_str!("../migrations/0002_seed.sql")),
+    (
+        3,
+        "idempotency per caller",
+        include_str!("../migrations/0003_idempotency_per_caller.sql"),
+    ),
 ];
 
 /// PostgreSQL's identity column, and what SQLite says for it: AUTOINCREMENT never hands out

@@ -2,10 +2,13 @@
 
 mod common;
 
-use common::{key, TestDb, TestServer, ADMIN, ALICE};
+use common::{key, TestDb, TestServer, ADMIN, ALICE, BOB};
 use serde_json::{json, Value};
 
-on_both_databases!(checkout_rechecks_prices_and_availability,);
+on_both_databases!(
+    checkout_rechecks_prices_and_availability,
+    idempotency_keys_are_per_caller,
+);
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
 async fn set_menu_item(
@@ -120,5 +123,115 @@ async fn checkout_rechecks_prices_and_availability(kind: common::Kind) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["totalCents"], 900);
+    server.stop().await;
+}
+
+async fn idempotency_keys_are_per_caller(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    let shared_key = key();
+    let alice = server
+        .put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &shared_key,
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(alice.status, 201, "{}", alice.text);
+    // Bob, by chance or on purpose, sends Alice's key: a fresh command of his own, neither
+    // her replay nor a 422 that would tell him the key exists.
+    let bob = server
+        .put(
+            "/api/cart/items/pho-bo",
+            BOB,
+            &shared_key,
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(bob.status, 201, "{}", bob.text);
+    assert_eq!(bob.header("idempotent-replayed"), None);
+    assert_eq!(bob.json()["owner"], "bob");
+    let bob_other_body = server
+        .put(
+            "/api/cart/items/banh-mi",
+            BOB,
+            &key(),
+            Some(1),
+            r#"{"quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(bob_other_body.status, 200, "{}", bob_other_body.text);
+    // Each still replays their own and gets a 422 for their own key on another request.
+    let again = server
+        .put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &shared_key,
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, alice.text);
+    let again = server
+        .put(
+            "/api/cart/items/pho-bo",
+            BOB,
+            &shared_key,
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, bob.text);
+    server
+        .put(
+            "/api/cart/items/pho-bo",
+            BOB,
+            &shared_key,
+            None,
+            r#"{"quantity": 3}"#,
+        )
+        .await
+        .problem(422);
+
+    // A key recorded before keys were per caller (subject '') still replays for the request,
+    // caller included, that made it, and for nobody else.
+    let legacy_key = key();
+    let path = "/api/cart/items/goi-cuon";
+    let command = tessera_bff::idempotency::Command::new(
+        legacy_key.clone(),
+        "alice",
+        "PUT",
+        path,
+        r#"{"quantity":4}"#,
+    );
+    let mut tx = server.state.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency (subject, key, fingerprint, status, body, etag, created_at) \
+         VALUES ('', $1, $2, 200, '{\"legacy\":true}', NULL, '2026-01-01T00:00:00Z')",
+    )
+    .bind(&legacy_key)
+    .bind(&command.fingerprint)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let replayed = server
+        .put(path, ALICE, &legacy_key, Some(2), r#"{"quantity": 4}"#)
+        .await;
+    assert_eq!(replayed.status, 200);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.text, r#"{"legacy":true}"#);
+    let fresh = server
+        .put(path, BOB, &legacy_key, Some(2), r#"{"quantity": 4}"#)
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_eq!(fresh.header("idempotent-replayed"), None);
+    assert_eq!(fresh.json()["owner"], "bob");
     server.stop().await;
 }
