@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency per caller",
         include_str!("../migrations/0003_idempotency_per_caller.sql"),
     ),
+    (
+        4,
+        "orders per owner",
+        include_str!("../migrations/0004_orders_per_owner.sql"),
+    ),
 ];
 
 /// PostgreSQL's identity column, and what SQLite says for it: AUTOINCREMENT never hands out

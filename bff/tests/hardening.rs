@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 on_both_databases!(
     checkout_rechecks_prices_and_availability,
     idempotency_keys_are_per_caller,
+    order_ids_reveal_nothing_about_other_users,
 );
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
@@ -233,5 +234,79 @@ async fn idempotency_keys_are_per_caller(kind: common::Kind) {
     assert_eq!(fresh.status, 200, "{}", fresh.text);
     assert_eq!(fresh.header("idempotent-replayed"), None);
     assert_eq!(fresh.json()["owner"], "bob");
+    server.stop().await;
+}
+
+async fn order_ids_reveal_nothing_about_other_users(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    let alice_cart = add_to_cart(&server, ALICE, "pho-bo", 1).await;
+    let alice_order = server
+        .put(
+            "/api/cart/checkout/dinner",
+            ALICE,
+            &key(),
+            alice_cart["version"].as_i64(),
+            "{}",
+        )
+        .await;
+    assert_eq!(alice_order.status, 201, "{}", alice_order.text);
+
+    // Bob neither sees Alice's order nor learns that its id is taken: checkout with it places
+    // his own order, exactly as with an id nobody used.
+    server
+        .get("/api/orders/dinner", Some(BOB))
+        .await
+        .problem(404);
+    let bob_cart = add_to_cart(&server, BOB, "banh-mi", 2).await;
+    let bob_order = server
+        .put(
+            "/api/cart/checkout/dinner",
+            BOB,
+            &key(),
+            bob_cart["version"].as_i64(),
+            "{}",
+        )
+        .await;
+    assert_eq!(bob_order.status, 201, "{}", bob_order.text);
+    let bob_order = bob_order.json();
+    assert_eq!(
+        (
+            bob_order["owner"].as_str(),
+            bob_order["totalCents"].as_i64()
+        ),
+        (Some("bob"), Some(1620))
+    );
+
+    // Each reads their own; the kitchen moves each on its own.
+    let alices = server.get("/api/orders/dinner", Some(ALICE)).await.json();
+    assert_eq!(
+        (alices["owner"].as_str(), alices["totalCents"].as_i64()),
+        (Some("alice"), Some(1290))
+    );
+    assert_eq!(
+        server.get("/api/orders/dinner", Some(BOB)).await.json(),
+        bob_order
+    );
+    assert_eq!(
+        server.get("/api/orders", Some(BOB)).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Reusing one's own id under a new key is still a 409.
+    let again = add_to_cart(&server, ALICE, "goi-cuon", 1).await;
+    server
+        .put(
+            "/api/cart/checkout/dinner",
+            ALICE,
+            &key(),
+            again["version"].as_i64(),
+            "{}",
+        )
+        .await
+        .problem(409);
     server.stop().await;
 }

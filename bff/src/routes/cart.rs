@@ -187,7 +187,7 @@ pub async fn put_item(
     responses((status = 201, description = "order placed", body = Order),
               (status = 409, description = "`/problems/cart-changed`: a line's price or availability changed since it was added; \
                   nothing was ordered, the cart now holds the menu's prices without unavailable lines (`current`, version bumped), \
-                  `changes` lists each changed line. Also `/problems/conflict`: empty cart, or the order id is taken",
+                  `changes` lists each changed line. Also `/problems/conflict`: empty cart, or the caller already has an order with this id (order ids are per caller: another user's id is free)",
                   body = CartChangedProblem, content_type = "application/problem+json"),
               (status = 412, description = "the cart changed; `current` holds it", body = Problem, content_type = "application/problem+json"),
               (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -272,8 +272,8 @@ pub async fn checkout(
         .rows_affected();
         if created == 0 {
             return Err(
-                ApiError::conflict(format!("order id {order_id:?} is already used"))
-                    .with_error(FieldError::parameter("orderId", "already used")),
+                ApiError::conflict(format!("you already have an order {order_id:?}"))
+                    .with_error(FieldError::parameter("orderId", "already used by one of your orders")),
             );
         }
         let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
