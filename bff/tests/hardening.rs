@@ -2,13 +2,16 @@
 
 mod common;
 
+use common::live::{Live, LiveClient};
 use common::{key, TestDb, TestServer, ADMIN, ALICE, BOB};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 on_both_databases!(
     checkout_rechecks_prices_and_availability,
     idempotency_keys_are_per_caller,
     order_ids_reveal_nothing_about_other_users,
+    bearer_scheme_is_case_insensitive,
 );
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
@@ -308,5 +311,44 @@ async fn order_ids_reveal_nothing_about_other_users(kind: common::Kind) {
         )
         .await
         .problem(409);
+    server.stop().await;
+}
+
+async fn bearer_scheme_is_case_insensitive(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = server
+            .raw(
+                server
+                    .http
+                    .get(format!("{}/api/cart", server.base))
+                    .header("authorization", format!("{scheme} {ALICE}")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{scheme}: {}", r.text);
+        assert_eq!(r.json()["owner"], "alice");
+    }
+    let basic = server
+        .raw(
+            server
+                .http
+                .get(format!("{}/api/cart", server.base))
+                .header("authorization", format!("Basic {ALICE}")),
+        )
+        .await;
+    basic.problem(401);
+    // The live socket's hello takes a bare token, and tolerates the scheme in any case too.
+    for token in [
+        ALICE.to_owned(),
+        format!("BEARER {ALICE}"),
+        format!("bearer {ALICE}"),
+    ] {
+        let mut live = LiveClient::connect(&server.base, &token, 0, &[]).await;
+        assert!(
+            matches!(live.next(Duration::from_secs(5)).await, Live::Ready(_)),
+            "{token}"
+        );
+    }
     server.stop().await;
 }
