@@ -365,6 +365,31 @@ pub fn check_id(name: &'static str, id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Whether `c` may not be stored in user text: C0 and C1 controls (NUL, BEL, ESC, even tab
+/// and newline: names are one line), DEL, and the bidirectional embedding, override and
+/// isolate controls (U+202A–U+202E, U+2066–U+2069) that can make text display other than it
+/// reads.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// A 422 entry naming `pointer` and the first forbidden code point in `text`, if any.
+pub fn check_text(pointer: &str, text: &str) -> Option<FieldError> {
+    let (index, c) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| is_forbidden_char(*c))?;
+    Some(FieldError::pointer(
+        pointer,
+        format!(
+            "must not contain control or bidirectional-override characters: U+{:04X} at character {index}",
+            u32::from(c)
+        ),
+    ))
+}
+
 /// A body may echo `lastModifiedBy`, but only as the caller: the server sets it from identity.
 pub fn check_last_modified_by(claimed: Option<&str>, subject: &str) -> Result<(), ApiError> {
     match claimed {

@@ -12,6 +12,7 @@ on_both_databases!(
     idempotency_keys_are_per_caller,
     order_ids_reveal_nothing_about_other_users,
     bearer_scheme_is_case_insensitive,
+    control_and_bidi_characters_are_refused,
 );
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
@@ -350,5 +351,40 @@ async fn bearer_scheme_is_case_insensitive(kind: common::Kind) {
             "{token}"
         );
     }
+    server.stop().await;
+}
+
+async fn control_and_bidi_characters_are_refused(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    let path = "/api/restaurants/pho-corner/menu/h18-item";
+    for (name, code_point) in [
+        ("Pho\u{0}", "U+0000"),
+        ("Bell\u{7}", "U+0007"),
+        ("Tab\tbed", "U+0009"),
+        ("Line\nbreak", "U+000A"),
+        ("Esc\u{1b}[31m", "U+001B"),
+        ("Del\u{7f}", "U+007F"),
+        ("C1\u{85}", "U+0085"),
+        ("C1\u{9b}", "U+009B"),
+        ("evil\u{202E}gpj.exe", "U+202E"),
+        ("\u{202A}embed", "U+202A"),
+        ("iso\u{2066}late", "U+2066"),
+        ("pop\u{2069}", "U+2069"),
+    ] {
+        let body = json!({"name": name, "priceCents": 100, "available": true}).to_string();
+        let p = server
+            .put(path, ADMIN, &key(), None, &body)
+            .await
+            .problem(422);
+        assert_eq!(common::error_targets(&p), ["pointer:/name"], "{p}");
+        let detail = p["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains(code_point), "{name:?}: {detail}");
+    }
+    // Nothing was stored; ordinary text outside those ranges (accents, emoji, RTL letters) is.
+    assert!(server.all_events().await.is_empty());
+    let body = json!({"name": "Phở bò 🍜 فو", "priceCents": 100, "available": true}).to_string();
+    let r = server.put(path, ADMIN, &key(), None, &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
     server.stop().await;
 }
