@@ -14,6 +14,44 @@ use tessera_contract::sync::{parse_version_tag, FieldError, DEFAULT_PAGE_LIMIT, 
 /// Request bodies larger than this are refused with 413 before they are read to the end.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Request targets (path and query) longer than this are refused with 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Request header sections larger than this (names, values and `: `/CRLF framing) are
+/// refused with 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 and 431 as problems, before routing. Requests beyond hyper's own hard limits (a
+/// target over 64 KiB, more than 100 headers, or a head over about 400 KiB) never get this far:
+/// hyper answers those itself, with an empty body.
+pub async fn request_limits(
+    req: Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            format!("request targets are limited to {MAX_URI_BYTES} bytes; this one has {target}"),
+        ));
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request header fields too large",
+            format!("request headers are limited to {MAX_HEADER_BYTES} bytes in all; these have {headers}"),
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
 /// A JSON request body parsed into `T`, plus its canonical text (keys sorted, no whitespace)
 /// for idempotency fingerprints. An empty body reads as `{}`.
 pub struct JsonBody<T> {

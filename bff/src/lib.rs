@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(http::BODY_LIMIT))
         .layer(axum::middleware::map_response(problem::problemize))
+        .layer(axum::middleware::from_fn(http::request_limits))
         .with_state(state)
 }
 

@@ -13,6 +13,7 @@ on_both_databases!(
     order_ids_reveal_nothing_about_other_users,
     bearer_scheme_is_case_insensitive,
     control_and_bidi_characters_are_refused,
+    long_uris_and_large_headers_are_problems,
 );
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
@@ -386,5 +387,43 @@ async fn control_and_bidi_characters_are_refused(kind: common::Kind) {
     let body = json!({"name": "Phở bò 🍜 فو", "priceCents": 100, "available": true}).to_string();
     let r = server.put(path, ADMIN, &key(), None, &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
+    server.stop().await;
+}
+
+async fn long_uris_and_large_headers_are_problems(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let server = TestServer::start(&db).await;
+    // Just under the limit passes through to routing.
+    let padding = "x".repeat(8 * 1024 - "/api/restaurants?pad=".len());
+    let r = server
+        .get(&format!("/api/restaurants?pad={padding}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let long = format!("/api/restaurants?pad={padding}xx");
+    let p = server.get(&long, None).await.problem(414);
+    assert_eq!(p["type"], "/problems/uri-too-long");
+    let p = server
+        .get(&format!("/api/{}", "a".repeat(20_000)), Some(ALICE))
+        .await
+        .problem(414);
+    assert_eq!(p["type"], "/problems/uri-too-long");
+
+    let mut req = server
+        .http
+        .get(format!("{}/api/cart", server.base))
+        .bearer_auth(ALICE);
+    for i in 0..5 {
+        req = req.header(format!("x-padding-{i}"), "y".repeat(8 * 1024));
+    }
+    let p = server.raw(req).await.problem(431);
+    assert_eq!(p["type"], "/problems/headers-too-large");
+    let mut req = server
+        .http
+        .get(format!("{}/api/cart", server.base))
+        .bearer_auth(ALICE);
+    for i in 0..3 {
+        req = req.header(format!("x-padding-{i}"), "y".repeat(8 * 1024));
+    }
+    assert_eq!(server.raw(req).await.status, 200);
     server.stop().await;
 }
