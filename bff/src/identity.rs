@@ -18,6 +18,9 @@ pub struct Caller {
     /// Stable user id; becomes `lastModifiedBy` and owns carts and orders.
     pub subject: String,
     pub roles: Vec<String>,
+    /// When the token stops being valid (its `exp`, seconds since the epoch, leeway not
+    /// included); `None` for tokens that do not expire (development tokens).
+    pub expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -143,6 +146,7 @@ fn dev_token(token: &str) -> Result<Caller, ApiError> {
         .map(|t| Caller {
             subject: t.subject,
             roles: t.roles,
+            expires_at: None,
         })
         .ok_or_else(|| {
             ApiError::invalid_token("invalid token: expected dev:<subject>:<role1>,<role2>")

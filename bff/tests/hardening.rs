@@ -3,9 +3,12 @@
 mod common;
 
 use common::live::{Live, LiveClient};
+use common::oidc::{now, TestIssuer, KEY_A};
 use common::{key, TestDb, TestServer, ADMIN, ALICE, BOB};
+use futures::SinkExt;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
 
 on_both_databases!(
     checkout_rechecks_prices_and_availability,
@@ -15,6 +18,119 @@ on_both_databases!(
     control_and_bidi_characters_are_refused,
     long_uris_and_large_headers_are_problems,
 );
+
+/// A live client after `ready` and `caught-up`.
+async fn live_ready(base: &str, token: &str) -> LiveClient {
+    let mut live = LiveClient::connect(base, token, 0, &[]).await;
+    assert!(matches!(live.next(WAIT).await, Live::Ready(_)));
+    assert!(matches!(live.next(WAIT).await, Live::CaughtUp(_)));
+    live
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Reads until a close (returned) or until `quiet` passes without one (`None`).
+async fn close_within(live: &mut LiveClient, quiet: Duration) -> Option<(u16, String)> {
+    let until = Instant::now() + quiet;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let next = tokio::time::timeout(left, live.next(WAIT)).await;
+        match next {
+            Err(_) => return None,
+            Ok(Live::Closed(code, reason)) => return Some((code, reason)),
+            Ok(_) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_protocol_violations_close_with_standard_codes() {
+    let db = TestDb::new(common::Kind::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let cases: Vec<(Message, u16, &str)> = vec![
+        (Message::text("not json"), 1002, "JSON"),
+        (
+            Message::text(r#"{"type":"subscribe","topics":[]}"#),
+            1002,
+            "subscribe",
+        ),
+        (
+            Message::text(r#"{"type":"hello","token":"dev:alice:customer"}"#),
+            1002,
+            "hello",
+        ),
+        (Message::binary(vec![0, 1, 2]), 1003, "binary"),
+        (Message::text("x".repeat(70 * 1024)), 1009, "limited"),
+    ];
+    for (message, code, needle) in cases {
+        let shown = format!("{:.60}", format!("{message:?}"));
+        let mut live = live_ready(&server.base, ALICE).await;
+        live.socket.send(message).await.unwrap();
+        let (got, reason) = close_within(&mut live, WAIT).await.expect("a close");
+        assert_eq!(got, code, "{shown}: {reason}");
+        assert!(reason.contains(needle), "{shown}: {reason}");
+    }
+    // Before the hello too: an oversized first message is a 1009, not a 4001.
+    let mut live =
+        LiveClient::connect_raw(&server.base, Message::text("x".repeat(70 * 1024))).await;
+    let (got, reason) = close_within(&mut live, WAIT).await.expect("a close");
+    assert_eq!(got, 1009, "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_socket_closes_when_its_token_expires_unless_renewed() {
+    let issuer = TestIssuer::start(&[KEY_A]).await;
+    let db = TestDb::new(common::Kind::Sqlite).await;
+    let server = TestServer::start_config(tessera_bff::Config {
+        oidc_issuer: Some(issuer.issuer.clone()),
+        oidc_leeway_secs: 1,
+        live_heartbeat_ms: 500,
+        dev_tokens: false,
+        ..common::config(&db.url, 3_600_000)
+    })
+    .await;
+    let token = |sub: &str, lifetime: i64| {
+        let mut claims = issuer.claims(sub, &["customer"]);
+        claims["exp"] = json!(now() + lifetime);
+        KEY_A.sign(&claims)
+    };
+
+    // Expires in 2 s, plus 1 s of leeway: closed with 4401 about 3 s in, not before.
+    let started = Instant::now();
+    let mut live = live_ready(&server.base, &token("alice", 2)).await;
+    let (code, reason) = close_within(&mut live, WAIT)
+        .await
+        .expect("a close at expiry");
+    assert_eq!((code, reason.as_str()), (4401, "token expired"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1_900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+
+    // Renewed in time: it stays open past the first token's expiry.
+    let mut live = live_ready(&server.base, &token("alice", 2)).await;
+    let auth = json!({"type": "auth", "token": token("alice", 600)}).to_string();
+    live.socket.send(Message::text(auth)).await.unwrap();
+    assert_eq!(close_within(&mut live, Duration::from_secs(5)).await, None);
+    // A renewal must be the same subject's, and valid.
+    let auth = json!({"type": "auth", "token": token("bob", 600)}).to_string();
+    live.socket.send(Message::text(auth)).await.unwrap();
+    let (code, reason) = close_within(&mut live, WAIT).await.expect("a close");
+    assert_eq!(code, 4001, "{reason}");
+    let mut live = live_ready(&server.base, &token("alice", 600)).await;
+    let auth = json!({"type": "auth", "token": token("alice", -600)}).to_string();
+    live.socket.send(Message::text(auth)).await.unwrap();
+    let (code, reason) = close_within(&mut live, WAIT).await.expect("a close");
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    server.stop().await;
+    issuer.stop();
+}
 
 /// The admin sets `item` (of `restaurant`) to `price` and `available`, whatever its version.
 async fn set_menu_item(

@@ -158,6 +158,10 @@ struct Discovery {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// A NumericDate, which may have a fraction. Required by the validation, which names it
+    /// when it is missing (so it is optional here).
+    #[serde(default)]
+    exp: Option<f64>,
     #[serde(default)]
     roles: Option<serde_json::Value>,
 }
@@ -235,6 +239,7 @@ impl Verifier {
         Ok(Caller {
             subject: claims.sub,
             roles: roles(claims.roles),
+            expires_at: claims.exp.map(|exp| exp.floor() as i64),
         })
     }
 
