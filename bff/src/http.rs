@@ -70,7 +70,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .map(str::to_owned);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
+            if is_timeout(&rejection) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    "Request timeout",
+                    "the request body stopped arriving; send it without pausing",
+                )
+            } else if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     status,
                     "body-too-large",
@@ -116,6 +123,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         parse_json(bytes)
     }
+}
+
+/// Whether reading the body failed because it stopped arriving (tower-http's body timeout).
+fn is_timeout(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    use std::error::Error;
+    let mut source: Option<&(dyn Error + 'static)> = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Parses `bytes` as `T`, turning serde's complaint into a problem that names the field.

@@ -543,3 +543,68 @@ async fn long_uris_and_large_headers_are_problems(kind: common::Kind) {
     assert_eq!(server.raw(req).await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_mid_header_and_mid_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(common::Kind::Sqlite).await;
+    let server = TestServer::start_config(tessera_bff::Config {
+        http_header_timeout_ms: 500,
+        http_body_timeout_ms: 500,
+        ..common::config(&db.url, 3_600_000)
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let read_all = |mut tcp: tokio::net::TcpStream| async move {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got))
+            .await
+            .expect("the server hangs up in time")
+            .ok();
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&got).into_owned(),
+        )
+    };
+
+    // Stops in the middle of its headers: disconnected after the header timeout.
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (took, answer) = read_all(tcp).await;
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // Stops in the middle of its body: a 408 problem, and the connection is closed.
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /api/cart/items/pho-bo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n\
+         Idempotency-Key: slow-1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n\
+         {{\"quantity\""
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let (took, answer) = read_all(tcp).await;
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("/problems/body-timeout"), "{answer}");
+    assert_eq!(
+        server.get("/api/cart", Some(ALICE)).await.json()["version"],
+        0
+    );
+
+    // A client that does not pause is served as usual.
+    let r = server
+        .put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            "slow-1",
+            None,
+            r#"{"quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    server.stop().await;
+}
