@@ -245,6 +245,25 @@ async fn checkout_rechecks_prices_and_availability(kind: common::Kind) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["totalCents"], 900);
+
+    // The OpenAPI document describes the problem and its `changes`.
+    let doc = server.get("/api/openapi.json", None).await.json();
+    let conflict = &doc["paths"]["/api/cart/checkout/{orderId}"]["put"]["responses"]["409"];
+    assert_eq!(
+        conflict["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/CartChangedProblem",
+        "{conflict}"
+    );
+    let change = &doc["components"]["schemas"]["CartLineChange"]["properties"];
+    for member in [
+        "itemId",
+        "name",
+        "oldPriceCents",
+        "newPriceCents",
+        "available",
+    ] {
+        assert!(change[member].is_object(), "{member}: {change}");
+    }
     server.stop().await;
 }
 

@@ -339,23 +339,25 @@ pub struct CartLineChange {
     pub available: bool,
 }
 
-/// The `409` problem `/problems/cart-changed` of a checkout (documentation only: it is an
-/// ordinary problem with the extension member `changes`).
+/// A checkout's `409` problem (documentation only: an ordinary problem, which for
+/// `/problems/cart-changed` carries the extension member `changes`).
 #[allow(dead_code)]
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CartChangedProblem {
-    /// `/problems/cart-changed`
+    /// `/problems/cart-changed`, or `/problems/conflict` (empty cart, order id in use)
     #[serde(rename = "type")]
     kind: String,
     title: String,
     status: u16,
     detail: Option<String>,
-    /// The cart as it is now (prices updated, unavailable lines removed); its version is the `ETag`.
+    errors: Option<Vec<FieldError>>,
+    /// `cart-changed`: the cart as it is now (prices updated, unavailable lines removed); its
+    /// version is the `ETag`.
     #[schema(value_type = Option<Object>)]
     current: Option<serde_json::Value>,
-    /// What changed, one entry per line.
-    changes: Vec<CartLineChange>,
+    /// `cart-changed`: what changed, one entry per line.
+    changes: Option<Vec<CartLineChange>>,
 }
 
 /// The lines whose price or availability differ from the menu now.
