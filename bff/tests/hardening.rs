@@ -122,6 +122,12 @@ async fn live_socket_closes_when_its_token_expires_unless_renewed() {
     live.socket.send(Message::text(auth)).await.unwrap();
     let (code, reason) = close_within(&mut live, WAIT).await.expect("a close");
     assert_eq!(code, 4001, "{reason}");
+    // A subject is stored (owner, lastModifiedBy): one with a control character is refused.
+    for sub in ["al\u{0}ice", "\u{202E}ecila"] {
+        let r = server.get("/api/cart", Some(&token(sub, 600))).await;
+        let p = r.problem(401);
+        assert!(p["detail"].as_str().unwrap().contains("U+"), "{p}");
+    }
     let mut live = live_ready(&server.base, &token("alice", 600)).await;
     let auth = json!({"type": "auth", "token": token("alice", -600)}).to_string();
     live.socket.send(Message::text(auth)).await.unwrap();

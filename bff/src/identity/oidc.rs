@@ -236,6 +236,17 @@ impl Verifier {
         if claims.sub.is_empty() {
             return Err(ApiError::invalid_token("the token's sub claim is empty"));
         }
+        // The subject is stored (owners, lastModifiedBy): no control or bidi characters.
+        if let Some(c) = claims
+            .sub
+            .chars()
+            .find(|c| crate::http::is_forbidden_char(*c))
+        {
+            return Err(ApiError::invalid_token(format!(
+                "the token's sub claim contains the control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
         Ok(Caller {
             subject: claims.sub,
             roles: roles(claims.roles),
