@@ -17,6 +17,7 @@ on_both_databases!(
     bearer_scheme_is_case_insensitive,
     control_and_bidi_characters_are_refused,
     long_uris_and_large_headers_are_problems,
+    migrations_3_and_4_keep_existing_keys_and_orders,
 );
 
 /// A live client after `ready` and `caught-up`.
@@ -631,5 +632,73 @@ async fn slow_clients_are_cut_off_mid_header_and_mid_body() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    server.stop().await;
+}
+
+/// A database as the BFF left it before migrations 3 and 4 (keys global, order ids global),
+/// with a recorded key and an order, upgraded by the next start.
+async fn migrations_3_and_4_keep_existing_keys_and_orders(kind: common::Kind) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let db = TestDb::new(kind).await;
+    let schema = include_str!("../migrations/0001_schema.sql");
+    let schema = match kind {
+        common::Kind::Sqlite => schema.replace(
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+        ),
+        common::Kind::Postgres => schema.to_owned(),
+    };
+    let key_path = "/api/cart/items/pho-bo";
+    let old_key = key();
+    let fingerprint = tessera_bff::idempotency::Command::new(
+        old_key.clone(),
+        "alice",
+        "PUT",
+        key_path,
+        r#"{"quantity":1}"#,
+    )
+    .fingerprint;
+    {
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let setup = format!(
+            "{schema};\n{seed};\n\
+             CREATE TABLE tessera_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL);\n\
+             INSERT INTO tessera_migrations (version, description) VALUES (1, 'schema'), (2, 'seed');\n\
+             INSERT INTO idempotency (key, fingerprint, status, body, etag, created_at) \
+               VALUES ('{old_key}', '{fingerprint}', 201, '{{\"old\":true}}', '\"1\"', '2026-01-01T00:00:00Z');\n\
+             INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
+               VALUES ('old-order', 'alice', 'delivered', '[]', 0, '2026-01-01T00:00:00Z', 1, NULL, 5, '2026-01-01T00:00:00Z', 'kitchen', 0);",
+            seed = include_str!("../migrations/0002_seed.sql"),
+        );
+        sqlx::raw_sql(&setup).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    let server = TestServer::start(&db).await;
+    // The old key replays for the request that made it, and is invisible to anyone else.
+    let replay = server
+        .put(key_path, ALICE, &old_key, None, r#"{"quantity": 1}"#)
+        .await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.text, r#"{"old":true}"#);
+    let bob = server
+        .put(key_path, BOB, &old_key, None, r#"{"quantity": 1}"#)
+        .await;
+    assert_eq!(bob.status, 201, "{}", bob.text);
+    assert_eq!(bob.header("idempotent-replayed"), None);
+    // The old order is still Alice's, and only hers.
+    let order = server
+        .get("/api/orders/old-order", Some(ALICE))
+        .await
+        .json();
+    assert_eq!(
+        (order["owner"].as_str(), order["version"].as_i64()),
+        (Some("alice"), Some(5))
+    );
+    server
+        .get("/api/orders/old-order", Some(BOB))
+        .await
+        .problem(404);
     server.stop().await;
 }
