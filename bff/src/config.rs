@@ -46,6 +46,14 @@ pub struct Config {
     /// safety net).
     #[arg(long, env = "TESSERA_LIVE_POLL_MS", default_value_t = 1_000)]
     pub live_poll_ms: u64,
+    /// A client must send its whole request head (request line and headers) within this long
+    /// of starting it, or it is disconnected.
+    #[arg(long, env = "TESSERA_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http_header_timeout_ms: u64,
+    /// A request body that sends nothing for this long is answered 408 and the connection
+    /// closed.
+    #[arg(long, env = "TESSERA_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub http_body_timeout_ms: u64,
     /// OpenID Connect issuer whose tokens are accepted (`iss`, and the base of its discovery
     /// document `<issuer>/.well-known/openid-configuration`, which names the JWKS).
     #[arg(long, env = "TESSERA_OIDC_ISSUER")]

@@ -42,6 +42,16 @@ pub struct Db {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/0001_schema.sql")),
     (2, "seed", include_str!("../migrations/0002_seed.sql")),
+    (
+        3,
+        "idempotency per caller",
+        include_str!("../migrations/0003_idempotency_per_caller.sql"),
+    ),
+    (
+        4,
+        "orders per owner",
+        include_str!("../migrations/0004_orders_per_owner.sql"),
+    ),
 ];
 
 /// PostgreSQL's identity column, and what SQLite says for it: AUTOINCREMENT never hands out

@@ -14,6 +14,44 @@ use tessera_contract::sync::{parse_version_tag, FieldError, DEFAULT_PAGE_LIMIT, 
 /// Request bodies larger than this are refused with 413 before they are read to the end.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Request targets (path and query) longer than this are refused with 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Request header sections larger than this (names, values and `: `/CRLF framing) are
+/// refused with 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 and 431 as problems, before routing. Requests beyond hyper's own hard limits (a
+/// target over 64 KiB, more than 100 headers, or a head over about 400 KiB) never get this far:
+/// hyper answers those itself, with an empty body.
+pub async fn request_limits(
+    req: Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            format!("request targets are limited to {MAX_URI_BYTES} bytes; this one has {target}"),
+        ));
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request header fields too large",
+            format!("request headers are limited to {MAX_HEADER_BYTES} bytes in all; these have {headers}"),
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
 /// A JSON request body parsed into `T`, plus its canonical text (keys sorted, no whitespace)
 /// for idempotency fingerprints. An empty body reads as `{}`.
 pub struct JsonBody<T> {
@@ -32,7 +70,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .map(str::to_owned);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
+            if is_timeout(&rejection) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    "Request timeout",
+                    "the request body stopped arriving; send it without pausing",
+                )
+            } else if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     status,
                     "body-too-large",
@@ -78,6 +123,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         parse_json(bytes)
     }
+}
+
+/// Whether reading the body failed because it stopped arriving (tower-http's body timeout).
+fn is_timeout(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    use std::error::Error;
+    let mut source: Option<&(dyn Error + 'static)> = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Parses `bytes` as `T`, turning serde's complaint into a problem that names the field.
@@ -363,6 +421,31 @@ pub fn check_id(name: &'static str, id: &str) -> Result<(), ApiError> {
             "must be 1 to 64 of A-Z a-z 0-9 . _ -",
         )))
     }
+}
+
+/// Whether `c` may not be stored in user text: C0 and C1 controls (NUL, BEL, ESC, even tab
+/// and newline: names are one line), DEL, and the bidirectional embedding, override and
+/// isolate controls (U+202A–U+202E, U+2066–U+2069) that can make text display other than it
+/// reads.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// A 422 entry naming `pointer` and the first forbidden code point in `text`, if any.
+pub fn check_text(pointer: &str, text: &str) -> Option<FieldError> {
+    let (index, c) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| is_forbidden_char(*c))?;
+    Some(FieldError::pointer(
+        pointer,
+        format!(
+            "must not contain control or bidirectional-override characters: U+{:04X} at character {index}",
+            u32::from(c)
+        ),
+    ))
 }
 
 /// A body may echo `lastModifiedBy`, but only as the caller: the server sets it from identity.

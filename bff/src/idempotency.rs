@@ -1,7 +1,8 @@
 //! Exactly-once effects for commands. A command's `Idempotency-Key` and its response are stored
 //! in the command's own transaction, so a key is recorded exactly when its effect is. A replay
-//! gets the stored status and body byte for byte; the same key on a different request (body,
-//! route or caller) is a 422.
+//! gets the stored status and body byte for byte; the same key on a different request (body or
+//! route) of the same caller is a 422. Keys are scoped per caller (the token's subject): another
+//! caller's key is invisible, so reusing it is simply a fresh command.
 //!
 //! Only accepted commands are recorded: a rejected one (412, 409, …) changed nothing, so the
 //! client may fix its request and retry under the same key.
@@ -21,6 +22,8 @@ use tessera_contract::sync::FieldError;
 /// One command request, as far as idempotency is concerned.
 pub struct Command {
     pub key: String,
+    /// The caller: keys are a namespace per subject.
+    pub subject: String,
     /// Hash of caller, method, path and canonical body.
     pub fingerprint: String,
 }
@@ -39,7 +42,11 @@ impl Command {
             h.update(part.as_bytes());
         }
         let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Command { key, fingerprint }
+        Command {
+            key,
+            subject: subject.to_owned(),
+            fingerprint,
+        }
     }
 }
 
@@ -113,9 +120,10 @@ where
         Err(err) => return replay_or(db, command, err).await,
     };
     let inserted = sqlx::query(
-        "INSERT INTO idempotency (key, fingerprint, status, body, etag, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency (subject, key, fingerprint, status, body, etag, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
+    .bind(&command.subject)
     .bind(&command.key)
     .bind(&command.fingerprint)
     .bind(i64::from(outcome.status.as_u16()))
@@ -148,18 +156,27 @@ pub async fn replay_or(db: &Db, command: &Command, err: ApiError) -> Result<Resp
     }
 }
 
-async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
-    let row = sqlx::query("SELECT fingerprint, status, body, etag FROM idempotency WHERE key = $1")
-        .bind(&command.key)
-        .fetch_optional(db.reader())
-        .await
-        .context("looking up an idempotency key")?;
+/// The recorded response for `command`, if its key was used (a 422 if by another request).
+pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
+    // The caller's own key; else a row from before keys were per caller (subject ''), which
+    // counts only when it is this very request (its fingerprint covers the caller).
+    let row = sqlx::query(
+        "SELECT fingerprint, status, body, etag FROM idempotency \
+         WHERE key = $1 AND (subject = $2 OR (subject = '' AND fingerprint = $3)) \
+         ORDER BY subject DESC LIMIT 1",
+    )
+    .bind(&command.key)
+    .bind(&command.subject)
+    .bind(&command.fingerprint)
+    .fetch_optional(db.reader())
+    .await
+    .context("looking up an idempotency key")?;
     let Some(row) = row else { return Ok(None) };
     let fingerprint: String = row.try_get("fingerprint")?;
     if fingerprint != command.fingerprint {
         return Err(ApiError::invalid(vec![FieldError::header(
             "Idempotency-Key",
-            "already used for a different request (body, route or caller); use a new key",
+            "you already used it for a different request (body or route); use a new key",
         )]));
     }
     let status: i64 = row.try_get("status")?;

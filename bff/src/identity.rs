@@ -18,6 +18,9 @@ pub struct Caller {
     /// Stable user id; becomes `lastModifiedBy` and owns carts and orders.
     pub subject: String,
     pub roles: Vec<String>,
+    /// When the token stops being valid (its `exp`, seconds since the epoch, leeway not
+    /// included); `None` for tokens that do not expire (development tokens).
+    pub expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -101,16 +104,16 @@ impl IdentityProvider {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
         let value =
             authorization.ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+        let token = bearer_credentials(value)
             .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?;
         self.authenticate_token(token).await
     }
 
-    /// A bare token, as a live connection's `hello` carries it.
+    /// A bare token, as a live connection's `hello` carries it (a `Bearer ` prefix, in any
+    /// case, is tolerated there too).
     pub async fn authenticate_token(&self, token: &str) -> Result<Caller, ApiError> {
         let token = token.trim();
+        let token = bearer_credentials(token).unwrap_or(token).trim();
         if token.is_empty() {
             return Err(ApiError::unauthorized("empty bearer token"));
         }
@@ -128,11 +131,22 @@ impl IdentityProvider {
     }
 }
 
+/// The credentials of an `Authorization` value with the `Bearer` scheme, which is matched
+/// case-insensitively (RFC 9110, 11.1) and followed by one or more spaces.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim_start_matches(' '))
+}
+
 fn dev_token(token: &str) -> Result<Caller, ApiError> {
     DevToken::parse(token)
         .map(|t| Caller {
             subject: t.subject,
             roles: t.roles,
+            expires_at: None,
         })
         .ok_or_else(|| {
             ApiError::invalid_token("invalid token: expected dev:<subject>:<role1>,<role2>")
@@ -177,11 +191,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(c.require_admin().unwrap_err().status, 403);
+        for scheme in ["bearer", "BEARER", "BeArEr", "Bearer  "] {
+            let c = p
+                .authenticate(Some(&format!("{scheme} dev:carol:customer")))
+                .await
+                .unwrap();
+            assert_eq!(c.subject, "carol", "{scheme:?}");
+        }
+        let c = p
+            .authenticate_token("bearer dev:dan:customer")
+            .await
+            .unwrap();
+        assert_eq!(c.subject, "dan");
         for bad in [
             None,
             Some("dev:alice:x"),
             Some("Bearer nope"),
             Some("Basic abc"),
+            Some("Bearerdev:alice:x"),
+            Some("Bearer "),
             Some("Bearer dev::x"),
         ] {
             assert_eq!(

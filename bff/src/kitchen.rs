@@ -40,7 +40,7 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
 
 /// Moves every order whose step is due one state on; returns how many moved.
 pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
-    let due = sqlx::query("SELECT id, status, version FROM orders WHERE next_step_at IS NOT NULL AND next_step_at <= $1 ORDER BY next_step_at LIMIT 100")
+    let due = sqlx::query("SELECT id, owner, status, version FROM orders WHERE next_step_at IS NOT NULL AND next_step_at <= $1 ORDER BY next_step_at LIMIT 100")
         .bind(now_ms())
         .fetch_all(state.db.reader())
         .await
@@ -48,6 +48,7 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
     let mut moved = 0;
     for row in due {
         let id: String = row.try_get("id")?;
+        let owner: String = row.try_get("owner")?;
         let status: String = row.try_get("status")?;
         let version: i64 = row.try_get("version")?;
         let Some(next) = OrderStatus::parse(&status).and_then(OrderStatus::next) else {
@@ -58,12 +59,13 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
         let mut tx = state.db.begin().await?;
         let written = sqlx::query(
             "UPDATE orders SET status = $1, version = version + 1, last_modified = $2, last_modified_by = $3, next_step_at = $4 \
-             WHERE id = $5 AND version = $6",
+             WHERE owner = $5 AND id = $6 AND version = $7",
         )
         .bind(next.as_str())
         .bind(now_rfc3339())
         .bind(KITCHEN_SUBJECT)
         .bind(next_step_at)
+        .bind(&owner)
         .bind(&id)
         .bind(version)
         .execute(&mut *tx)
@@ -73,7 +75,7 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
         if written == 0 {
             continue; // someone else moved it; the next poll sees the new state
         }
-        let order = load_order(&mut *tx, &id)
+        let order = load_order(&mut *tx, &owner, &id)
             .await?
             .context("order vanished inside its own transaction")?;
         let event = events::append(

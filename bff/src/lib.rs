@@ -17,6 +17,7 @@ pub mod live;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod server;
 pub mod time;
 
 use anyhow::Context;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub kitchen_step_ms: u64,
     pub live: Arc<live::Hub>,
     pub fanout: live::fanout::Fanout,
+    /// A request body that sends nothing for this long is answered 408.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             kitchen_step_ms: config.kitchen_step_ms.max(1),
             live,
             fanout,
+            body_timeout: std::time::Duration::from_millis(config.http_body_timeout_ms.max(1)),
         })
     }
 }
@@ -83,7 +87,11 @@ pub fn router(state: AppState) -> axum::Router {
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(http::BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .layer(axum::middleware::map_response(problem::problemize))
+        .layer(axum::middleware::from_fn(http::request_limits))
         .with_state(state)
 }
 
@@ -150,17 +158,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )?,
     };
     println!("listening on http://{addr}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown({
+    server::serve_http(
+        listener,
+        app,
+        std::time::Duration::from_millis(config.http_header_timeout_ms.max(1)),
+        {
             let live = state.live.clone();
             async move {
                 shutdown_signal().await;
                 // Open sockets close with their resume cursor; waiting long-polls answer now.
                 live.close_all();
             }
-        })
-        .await
-        .context("serving HTTP")?;
+        },
+    )
+    .await;
     kitchen.abort();
     live.abort();
     state.db.close().await;

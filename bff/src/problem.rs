@@ -27,6 +27,8 @@ pub struct ProblemParts {
     /// A 401 for a token that was presented but failed: `WWW-Authenticate` then says
     /// `error="invalid_token"` with this description (RFC 6750).
     pub invalid_token: bool,
+    /// RFC 9457 extension members, written next to the standard ones.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -44,11 +46,24 @@ impl ApiError {
             errors: Vec::new(),
             current: None,
             invalid_token: false,
+            extensions: serde_json::Map::new(),
         }))
     }
 
     pub fn with_error(mut self, error: FieldError) -> Self {
         self.0.errors.push(error);
+        self
+    }
+
+    /// Adds an extension member `name` (never one of the standard members).
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.0.extensions.insert(name.to_owned(), value);
+        self
+    }
+
+    /// The entity as it is now, sent as `current` with its version as the `ETag`.
+    pub fn with_current(mut self, current: serde_json::Value, version: i64) -> Self {
+        self.0.current = Some((current, version));
         self
     }
 
@@ -227,7 +242,14 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.to_problem()).expect("a problem always serializes");
+        let mut problem =
+            serde_json::to_value(self.to_problem()).expect("a problem always serializes");
+        if let Some(members) = problem.as_object_mut() {
+            for (name, value) in &self.extensions {
+                members.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&problem).expect("a problem always serializes");
         let mut response =
             (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
         let headers = response.headers_mut();

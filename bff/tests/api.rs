@@ -465,11 +465,7 @@ async fn bad_input_is_a_problem_and_stores_nothing(kind: common::Kind) {
         .await
         .problem(422);
     assert_eq!(error_targets(&other_route), ["header:Idempotency-Key"]);
-    let other_caller = s
-        .put(item, BOB, &k, None, r#"{"quantity": 1}"#)
-        .await
-        .problem(422);
-    assert_eq!(error_targets(&other_caller), ["header:Idempotency-Key"]);
+    // Keys are per caller: another caller's use of `k` is a fresh command (tests/hardening.rs).
 
     // Only that one accepted command left a trace.
     let cart = s.get("/api/cart", Some(ALICE)).await.json();
@@ -525,13 +521,8 @@ async fn other_customers_data_is_out_of_reach(kind: common::Kind) {
     );
     let before = s.all_events().await;
 
-    // Bob cannot read Alice's order, nor take over its id.
+    // Bob cannot read Alice's order (order ids are per owner: tests/hardening.rs).
     s.get("/api/orders/alice-1", Some(BOB)).await.problem(404);
-    let taken = s
-        .put("/api/cart/checkout/alice-1", BOB, &key(), Some(1), "{}")
-        .await
-        .problem(409);
-    assert_eq!(error_targets(&taken), ["parameter:orderId"]);
     // His cart is his own: Alice's cart is not what he sees, and his writes do not touch hers.
     let bobs = s.get("/api/cart", Some(BOB)).await.json();
     assert_eq!(bobs["owner"], "bob");

@@ -236,19 +236,19 @@ async fn a_bad_hello_is_closed_with_the_reason() {
     let db = TestDb::new(Kind::Sqlite).await;
     let s = TestServer::start(&db).await;
     let cases: [(Message, u16, &str); 5] = [
-        (Message::text("hello"), 4001, "hello"),
+        (Message::text("hello"), 1002, "JSON"),
         (
             Message::text(r#"{"type":"hello","token":"nope"}"#),
             4001,
             "invalid token",
         ),
-        (Message::text(r#"{"type":"hello"}"#), 4001, "token"),
+        (Message::text(r#"{"type":"hello"}"#), 1002, "token"),
         (
             Message::text(r#"{"type":"hello","token":"dev:alice:customer","topics":["Orders"]}"#),
             4002,
             "\"Orders\"",
         ),
-        (Message::binary(vec![1, 2, 3]), 4002, "text"),
+        (Message::binary(vec![1, 2, 3]), 1003, "binary"),
     ];
     for (first, code, needle) in cases {
         let shown = format!("{first:?}");

@@ -158,6 +158,10 @@ struct Discovery {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// A NumericDate, which may have a fraction. Required by the validation, which names it
+    /// when it is missing (so it is optional here).
+    #[serde(default)]
+    exp: Option<f64>,
     #[serde(default)]
     roles: Option<serde_json::Value>,
 }
@@ -232,9 +236,21 @@ impl Verifier {
         if claims.sub.is_empty() {
             return Err(ApiError::invalid_token("the token's sub claim is empty"));
         }
+        // The subject is stored (owners, lastModifiedBy): no control or bidi characters.
+        if let Some(c) = claims
+            .sub
+            .chars()
+            .find(|c| crate::http::is_forbidden_char(*c))
+        {
+            return Err(ApiError::invalid_token(format!(
+                "the token's sub claim contains the control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
         Ok(Caller {
             subject: claims.sub,
             roles: roles(claims.roles),
+            expires_at: claims.exp.map(|exp| exp.floor() as i64),
         })
     }
 

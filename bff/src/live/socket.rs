@@ -10,6 +10,7 @@
 //! [`close::TOO_SLOW`] and the cursor of the last event handed to the socket.
 
 use super::{visible_after, Hub, LiveEvent};
+use crate::identity::Caller;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -48,7 +49,7 @@ async fn run(state: AppState, socket: WebSocket) {
     let hub = state.live.clone();
     let _counted = hub.connection_guard();
     let (mut sink, mut stream) = socket.split();
-    let (viewer, topics, after) = match hello(&state, &mut stream).await {
+    let (caller, topics, after) = match hello(&state, &mut stream).await {
         Ok(hello) => hello,
         Err((code, reason)) => {
             let _ = sink.send(close_message(code, reason)).await;
@@ -63,76 +64,137 @@ async fn run(state: AppState, socket: WebSocket) {
     let mut conn = Connection {
         state: &state,
         hub: &hub,
-        viewer,
+        viewer: viewer_of(&caller),
+        subject: caller.subject.clone(),
+        expires: expiry(&state, &caller),
         topics,
         cursor: after,
         sink,
         stall: hub.settings.heartbeat * 2,
     };
-    let code = match conn.serve(&mut events, &mut stream).await {
-        End::Close(code) => code,
-        End::TooSlow => close::TOO_SLOW,
+    let (code, reason) = match conn.serve(&mut events, &mut stream).await {
+        End::Close(code) => (code, None),
+        End::Refuse(code, reason) => (code, Some(reason)),
+        End::TooSlow => (close::TOO_SLOW, None),
         End::Gone => return,
     };
     // Everything before the close was handed to the socket first, so the cursor is the
     // client's once it reads the close.
-    let close = close_message(code, resume_reason(conn.cursor));
+    let close = close_message(code, reason.unwrap_or_else(|| resume_reason(conn.cursor)));
     let _ = tokio::time::timeout(conn.stall, conn.sink.send(close)).await;
 }
 
-/// Reads and checks the `hello`: `(viewer, topics, after)`, where `viewer` is `None` for
-/// admins, who see every event, and `after` is `None` for "from now on".
+/// Reads and checks the `hello`: `(caller, topics, after)`, where `after` is `None` for "from
+/// now on".
 async fn hello(
     state: &AppState,
     stream: &mut SplitStream<WebSocket>,
-) -> Result<(Option<String>, Topics, Option<i64>), (u16, String)> {
+) -> Result<(Caller, Topics, Option<i64>), (u16, String)> {
     let first = loop {
         match tokio::time::timeout(HELLO_WITHIN, stream.next()).await {
             Err(_) => return Err((close::UNAUTHORIZED, "no hello within 10 s".into())),
-            Ok(None | Some(Err(_))) => {
-                return Err((close::UNAUTHORIZED, "closed before hello".into()))
+            Ok(None) => return Err((close::UNAUTHORIZED, "closed before hello".into())),
+            Ok(Some(Err(e))) => {
+                return Err(
+                    read_failure(&e).unwrap_or((close::UNAUTHORIZED, "closed before hello".into()))
+                )
             }
             Ok(Some(Ok(Message::Text(text)))) => break text,
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(Some(Ok(_))) => {
-                return Err((
-                    close::BAD_MESSAGE,
-                    "the hello must be a text message".into(),
-                ))
+            Ok(Some(Ok(Message::Close(_)))) => {
+                return Err((close::UNAUTHORIZED, "closed before hello".into()))
             }
+            Ok(Some(Ok(Message::Binary(_)))) => return Err(binary_message()),
         }
     };
     let ClientMessage::Hello {
         token,
         after,
         topics,
-    } = serde_json::from_str(first.as_str()).map_err(|e| {
-        (
-            close::UNAUTHORIZED,
-            truncate(format!("the first message must be a hello: {e}")),
-        )
-    })?;
-    let caller = state
-        .identity
-        .authenticate_token(&token)
-        .await
-        .map_err(|e| {
-            (
-                close::UNAUTHORIZED,
-                truncate(e.detail.clone().unwrap_or_else(|| e.title.to_owned())),
-            )
-        })?;
+    } = parse_message(first.as_str())?
+    else {
+        return Err((
+            close::PROTOCOL_ERROR,
+            "the first message must be a hello".into(),
+        ));
+    };
+    let caller = authenticate(state, &token).await?;
     let topics = Topics::parse(&topics).map_err(|e| (close::BAD_MESSAGE, truncate(e)))?;
     if after.is_some_and(|a| a < 0) {
         return Err((close::BAD_MESSAGE, "after must be 0 or more".into()));
     }
-    let viewer = (!caller.has_role(ROLE_ADMIN)).then_some(caller.subject);
-    Ok((viewer, topics, after))
+    Ok((caller, topics, after))
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<Caller, (u16, String)> {
+    state.identity.authenticate_token(token).await.map_err(|e| {
+        (
+            close::UNAUTHORIZED,
+            truncate(e.detail.clone().unwrap_or_else(|| e.title.to_owned())),
+        )
+    })
+}
+
+/// A client message, or the close for one that is not JSON or not of this protocol.
+fn parse_message(text: &str) -> Result<ClientMessage, (u16, String)> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        (
+            close::PROTOCOL_ERROR,
+            truncate(format!("a message must be JSON: {e}")),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        (
+            close::PROTOCOL_ERROR,
+            truncate(format!("not a message of this protocol: {e}")),
+        )
+    })
+}
+
+fn binary_message() -> (u16, String) {
+    (
+        close::UNSUPPORTED_DATA,
+        "binary messages are not supported: send JSON text".into(),
+    )
+}
+
+/// The close for a read that failed because of the client (a message over the size limit);
+/// `None` when the connection is simply gone.
+fn read_failure(error: &axum::Error) -> Option<(u16, String)> {
+    let text = error.to_string();
+    (text.contains("too long") || text.contains("Space limit")).then(|| {
+        (
+            close::MESSAGE_TOO_BIG,
+            format!("messages are limited to {MAX_CLIENT_MESSAGE} bytes"),
+        )
+    })
+}
+
+/// `None` for admins, who see every event; else the subject whose private events are shown.
+fn viewer_of(caller: &Caller) -> Option<String> {
+    (!caller.has_role(ROLE_ADMIN)).then(|| caller.subject.clone())
+}
+
+/// When a connection authenticated as `caller` must close: its token's expiry plus the
+/// configured leeway; `None` for tokens that do not expire.
+fn expiry(state: &AppState, caller: &Caller) -> Option<Instant> {
+    let exp = caller.expires_at?;
+    let leeway = state
+        .identity
+        .verifier()
+        .map_or(0, |v| v.settings().leeway_secs);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let until = Duration::from_secs(exp.max(0) as u64 + leeway).saturating_sub(now);
+    Some(Instant::now() + until)
 }
 
 enum End {
     /// Close with this code and the resume cursor.
     Close(u16),
+    /// Close with this code and reason (a protocol violation or an expired token).
+    Refuse(u16, String),
     /// A write made no progress for two heartbeats.
     TooSlow,
     /// The client went away.
@@ -143,6 +205,10 @@ struct Connection<'a> {
     state: &'a AppState,
     hub: &'a Arc<Hub>,
     viewer: Option<String>,
+    /// Who authenticated; a renewal must be the same subject.
+    subject: String,
+    /// When the token (plus leeway) runs out, unless renewed.
+    expires: Option<Instant>,
     topics: Topics,
     /// The newest seq looked at; every event up to it that is for this client was handed to
     /// the socket.
@@ -176,18 +242,35 @@ impl Connection<'_> {
         let hub = self.hub.clone();
         let closed = hub.closed();
         tokio::pin!(closed);
+        // Far enough away for a token that never expires.
+        let expired = tokio::time::sleep_until(
+            self.expires
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
+        );
+        tokio::pin!(expired);
         loop {
             let step = tokio::select! {
                 received = events.recv() => self.on_broadcast(received, events).await,
                 incoming = stream.next() => match incoming {
-                    // Pongs, and anything the client says, show it is alive; it has nothing else
-                    // to say after its hello, and unknown messages are ignored for newer clients.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
-                    Some(Ok(_)) => {
+                    Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+                    Some(Err(e)) => Err(read_failure(&e)
+                        .map_or(End::Gone, |(code, reason)| End::Refuse(code, reason))),
+                    Some(Ok(message)) => {
+                        // Pongs, and anything the client says, show it is alive.
                         last_heard = Instant::now();
-                        Ok(())
+                        match self.on_message(message).await {
+                            Ok(Some(renewed)) => {
+                                expired.as_mut().reset(renewed);
+                                Ok(())
+                            }
+                            Ok(None) => Ok(()),
+                            Err(end) => Err(end),
+                        }
                     }
                 },
+                _ = &mut expired, if self.expires.is_some() => {
+                    Err(End::Refuse(close::TOKEN_EXPIRED, "token expired".into()))
+                }
                 _ = tick.tick() => {
                     if last_heard.elapsed() > heartbeat * 2 {
                         Err(End::Close(close::TIMED_OUT))
@@ -199,6 +282,38 @@ impl Connection<'_> {
             };
             if let Err(end) = step {
                 return end;
+            }
+        }
+    }
+
+    /// A message from the client after its hello: an `auth` renewal (returns the new expiry),
+    /// or a ping or pong; anything else closes the connection.
+    async fn on_message(&mut self, message: Message) -> Result<Option<Instant>, End> {
+        let refuse = |(code, reason): (u16, String)| End::Refuse(code, reason);
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return Err(refuse(binary_message())),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(None),
+        };
+        match parse_message(text.as_str()).map_err(refuse)? {
+            ClientMessage::Hello { .. } => Err(End::Refuse(
+                close::PROTOCOL_ERROR,
+                "hello was already sent; renew the token with auth".into(),
+            )),
+            ClientMessage::Auth { token } => {
+                let caller = authenticate(self.state, &token).await.map_err(refuse)?;
+                if caller.subject != self.subject {
+                    return Err(End::Refuse(
+                        close::UNAUTHORIZED,
+                        "auth must renew the same subject's token".into(),
+                    ));
+                }
+                self.viewer = viewer_of(&caller);
+                self.expires = expiry(self.state, &caller);
+                // A token that does not expire: far away, as at the start.
+                Ok(Some(self.expires.unwrap_or_else(|| {
+                    Instant::now() + Duration::from_secs(100 * 365 * 86_400)
+                })))
             }
         }
     }

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
-use sqlx::{Any, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, Executor, Row, Transaction};
 use tessera_contract::sync::{
     entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError, Order,
     OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
@@ -185,7 +185,10 @@ pub async fn put_item(
            ("If-Match" = Option<String>, Header, description = "the cart version being checked out")),
     request_body = Checkout,
     responses((status = 201, description = "order placed", body = Order),
-              (status = 409, description = "empty cart, or the order id is taken", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "`/problems/cart-changed`: a line's price or availability changed since it was added; \
+                  nothing was ordered, the cart now holds the menu's prices without unavailable lines (`current`, version bumped), \
+                  `changes` lists each changed line. Also `/problems/conflict`: empty cart, or the caller already has an order with this id (order ids are per caller: another user's id is free)",
+                  body = CartChangedProblem, content_type = "application/problem+json"),
               (status = 412, description = "the cart changed; `current` holds it", body = Problem, content_type = "application/problem+json"),
               (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -227,7 +230,24 @@ pub async fn checkout(
     if let Some(err) = rejected {
         return idempotency::replay_or(&state.db, &command, err).await;
     }
+    // Prices and availability as the menu says now, not as when the lines were added.
+    let changes = {
+        let mut conn = state.db.reader().acquire().await?;
+        line_changes(&mut conn, &cart.lines).await?
+    };
+    if !changes.is_empty() {
+        // A retry of a checkout that went through replays it; it never touches the new cart.
+        if let Some(response) = idempotency::recorded(&state.db, &command).await? {
+            return Ok(response);
+        }
+        return Err(refresh_cart(&state, owner, cart, &changes).await?);
+    }
     idempotency::run(&state.db, &command, |mut tx| async move {
+        // Again inside the transaction, so a menu change committed since the check above
+        // cannot slip into the order (the next try then refreshes the cart).
+        if !line_changes(&mut tx, &cart.lines).await?.is_empty() {
+            return Err(cart_changed(Vec::new(), None));
+        }
         let now = now_rfc3339();
         let total = total_cents(&cart.lines);
         let lines = serde_json::to_string(&cart.lines).context("serializing order lines")?;
@@ -252,8 +272,8 @@ pub async fn checkout(
         .rows_affected();
         if created == 0 {
             return Err(
-                ApiError::conflict(format!("order id {order_id:?} is already used"))
-                    .with_error(FieldError::parameter("orderId", "already used")),
+                ApiError::conflict(format!("you already have an order {order_id:?}"))
+                    .with_error(FieldError::parameter("orderId", "already used by one of your orders")),
             );
         }
         let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
@@ -300,6 +320,182 @@ pub async fn checkout(
         Ok(Effect { tx, outcome, event })
     })
     .await
+}
+
+/// One cart line whose menu item changed since it was added: what the `cart-changed` problem
+/// lists in `changes`.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLineChange {
+    pub item_id: String,
+    /// The item's name as the menu has it now (as the cart had it if the item is gone).
+    pub name: String,
+    /// The unit price the cart held.
+    pub old_price_cents: i64,
+    /// The unit price on the menu now; absent when the item is no longer on any menu.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_price_cents: Option<i64>,
+    /// False when the item cannot be ordered now; the line was then removed from the cart.
+    pub available: bool,
+}
+
+/// A checkout's `409` problem (documentation only: an ordinary problem, which for
+/// `/problems/cart-changed` carries the extension member `changes`).
+#[allow(dead_code)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartChangedProblem {
+    /// `/problems/cart-changed`, or `/problems/conflict` (empty cart, order id in use)
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: Option<String>,
+    errors: Option<Vec<FieldError>>,
+    /// `cart-changed`: the cart as it is now (prices updated, unavailable lines removed); its
+    /// version is the `ETag`.
+    #[schema(value_type = Option<Object>)]
+    current: Option<serde_json::Value>,
+    /// `cart-changed`: what changed, one entry per line.
+    changes: Option<Vec<CartLineChange>>,
+}
+
+/// The lines whose price or availability differ from the menu now.
+async fn line_changes(
+    conn: &mut AnyConnection,
+    lines: &[CartLine],
+) -> Result<Vec<CartLineChange>, ApiError> {
+    let mut changes = Vec::new();
+    for line in lines {
+        let item = load_menu_item(&mut *conn, &line.item_id).await?;
+        let change = match item.filter(|i| !i.meta.deleted) {
+            None => Some(CartLineChange {
+                item_id: line.item_id.clone(),
+                name: line.name.clone(),
+                old_price_cents: line.unit_price_cents,
+                new_price_cents: None,
+                available: false,
+            }),
+            Some(item) if !item.available || item.price_cents != line.unit_price_cents => {
+                Some(CartLineChange {
+                    item_id: line.item_id.clone(),
+                    name: item.name,
+                    old_price_cents: line.unit_price_cents,
+                    new_price_cents: Some(item.price_cents),
+                    available: item.available,
+                })
+            }
+            Some(_) => None,
+        };
+        changes.extend(change);
+    }
+    Ok(changes)
+}
+
+fn cart_changed(changes: Vec<CartLineChange>, current: Option<&Cart>) -> ApiError {
+    let detail = if changes.is_empty() {
+        "the menu changed while checking out; check out again to see what changed".to_owned()
+    } else {
+        let each: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                if c.available {
+                    format!(
+                        "{:?} now costs {} cents (was {})",
+                        c.name,
+                        c.new_price_cents.unwrap_or_default(),
+                        c.old_price_cents
+                    )
+                } else {
+                    format!(
+                        "{:?} is no longer available (removed from the cart)",
+                        c.name
+                    )
+                }
+            })
+            .collect();
+        format!(
+            "the cart changed since its items were added: {}; nothing was ordered",
+            each.join("; ")
+        )
+    };
+    let mut err = ApiError::new(StatusCode::CONFLICT, "cart-changed", "Cart changed", detail)
+        .with_extension(
+            "changes",
+            serde_json::to_value(&changes).expect("changes serialize"),
+        );
+    if let Some(cart) = current {
+        err = err.with_current(
+            serde_json::to_value(cart).expect("carts serialize"),
+            cart.meta.version,
+        );
+    }
+    err
+}
+
+/// Brings the cart's lines up to the menu (new prices; unavailable items removed) with a
+/// version bump and its `cart.updated` event, and answers the `cart-changed` problem that
+/// carries the cart as it is now. The checkout's idempotency key is not recorded (nothing
+/// was ordered), so the client may check out again under the same key.
+async fn refresh_cart(
+    state: &AppState,
+    owner: &str,
+    cart: Cart,
+    changes: &[CartLineChange],
+) -> Result<ApiError, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let meta = match bump_cart(&mut tx, owner, cart.meta.version).await {
+        Ok(meta) => meta,
+        Err(stale) => return Ok(stale),
+    };
+    let mut lines = cart.lines;
+    for change in changes {
+        match change.new_price_cents.filter(|_| change.available) {
+            Some(price) => {
+                sqlx::query(
+                    "UPDATE cart_lines SET unit_price_cents = $1, name = $2 WHERE owner = $3 AND item_id = $4",
+                )
+                .bind(price)
+                .bind(&change.name)
+                .bind(owner)
+                .bind(&change.item_id)
+                .execute(&mut *tx)
+                .await
+                .context("repricing a cart line")?;
+                for line in lines.iter_mut().filter(|l| l.item_id == change.item_id) {
+                    line.unit_price_cents = price;
+                    line.name.clone_from(&change.name);
+                }
+            }
+            None => {
+                sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+                    .bind(owner)
+                    .bind(&change.item_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("removing an unavailable cart line")?;
+                lines.retain(|l| l.item_id != change.item_id);
+            }
+        }
+    }
+    let cart = Cart {
+        owner: owner.to_owned(),
+        total_cents: total_cents(&lines),
+        lines,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
+    let event = NewEvent {
+        kind: event_types::CART_UPDATED,
+        partition_key: format!("cart:{owner}"),
+        source: SOURCE,
+        data: serde_json::to_value(&cart).context("serializing a cart")?,
+        owner: Some(owner.to_owned()),
+    };
+    let event = crate::events::append(&mut tx, state.db.backend, event).await?;
+    tx.commit().await.context("committing a refreshed cart")?;
+    state.db.announce_commit(event.seq);
+    Ok(cart_changed(changes.to_vec(), Some(&cart)))
 }
 
 fn stale_cart(cart: &Cart) -> ApiError {

@@ -89,9 +89,8 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_id("id", &id)?;
-    let order = load_order(state.db.reader(), &id)
+    let order = load_order(state.db.reader(), &caller.subject, &id)
         .await?
-        .filter(|o| o.owner == caller.subject)
         .ok_or_else(|| ApiError::not_found(format!("you have no order {id:?}")))?;
     Ok(conditional_json(
         &headers,
@@ -101,15 +100,20 @@ pub async fn get(
     ))
 }
 
+/// `owner`'s order `id` (order ids are a namespace per owner).
 pub(crate) async fn load_order<'e>(
     db: impl Executor<'e, Database = Any>,
+    owner: &str,
     id: &str,
 ) -> Result<Option<Order>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .context("reading an order")?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE owner = $1 AND id = $2"
+    ))
+    .bind(owner)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .context("reading an order")?;
     row.as_ref().map(order_from_row).transpose()
 }
 

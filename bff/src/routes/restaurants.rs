@@ -2,7 +2,7 @@
 
 use crate::events::NewEvent;
 use crate::http::{
-    check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
+    check_id, check_last_modified_by, check_preconditions, check_text, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
 };
 use crate::idempotency::{self, Command, Effect, Outcome};
@@ -123,6 +123,7 @@ pub async fn put_menu_item(
     if name.is_empty() || name.chars().count() > 100 {
         errors.push(FieldError::pointer("/name", "must be 1 to 100 characters"));
     }
+    errors.extend(check_text("/name", &input.name));
     if !(0..=MAX_PRICE_CENTS).contains(&input.price_cents) {
         errors.push(FieldError::pointer(
             "/priceCents",

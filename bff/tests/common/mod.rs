@@ -166,7 +166,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = tessera_bff::router(state.clone());
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let header_timeout = Duration::from_millis(config.http_header_timeout_ms);
+        let server = tokio::spawn(tessera_bff::server::serve_http(
+            listener,
+            app,
+            header_timeout,
+            std::future::pending(),
+        ));
         let kitchen = tessera_bff::kitchen::spawn(state.clone());
         let live = tessera_bff::live::spawn(state.clone());
         let http = reqwest::Client::builder()

@@ -31,6 +31,11 @@ pub enum ClientMessage {
         #[serde(default)]
         topics: Vec<String>,
     },
+    /// Renews the connection's authentication with a fresh token of the same subject (after
+    /// `hello` only). A connection authenticated by an expiring token closes with
+    /// [`close::TOKEN_EXPIRED`] once it has expired (plus the server's clock-skew leeway)
+    /// unless a renewed token arrives first; the server does not answer a renewal it accepts.
+    Auth { token: String },
 }
 
 /// What the server sends.
@@ -66,10 +71,19 @@ pub struct PollAnswer {
 
 /// WebSocket close codes (4000–4999 are the application's).
 pub mod close {
-    /// The first message was not a valid `hello`, or its token was refused.
+    /// The `hello` or `auth` token was refused, or no `hello` came.
     pub const UNAUTHORIZED: u16 = 4001;
-    /// A message the server does not understand; the reason says what was wrong.
+    /// A `hello` the server understood but cannot follow (bad topics or cursor); the reason
+    /// says what was wrong.
     pub const BAD_MESSAGE: u16 = 4002;
+    /// The connection's token expired (plus the server's leeway) without an `auth` renewal.
+    pub const TOKEN_EXPIRED: u16 = 4401;
+    /// A text message that is not JSON, or not a message of this protocol (RFC 6455 1002).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A binary message: the protocol is JSON text (RFC 6455 1003).
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A message over the server's size limit (RFC 6455 1009).
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The client read too slowly and its buffer filled; the reason is a [`super::Resume`].
     pub const TOO_SLOW: u16 = 4008;
     /// No message or pong within two heartbeats.
