@@ -34,6 +34,26 @@ thread_local! {
     static CURSOR: std::cell::Cell<Cursor> = std::cell::Cell::new(Cursor(stored_cursor().unwrap_or(0)));
     /// Whether this tab holds the connection.
     static LEADER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The open socket's news, for session changes to reach it.
+    static OPEN_SOCKET: std::cell::RefCell<Option<mpsc::UnboundedSender<SocketNews>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A renewed token goes to the open socket (the server closes a socket whose token expired,
+/// unless it is renewed on it); another user's session, or none, closes it, so the next one
+/// authenticates as whoever is signed in now.
+fn follow_session() {
+    crate::session::on_change(|session, same_user| {
+        OPEN_SOCKET.with(|open| {
+            if let Some(tx) = open.borrow().as_ref() {
+                let news = match (&session.id_token, same_user) {
+                    (Some(token), true) => SocketNews::Token(token.clone()),
+                    _ => SocketNews::Closed,
+                };
+                let _ = tx.unbounded_send(news);
+            }
+        })
+    });
 }
 
 /// What tabs say to each other.
@@ -55,6 +75,7 @@ pub fn start() {
     // relayed event, it would already hold that event's seq (the leader stores it as it
     // relays) and the event would be dropped as seen.
     CURSOR.with(|_| {});
+    follow_session();
     let channel = web_sys::BroadcastChannel::new(CHANNEL).ok();
     if let Some(channel) = &channel {
         let answer = channel.clone();
@@ -238,6 +259,8 @@ fn api_url(path: &str) -> String {
 
 enum SocketNews {
     Text(String),
+    /// The session's token was renewed.
+    Token(String),
     Closed,
 }
 
@@ -283,6 +306,7 @@ async fn socket(
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     ws.set_onerror(Some(on_close.as_ref().unchecked_ref()));
+    OPEN_SOCKET.with(|open| *open.borrow_mut() = Some(tx.clone()));
     let mut ready = false;
     loop {
         let news = futures_util::future::select(rx.next(), Box::pin(sleep_ms(SILENCE_MS as u64)));
@@ -293,6 +317,10 @@ async fn socket(
         };
         match news {
             SocketNews::Closed => break,
+            SocketNews::Token(token) => {
+                let renewal = serde_json::to_string(&ClientMessage::Auth { token });
+                let _ = ws.send_with_str(&renewal.unwrap_or_default());
+            }
             SocketNews::Text(text) => {
                 let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                 match message["type"].as_str() {
@@ -321,6 +349,7 @@ async fn socket(
             }
         }
     }
+    OPEN_SOCKET.with(|open| *open.borrow_mut() = None);
     ws.set_onopen(None);
     ws.set_onmessage(None);
     ws.set_onclose(None);
