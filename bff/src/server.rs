@@ -1,4 +1,5 @@
-//! The HTTP server loop: hyper with a header read timeout and WebSocket upgrades.
+//! The HTTP server loop: hyper with a deadline for a connection's first request head, and
+//! WebSocket upgrades.
 //! (`axum::serve` gives hyper no timer, so hyper's header read timeout never fires there, and a
 //! client that stops in the middle of its request head holds its connection forever.)
 
@@ -10,14 +11,15 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets every connection finish what
-/// it is answering and returns once all are closed. A client that has not sent its whole
-/// request head within `header_timeout` of starting it is disconnected.
+/// it is answering and returns once all are closed. A client that has not sent its first
+/// request head whole within `header_timeout` of connecting is disconnected.
 pub async fn serve_http(
     listener: TcpListener,
     app: axum::Router,
@@ -41,23 +43,32 @@ pub async fn serve_http(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|req: Request<Incoming>| req.map(Body::new)),
-        );
+        // hyper's own `header_read_timeout` also ends idle keep-alive connections, and
+        // Chromium then fails a `PUT` it sends on such a socket as it closes ("Failed to
+        // fetch", not retried): so the deadline here covers only a connection's first request
+        // head, the one a slow client holds a fresh connection open with.
+        let head_arrived = Arc::new(Notify::new());
+        let arrived = head_arrived.clone();
+        let service =
+            TowerToHyperService::new(app.clone().map_request(move |req: Request<Incoming>| {
+                arrived.notify_one();
+                req.map(Body::new)
+            }));
         let mut signal = signal_rx.clone();
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+            builder.http1().timer(TokioTimer::new());
             let mut conn =
                 pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
+            let mut deadline = pin!(tokio::time::sleep(header_timeout));
+            let mut head_seen = false;
             let mut shutting_down = false;
             loop {
                 tokio::select! {
                     _ = conn.as_mut() => break,
+                    _ = head_arrived.notified(), if !head_seen => head_seen = true,
+                    // Dropping the connection closes it.
+                    _ = deadline.as_mut(), if !head_seen => break,
                     _ = signal.changed(), if !shutting_down => {
                         shutting_down = true;
                         conn.as_mut().graceful_shutdown();
