@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets every connection finish what
 /// it is answering and returns once all are closed. A client that has not sent its first
-/// request head whole within `header_timeout` of connecting is disconnected.
+/// request head whole within `header_timeout` of its first byte is disconnected.
 pub async fn serve_http(
     listener: TcpListener,
     app: axum::Router,
@@ -43,10 +43,11 @@ pub async fn serve_http(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // hyper's own `header_read_timeout` also ends idle keep-alive connections, and
-        // Chromium then fails a `PUT` it sends on such a socket as it closes ("Failed to
-        // fetch", not retried): so the deadline here covers only a connection's first request
-        // head, the one a slow client holds a fresh connection open with.
+        // hyper's own `header_read_timeout` also ends idle keep-alive connections, and a
+        // browser's preconnected ones, and Chromium then fails a `PUT` it sends on such a
+        // socket as it closes ("Failed to fetch", not retried). So the deadline here runs from
+        // the first byte of a connection's first request to the end of its head: the window a
+        // slow client holds a connection open with.
         let head_arrived = Arc::new(Notify::new());
         let arrived = head_arrived.clone();
         let service =
@@ -56,6 +57,15 @@ pub async fn serve_http(
             }));
         let mut signal = signal_rx.clone();
         tokio::spawn(async move {
+            let mut first = [0u8; 1];
+            tokio::select! {
+                peeked = stream.peek(&mut first) => {
+                    if !matches!(peeked, Ok(n) if n > 0) {
+                        return; // closed before asking anything
+                    }
+                }
+                _ = signal.changed() => return,
+            }
             let mut builder = Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new());
             let mut conn =
