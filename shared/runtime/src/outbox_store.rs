@@ -307,7 +307,6 @@ impl OutboxStore {
         let applied = Self::applied_in(&tx, doing).await?;
         let mut outbox = Outbox::default().with_applied(applied);
         let entry = outbox.enqueue(next, new, now_ms).clone();
-        outbox.take_changed();
         Self::put_number(&tx, NEXT_ID, next + 1, doing).await?;
         Self::add_new(&tx, &entry, doing).await?;
         Self::put_number(&tx, GENERATION, generation + 1, doing).await?;
