@@ -152,20 +152,7 @@ pub async fn put_item(
                 quantity,
             }),
         }
-        let cart = Cart {
-            owner: owner.clone(),
-            total_cents: total_cents(&lines),
-            lines,
-            currency: CURRENCY.to_owned(),
-            meta,
-        };
-        let event = NewEvent {
-            kind: event_types::CART_UPDATED,
-            partition_key: format!("cart:{owner}"),
-            source: SOURCE,
-            data: serde_json::to_value(&cart).context("serializing a cart")?,
-            owner: Some(owner.clone()),
-        };
+        let (cart, event) = updated_cart(owner, lines, meta)?;
         let status = if exists {
             StatusCode::OK
         } else {
@@ -478,20 +465,7 @@ async fn refresh_cart(
             }
         }
     }
-    let cart = Cart {
-        owner: owner.to_owned(),
-        total_cents: total_cents(&lines),
-        lines,
-        currency: CURRENCY.to_owned(),
-        meta,
-    };
-    let event = NewEvent {
-        kind: event_types::CART_UPDATED,
-        partition_key: format!("cart:{owner}"),
-        source: SOURCE,
-        data: serde_json::to_value(&cart).context("serializing a cart")?,
-        owner: Some(owner.to_owned()),
-    };
+    let (cart, event) = updated_cart(owner, lines, meta)?;
     let event = crate::events::append(&mut tx, state.db.backend, event).await?;
     tx.commit().await.context("committing a refreshed cart")?;
     state.db.announce_commit(event.seq);
@@ -510,6 +484,29 @@ fn stale_cart(cart: &Cart) -> ApiError {
 
 /// Creates the cart row (version 1) or bumps its version, only if it is still at `expected`;
 /// returns the new metadata.
+/// `owner`'s cart as now stored, and the `cart.updated` event that carries it.
+fn updated_cart(
+    owner: &str,
+    lines: Vec<CartLine>,
+    meta: EntityMeta,
+) -> Result<(Cart, NewEvent), ApiError> {
+    let cart = Cart {
+        owner: owner.to_owned(),
+        total_cents: total_cents(&lines),
+        lines,
+        currency: CURRENCY.to_owned(),
+        meta,
+    };
+    let event = NewEvent {
+        kind: event_types::CART_UPDATED,
+        partition_key: format!("cart:{owner}"),
+        source: SOURCE,
+        data: serde_json::to_value(&cart).context("serializing a cart")?,
+        owner: Some(owner.to_owned()),
+    };
+    Ok((cart, event))
+}
+
 async fn bump_cart(
     tx: &mut Transaction<'static, Any>,
     owner: &str,
