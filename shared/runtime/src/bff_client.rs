@@ -80,8 +80,12 @@ impl Bff {
 
     /// `GET url` (a site path), with the user's waiting commands applied to the answer.
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
+        // The commands waiting when the request goes out: one the server applies while the
+        // answer is on its way is either in the answer or still overlaid, never in neither
+        // (which showed the value from before the user's edit for a moment).
+        let before = crate::outbox_client::snapshot().await.ok();
         let (mut value, freshness) = self.send("GET", url).await?;
-        crate::outbox_client::overlay(&self.subject, url, &mut value).await;
+        crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
         Ok((value, freshness))
     }
 

@@ -20,6 +20,8 @@ pub mod js_value;
 #[cfg(feature = "browser")]
 pub mod outbox_client;
 #[cfg(feature = "browser")]
+pub mod outbox_journal;
+#[cfg(feature = "browser")]
 pub mod outbox_store;
 #[cfg(feature = "browser")]
 pub mod replay;

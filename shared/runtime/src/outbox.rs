@@ -296,6 +296,24 @@ impl Outbox {
             .map(|o| &o.edit)
     }
 
+    /// This outbox with the entries `earlier` had and this one no longer has (confirmed or
+    /// discarded since), as they were then: for overlaying an answer whose request went out
+    /// when the outbox was `earlier`, which may predate a command confirmed meanwhile.
+    /// Overlay edits set, upsert or remove, so one applied again on an answer that already
+    /// has it changes nothing.
+    pub fn since(mut self, earlier: Outbox) -> Outbox {
+        for (id, entry) in earlier.entries {
+            let let_go = self
+                .entries
+                .get(&id)
+                .is_none_or(|now| now.state == EntryState::Done);
+            if let_go {
+                self.entries.insert(id, entry);
+            }
+        }
+        self
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }

@@ -85,10 +85,22 @@ pub async fn snapshot() -> Result<Outbox, StoreError> {
     store().await?.read().await
 }
 
-/// Applies `subject`'s waiting commands on `query` to `body`; how many applied.
-pub async fn overlay(subject: &str, query: &str, body: &mut serde_json::Value) -> usize {
+/// Applies `subject`'s waiting commands on `query` to `body`, an answer to a request that went
+/// out when the outbox was `before`; how many applied.
+pub async fn overlay(
+    subject: &str,
+    query: &str,
+    before: Option<Outbox>,
+    body: &mut serde_json::Value,
+) -> usize {
     match snapshot().await {
-        Ok(outbox) => tessera_contract::overlay::apply(body, outbox.overlays_for(subject, query)),
+        Ok(now) => {
+            let outbox = match before {
+                Some(before) => now.since(before),
+                None => now,
+            };
+            tessera_contract::overlay::apply(body, outbox.overlays_for(subject, query))
+        }
         Err(e) => {
             web_sys::console::warn_1(
                 &format!("tessera outbox: no overlay for {query}: {e}").into(),

@@ -15,8 +15,13 @@
 //! while the data is still being written, so a crash right after the user saw "not sent yet"
 //! could lose the change. The replayer's own bookkeeping stays relaxed: losing a claim or a
 //! settle only sends a command again, under its idempotency key.
+//!
+//! Strict durability does not survive Chromium deleting a corrupted database after a crash;
+//! each queued command is also kept in a journal outside IndexedDB ([`crate::outbox_journal`]),
+//! and an open puts back what such a deletion took.
 
 use crate::outbox::{Applied, Change, Entry, NewEntry, Outbox};
+use crate::outbox_journal::Journal;
 use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
 use idb::{CursorDirection, Database, Transaction, TransactionMode};
@@ -32,6 +37,9 @@ const NEXT_ID: &str = "nextId";
 const APPLIED: &str = "applied";
 /// Moved on by every write (anyone who writes the outbox must move it on).
 const GENERATION: &str = "generation";
+/// When this database was created (ms since the epoch): a database without it was created by
+/// this open, so the journal's commands, if any, were lost with the one before.
+const BORN: &str = "born";
 const SCHEMA_VERSION: u32 = 1;
 
 fn failed(doing: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
@@ -60,6 +68,7 @@ pub struct OutboxStore {
     raw: web_sys::IdbDatabase,
     /// The outbox as this connection last read or wrote it, and the generation it had then.
     cached: RefCell<Option<Cached>>,
+    journal: Journal,
 }
 
 struct Cached {
@@ -103,11 +112,74 @@ impl OutboxStore {
         // outlive the `Database` given up here.
         db.forget_callbacks();
         let raw: web_sys::IdbDatabase = db.into();
-        Ok(OutboxStore {
+        let store = OutboxStore {
             db: Database::from(raw.clone()),
             raw,
             cached: RefCell::new(None),
-        })
+            journal: Journal::of(name),
+        };
+        match store.reconcile().await {
+            Ok(0) => {}
+            Ok(n) => warn(&format!(
+                "tessera outbox: the browser lost the outbox database {name:?}; {n} command(s) \
+                 were put back from its journal"
+            )),
+            Err(e) => warn(&format!("tessera outbox: {e}")),
+        }
+        Ok(store)
+    }
+
+    /// Puts the journal's commands back into a database created by this open (the one before
+    /// was lost), or drops the journal's copies of commands the outbox let go. Returns how
+    /// many commands were put back.
+    async fn reconcile(&self) -> Result<usize, StoreError> {
+        let doing = "checking the outbox against its journal";
+        // Read before the database: a copy written after this read belongs to an entry
+        // committed before it, which the database read below sees.
+        let journaled = self
+            .journal
+            .entries()
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let tx = self.begin_write(&[ENTRIES, META], Durability::Strict, doing)?;
+        let stored: std::collections::BTreeSet<u64> = tx
+            .object_store(ENTRIES)
+            .map_err(failed(doing))?
+            .get_all_keys(None, None)
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?
+            .iter()
+            .filter_map(|k| k.as_f64())
+            .map(|k| k as u64)
+            .collect();
+        let missing = journaled.iter().filter(|e| !stored.contains(&e.id));
+        if Self::number_in(&tx, BORN, doing).await? > 0 {
+            let gone: Vec<u64> = missing.map(|e| e.id).collect();
+            commit(tx, doing).await?;
+            if !gone.is_empty() {
+                self.journal
+                    .forget(&gone)
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+            }
+            return Ok(0);
+        }
+        let mut restored = 0;
+        for entry in missing {
+            Self::add_new(&tx, entry, doing).await?;
+            restored += 1;
+        }
+        Self::put_number(&tx, BORN, js_sys::Date::now() as u64, doing).await?;
+        if restored > 0 {
+            let counted = Self::number_in(&tx, NEXT_ID, doing).await?;
+            let next = counted.max(Self::last_id_in(&tx, doing).await? + 1);
+            Self::put_number(&tx, NEXT_ID, next, doing).await?;
+            let generation = Self::number_in(&tx, GENERATION, doing).await?;
+            Self::put_number(&tx, GENERATION, generation + 1, doing).await?;
+        }
+        commit(tx, doing).await?;
+        Ok(restored)
     }
 
     fn begin_read(&self, stores: &[&str], doing: &str) -> Result<Transaction, StoreError> {
@@ -317,6 +389,11 @@ impl OutboxStore {
             c.generation = generation + 1;
             *self.cached.borrow_mut() = cached;
         }
+        // The command is safe in the outbox; without its copy it is only exposed to a lost
+        // database, so a failure here is reported, not the user's.
+        if let Err(e) = self.journal.record(&entry).await {
+            warn(&format!("tessera outbox: {e}"));
+        }
         Ok(entry)
     }
 
@@ -334,6 +411,13 @@ impl OutboxStore {
         let result = f(&mut outbox);
         let changes = outbox.take_changed();
         let wrote = !changes.is_empty();
+        let deleted: Vec<u64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Delete(id) => Some(*id),
+                Change::Put(_) => None,
+            })
+            .collect();
         Self::write(&tx, changes, doing).await?;
         if Self::write_applied(&tx, &mut outbox, doing).await? || wrote {
             generation += 1;
@@ -341,6 +425,13 @@ impl OutboxStore {
         }
         commit(tx, doing).await?;
         *self.cached.borrow_mut() = Some(Cached { generation, outbox });
+        // A copy left behind (this fails, or the browser stops first) is dropped by the next
+        // open, which finds no entry behind it.
+        if !deleted.is_empty() {
+            if let Err(e) = self.journal.forget(&deleted).await {
+                warn(&format!("tessera outbox: {e}"));
+            }
+        }
         Ok(result)
     }
 
@@ -408,4 +499,8 @@ impl OutboxStore {
     pub fn close(&self) {
         self.db.close();
     }
+}
+
+fn warn(message: &str) {
+    web_sys::console::warn_1(&message.into());
 }

@@ -157,6 +157,71 @@ async fn an_id_counter_that_went_back_never_overwrites_a_waiting_command() {
     page.close();
 }
 
+/// Deletes database `name`, as Chromium does with one it finds corrupted after a crash.
+async fn delete_database(name: &str) {
+    let delete = js_sys::Function::new_with_args(
+        "name",
+        "return new Promise((resolve, reject) => {
+           const req = indexedDB.deleteDatabase(name);
+           req.onsuccess = () => resolve();
+           req.onerror = () => reject(req.error);
+           req.onblocked = () => reject(new Error('a connection is still open'));
+         })",
+    );
+    let promise = delete.call1(&JsValue::NULL, &name.into()).unwrap();
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap();
+}
+
+fn keys(o: &tessera_runtime::outbox::Outbox) -> Vec<(u64, String, EntryState)> {
+    o.entries()
+        .map(|e| (e.id, e.idempotency_key.clone(), e.state))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_database_the_browser_deleted_gets_its_waiting_commands_back() {
+    let name = format!("tessera-test-outbox-{}", js_sys::Math::random());
+    let page = OutboxStore::open_named(&name).await.unwrap();
+    for n in 1..=3 {
+        page.enqueue(new_entry(n), n as u64).await.unwrap();
+    }
+    // The first is sent and confirmed (the outbox lets it go); the second is being sent.
+    page.update(Load::AsIs, Durability::Relaxed, |o| {
+        o.start_sending(1, 10).unwrap();
+        o.settle(1, Outcome::Applied { version: Some(1) }, 11, 0.0)
+            .unwrap();
+        o.start_sending(2, 12).unwrap();
+    })
+    .await
+    .unwrap();
+    page.close();
+
+    delete_database(&name).await;
+    let reopened = OutboxStore::open_named(&name).await.unwrap();
+    assert_eq!(
+        keys(&reopened.read().await.unwrap()),
+        vec![
+            (2, "key-2".to_string(), EntryState::Pending),
+            (3, "key-3".to_string(), EntryState::Pending)
+        ],
+        "the waiting commands are back under their ids and keys; the confirmed one is not"
+    );
+    let fourth = reopened.enqueue(new_entry(4), 4).await.unwrap();
+    assert_eq!(fourth.id, 4, "new commands queue after the restored ones");
+
+    // A later open of the same database finds it whole and adds nothing.
+    let again = OutboxStore::open_named(&name).await.unwrap();
+    assert_eq!(
+        keys(&again.read().await.unwrap()).len(),
+        3,
+        "an open of a database that was not lost restores nothing"
+    );
+    again.close();
+    reopened.close();
+}
+
 #[wasm_bindgen_test]
 fn idempotency_keys_stay_random_uuids_without_random_uuid() {
     use wasm_bindgen::JsCast;

@@ -529,6 +529,54 @@ fn overlays_show_only_the_subjects_commands_that_still_wait() {
 }
 
 #[test]
+fn an_answer_requested_before_a_confirmation_keeps_the_confirmed_edit() {
+    use tessera_contract::overlay::{Edit, Overlay};
+    let mut outbox = Outbox::default();
+    for id in [1, 2] {
+        let new = NewEntry {
+            idempotency_key: format!("k{id}"),
+            entity: format!("item-{id}@alice"),
+            subject: "alice".into(),
+            base_version: Some(1),
+            command: cmd("/api/items"),
+            label: String::new(),
+            overlays: vec![Overlay {
+                query: "/api/items".into(),
+                edit: Edit::Set {
+                    pointer: format!("/{id}"),
+                    value: id.into(),
+                },
+            }],
+        };
+        outbox.enqueue(id, new, 0);
+    }
+    let before = outbox.clone();
+    // While the request is out, 1 is confirmed (let go) and 2 is refused.
+    outbox.start_sending(1, 0).unwrap();
+    outbox.settle(1, applied(2), 0, 0.0).unwrap();
+    outbox.start_sending(2, 0).unwrap();
+    let refused = Outcome::Rejected {
+        status: 422,
+        message: "no".into(),
+    };
+    outbox.settle(2, refused, 0, 0.0).unwrap();
+    let pointers = |o: &Outbox| -> Vec<String> {
+        o.overlays_for("alice", "/api/items")
+            .map(|e| match e {
+                Edit::Set { pointer, .. } => pointer.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(pointers(&outbox.clone()), Vec::<String>::new());
+    assert_eq!(
+        pointers(&outbox.since(before)),
+        vec!["/1".to_string()],
+        "the confirmed edit may not be in the answer yet; the refused one never will be"
+    );
+}
+
+#[test]
 fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
     let mut outbox = Outbox::default();
     queue(&mut outbox, 1, "cart", Some(1));
