@@ -29,7 +29,10 @@ thread_local! {
 pub fn start(session: &Session) {
     use_session(session);
     follow_announcements();
-    Listener::new("online", |_| outbox_client::kick_reconnected()).forget();
+    // Sent from here as well as registered for Background Sync: after the network flapped,
+    // Chromium's sync has already run and failed offline and waits out its own backoff, so a
+    // registration alone left the commands for the retry timer (the flaps test showed it).
+    Listener::new("online", |_| outbox_client::retry_now(true)).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
         if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
             outbox_client::retry_now(false);

@@ -137,11 +137,6 @@ pub fn kick() {
     kick_for(false, false);
 }
 
-/// [`kick`] after the network came back: entries backing off go at once.
-pub fn kick_reconnected() {
-    kick_for(true, false);
-}
-
 /// Sends what waits from this page now, Background Sync or not (still registering it, for
 /// when the page closes): a sync whose last run left commands waiting is tried again on the
 /// browser's own schedule, minutes later, which is too late for the page's retry timer and
