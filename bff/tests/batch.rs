@@ -200,6 +200,31 @@ async fn a_conflict_undoes_only_its_own_command(kind: common::Kind) {
     let again = batch(&s, Some(ALICE), &json!({ "commands": [retry] })).await;
     assert_eq!(statuses(&results_of(&again)), [200]);
     assert_eq!(s.all_events().await.len(), 4);
+
+    // Menu items chain too: create, update at 1, a stale update at 1, update at 2.
+    let menu = |if_match: Option<&str>, price: i64| {
+        let mut c = json!({"method": "PUT", "path": "/api/restaurants/pho-corner/menu/bun-cha",
+            "idempotencyKey": key(), "body": {"name": "Bún chả", "priceCents": price, "available": true}});
+        if let Some(v) = if_match {
+            c["ifMatch"] = json!(v);
+        }
+        c
+    };
+    let r = batch(
+        &s,
+        Some(ADMIN),
+        &json!({"commands": [menu(None, 1100), menu(Some("\"1\""), 1150),
+            menu(Some("\"1\""), 1) , menu(Some("\"2\""), 1200)]}),
+    )
+    .await;
+    let results = results_of(&r);
+    assert_eq!(statuses(&results), [201, 200, 412, 200], "{}", r.text);
+    assert_eq!(results[2]["body"]["current"], results[1]["body"]);
+    assert_eq!(results[3]["body"]["version"], 3);
+    assert_eq!(results[3]["body"]["priceCents"], 1200);
+    let events = s.all_events().await;
+    assert_eq!(events.len(), 7);
+    assert!(events[4..].iter().all(|e| e["type"] == "menu.item-updated"));
     s.stop().await;
 }
 

@@ -364,3 +364,41 @@ fn headers(command: &BatchCommand) -> Result<CommandHeaders, ApiError> {
     }
     command_headers(&map)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(method: &str, path: &str) -> u16 {
+        match route(method, path) {
+            Ok(_) => 200,
+            Err(e) => e.status.as_u16(),
+        }
+    }
+
+    #[test]
+    fn routes_are_the_command_routes_only() {
+        assert_eq!(status("PUT", "/api/cart/items/pho-bo"), 200);
+        assert_eq!(status("PUT", "/api/cart/checkout/o-1"), 200);
+        assert_eq!(status("PUT", "/api/restaurants/r/menu/i"), 200);
+        assert_eq!(status("POST", "/api/cart/items/pho-bo"), 405);
+        assert_eq!(status("put", "/api/cart/items/pho-bo"), 405);
+        for path in [
+            "/api/cart/items/",
+            "/api/cart/items",
+            "/api/cart/items/a/b",
+            "/api//cart/items/a",
+            "api/cart/items/a",
+            "/api/cart/items/a?x=1",
+            "/api/cart/items/a#f",
+            "/api/restaurants//menu/i",
+            "/api/restaurants/r/menu/",
+            "/api/cart",
+            "/api/batch",
+            "",
+        ] {
+            assert_eq!(status("PUT", path), 404, "{path:?}");
+            assert_eq!(status("GET", path), 404, "{path:?}");
+        }
+    }
+}
