@@ -454,8 +454,27 @@ async fn the_same_batch_sent_concurrently_applies_once(kind: common::Kind) {
         })
         .collect();
     let body = json!({ "commands": commands });
-    let answers = join_all((0..4).map(|_| batch(&s, Some(ALICE), &body))).await;
+    // Four copies of the batch, and its first command twice alone, all at once.
+    let first_key = commands[0]["idempotencyKey"].as_str().unwrap();
+    let (answers, singles) = tokio::join!(
+        join_all((0..4).map(|_| batch(&s, Some(ALICE), &body))),
+        join_all((0..2).map(|_| s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            first_key,
+            None,
+            r#"{"quantity": 1}"#
+        )))
+    );
     let all: Vec<Vec<Value>> = answers.iter().map(results_of).collect();
+    for single in &singles {
+        assert_eq!(single.status, 201, "{}", single.text);
+        assert_eq!(single.json(), all[0][0]["body"]);
+    }
+    let singles_fresh = singles
+        .iter()
+        .filter(|r| r.header("idempotent-replayed").is_none())
+        .count();
     for results in &all {
         assert_eq!(statuses(results), statuses(&all[0]), "{results:?}");
         for (r, f) in results.iter().zip(&all[0]) {
@@ -466,7 +485,10 @@ async fn the_same_batch_sent_concurrently_applies_once(kind: common::Kind) {
     assert!(statuses(&all[0])[1..].iter().all(|s| *s == 200));
     // Each command was applied by exactly one of the requests.
     for i in 0..n {
-        let fresh = all.iter().filter(|r| r[i]["replayed"] == false).count();
+        let mut fresh = all.iter().filter(|r| r[i]["replayed"] == false).count();
+        if i == 0 {
+            fresh += singles_fresh;
+        }
         assert_eq!(fresh, 1, "command {i}: {all:?}");
     }
     assert_eq!(s.all_events().await.len(), n);
