@@ -149,6 +149,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiE
         )
         .with_error(FieldError::pointer("", e.to_string()))
     })?;
+    parse_value(raw)
+}
+
+/// [`parse_json`] for a body already read as JSON (a batch command's `body`).
+pub fn parse_value<T: DeserializeOwned>(raw: serde_json::Value) -> Result<JsonBody<T>, ApiError> {
     // serde would happily read a struct from an array (`[1]` as `{"quantity": 1}`).
     if !raw.is_object() {
         return Err(ApiError::invalid(vec![FieldError::pointer(

@@ -15,11 +15,12 @@ use anyhow::Context;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Executor, Row, Transaction};
 use std::future::Future;
 use tessera_contract::sync::FieldError;
 
 /// One command request, as far as idempotency is concerned.
+#[derive(Clone, Debug)]
 pub struct Command {
     pub key: String,
     /// The caller: keys are a namespace per subject.
@@ -67,7 +68,7 @@ impl Outcome {
         Ok(Outcome { status, body, etag })
     }
 
-    fn into_response(self, replayed: bool) -> Response {
+    pub fn into_response(self, replayed: bool) -> Response {
         let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
@@ -91,6 +92,15 @@ pub struct Effect {
     pub tx: Transaction<'static, Any>,
     pub outcome: Outcome,
     pub event: NewEvent,
+}
+
+/// What a command's core did inside a transaction that a batch shares with other commands.
+pub enum Applied {
+    /// Accepted: the key is recorded with this answer and the event appended.
+    Accepted { outcome: Outcome, event: NewEvent },
+    /// Refused, yet with a change that stays (a checkout that refreshed the cart's prices): the
+    /// event is appended, the key is not recorded (so the client may try again with it).
+    Refused { error: ApiError, event: NewEvent },
 }
 
 /// Runs `command` exactly once. A recorded key replays its response. Otherwise `effect` runs in
@@ -119,6 +129,24 @@ where
         Ok(effect) => effect,
         Err(err) => return replay_or(db, command, err).await,
     };
+    if !record(&mut *tx, command, &outcome).await? {
+        drop(tx);
+        return replay_or(db, command, key_in_use()).await;
+    }
+    // Last, so PostgreSQL's append lock covers only the insert and the commit.
+    let event = events::append(&mut tx, db.backend, event).await?;
+    tx.commit().await.context("committing a command")?;
+    db.announce_commit(event.seq);
+    Ok(outcome.into_response(false))
+}
+
+/// Stores `command`'s key with its answer, in the transaction of its effect. False when the key
+/// is already taken (by a concurrent request that committed first): nothing was stored.
+pub async fn record<'e>(
+    conn: impl Executor<'e, Database = Any>,
+    command: &Command,
+    outcome: &Outcome,
+) -> Result<bool, ApiError> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency (subject, key, fingerprint, status, body, etag, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -130,21 +158,18 @@ where
     .bind(&outcome.body)
     .bind(&outcome.etag)
     .bind(now_rfc3339())
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .context("recording a command's response")?
     .rows_affected();
-    if inserted == 0 {
-        drop(tx);
-        let taken = ApiError::conflict("the Idempotency-Key was used by a concurrent request")
-            .with_error(FieldError::header("Idempotency-Key", "in use"));
-        return replay_or(db, command, taken).await;
-    }
-    // Last, so PostgreSQL's append lock covers only the insert and the commit.
-    let event = events::append(&mut tx, db.backend, event).await?;
-    tx.commit().await.context("committing a command")?;
-    db.announce_commit(event.seq);
-    Ok(outcome.into_response(false))
+    Ok(inserted == 1)
+}
+
+/// What a command whose key a concurrent request took answers if that request's answer cannot
+/// be replayed.
+pub fn key_in_use() -> ApiError {
+    ApiError::conflict("the Idempotency-Key was used by a concurrent request")
+        .with_error(FieldError::header("Idempotency-Key", "in use"))
 }
 
 /// The recorded response for `command` if there is one, else `err`: what a command rejected
@@ -158,6 +183,18 @@ pub async fn replay_or(db: &Db, command: &Command, err: ApiError) -> Result<Resp
 
 /// The recorded response for `command`, if its key was used (a 422 if by another request).
 pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
+    Ok(lookup(db.reader(), command)
+        .await?
+        .map(|outcome| outcome.into_response(true)))
+}
+
+/// The recorded answer for `command`, if its key was used (a 422 if by another request), read
+/// through `conn`: a batch looks keys up in its own transaction, so it sees the keys its earlier
+/// commands recorded.
+pub async fn lookup<'e>(
+    conn: impl Executor<'e, Database = Any>,
+    command: &Command,
+) -> Result<Option<Outcome>, ApiError> {
     // The caller's own key; else a row from before keys were per caller (subject ''), which
     // counts only when it is this very request (its fingerprint covers the caller).
     let row = sqlx::query(
@@ -168,7 +205,7 @@ pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, Ap
     .bind(&command.key)
     .bind(&command.subject)
     .bind(&command.fingerprint)
-    .fetch_optional(db.reader())
+    .fetch_optional(conn)
     .await
     .context("looking up an idempotency key")?;
     let Some(row) = row else { return Ok(None) };
@@ -184,10 +221,9 @@ pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, Ap
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .context("stored status out of range")?;
-    let outcome = Outcome {
+    Ok(Some(Outcome {
         status,
         body: row.try_get("body")?,
         etag: row.try_get("etag")?,
-    };
-    Ok(Some(outcome.into_response(true)))
+    }))
 }

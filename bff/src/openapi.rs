@@ -2,7 +2,7 @@
 //! built from (utoipa-axum registers both at once), so the two cannot drift apart.
 
 use crate::problem::ApiError;
-use crate::routes::{cart, events, live, offline, orders, restaurants};
+use crate::routes::{batch, cart, events, live, offline, orders, restaurants};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
     info(title = "Tessera BFF", description = "Queries (GET with ETag), idempotent commands (PUT with Idempotency-Key and If-Match) and the domain-event log. \
         Errors are application/problem+json. Development tokens: `Authorization: Bearer dev:<subject>:<role1>,<role2>`."),
     modifiers(&BearerAuth),
-    tags((name = "restaurants"), (name = "cart"), (name = "orders"), (name = "events"), (name = "meta"))
+    tags((name = "restaurants"), (name = "cart"), (name = "batch"), (name = "orders"), (name = "events"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -92,6 +92,7 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cart::get))
         .routes(routes!(cart::put_item))
         .routes(routes!(cart::checkout))
+        .routes(routes!(batch::post))
         .routes(routes!(orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(events::list))

@@ -240,8 +240,10 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document as JSON, extension members included: the body of the response,
+    /// and a batch command's result.
+    pub fn to_problem_json(&self) -> serde_json::Value {
         let mut problem =
             serde_json::to_value(self.to_problem()).expect("a problem always serializes");
         if let Some(members) = problem.as_object_mut() {
@@ -249,15 +251,26 @@ impl IntoResponse for ApiError {
                 members.entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
+        problem
+    }
+
+    /// The `ETag` the response carries: the version of `current`, if any.
+    pub fn etag(&self) -> Option<String> {
+        self.current
+            .as_ref()
+            .map(|(_, version)| entity_etag(*version))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.to_problem_json();
         let body = serde_json::to_vec(&problem).expect("a problem always serializes");
         let mut response =
             (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
         let headers = response.headers_mut();
-        if let Some((_, version)) = &self.current {
-            headers.insert(
-                header::ETAG,
-                HeaderValue::from_str(&entity_etag(*version)).expect("digits"),
-            );
+        if let Some(etag) = self.etag() {
+            headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("digits"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, self.challenge());

@@ -1,6 +1,8 @@
 //! Crash safety: the real binary is killed with SIGKILL in the middle of a burst of commands and
 //! restarted. Every acknowledged command must be there with its event, and entity versions and
 //! events must match one to one (no event without its change, no change without its event).
+//! Half the customers also send batches (`POST /api/batch`), so a kill can land inside one:
+//! its commands commit together or not at all.
 
 mod common;
 
@@ -74,6 +76,67 @@ struct Ack {
     version_after: i64,
     status: u16,
     text: String,
+    /// Sent in a `POST /api/batch` (its `text` is then the result's body, re-serialized).
+    batched: bool,
+}
+
+/// Two chained cart changes in one `POST /api/batch`; the acknowledged ones, or `None` when the
+/// server died under it.
+async fn send_batch(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    items: &[&str],
+    c: usize,
+    n: usize,
+    version: &mut i64,
+) -> Option<Vec<Ack>> {
+    let commands: Vec<(String, String, String)> = (0..2)
+        .map(|i| {
+            (
+                format!("/api/cart/items/{}", items[(n + c + i) % items.len()]),
+                key(),
+                format!(r#"{{"quantity": {}}}"#, (n + i) % 4 + 1),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "commands": commands.iter().enumerate().map(|(i, (path, k, body))| serde_json::json!({
+            "method": "PUT", "path": path, "idempotencyKey": k,
+            "ifMatch": format!("\"{}\"", *version + i as i64),
+            "body": serde_json::from_str::<Value>(body).unwrap(),
+        })).collect::<Vec<_>>(),
+    });
+    let resp = http
+        .post(format!("{base}/api/batch"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.ok()?;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let mut acks = Vec::new();
+    for ((path, k, body), result) in commands
+        .into_iter()
+        .zip(answer["results"].as_array().unwrap())
+    {
+        let status = result["status"].as_u64().unwrap() as u16;
+        assert!(status == 200 || status == 201, "{result}");
+        *version = result["body"]["version"].as_i64().unwrap();
+        acks.push(Ack {
+            path,
+            key: k,
+            body,
+            version_after: *version,
+            status,
+            text: result["body"].to_string(),
+            batched: true,
+        });
+    }
+    Some(acks)
 }
 
 async fn killed_mid_burst_loses_no_acknowledged_command(kind: Kind) {
@@ -103,6 +166,17 @@ async fn killed_mid_burst_loses_no_acknowledged_command(kind: Kind) {
                 let mut version = 0;
                 let mut acks = Vec::new();
                 for n in 0.. {
+                    // Odd customers send every fifth step as a batch of two chained changes.
+                    if c % 2 == 1 && n % 5 == 2 {
+                        let Some(batch) =
+                            send_batch(&http, &base, &token, &items, c, n, &mut version).await
+                        else {
+                            break;
+                        };
+                        acked.fetch_add(batch.len(), Ordering::Relaxed);
+                        acks.extend(batch);
+                        continue;
+                    }
                     let (path, body) = if n % 5 == 4 {
                         (format!("/api/cart/checkout/c{c}-o{n}"), "{}".to_owned())
                     } else {
@@ -139,6 +213,7 @@ async fn killed_mid_burst_loses_no_acknowledged_command(kind: Kind) {
                             version_after: version,
                             status,
                             text,
+                            batched: false,
                         });
                         acked.fetch_add(1, Ordering::Relaxed);
                     }
@@ -254,21 +329,33 @@ async fn killed_mid_burst_loses_no_acknowledged_command(kind: Kind) {
         );
     }
 
-    // An acknowledged command replayed after the restart still answers as it did.
-    let a = results
-        .iter()
-        .flat_map(|(t, acks)| acks.iter().map(move |a| (t, a)))
-        .next()
-        .unwrap();
-    let replay = http
-        .put(format!("{}{}", bff.base, a.1.path))
-        .bearer_auth(a.0)
-        .header("idempotency-key", &a.1.key)
-        .header("content-type", "application/json")
-        .body(a.1.body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.status().as_u16(), a.1.status);
-    assert_eq!(replay.text().await.unwrap(), a.1.text);
+    // An acknowledged command replayed after the restart still answers as it did (byte for
+    // byte; one acknowledged in a batch, as the same JSON).
+    for batched in [false, true] {
+        let Some((token, a)) = results
+            .iter()
+            .flat_map(|(t, acks)| acks.iter().map(move |a| (t, a)))
+            .find(|(_, a)| a.batched == batched)
+        else {
+            assert!(batched, "no single command was acknowledged");
+            continue;
+        };
+        let replay = http
+            .put(format!("{}{}", bff.base, a.path))
+            .bearer_auth(token)
+            .header("idempotency-key", &a.key)
+            .header("content-type", "application/json")
+            .body(a.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.status().as_u16(), a.status);
+        let text = replay.text().await.unwrap();
+        if batched {
+            let text: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(text, serde_json::from_str::<Value>(&a.text).unwrap());
+        } else {
+            assert_eq!(text, a.text);
+        }
+    }
 }

@@ -6,7 +6,7 @@ use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody,
 };
-use crate::idempotency::{self, Command, Effect, Outcome};
+use crate::idempotency::{self, Applied, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::restaurants::{load_menu_item, meta_from_row};
@@ -17,10 +17,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
-use sqlx::{Any, AnyConnection, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, Executor, Row};
 use tessera_contract::sync::{
-    entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError, Order,
-    OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
+    entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError,
+    MenuItem, Order, OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
 };
 
 const SOURCE: &str = "bff/cart";
@@ -63,53 +63,120 @@ pub async fn put_item(
     headers: CommandHeaders,
     body: JsonBody<PutCartItem>,
 ) -> Result<Response, ApiError> {
-    check_id("itemId", &item_id)?;
-    check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
-    let quantity = body.value.quantity;
-    if quantity > MAX_QUANTITY {
-        return Err(ApiError::invalid(vec![FieldError::pointer(
-            "/quantity",
-            format!("must be from 0 to {MAX_QUANTITY}"),
-        )]));
-    }
-    let item = load_menu_item(state.db.reader(), &item_id)
-        .await?
-        .filter(|i| !i.meta.deleted)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no menu item {item_id:?}"))
-                .with_error(FieldError::parameter("itemId", "not on any menu"))
-        })?;
-    if quantity > 0 && !item.available {
-        return Err(
-            ApiError::conflict(format!("{:?} is not available right now", item.name))
-                .with_error(FieldError::parameter("itemId", "not available")),
-        );
-    }
-
-    let command = Command::new(
-        headers.idempotency_key.clone(),
-        &caller.subject,
-        "PUT",
-        &format!("/api/cart/items/{item_id}"),
-        &body.canonical,
-    );
-    let owner = &caller.subject;
+    let put = PutItem::prepare(&caller, item_id, headers, body)?;
+    let command = put.command.clone();
     // Read outside the transaction, so SQLite's single writer is not held for it: the
     // conditional version bump proves it still current.
-    let before = load_cart(state.db.reader(), owner).await?;
-    let exists = before.meta.version > 0;
-    if let Err(err) = check_preconditions(&headers, exists.then_some(before.meta.version), || {
-        stale_cart(&before)
-    }) {
-        return idempotency::replay_or(&state.db, &command, err).await;
-    }
+    // One pooled connection for both reads, given back before anything else takes one.
+    let (item, checked) = {
+        let mut conn = state.db.reader().acquire().await?;
+        let item = put.menu_item(&mut conn).await?;
+        (item, put.check(&mut conn).await)
+    };
+    let before = match checked {
+        Ok(before) => before,
+        Err(err) => return idempotency::replay_or(&state.db, &command, err).await,
+    };
     idempotency::run(&state.db, &command, |mut tx| async move {
-        let meta = bump_cart(&mut tx, owner, before.meta.version).await?;
+        let (outcome, event) = put.write(&mut tx, item, before).await?;
+        Ok(Effect { tx, outcome, event })
+    })
+    .await
+}
+
+/// `PUT /api/cart/items/{itemId}`, checked and ready to run: alone (the handler above) or in
+/// a batch, through the same steps.
+pub(crate) struct PutItem {
+    owner: String,
+    item_id: String,
+    quantity: u32,
+    headers: CommandHeaders,
+    pub command: Command,
+}
+
+impl PutItem {
+    /// Everything that needs no database: ids, the body's rules, the idempotency fingerprint.
+    pub fn prepare(
+        caller: &Caller,
+        item_id: String,
+        headers: CommandHeaders,
+        body: JsonBody<PutCartItem>,
+    ) -> Result<PutItem, ApiError> {
+        check_id("itemId", &item_id)?;
+        check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
+        let quantity = body.value.quantity;
+        if quantity > MAX_QUANTITY {
+            return Err(ApiError::invalid(vec![FieldError::pointer(
+                "/quantity",
+                format!("must be from 0 to {MAX_QUANTITY}"),
+            )]));
+        }
+        let command = Command::new(
+            headers.idempotency_key.clone(),
+            &caller.subject,
+            "PUT",
+            &format!("/api/cart/items/{item_id}"),
+            &body.canonical,
+        );
+        Ok(PutItem {
+            owner: caller.subject.clone(),
+            item_id,
+            quantity,
+            headers,
+            command,
+        })
+    }
+
+    /// The menu item the line is for: 404 if it is on no menu, 409 if it cannot be ordered now.
+    async fn menu_item(&self, conn: &mut AnyConnection) -> Result<MenuItem, ApiError> {
+        let item_id = &self.item_id;
+        let item = load_menu_item(&mut *conn, item_id)
+            .await?
+            .filter(|i| !i.meta.deleted)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no menu item {item_id:?}"))
+                    .with_error(FieldError::parameter("itemId", "not on any menu"))
+            })?;
+        if self.quantity > 0 && !item.available {
+            return Err(
+                ApiError::conflict(format!("{:?} is not available right now", item.name))
+                    .with_error(FieldError::parameter("itemId", "not available")),
+            );
+        }
+        Ok(item)
+    }
+
+    /// The cart as it is, if the command's preconditions hold for it.
+    async fn check(&self, conn: &mut AnyConnection) -> Result<Cart, ApiError> {
+        let before = load_cart(&mut *conn, &self.owner).await?;
+        let exists = before.meta.version > 0;
+        check_preconditions(&self.headers, exists.then_some(before.meta.version), || {
+            stale_cart(&before)
+        })?;
+        Ok(before)
+    }
+
+    /// The change itself, conditional on the cart still being `before`.
+    async fn write(
+        self,
+        conn: &mut AnyConnection,
+        item: MenuItem,
+        before: Cart,
+    ) -> Result<(Outcome, NewEvent), ApiError> {
+        let PutItem {
+            owner,
+            item_id,
+            quantity,
+            ..
+        } = self;
+        let owner = &owner;
+        let exists = before.meta.version > 0;
+        let meta = bump_cart(&mut *conn, owner, before.meta.version).await?;
         if quantity == 0 {
             sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
                 .bind(owner)
                 .bind(&item_id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .context("removing a cart line")?;
         } else {
@@ -125,7 +192,7 @@ pub async fn put_item(
             .bind(&item.name)
             .bind(item.price_cents)
             .bind(i64::from(quantity))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .context("writing a cart line")?;
         }
@@ -159,9 +226,16 @@ pub async fn put_item(
             StatusCode::CREATED
         };
         let outcome = Outcome::json(status, &cart, Some(entity_etag(cart.meta.version)))?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+        Ok((outcome, event))
+    }
+
+    /// All of it inside `conn` (a batch's transaction).
+    pub async fn apply(self, conn: &mut AnyConnection) -> Result<Applied, ApiError> {
+        let item = self.menu_item(conn).await?;
+        let before = self.check(conn).await?;
+        let (outcome, event) = self.write(conn, item, before).await?;
+        Ok(Applied::Accepted { outcome, event })
+    }
 }
 
 #[utoipa::path(put, path = "/api/cart/checkout/{orderId}", tag = "cart",
@@ -186,53 +260,107 @@ pub async fn checkout(
     headers: CommandHeaders,
     body: JsonBody<Checkout>,
 ) -> Result<Response, ApiError> {
-    check_id("orderId", &order_id)?;
-    check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
-    if headers.create_only {
-        return Err(ApiError::bad_request(FieldError::header(
-            "If-None-Match",
-            "checkout always creates; send If-Match with the cart version or nothing",
-        )));
-    }
-    let command = Command::new(
-        headers.idempotency_key.clone(),
-        &caller.subject,
-        "PUT",
-        &format!("/api/cart/checkout/{order_id}"),
-        &body.canonical,
-    );
-    let owner = &caller.subject;
+    let checkout = PlaceOrder::prepare(&caller, order_id, headers, body)?;
+    let command = checkout.command.clone();
     // Read outside the transaction; the conditional version bump proves it still current.
-    let cart = load_cart(state.db.reader(), owner).await?;
-    let rejected = if headers.if_match.is_some_and(|v| v != cart.meta.version) {
-        Some(stale_cart(&cart))
-    } else if cart.lines.is_empty() {
-        Some(
-            ApiError::conflict("the cart is empty")
-                .with_error(FieldError::pointer("/lines", "no items to order")),
-        )
-    } else {
-        None
+    // One pooled connection for these reads, given back before anything else takes one.
+    let mut conn = state.db.reader().acquire().await?;
+    let cart = match checkout.check(&mut conn).await {
+        Ok(cart) => cart,
+        Err(err) => {
+            drop(conn);
+            return idempotency::replay_or(&state.db, &command, err).await;
+        }
     };
-    if let Some(err) = rejected {
-        return idempotency::replay_or(&state.db, &command, err).await;
-    }
     // Prices and availability as the menu says now, not as when the lines were added.
-    let changes = {
-        let mut conn = state.db.reader().acquire().await?;
-        line_changes(&mut conn, &cart.lines).await?
-    };
+    let changes = line_changes(&mut conn, &cart.lines).await?;
+    drop(conn);
     if !changes.is_empty() {
         // A retry of a checkout that went through replays it; it never touches the new cart.
         if let Some(response) = idempotency::recorded(&state.db, &command).await? {
             return Ok(response);
         }
-        return Err(refresh_cart(&state, owner, cart, &changes).await?);
+        return Err(refresh_cart(&state, &checkout.owner, cart, &changes).await?);
     }
+    let step_ms = state.kitchen_step_ms;
     idempotency::run(&state.db, &command, |mut tx| async move {
+        let (outcome, event) = checkout.write(&mut tx, cart, step_ms).await?;
+        Ok(Effect { tx, outcome, event })
+    })
+    .await
+}
+
+/// `PUT /api/cart/checkout/{orderId}`, checked and ready to run: alone (the handler above) or
+/// in a batch, through the same steps.
+pub(crate) struct PlaceOrder {
+    owner: String,
+    order_id: String,
+    headers: CommandHeaders,
+    pub command: Command,
+}
+
+impl PlaceOrder {
+    /// Everything that needs no database: ids, the body's rules, the idempotency fingerprint.
+    pub fn prepare(
+        caller: &Caller,
+        order_id: String,
+        headers: CommandHeaders,
+        body: JsonBody<Checkout>,
+    ) -> Result<PlaceOrder, ApiError> {
+        check_id("orderId", &order_id)?;
+        check_last_modified_by(body.value.last_modified_by.as_deref(), &caller.subject)?;
+        if headers.create_only {
+            return Err(ApiError::bad_request(FieldError::header(
+                "If-None-Match",
+                "checkout always creates; send If-Match with the cart version or nothing",
+            )));
+        }
+        let command = Command::new(
+            headers.idempotency_key.clone(),
+            &caller.subject,
+            "PUT",
+            &format!("/api/cart/checkout/{order_id}"),
+            &body.canonical,
+        );
+        Ok(PlaceOrder {
+            owner: caller.subject.clone(),
+            order_id,
+            headers,
+            command,
+        })
+    }
+
+    /// The cart to order, if it is at the version sent (when one was) and not empty.
+    async fn check(&self, conn: &mut AnyConnection) -> Result<Cart, ApiError> {
+        let cart = load_cart(&mut *conn, &self.owner).await?;
+        if self
+            .headers
+            .if_match
+            .is_some_and(|v| v != cart.meta.version)
+        {
+            Err(stale_cart(&cart))
+        } else if cart.lines.is_empty() {
+            Err(ApiError::conflict("the cart is empty")
+                .with_error(FieldError::pointer("/lines", "no items to order")))
+        } else {
+            Ok(cart)
+        }
+    }
+
+    /// The order, conditional on the cart still being `cart` and its prices still the menu's.
+    async fn write(
+        self,
+        conn: &mut AnyConnection,
+        cart: Cart,
+        kitchen_step_ms: u64,
+    ) -> Result<(Outcome, NewEvent), ApiError> {
+        let PlaceOrder {
+            owner, order_id, ..
+        } = self;
+        let owner = &owner;
         // Again inside the transaction, so a menu change committed since the check above
         // cannot slip into the order (the next try then refreshes the cart).
-        if !line_changes(&mut tx, &cart.lines).await?.is_empty() {
+        if !line_changes(&mut *conn, &cart.lines).await?.is_empty() {
             return Err(cart_changed(Vec::new(), None));
         }
         let now = now_rfc3339();
@@ -252,21 +380,22 @@ pub async fn checkout(
         .bind(total)
         .bind(&now)
         .bind(placed_ms)
-        .bind(placed_ms + state.kitchen_step_ms as i64)
-        .execute(&mut *tx)
+        .bind(placed_ms + kitchen_step_ms as i64)
+        .execute(&mut *conn)
         .await
         .context("creating an order")?
         .rows_affected();
         if created == 0 {
             return Err(
-                ApiError::conflict(format!("you already have an order {order_id:?}"))
-                    .with_error(FieldError::parameter("orderId", "already used by one of your orders")),
+                ApiError::conflict(format!("you already have an order {order_id:?}")).with_error(
+                    FieldError::parameter("orderId", "already used by one of your orders"),
+                ),
             );
         }
-        let meta = bump_cart(&mut tx, owner, cart.meta.version).await?;
+        let meta = bump_cart(&mut *conn, owner, cart.meta.version).await?;
         sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
             .bind(owner)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .context("emptying a cart")?;
         let emptied = Cart {
@@ -304,9 +433,27 @@ pub async fn checkout(
             &order,
             Some(entity_etag(order.meta.version)),
         )?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+        Ok((outcome, event))
+    }
+
+    /// All of it inside `conn` (a batch's transaction). Changed prices refresh the cart there
+    /// and refuse the checkout, keeping the refresh and its event, as alone.
+    pub async fn apply(
+        self,
+        conn: &mut AnyConnection,
+        kitchen_step_ms: u64,
+    ) -> Result<Applied, ApiError> {
+        let cart = self.check(conn).await?;
+        let changes = line_changes(conn, &cart.lines).await?;
+        if !changes.is_empty() {
+            return match refresh(conn, &self.owner, cart, &changes).await? {
+                (error, Some(event)) => Ok(Applied::Refused { error, event }),
+                (error, None) => Err(error),
+            };
+        }
+        let (outcome, event) = self.write(conn, cart, kitchen_step_ms).await?;
+        Ok(Applied::Accepted { outcome, event })
+    }
 }
 
 /// One cart line whose menu item changed since it was added: what the `cart-changed` problem
@@ -431,9 +578,27 @@ async fn refresh_cart(
     changes: &[CartLineChange],
 ) -> Result<ApiError, ApiError> {
     let mut tx = state.db.begin().await?;
-    let meta = match bump_cart(&mut tx, owner, cart.meta.version).await {
+    let (problem, event) = refresh(&mut tx, owner, cart, changes).await?;
+    let Some(event) = event else {
+        return Ok(problem);
+    };
+    let event = crate::events::append(&mut tx, state.db.backend, event).await?;
+    tx.commit().await.context("committing a refreshed cart")?;
+    state.db.announce_commit(event.seq);
+    Ok(problem)
+}
+
+/// [`refresh_cart`]'s writes in `conn`: the problem to answer, and the event to append with
+/// them (none when the cart moved on meanwhile: the problem is then a 412 and nothing changed).
+async fn refresh(
+    conn: &mut AnyConnection,
+    owner: &str,
+    cart: Cart,
+    changes: &[CartLineChange],
+) -> Result<(ApiError, Option<NewEvent>), ApiError> {
+    let meta = match bump_cart(&mut *conn, owner, cart.meta.version).await {
         Ok(meta) => meta,
-        Err(stale) => return Ok(stale),
+        Err(stale) => return Ok((stale, None)),
     };
     let mut lines = cart.lines;
     for change in changes {
@@ -446,7 +611,7 @@ async fn refresh_cart(
                 .bind(&change.name)
                 .bind(owner)
                 .bind(&change.item_id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .context("repricing a cart line")?;
                 for line in lines.iter_mut().filter(|l| l.item_id == change.item_id) {
@@ -458,7 +623,7 @@ async fn refresh_cart(
                 sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
                     .bind(owner)
                     .bind(&change.item_id)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await
                     .context("removing an unavailable cart line")?;
                 lines.retain(|l| l.item_id != change.item_id);
@@ -466,10 +631,7 @@ async fn refresh_cart(
         }
     }
     let (cart, event) = updated_cart(owner, lines, meta)?;
-    let event = crate::events::append(&mut tx, state.db.backend, event).await?;
-    tx.commit().await.context("committing a refreshed cart")?;
-    state.db.announce_commit(event.seq);
-    Ok(cart_changed(changes.to_vec(), Some(&cart)))
+    Ok((cart_changed(changes.to_vec(), Some(&cart)), Some(event)))
 }
 
 fn stale_cart(cart: &Cart) -> ApiError {
@@ -508,7 +670,7 @@ fn updated_cart(
 }
 
 async fn bump_cart(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     owner: &str,
     expected: i64,
 ) -> Result<EntityMeta, ApiError> {
@@ -517,14 +679,14 @@ async fn bump_cart(
         sqlx::query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
             .bind(owner)
             .bind(&now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
     } else {
         sqlx::query("UPDATE carts SET version = version + 1, last_modified = $1, last_modified_by = $2 WHERE owner = $2 AND version = $3")
             .bind(&now)
             .bind(owner)
             .bind(expected)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
     }
     .context("writing a cart")?
@@ -533,7 +695,7 @@ async fn bump_cart(
         // A concurrent command won between our read and our write (PostgreSQL, read committed,
         // so this next statement sees the winner's commit). Reading through the transaction,
         // not the pool, so a burst of conflicts cannot exhaust the pool.
-        return Err(stale_cart(&load_cart(&mut **tx, owner).await?));
+        return Err(stale_cart(&load_cart(&mut *tx, owner).await?));
     }
     Ok(EntityMeta {
         version: expected + 1,

@@ -1,5 +1,6 @@
 //! One module per micro-app base path, plus the event log.
 
+pub mod batch;
 pub mod cart;
 pub mod events;
 pub mod live;

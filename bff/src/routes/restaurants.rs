@@ -5,7 +5,7 @@ use crate::http::{
     check_id, check_last_modified_by, check_preconditions, check_text, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
 };
-use crate::idempotency::{self, Command, Effect, Outcome};
+use crate::idempotency::{self, Applied, Command, Effect, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::time::now_rfc3339;
@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 use tessera_contract::sync::{
     entity_etag, event_types, EntityMeta, FieldError, MenuItem, Page, Problem, PutMenuItem,
     Restaurant, RestaurantDetail, CURRENCY,
@@ -113,44 +113,92 @@ pub async fn put_menu_item(
     headers: CommandHeaders,
     body: JsonBody<PutMenuItem>,
 ) -> Result<Response, ApiError> {
-    caller.require_admin()?;
-    check_id("id", &restaurant_id)?;
-    check_id("itemId", &item_id)?;
-    let input = &body.value;
-    check_last_modified_by(input.last_modified_by.as_deref(), &caller.subject)?;
-    let mut errors = Vec::new();
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::pointer("/name", "must be 1 to 100 characters"));
-    }
-    errors.extend(check_text("/name", &input.name));
-    if !(0..=MAX_PRICE_CENTS).contains(&input.price_cents) {
-        errors.push(FieldError::pointer(
-            "/priceCents",
-            format!("must be from 0 to {MAX_PRICE_CENTS} (EUR cents)"),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
+    let put = PutItem::prepare(&caller, restaurant_id, item_id, headers, body)?;
+    let command = put.command.clone();
+    // Menu edits are rare: everything, reads included, happens in the transaction.
+    idempotency::run(&state.db, &command, |mut tx| async move {
+        let (outcome, event) = put.write(&mut tx).await?;
+        Ok(Effect { tx, outcome, event })
+    })
+    .await
+}
+
+/// `PUT /api/restaurants/{id}/menu/{itemId}`, checked and ready to run: alone (the handler
+/// above) or in a batch, through the same steps.
+pub(crate) struct PutItem {
+    restaurant_id: String,
+    item_id: String,
+    input: PutMenuItem,
+    subject: String,
+    headers: CommandHeaders,
+    pub command: Command,
+}
+
+impl PutItem {
+    /// Everything that needs no database: the admin role, ids, the body's rules, the
+    /// idempotency fingerprint.
+    pub fn prepare(
+        caller: &Caller,
+        restaurant_id: String,
+        item_id: String,
+        headers: CommandHeaders,
+        body: JsonBody<PutMenuItem>,
+    ) -> Result<PutItem, ApiError> {
+        caller.require_admin()?;
+        check_id("id", &restaurant_id)?;
+        check_id("itemId", &item_id)?;
+        let input = &body.value;
+        check_last_modified_by(input.last_modified_by.as_deref(), &caller.subject)?;
+        let mut errors = Vec::new();
+        let name = input.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            errors.push(FieldError::pointer("/name", "must be 1 to 100 characters"));
+        }
+        errors.extend(check_text("/name", &input.name));
+        if !(0..=MAX_PRICE_CENTS).contains(&input.price_cents) {
+            errors.push(FieldError::pointer(
+                "/priceCents",
+                format!("must be from 0 to {MAX_PRICE_CENTS} (EUR cents)"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let path = format!("/api/restaurants/{restaurant_id}/menu/{item_id}");
+        let command = Command::new(
+            headers.idempotency_key.clone(),
+            &caller.subject,
+            "PUT",
+            &path,
+            &body.canonical,
+        );
+        Ok(PutItem {
+            restaurant_id,
+            item_id,
+            input: body.value,
+            subject: caller.subject.clone(),
+            headers,
+            command,
+        })
     }
 
-    let path = format!("/api/restaurants/{restaurant_id}/menu/{item_id}");
-    let command = Command::new(
-        headers.idempotency_key.clone(),
-        &caller.subject,
-        "PUT",
-        &path,
-        &body.canonical,
-    );
-    // Menu edits are rare: everything, reads included, happens in the transaction.
-    let db = &state.db;
-    idempotency::run(db, &command, |mut tx| async move {
-        if load_restaurant(&mut *tx, &restaurant_id).await?.is_none() {
+    /// The whole command in `conn`, a transaction: reads, preconditions, the conditional write.
+    async fn write(self, conn: &mut AnyConnection) -> Result<(Outcome, NewEvent), ApiError> {
+        let PutItem {
+            restaurant_id,
+            item_id,
+            input,
+            subject,
+            headers,
+            ..
+        } = self;
+        let name = input.name.trim();
+        if load_restaurant(&mut *conn, &restaurant_id).await?.is_none() {
             return Err(ApiError::not_found(format!(
                 "no restaurant {restaurant_id:?}"
             )));
         }
-        let current = load_menu_item(&mut *tx, &item_id).await?;
+        let current = load_menu_item(&mut *conn, &item_id).await?;
         if let Some(item) = &current {
             if item.restaurant_id != restaurant_id {
                 return Err(ApiError::conflict(format!(
@@ -184,10 +232,10 @@ pub async fn put_menu_item(
             .bind(input.price_cents)
             .bind(i64::from(input.available))
             .bind(&now)
-            .bind(&caller.subject)
+            .bind(&subject)
             .bind(&item_id)
             .bind(item.meta.version)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .context("updating a menu item")?,
             None => sqlx::query(
@@ -201,18 +249,18 @@ pub async fn put_menu_item(
             .bind(input.price_cents)
             .bind(i64::from(input.available))
             .bind(&now)
-            .bind(&caller.subject)
-            .execute(&mut *tx)
+            .bind(&subject)
+            .execute(&mut *conn)
             .await
             .context("creating a menu item")?,
         }
         .rows_affected();
         if written == 0 {
-            // Another writer got there between our read and our write (PostgreSQL, read committed).
-            drop(tx);
-            return Err(stale(&load_menu_item(db.reader(), &item_id).await?));
+            // Another writer got there between our read and our write (PostgreSQL, read
+            // committed, so this next statement sees the winner's commit).
+            return Err(stale(&load_menu_item(&mut *conn, &item_id).await?));
         }
-        let item = load_menu_item(&mut *tx, &item_id)
+        let item = load_menu_item(&mut *conn, &item_id)
             .await?
             .context("menu item vanished inside its own transaction")?;
         let event = NewEvent {
@@ -228,9 +276,14 @@ pub async fn put_menu_item(
             StatusCode::CREATED
         };
         let outcome = Outcome::json(status, &item, Some(entity_etag(item.meta.version)))?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+        Ok((outcome, event))
+    }
+
+    /// All of it inside `conn` (a batch's transaction).
+    pub async fn apply(self, conn: &mut AnyConnection) -> Result<Applied, ApiError> {
+        let (outcome, event) = self.write(conn).await?;
+        Ok(Applied::Accepted { outcome, event })
+    }
 }
 
 pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
