@@ -141,6 +141,38 @@ async fn same_command_a_hundred_times_has_one_effect(kind: common::Kind) {
     assert_eq!(cart["version"], 1);
     assert_eq!(cart["lines"][0]["quantity"], 2);
     assert_eq!(s.all_events().await.len(), 1);
+
+    // The item leaves the menu; a replay of the applied command still answers what it did
+    // (an outbox told 409 would mark a command the server applied as refused).
+    let menu = s.get("/api/restaurants/pho-corner", None).await.json();
+    let pho_bo = menu["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "pho-bo")
+        .unwrap()
+        .clone();
+    let sold_out = s
+        .put(
+            "/api/restaurants/pho-corner/menu/pho-bo",
+            ADMIN,
+            &key(),
+            pho_bo["version"].as_i64(),
+            &json!({"name": pho_bo["name"], "priceCents": pho_bo["priceCents"], "available": false})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(sold_out.status, 200, "{}", sold_out.text);
+    let again = s.put("/api/cart/items/pho-bo", ALICE, &k, None, body).await;
+    assert_eq!((again.status, &again.text), (first.status, &first.text));
+    let fresh = s
+        .put("/api/cart/items/pho-bo", ALICE, &key(), None, body)
+        .await;
+    assert_eq!(
+        fresh.status, 409,
+        "a new command for it is refused: {}",
+        fresh.text
+    );
     s.stop().await;
 }
 

@@ -68,10 +68,18 @@ pub async fn put_item(
     // Read outside the transaction, so SQLite's single writer is not held for it: the
     // conditional version bump proves it still current.
     // One pooled connection for both reads, given back before anything else takes one.
-    let (item, checked) = {
+    let found = {
         let mut conn = state.db.reader().acquire().await?;
-        let item = put.menu_item(&mut conn).await?;
-        (item, put.check(&mut conn).await)
+        match put.menu_item(&mut conn).await {
+            Ok(item) => Ok((item, put.check(&mut conn).await)),
+            Err(err) => Err(err),
+        }
+    };
+    // A replay of an applied command answers what it answered, even if the item has left the
+    // menu since: an outbox told 404 would mark a command it already applied as refused.
+    let (item, checked) = match found {
+        Ok(found) => found,
+        Err(err) => return idempotency::replay_or(&state.db, &command, err).await,
     };
     let before = match checked {
         Ok(before) => before,
