@@ -29,6 +29,8 @@ pub struct ProblemParts {
     pub invalid_token: bool,
     /// RFC 9457 extension members, written next to the standard ones.
     pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Sent as `Retry-After` (seconds): the request may simply be sent again then.
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ApiError {
@@ -47,6 +49,7 @@ impl ApiError {
             current: None,
             invalid_token: false,
             extensions: serde_json::Map::new(),
+            retry_after_secs: None,
         }))
     }
 
@@ -236,8 +239,35 @@ impl From<anyhow::Error> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        ApiError::internal(anyhow::Error::new(err).context("database"))
+        match transient_code(&err) {
+            Some(code) => {
+                let mut busy = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-busy",
+                    "Database busy",
+                    format!(
+                        "the database gave up on this write ({code}: {err}); nothing of it was \
+                         applied, send it again"
+                    ),
+                );
+                busy.0.retry_after_secs = Some(1);
+                busy
+            }
+            None => ApiError::internal(anyhow::Error::new(err).context("database")),
+        }
     }
+}
+
+/// The code of a database error that only says "not now": PostgreSQL's deadlock victim and
+/// serialization failure, SQLite's busy and locked. Two batches that change the same rows in
+/// opposite orders deadlock on PostgreSQL; the loser's command is refused whole (its
+/// savepoint or transaction rolled back) and can be sent again as it is.
+fn transient_code(err: &sqlx::Error) -> Option<String> {
+    const TRANSIENT: [&str; 6] = ["40P01", "40001", "5", "6", "261", "517"];
+    let code = err.as_database_error()?.code()?;
+    TRANSIENT
+        .contains(&code.as_ref())
+        .then(|| code.into_owned())
 }
 
 impl ApiError {
@@ -274,6 +304,9 @@ impl IntoResponse for ApiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, self.challenge());
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
@@ -322,4 +355,59 @@ pub async fn problemize(response: Response) -> Response {
         }
     }
     problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "deadlock detected"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_deadlock_or_busy_database_is_a_503_to_send_again_and_anything_else_a_500() {
+        for code in ["40P01", "40001", "5", "517"] {
+            let err = ApiError::from(sqlx::Error::Database(Box::new(Coded(code))));
+            assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE, "{code}");
+            assert_eq!(err.slug, "database-busy");
+            let response = err.into_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1", "{code}");
+        }
+        let unique = ApiError::from(sqlx::Error::Database(Box::new(Coded("23505"))));
+        assert_eq!(unique.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }
