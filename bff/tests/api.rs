@@ -51,14 +51,7 @@ async fn two_writers_same_version_one_wins(kind: common::Kind) {
     );
     assert_eq!(loser.header("etag"), Some("\"2\""));
     assert_eq!(winner.json()["version"], 2);
-    let detail = s.get("/api/restaurants/pho-corner", None).await.json();
-    let item = detail["menu"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == "pho-bo")
-        .unwrap()
-        .clone();
+    let item = s.menu_item("pho-corner", "pho-bo").await.unwrap();
     assert_eq!(item, winner.json());
 
     // Two tabs of one customer, both at cart version 1.
@@ -144,14 +137,7 @@ async fn same_command_a_hundred_times_has_one_effect(kind: common::Kind) {
 
     // The item leaves the menu; a replay of the applied command still answers what it did
     // (an outbox told 409 would mark a command the server applied as refused).
-    let menu = s.get("/api/restaurants/pho-corner", None).await.json();
-    let pho_bo = menu["menu"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == "pho-bo")
-        .unwrap()
-        .clone();
+    let pho_bo = s.menu_item("pho-corner", "pho-bo").await.unwrap();
     let sold_out = s
         .put(
             "/api/restaurants/pho-corner/menu/pho-bo",

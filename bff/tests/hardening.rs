@@ -149,15 +149,9 @@ async fn set_menu_item(
     available: bool,
 ) {
     let path = format!("/api/restaurants/{restaurant}/menu/{item}");
-    let detail = server
-        .get(&format!("/api/restaurants/{restaurant}"), None)
+    let version = server
+        .menu_item(restaurant, item)
         .await
-        .json();
-    let version = detail["menu"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == item)
         .map(|i| i["version"].as_i64().unwrap());
     let body = json!({"name": name, "priceCents": price, "available": available}).to_string();
     let r = server.put(&path, ADMIN, &key(), version, &body).await;

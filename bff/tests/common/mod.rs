@@ -279,6 +279,19 @@ impl TestServer {
         self.send(req).await
     }
 
+    /// Menu item `item` of `restaurant` as the public menu shows it, if it is on the menu.
+    pub async fn menu_item(&self, restaurant: &str, item: &str) -> Option<Value> {
+        let detail = self
+            .get(&format!("/api/restaurants/{restaurant}"), None)
+            .await
+            .json();
+        detail["menu"]
+            .as_array()?
+            .iter()
+            .find(|i| i["id"] == item)
+            .cloned()
+    }
+
     /// The whole event log, as the admin sees it.
     pub async fn all_events(&self) -> Vec<Value> {
         self.events_as(ADMIN).await
