@@ -171,8 +171,6 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
   let b = await start();
   let { context, page } = await open(b, errors);
   for (let round = 1; round <= ROUNDS; round++) {
-    // A fresh load reads the cart ahead for offline use: the outbox is empty and the BFF has
-    // everything, so the saved copy is the current cart, which the offline adds build on.
     // The BFF takes at most 99 of a line: one that this round could push past that is
     // emptied first, straight at the BFF, as one more command to account for.
     for (const item of ITEMS.filter((i) => quantities[i] + PER_ROUND > 99)) {
@@ -185,6 +183,8 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
       quantities[item] = 0;
       queued += 1;
     }
+    // A fresh load reads the cart ahead for offline use: the outbox is empty and the BFF has
+    // everything, so the saved copy is the current cart, which the offline adds build on.
     if (round > 1) {
       await page.goto(server.url + "/restaurants/pho-corner");
       await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
