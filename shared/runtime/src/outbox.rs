@@ -43,6 +43,20 @@ pub struct Command {
     pub body: Option<String>,
 }
 
+impl Command {
+    /// Whether the command can ride in a `POST /api/batch`: a `PUT` to a BFF path (`/api/…`,
+    /// no query string) with a JSON object body or none, which is what the batch endpoint
+    /// takes. Anything else is sent alone.
+    pub fn batchable(&self) -> bool {
+        self.method == "PUT"
+            && self.path.starts_with("/api/")
+            && !self.path.contains(['?', '#'])
+            && self.body.as_deref().is_none_or(|b| {
+                serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v.is_object())
+            })
+    }
+}
+
 /// What the server said about the entity when it refused a command as outdated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,6 +95,50 @@ pub struct Entry {
     /// How the command shows in query answers while it waits (read-your-writes).
     #[serde(default)]
     pub overlays: Vec<Overlay>,
+}
+
+/// The most commands one batch carries (the BFF's limit for `POST /api/batch`).
+pub const BATCH_MAX: usize = 100;
+
+/// One command of a claimed batch, as it goes out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchItem {
+    /// The entry as claimed (`sending`).
+    pub entry: Entry,
+    /// The `If-Match` it carries: the entry's base version for the first command of its
+    /// entity in the batch; for each later one, the version the one before it produces
+    /// (its `If-Match` + 1: every accepted command moves its entity one version on).
+    pub if_match: Option<i64>,
+}
+
+/// Commands of one user sent in one `POST /api/batch` (one token per request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub subject: String,
+    pub items: Vec<BatchItem>,
+}
+
+/// Per entity, the version the server last said one of the user's commands produced, during
+/// this run of the replayer. A batch carries more than one command of an entity only when
+/// the first one's `If-Match` is that version: see [`Outbox::claim_batch`].
+pub type Confirmed = BTreeMap<String, i64>;
+
+/// One result of a batch: what it means, and whether it is the answer recorded for an
+/// earlier send of the key (then its version is the one the command produced back then,
+/// which says nothing about the entity now).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    pub replayed: bool,
+}
+
+impl From<Outcome> for Answer {
+    fn from(outcome: Outcome) -> Answer {
+        Answer {
+            outcome,
+            replayed: false,
+        }
+    }
 }
 
 /// A command as an app hands it to the outbox.
@@ -452,6 +510,216 @@ impl Outbox {
         e.attempts += 1;
         e.updated_at_ms = now_ms;
         Ok(e)
+    }
+
+    /// Claims a batch for `POST /api/batch`: up to `max` entries of one user (the subject of
+    /// the oldest entry that could be sent now, skipping the subjects in `busy`), in queue
+    /// order across entities, and marks them `sending`. `None` when no such entry is ready.
+    ///
+    /// Per entity the batch takes its next ready entry ([`Outbox::ready`]) and, behind it,
+    /// the entries that follow it while each is pending, past its wait, batchable and, after
+    /// the rebase the one before it would cause once applied ([`Outbox::settle`]), based on
+    /// the version that one produces. Rejected entries are skipped, as [`Outbox::ready`]
+    /// skips them; anything else ends the entity's run. Each carries the `If-Match` that
+    /// one-at-a-time sending would give it if every command before it were applied.
+    ///
+    /// A command behind another in a batch can only be applied on the version the one before
+    /// it produces; but the server checks a number, and if the one before it is refused
+    /// while someone else moved the entity to exactly that number, it is applied anyway,
+    /// before the refused one. So an entity's run goes beyond its first entry only when that
+    /// entry's `If-Match` is the version the server answered last in this run (`confirmed`):
+    /// then only a change by someone else in the moment between two batches can cause that.
+    /// A run's first batch carries one command per entity.
+    pub fn claim_batch(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+        busy: &BTreeSet<String>,
+        confirmed: &Confirmed,
+    ) -> Option<Batch> {
+        let ready: BTreeSet<u64> = self.ready(now_ms).into_iter().collect();
+        let subject = self
+            .entries
+            .values()
+            .find(|e| ready.contains(&e.id) && e.command.batchable() && !busy.contains(&e.subject))?
+            .subject
+            .clone();
+        /// How far an entity's run has come.
+        enum Run {
+            /// Taking entries: the version steps the entries taken would make (`If-Match`
+            /// → that + 1), the last one's `If-Match`.
+            Open(Vec<(i64, i64)>, i64),
+            Closed,
+        }
+        let mut runs: BTreeMap<&str, Run> = BTreeMap::new();
+        let mut taken: Vec<(u64, Option<i64>)> = Vec::new();
+        for e in self.entries.values() {
+            if taken.len() >= max {
+                break;
+            }
+            if matches!(e.state, EntryState::Rejected | EntryState::Done) {
+                continue;
+            }
+            let sendable = e.subject == subject
+                && e.state == EntryState::Pending
+                && e.not_before_ms <= now_ms
+                && e.command.batchable();
+            match runs.get_mut(e.entity.as_str()) {
+                None => {
+                    // The entity's next entry.
+                    let run = match (sendable, e.base_version) {
+                        (false, _) => Run::Closed,
+                        (true, base) => {
+                            taken.push((e.id, base));
+                            match base {
+                                Some(b) if confirmed.get(&e.entity) == Some(&b) => {
+                                    Run::Open(vec![(b, b + 1)], b)
+                                }
+                                _ => Run::Closed,
+                            }
+                        }
+                    };
+                    runs.insert(e.entity.as_str(), run);
+                }
+                Some(Run::Open(steps, last)) => {
+                    let mut base = e.base_version;
+                    for &(from, to) in steps.iter() {
+                        if base == Some(from) {
+                            base = Some(to);
+                        }
+                    }
+                    if sendable && base == Some(*last + 1) {
+                        *last += 1;
+                        steps.push((*last, *last + 1));
+                        taken.push((e.id, base));
+                    } else {
+                        runs.insert(e.entity.as_str(), Run::Closed);
+                    }
+                }
+                Some(Run::Closed) => {}
+            }
+        }
+        let mut items = Vec::with_capacity(taken.len());
+        for (id, if_match) in taken {
+            self.changed.insert(id);
+            let e = self.entries.get_mut(&id).expect("taken from the entries");
+            e.state = EntryState::Sending;
+            e.attempts += 1;
+            e.updated_at_ms = now_ms;
+            items.push(BatchItem {
+                entry: e.clone(),
+                if_match,
+            });
+        }
+        Some(Batch { subject, items })
+    }
+
+    /// Records the answers to a batch, one per item in order (from [`classify`], as for a
+    /// command sent alone; a batch that got no answer is a retry for each). Each
+    /// answer settles only the command that was sent (the key, as [`Outbox::settle_sent`]);
+    /// the refusals are returned, and the rest is settled.
+    ///
+    /// The first command of an entity in the batch, and each one behind a command that was
+    /// applied and produced the version it was sent on, is settled as if sent alone. One
+    /// behind a command that was not (conflict, rejection, retry, or another version) was
+    /// sent on a version that did not come about:
+    /// - refused (`412`, or any other refusal): it was not tried as one-at-a-time sending
+    ///   would have sent it, so it is pending again at once, its send not counted, and waits
+    ///   behind the one before it as it would have (a conflict holds the entity; a rejected
+    ///   one does not, and it goes next on its own base version);
+    /// - applied: the server applied it (someone else moved the entity to the version it
+    ///   was sent on, or the one before it produced another version than expected); that is
+    ///   what happened, so it is settled as applied, on the version it was sent on;
+    /// - a retry: as any retry.
+    ///
+    /// `confirmed` keeps, per entity, the version of its last answer in the batch if that
+    /// was applied and not a replay; any other answer forgets the entity's version.
+    pub fn settle_batch(
+        &mut self,
+        items: &[BatchItem],
+        answers: Vec<Answer>,
+        now_ms: u64,
+        mut jitter: impl FnMut() -> f64,
+        confirmed: &mut Confirmed,
+    ) -> Vec<OutboxError> {
+        let mut errors = Vec::new();
+        // Per entity seen in the batch: whether the next one's `If-Match` came about.
+        let mut came_about: BTreeMap<&str, bool> = BTreeMap::new();
+        for (item, Answer { outcome, replayed }) in items.iter().zip(answers) {
+            let (id, entity) = (item.entry.id, item.entry.entity.as_str());
+            let as_alone = came_about.get(entity).copied().unwrap_or(true);
+            let produced = match outcome {
+                Outcome::Applied { version } => version,
+                _ => None,
+            };
+            came_about.insert(
+                entity,
+                produced.is_some() && produced == item.if_match.map(|m| m + 1),
+            );
+            match (produced, replayed) {
+                (Some(v), false) => confirmed.insert(entity.to_owned(), v),
+                // A replay tells an old version, a refusal another one, a retry nothing.
+                _ => confirmed.remove(entity),
+            };
+            match self.entries.get(&id) {
+                Some(e) if e.idempotency_key != item.entry.idempotency_key => {
+                    errors.push(OutboxError::NotTheSentCommand(id));
+                    continue;
+                }
+                Some(e) if e.state != EntryState::Sending => {
+                    errors.push(OutboxError::WrongState {
+                        id,
+                        state: e.state,
+                        doing: "settle",
+                    });
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    errors.push(OutboxError::NoSuchEntry(id));
+                    continue;
+                }
+            }
+            let settled = match outcome {
+                Outcome::Conflict(_) | Outcome::Rejected { .. } if !as_alone => {
+                    self.unsend(id);
+                    Ok(())
+                }
+                Outcome::Applied { .. } => {
+                    // The version the server checked it against, which later entries
+                    // rebase from.
+                    if let Some(e) = self.entries.get_mut(&id) {
+                        e.base_version = item.if_match.or(e.base_version);
+                    }
+                    self.settle(id, outcome, now_ms, jitter())
+                }
+                outcome => self.settle(id, outcome, now_ms, jitter()),
+            };
+            errors.extend(settled.err());
+        }
+        errors
+    }
+
+    /// Gives the claimed entries of a batch back, as if never sent (the BFF has no batch
+    /// endpoint: they go out alone): pending, ready at once, their send not counted.
+    pub fn release_batch(&mut self, items: &[BatchItem]) {
+        for item in items {
+            if self.entries.get(&item.entry.id).is_some_and(|e| {
+                e.state == EntryState::Sending && e.idempotency_key == item.entry.idempotency_key
+            }) {
+                self.unsend(item.entry.id);
+            }
+        }
+    }
+
+    /// A `sending` entry back to pending, ready now, as if it had not been sent.
+    fn unsend(&mut self, id: u64) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.state = EntryState::Pending;
+            e.attempts = e.attempts.saturating_sub(1);
+            e.not_before_ms = 0;
+            self.changed.insert(id);
+        }
     }
 
     /// [`Outbox::settle`] for the answer to the send of `key`: only the command that was sent
