@@ -194,6 +194,153 @@ pub fn classify(
     }
 }
 
+/// What an HTTP answer to a command means, from its status, `ETag` version, `Retry-After`
+/// wait, `Content-Type` and body: [`classify`] with the server's problem detail as the
+/// message, and for a `412` the entity as the server has it now (the problem's `current`).
+pub fn outcome_of(
+    url: &str,
+    status: u16,
+    version: Option<i64>,
+    retry_after_ms: Option<u64>,
+    content_type: &str,
+    text: &str,
+) -> Outcome {
+    use tessera_contract::bff::{decode, BffError};
+    let problem = decode::<serde_json::Value>(url, status, content_type, text).err();
+    let message = problem.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let mut outcome = classify(status, version, retry_after_ms, message);
+    if let (Outcome::Conflict(theirs), Some(BffError::Problem(p))) = (&mut outcome, &problem) {
+        if let Some(current) = &p.current {
+            theirs.version = current
+                .get("version")
+                .and_then(|v| v.as_i64())
+                .or(theirs.version);
+            theirs.body = Some(current.to_string());
+        }
+    }
+    outcome
+}
+
+/// Where batches go.
+pub const BATCH_PATH: &str = "/api/batch";
+
+/// The body of a `POST /api/batch` carrying `items`. The items are batchable
+/// ([`Command::batchable`]): a body that is no JSON object cannot be, and is left out.
+pub fn batch_body(items: &[BatchItem]) -> String {
+    let commands: Vec<serde_json::Value> = items
+        .iter()
+        .map(|i| {
+            let mut c = serde_json::json!({
+                "method": i.entry.command.method,
+                "path": i.entry.command.path,
+                "idempotencyKey": i.entry.idempotency_key,
+            });
+            if let Some(v) = i.if_match {
+                c["ifMatch"] = tessera_contract::sync::entity_etag(v).into();
+            }
+            if let Some(body) = &i.entry.command.body {
+                if let Ok(body @ serde_json::Value::Object(_)) = serde_json::from_str(body) {
+                    c["body"] = body;
+                }
+            }
+            c
+        })
+        .collect();
+    serde_json::json!({ "commands": commands }).to_string()
+}
+
+/// What came back for a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchAnswer {
+    /// One answer per command, in order.
+    Results(Vec<Answer>),
+    /// Nothing about any command (no answer, `401`, `408`, `429`, `5xx`, or a `200` that
+    /// does not read as one result per command): each is retried with this.
+    Failed(Outcome),
+    /// The BFF has no batch endpoint (`404`, `405`) or refused the batch as a whole (another
+    /// `4xx`): its commands go out alone, this run, as if never sent.
+    Unsupported(String),
+}
+
+/// Reads the answer to a batch of `count` commands: its status, `Retry-After` wait,
+/// `Content-Type` and body.
+pub fn read_batch(
+    count: usize,
+    status: u16,
+    retry_after_ms: Option<u64>,
+    content_type: &str,
+    text: &str,
+) -> BatchAnswer {
+    #[derive(Deserialize)]
+    struct Results {
+        results: Vec<Result>,
+    }
+    #[derive(Deserialize)]
+    struct Result {
+        status: u16,
+        #[serde(default)]
+        body: serde_json::Value,
+        #[serde(default)]
+        replayed: bool,
+        #[serde(default)]
+        etag: Option<String>,
+    }
+    let retry = |error: String| {
+        BatchAnswer::Failed(Outcome::Retry {
+            error,
+            retry_after_ms,
+        })
+    };
+    match status {
+        200 => match serde_json::from_str::<Results>(text) {
+            Ok(r) if r.results.len() == count => BatchAnswer::Results(
+                r.results
+                    .into_iter()
+                    .map(|r| {
+                        let content_type = if r.status >= 400 {
+                            tessera_contract::sync::PROBLEM_JSON
+                        } else {
+                            "application/json"
+                        };
+                        let version = r
+                            .etag
+                            .as_deref()
+                            .and_then(tessera_contract::sync::parse_version_tag);
+                        Answer {
+                            outcome: outcome_of(
+                                BATCH_PATH,
+                                r.status,
+                                version,
+                                None,
+                                content_type,
+                                &r.body.to_string(),
+                            ),
+                            replayed: r.replayed,
+                        }
+                    })
+                    .collect(),
+            ),
+            Ok(r) => retry(format!(
+                "{BATCH_PATH} answered {} results for {count} commands",
+                r.results.len()
+            )),
+            Err(e) => retry(format!(
+                "{BATCH_PATH} answered what is no batch result: {e}"
+            )),
+        },
+        404 | 405 => BatchAnswer::Unsupported(format!("HTTP {status} from {BATCH_PATH}")),
+        _ => match outcome_of(BATCH_PATH, status, None, retry_after_ms, content_type, text) {
+            Outcome::Retry { error, .. } => retry(error),
+            Outcome::Rejected { status, message } => {
+                BatchAnswer::Unsupported(format!("HTTP {status} from {BATCH_PATH}: {message}"))
+            }
+            other => {
+                BatchAnswer::Unsupported(format!("{BATCH_PATH} answered HTTP {status} ({other:?})"))
+            }
+        },
+    }
+}
+
 /// A `Retry-After` header (seconds or an HTTP date already converted by the caller to Unix ms)
 /// as a wait from `now_ms`.
 pub fn retry_after_ms(header: &str) -> Option<u64> {

@@ -1293,3 +1293,106 @@ proptest! {
         prop_assert_eq!(all_applied, expected);
     }
 }
+
+#[test]
+fn a_batch_carries_each_command_as_it_would_go_alone() {
+    let (_, batch, _) = cart_batch();
+    let mut items = batch.items;
+    items[1].entry.command.body = Some(r#"{"quantity":2}"#.into());
+    items[2].entry.command.body = None;
+    let body: serde_json::Value = serde_json::from_str(&batch_body(&items)).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"commands": [
+            {"method": "PUT", "path": "/api/cart/1", "idempotencyKey": "key-1", "ifMatch": "\"3\"", "body": {}},
+            {"method": "PUT", "path": "/api/cart/2", "idempotencyKey": "key-2", "ifMatch": "\"4\"", "body": {"quantity": 2}},
+            {"method": "PUT", "path": "/api/cart/3", "idempotencyKey": "key-3", "ifMatch": "\"5\""},
+        ]})
+    );
+    items[0].if_match = None;
+    let body: serde_json::Value = serde_json::from_str(&batch_body(&items[..1])).unwrap();
+    assert_eq!(body["commands"][0].get("ifMatch"), None);
+}
+
+#[test]
+fn batch_results_mean_what_they_would_mean_alone() {
+    let text = serde_json::json!({"results": [
+        {"status": 200, "body": {"version": 4}, "replayed": false, "etag": "\"4\""},
+        {"status": 201, "body": {"version": 5}, "replayed": true, "etag": "\"5\""},
+        {"status": 412, "replayed": false, "etag": "\"9\"", "body": {
+            "type": "/problems/stale", "title": "Precondition failed", "status": 412,
+            "detail": "the cart changed", "current": {"version": 9, "lines": []}}},
+        {"status": 422, "replayed": false, "body": {
+            "type": "/problems/invalid", "title": "Invalid", "status": 422, "detail": "quantity"}},
+        {"status": 503, "replayed": false, "body": {
+            "type": "/problems/database-busy", "title": "Busy", "status": 503}},
+    ]})
+    .to_string();
+    let BatchAnswer::Results(answers) = read_batch(5, 200, None, "application/json", &text) else {
+        panic!("results");
+    };
+    assert_eq!(answers[0], Answer::from(applied(4)));
+    assert_eq!(
+        answers[1],
+        Answer {
+            outcome: applied(5),
+            replayed: true
+        }
+    );
+    let Outcome::Conflict(theirs) = &answers[2].outcome else {
+        panic!("{:?}", answers[2]);
+    };
+    assert_eq!(theirs.version, Some(9));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(theirs.body.as_deref().unwrap()).unwrap(),
+        serde_json::json!({"version": 9, "lines": []})
+    );
+    assert_eq!(
+        answers[3].outcome,
+        Outcome::Rejected {
+            status: 422,
+            message: "Invalid: quantity".into()
+        }
+    );
+    assert!(matches!(answers[4].outcome, Outcome::Retry { .. }));
+
+    // A result missing, or no results at all: nothing is known of any command.
+    assert!(matches!(
+        read_batch(6, 200, None, "application/json", &text),
+        BatchAnswer::Failed(Outcome::Retry { .. })
+    ));
+    assert!(matches!(
+        read_batch(1, 200, None, "text/html", "<html>"),
+        BatchAnswer::Failed(Outcome::Retry { .. })
+    ));
+}
+
+#[test]
+fn a_batch_refused_whole_is_retried_or_sent_alone() {
+    let problem = |status: u16| {
+        serde_json::json!({"type": "about:blank", "title": "No", "status": status}).to_string()
+    };
+    for status in [401, 408, 429, 500, 502, 503] {
+        let answer = read_batch(3, status, Some(1_000), PROBLEM_JSON_TYPE, &problem(status));
+        assert!(
+            matches!(
+                &answer,
+                BatchAnswer::Failed(Outcome::Retry {
+                    retry_after_ms: Some(1_000),
+                    ..
+                })
+            ),
+            "{status}: {answer:?}"
+        );
+    }
+    // No batch endpoint, or a batch this BFF will not take: its commands go alone.
+    for status in [400, 404, 405, 413, 422] {
+        let answer = read_batch(3, status, None, PROBLEM_JSON_TYPE, &problem(status));
+        assert!(
+            matches!(answer, BatchAnswer::Unsupported(_)),
+            "{status}: {answer:?}"
+        );
+    }
+}
+
+const PROBLEM_JSON_TYPE: &str = tessera_contract::sync::PROBLEM_JSON;
