@@ -3,11 +3,14 @@
 //! side keeps the entries in IndexedDB and performs the sends; everything it decides comes from
 //! here, so the rules are tested natively (including random interleavings with crashes).
 //!
-//! Ordering: commands on one entity (a cart, a menu item) are sent one at a time in the order
-//! they were queued; commands on different entities never wait for each other. A conflict
-//! stops its entity until the user resolves it, because every later command on that entity was
-//! based on the same outdated version. Nothing leaves the outbox without either the server
-//! confirming it or the user discarding it.
+//! Ordering: commands on one entity (a cart, a menu item) are sent in the order they were
+//! queued, one at a time or several in one batch ([`Outbox::claim_batch`]), where the server
+//! runs them in order and each carries the version the one before it produces; commands on
+//! different entities never wait for each other. A conflict stops its entity until the user
+//! resolves it, because every later command on that entity was based on the same outdated
+//! version. Nothing leaves the outbox without either the server confirming it or the user
+//! discarding it. What a batch's results do to its commands is in [`Outbox::settle_batch`] and
+//! `docs/outbox-durability.md` ("Batches").
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
