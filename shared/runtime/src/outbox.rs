@@ -835,13 +835,26 @@ impl Outbox {
                     self.unsend(id);
                     Ok(())
                 }
-                Outcome::Applied { .. } => {
+                Outcome::Applied { version } => {
                     // The version the server checked it against, which later entries
                     // rebase from.
+                    let stored = self.entries.get(&id).and_then(|e| e.base_version);
                     if let Some(e) = self.entries.get_mut(&id) {
-                        e.base_version = item.if_match.or(e.base_version);
+                        e.base_version = item.if_match.or(stored);
                     }
-                    self.settle(id, outcome, now_ms, jitter())
+                    let settled = self.settle(id, outcome, now_ms, jitter());
+                    // Applied behind one that was not (a refusal that moved the version
+                    // on): the later entries based on the version it was queued on follow
+                    // it too, unless an earlier entry still holds the entity (a conflict, a
+                    // retry), whose outcome they follow instead.
+                    let head = !self.entries.range(..id).any(|(_, e)| {
+                        e.entity == entity
+                            && !matches!(e.state, EntryState::Rejected | EntryState::Done)
+                    });
+                    if settled.is_ok() && stored != item.if_match && head {
+                        self.rebase_later(id, entity, stored, version);
+                    }
+                    settled
                 }
                 outcome => self.settle(id, outcome, now_ms, jitter()),
             };

@@ -1013,8 +1013,11 @@ fn a_command_applied_behind_a_refused_one_is_applied() {
     assert_eq!(state(&o, 3), EntryState::Done);
     assert_eq!(o.take_applied().unwrap()["cart"], vec![(4, 5), (5, 6)]);
     assert_eq!(confirmed["cart"], 6);
-    // The rest still wait behind the conflict.
+    // The rest still wait behind the conflict, and follow the user's decision on it.
     assert!(o.ready(0).is_empty());
+    assert_eq!(o.get(4).unwrap().base_version, Some(3));
+    o.resolve(1, Resolution::KeepMine, 0).unwrap();
+    assert_eq!(o.get(4).unwrap().base_version, Some(4));
 }
 
 #[test]
@@ -1396,3 +1399,25 @@ fn a_batch_refused_whole_is_retried_or_sent_alone() {
 }
 
 const PROBLEM_JSON_TYPE: &str = tessera_contract::sync::PROBLEM_JSON;
+
+#[test]
+fn a_refusal_that_moved_the_version_on_lets_the_next_command_apply() {
+    // Checkout's `409 cart-changed` refreshes the cart (3 → 4) and refuses the order; the
+    // next command, sent on 4, is applied on the refreshed cart.
+    let (mut o, batch, mut confirmed) = cart_batch();
+    let refused = Outcome::Rejected {
+        status: 409,
+        message: "the cart changed".into(),
+    };
+    settle_all(
+        &mut o,
+        &batch,
+        vec![refused, applied(5), applied(6)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Rejected);
+    assert_eq!(state(&o, 2), EntryState::Done);
+    assert_eq!(state(&o, 3), EntryState::Done);
+    assert_eq!(o.get(4).unwrap().base_version, Some(6));
+    assert_eq!(confirmed["cart"], 6);
+}
