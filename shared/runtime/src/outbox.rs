@@ -592,7 +592,9 @@ impl Outbox {
     /// one is pending and its wait is over. An entity with an entry being sent, or with a
     /// conflict, sends nothing. A rejected entry does not hold its entity: it had no effect.
     pub fn ready(&self, now_ms: u64) -> Vec<u64> {
-        let mut seen = BTreeSet::new();
+        // An entity with a command on the wire, even behind a rejected one the user sent
+        // again since, waits for its answer.
+        let mut seen = self.sending_entities();
         let mut out = Vec::new();
         for e in self.entries.values() {
             if e.state == EntryState::Rejected || e.state == EntryState::Done {
@@ -606,6 +608,14 @@ impl Outbox {
             }
         }
         out
+    }
+
+    fn sending_entities(&self) -> BTreeSet<&str> {
+        self.entries
+            .values()
+            .filter(|e| e.state == EntryState::Sending)
+            .map(|e| e.entity.as_str())
+            .collect()
     }
 
     /// When the next entry becomes ready, for the replay timer; `None` when nothing waits.
@@ -701,7 +711,11 @@ impl Outbox {
             Open(Vec<(i64, i64)>, i64),
             Closed,
         }
-        let mut runs: BTreeMap<&str, Run> = BTreeMap::new();
+        let mut runs: BTreeMap<&str, Run> = self
+            .sending_entities()
+            .into_iter()
+            .map(|entity| (entity, Run::Closed))
+            .collect();
         let mut taken: Vec<(u64, Option<i64>)> = Vec::new();
         for e in self.entries.values() {
             if taken.len() >= max {
