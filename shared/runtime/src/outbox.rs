@@ -861,11 +861,13 @@ impl Outbox {
                     // on): the later entries based on the version it was queued on follow
                     // it too, unless an earlier entry still holds the entity (a conflict, a
                     // retry), whose outcome they follow instead.
-                    let head = !self.entries.range(..id).any(|(_, e)| {
-                        e.entity == entity
-                            && !matches!(e.state, EntryState::Rejected | EntryState::Done)
-                    });
-                    if settled.is_ok() && stored != item.if_match && head {
+                    let head = || {
+                        !self.entries.range(..id).any(|(_, e)| {
+                            e.entity == entity
+                                && !matches!(e.state, EntryState::Rejected | EntryState::Done)
+                        })
+                    };
+                    if settled.is_ok() && stored != item.if_match && head() {
                         self.rebase_later(id, entity, stored, version);
                     }
                     settled

@@ -1481,3 +1481,32 @@ fn a_rejected_command_sent_again_waits_while_its_entity_has_one_on_the_wire() {
     o.settle(2, applied(4), 0, 0.0).unwrap();
     assert_eq!(o.ready(0), vec![1]);
 }
+
+#[test]
+fn a_long_queue_on_one_entity_drains_in_few_batches() {
+    let mut o = Outbox::default();
+    for id in 1..=250 {
+        queue(&mut o, id, "cart", Some(1));
+    }
+    for id in 251..=260 {
+        queue(&mut o, id, &format!("menu-{id}"), None);
+    }
+    let mut server = Server::default();
+    let mut faults = Faults::default();
+    let mut confirmed = Confirmed::new();
+    let mut sizes = Vec::new();
+    while let Some(b) = o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed) {
+        sizes.push(b.items.len());
+        let answers = server.batch(&b.items, &mut faults);
+        assert_eq!(
+            o.settle_batch(&b.items, answers, 0, || 0.0, &mut confirmed),
+            vec![]
+        );
+        o.take_changed();
+    }
+    // The cart's first command and the ten menu items, then the cart in runs of 100.
+    assert_eq!(sizes, vec![11, 100, 100, 49]);
+    assert_eq!(o.entries().count(), 0);
+    assert_eq!(server.applied["cart"], (1..=250).collect::<Vec<u64>>());
+    assert_eq!(server.versions["cart"], 251);
+}
