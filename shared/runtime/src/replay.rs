@@ -6,11 +6,12 @@
 //! A run sends batches: `POST /api/batch` with up to [`BATCH_MAX`] commands of one user
 //! ([`Outbox::claim_batch`](crate::outbox::Outbox::claim_batch) says which, and on which
 //! version each goes; [`Outbox::settle_batch`](crate::outbox::Outbox::settle_batch) what the
-//! results do), one batch in flight per user and [`PARALLEL_BATCHES`] in all. A command that
+//! results do), one batch in flight per user and `PARALLEL_BATCHES` (2) in all. A command that
 //! cannot ride in a batch ([`Command::batchable`](crate::outbox::Command::batchable)) goes
 //! alone, as does every command for the rest of a run whose BFF has no batch endpoint (`404`
-//! or `405`) or refused a batch as a whole; alone, up to [`PARALLEL`] sends are in flight, one
-//! per entity.
+//! or `405`) or refused a batch as a whole; alone, up to `PARALLEL` (6) sends are in flight, one
+//! per entity. A batch carries more than one command of an entity only on a version an
+//! answer in this run confirmed, so a run's first batch carries one per entity.
 //!
 //! Every change is announced on the `BroadcastChannel` [`CHANNEL`] as an
 //! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it.
