@@ -103,6 +103,21 @@ pub struct Entry {
 /// The most commands one batch carries (the BFF's limit for `POST /api/batch`).
 pub const BATCH_MAX: usize = 100;
 
+/// About how many bytes of JSON a batch may take: the BFF takes request bodies up to 64 KiB
+/// (a batch over it is a `413`, and the rest of the run would send alone), so a batch of long
+/// commands goes out with fewer than [`BATCH_MAX`].
+pub const BATCH_MAX_BYTES: usize = 48 * 1024;
+
+/// About how many bytes `e` takes in a batch's JSON.
+fn batch_bytes(e: &Entry) -> usize {
+    // Names, quotes and the `If-Match`, generously.
+    const FRAME: usize = 100;
+    FRAME
+        + e.command.path.len()
+        + e.idempotency_key.len()
+        + e.command.body.as_ref().map_or(0, String::len)
+}
+
 /// One command of a claimed batch, as it goes out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchItem {
@@ -717,6 +732,7 @@ impl Outbox {
             .map(|entity| (entity, Run::Closed))
             .collect();
         let mut taken: Vec<(u64, Option<i64>)> = Vec::new();
+        let mut bytes = 0;
         for e in self.entries.values() {
             if taken.len() >= max {
                 break;
@@ -728,12 +744,19 @@ impl Outbox {
                 && e.state == EntryState::Pending
                 && e.not_before_ms <= now_ms
                 && e.command.batchable();
+            if sendable {
+                // Full: the rest goes in the next batch (the first always goes).
+                if !taken.is_empty() && bytes + batch_bytes(e) > BATCH_MAX_BYTES {
+                    break;
+                }
+            }
             match runs.get_mut(e.entity.as_str()) {
                 None => {
                     // The entity's next entry.
                     let run = match (sendable, e.base_version) {
                         (false, _) => Run::Closed,
                         (true, base) => {
+                            bytes += batch_bytes(e);
                             taken.push((e.id, base));
                             match base {
                                 Some(b) if confirmed.get(&e.entity) == Some(&b) => {
@@ -755,6 +778,7 @@ impl Outbox {
                     if sendable && base == Some(*last + 1) {
                         *last += 1;
                         steps.push((*last, *last + 1));
+                        bytes += batch_bytes(e);
                         taken.push((e.id, base));
                     } else {
                         runs.insert(e.entity.as_str(), Run::Closed);

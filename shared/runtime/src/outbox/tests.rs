@@ -1510,3 +1510,21 @@ fn a_long_queue_on_one_entity_drains_in_few_batches() {
     assert_eq!(server.applied["cart"], (1..=250).collect::<Vec<u64>>());
     assert_eq!(server.versions["cart"], 251);
 }
+
+#[test]
+fn a_batch_of_long_commands_stays_under_the_bffs_body_limit() {
+    let mut o = Outbox::default();
+    for id in 1..=10 {
+        queue(&mut o, id, &format!("menu-{id}"), Some(1));
+        o.entries.get_mut(&id).unwrap().command.body =
+            Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(10_000)));
+    }
+    let first = claim(&mut o, &Confirmed::new());
+    assert_eq!(sent(&first).len(), 4, "4 × 10 KB in 48 KB");
+    let body = batch_body(&first.items);
+    assert!(body.len() < BATCH_MAX_BYTES, "{}", body.len());
+    // One command longer than that still goes, alone in its batch.
+    o.entries.get_mut(&5).unwrap().command.body =
+        Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(60_000)));
+    assert_eq!(sent(&claim(&mut o, &Confirmed::new())), vec![(5, Some(1))]);
+}
