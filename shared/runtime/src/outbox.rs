@@ -687,9 +687,10 @@ impl Outbox {
         Ok(e)
     }
 
-    /// Claims a batch for `POST /api/batch`: up to `max` entries of one user (the subject of
-    /// the oldest entry that could be sent now, skipping the subjects in `busy`), in queue
-    /// order across entities, and marks them `sending`. `None` when no such entry is ready.
+    /// Claims a batch for `POST /api/batch`: up to `max` entries (and about
+    /// [`BATCH_MAX_BYTES`]) of one user (the subject of the oldest entry that could be sent
+    /// now, skipping the subjects in `busy`), in queue order across entities, and marks them
+    /// `sending`. `None` when no such entry is ready.
     ///
     /// Per entity the batch takes its next ready entry ([`Outbox::ready`]) and, behind it,
     /// the entries that follow it while each is pending, past its wait, batchable and, after
