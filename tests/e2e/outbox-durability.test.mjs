@@ -68,16 +68,33 @@ async function start() {
 }
 
 /** Per browser life: the idempotency keys of the cart commands sent, and of those the BFF
- * answered as a replay (an earlier send of the key had been applied). */
+ * answered as a replay (an earlier send of the key had been applied); alone or in a batch. */
 const lives = [];
 function watch(context) {
   const life = { sent: new Set(), replayed: new Set() };
   lives.push(life);
   const key = (request) => request.url().includes("/api/cart/items/") && request.headers()["idempotency-key"];
-  context.on("request", (request) => key(request) && life.sent.add(key(request)));
+  // A batch's cart commands, by position (null for another command).
+  const batchKeys = (request) => {
+    if (!request.url().includes("/api/batch") || request.method() !== "POST") return [];
+    try {
+      return (request.postDataJSON()?.commands ?? []).map((c) => (c.path?.startsWith("/api/cart/items/") ? c.idempotencyKey : null));
+    } catch {
+      return [];
+    }
+  };
+  context.on("request", (request) => {
+    if (key(request)) life.sent.add(key(request));
+    for (const k of batchKeys(request)) if (k) life.sent.add(k);
+  });
   context.on("response", async (response) => {
     const k = key(response.request());
     if (k && (await response.headerValue("idempotent-replayed").catch(() => null)) === "true") life.replayed.add(k);
+    const keys = batchKeys(response.request());
+    if (keys.length > 0 && response.status() === 200) {
+      const results = (await response.json().catch(() => null))?.results ?? [];
+      results.forEach((r, i) => keys[i] && r.replayed && life.replayed.add(keys[i]));
+    }
   });
 }
 

@@ -3,11 +3,14 @@
 //! side keeps the entries in IndexedDB and performs the sends; everything it decides comes from
 //! here, so the rules are tested natively (including random interleavings with crashes).
 //!
-//! Ordering: commands on one entity (a cart, a menu item) are sent one at a time in the order
-//! they were queued; commands on different entities never wait for each other. A conflict
-//! stops its entity until the user resolves it, because every later command on that entity was
-//! based on the same outdated version. Nothing leaves the outbox without either the server
-//! confirming it or the user discarding it.
+//! Ordering: commands on one entity (a cart, a menu item) are sent in the order they were
+//! queued, one at a time or several in one batch ([`Outbox::claim_batch`]), where the server
+//! runs them in order and each carries the version the one before it produces; commands on
+//! different entities never wait for each other. A conflict stops its entity until the user
+//! resolves it, because every later command on that entity was based on the same outdated
+//! version. Nothing leaves the outbox without either the server confirming it or the user
+//! discarding it. What a batch's results do to its commands is in [`Outbox::settle_batch`] and
+//! `docs/outbox-durability.md` ("Batches").
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +44,20 @@ pub struct Command {
     pub path: String,
     /// The JSON body, as sent.
     pub body: Option<String>,
+}
+
+impl Command {
+    /// Whether the command can ride in a `POST /api/batch`: a `PUT` to a BFF path (`/api/…`,
+    /// no query string) with a JSON object body or none, which is what the batch endpoint
+    /// takes. Anything else is sent alone.
+    pub fn batchable(&self) -> bool {
+        self.method == "PUT"
+            && self.path.starts_with("/api/")
+            && !self.path.contains(['?', '#'])
+            && self.body.as_deref().is_none_or(|b| {
+                serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v.is_object())
+            })
+    }
 }
 
 /// What the server said about the entity when it refused a command as outdated.
@@ -81,6 +98,65 @@ pub struct Entry {
     /// How the command shows in query answers while it waits (read-your-writes).
     #[serde(default)]
     pub overlays: Vec<Overlay>,
+}
+
+/// The most commands one batch carries (the BFF's limit for `POST /api/batch`).
+pub const BATCH_MAX: usize = 100;
+
+/// About how many bytes of JSON a batch may take: the BFF takes request bodies up to 64 KiB
+/// (a batch over it is a `413`, and the rest of the run would send alone), so a batch of long
+/// commands goes out with fewer than [`BATCH_MAX`].
+pub const BATCH_MAX_BYTES: usize = 48 * 1024;
+
+/// About how many bytes `e` takes in a batch's JSON.
+fn batch_bytes(e: &Entry) -> usize {
+    // Names, quotes and the `If-Match`, generously.
+    const FRAME: usize = 100;
+    FRAME
+        + e.command.path.len()
+        + e.idempotency_key.len()
+        + e.command.body.as_ref().map_or(0, String::len)
+}
+
+/// One command of a claimed batch, as it goes out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchItem {
+    /// The entry as claimed (`sending`).
+    pub entry: Entry,
+    /// The `If-Match` it carries: the entry's base version for the first command of its
+    /// entity in the batch; for each later one, the version the one before it produces
+    /// (its `If-Match` + 1: every accepted command moves its entity one version on).
+    pub if_match: Option<i64>,
+}
+
+/// Commands of one user sent in one `POST /api/batch` (one token per request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub subject: String,
+    pub items: Vec<BatchItem>,
+}
+
+/// Per entity, the version the server last said one of the user's commands produced, during
+/// this run of the replayer. A batch carries more than one command of an entity only when
+/// the first one's `If-Match` is that version: see [`Outbox::claim_batch`].
+pub type Confirmed = BTreeMap<String, i64>;
+
+/// One result of a batch: what it means, and whether it is the answer recorded for an
+/// earlier send of the key (then its version is the one the command produced back then,
+/// which says nothing about the entity now).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    pub replayed: bool,
+}
+
+impl From<Outcome> for Answer {
+    fn from(outcome: Outcome) -> Answer {
+        Answer {
+            outcome,
+            replayed: false,
+        }
+    }
 }
 
 /// A command as an app hands it to the outbox.
@@ -133,6 +209,153 @@ pub fn classify(
             retry_after_ms,
         },
         _ => Outcome::Rejected { status, message },
+    }
+}
+
+/// What an HTTP answer to a command means, from its status, `ETag` version, `Retry-After`
+/// wait, `Content-Type` and body: [`classify`] with the server's problem detail as the
+/// message, and for a `412` the entity as the server has it now (the problem's `current`).
+pub fn outcome_of(
+    url: &str,
+    status: u16,
+    version: Option<i64>,
+    retry_after_ms: Option<u64>,
+    content_type: &str,
+    text: &str,
+) -> Outcome {
+    use tessera_contract::bff::{decode, BffError};
+    let problem = decode::<serde_json::Value>(url, status, content_type, text).err();
+    let message = problem.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let mut outcome = classify(status, version, retry_after_ms, message);
+    if let (Outcome::Conflict(theirs), Some(BffError::Problem(p))) = (&mut outcome, &problem) {
+        if let Some(current) = &p.current {
+            theirs.version = current
+                .get("version")
+                .and_then(|v| v.as_i64())
+                .or(theirs.version);
+            theirs.body = Some(current.to_string());
+        }
+    }
+    outcome
+}
+
+/// Where batches go.
+pub const BATCH_PATH: &str = "/api/batch";
+
+/// The body of a `POST /api/batch` carrying `items`. The items are batchable
+/// ([`Command::batchable`]): a body that is no JSON object cannot be, and is left out.
+pub fn batch_body(items: &[BatchItem]) -> String {
+    let commands: Vec<serde_json::Value> = items
+        .iter()
+        .map(|i| {
+            let mut c = serde_json::json!({
+                "method": i.entry.command.method,
+                "path": i.entry.command.path,
+                "idempotencyKey": i.entry.idempotency_key,
+            });
+            if let Some(v) = i.if_match {
+                c["ifMatch"] = tessera_contract::sync::entity_etag(v).into();
+            }
+            if let Some(body) = &i.entry.command.body {
+                if let Ok(body @ serde_json::Value::Object(_)) = serde_json::from_str(body) {
+                    c["body"] = body;
+                }
+            }
+            c
+        })
+        .collect();
+    serde_json::json!({ "commands": commands }).to_string()
+}
+
+/// What came back for a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchAnswer {
+    /// One answer per command, in order.
+    Results(Vec<Answer>),
+    /// Nothing about any command (no answer, `401`, `408`, `429`, `5xx`, or a `200` that
+    /// does not read as one result per command): each is retried with this.
+    Failed(Outcome),
+    /// The BFF has no batch endpoint (`404`, `405`) or refused the batch as a whole (another
+    /// `4xx`): its commands go out alone, this run, as if never sent.
+    Unsupported(String),
+}
+
+/// Reads the answer to a batch of `count` commands: its status, `Retry-After` wait,
+/// `Content-Type` and body.
+pub fn read_batch(
+    count: usize,
+    status: u16,
+    retry_after_ms: Option<u64>,
+    content_type: &str,
+    text: &str,
+) -> BatchAnswer {
+    #[derive(Deserialize)]
+    struct Results {
+        results: Vec<Result>,
+    }
+    #[derive(Deserialize)]
+    struct Result {
+        status: u16,
+        #[serde(default)]
+        body: serde_json::Value,
+        #[serde(default)]
+        replayed: bool,
+        #[serde(default)]
+        etag: Option<String>,
+    }
+    let retry = |error: String| {
+        BatchAnswer::Failed(Outcome::Retry {
+            error,
+            retry_after_ms,
+        })
+    };
+    match status {
+        200 => match serde_json::from_str::<Results>(text) {
+            Ok(r) if r.results.len() == count => BatchAnswer::Results(
+                r.results
+                    .into_iter()
+                    .map(|r| {
+                        let content_type = if r.status >= 400 {
+                            tessera_contract::sync::PROBLEM_JSON
+                        } else {
+                            "application/json"
+                        };
+                        let version = r
+                            .etag
+                            .as_deref()
+                            .and_then(tessera_contract::sync::parse_version_tag);
+                        Answer {
+                            outcome: outcome_of(
+                                BATCH_PATH,
+                                r.status,
+                                version,
+                                None,
+                                content_type,
+                                &r.body.to_string(),
+                            ),
+                            replayed: r.replayed,
+                        }
+                    })
+                    .collect(),
+            ),
+            Ok(r) => retry(format!(
+                "{BATCH_PATH} answered {} results for {count} commands",
+                r.results.len()
+            )),
+            Err(e) => retry(format!(
+                "{BATCH_PATH} answered what is no batch result: {e}"
+            )),
+        },
+        404 | 405 => BatchAnswer::Unsupported(format!("HTTP {status} from {BATCH_PATH}")),
+        _ => match outcome_of(BATCH_PATH, status, None, retry_after_ms, content_type, text) {
+            Outcome::Retry { error, .. } => retry(error),
+            Outcome::Rejected { status, message } => {
+                BatchAnswer::Unsupported(format!("HTTP {status} from {BATCH_PATH}: {message}"))
+            }
+            other => {
+                BatchAnswer::Unsupported(format!("{BATCH_PATH} answered HTTP {status} ({other:?})"))
+            }
+        },
     }
 }
 
@@ -384,7 +607,9 @@ impl Outbox {
     /// one is pending and its wait is over. An entity with an entry being sent, or with a
     /// conflict, sends nothing. A rejected entry does not hold its entity: it had no effect.
     pub fn ready(&self, now_ms: u64) -> Vec<u64> {
-        let mut seen = BTreeSet::new();
+        // An entity with a command on the wire, even behind a rejected one the user sent
+        // again since, waits for its answer.
+        let mut seen = self.sending_entities();
         let mut out = Vec::new();
         for e in self.entries.values() {
             if e.state == EntryState::Rejected || e.state == EntryState::Done {
@@ -398,6 +623,14 @@ impl Outbox {
             }
         }
         out
+    }
+
+    fn sending_entities(&self) -> BTreeSet<&str> {
+        self.entries
+            .values()
+            .filter(|e| e.state == EntryState::Sending)
+            .map(|e| e.entity.as_str())
+            .collect()
     }
 
     /// When the next entry becomes ready, for the replay timer; `None` when nothing waits.
@@ -452,6 +685,245 @@ impl Outbox {
         e.attempts += 1;
         e.updated_at_ms = now_ms;
         Ok(e)
+    }
+
+    /// Claims a batch for `POST /api/batch`: up to `max` entries (and about
+    /// [`BATCH_MAX_BYTES`]) of one user (the subject of the oldest entry that could be sent
+    /// now, skipping the subjects in `busy`), in queue order across entities, and marks them
+    /// `sending`. `None` when no such entry is ready.
+    ///
+    /// Per entity the batch takes its next ready entry ([`Outbox::ready`]) and, behind it,
+    /// the entries that follow it while each is pending, past its wait, batchable and, after
+    /// the rebase the one before it would cause once applied ([`Outbox::settle`]), based on
+    /// the version that one produces. Rejected entries are skipped, as [`Outbox::ready`]
+    /// skips them; anything else ends the entity's run. Each carries the `If-Match` that
+    /// one-at-a-time sending would give it if every command before it were applied.
+    ///
+    /// A command behind another in a batch can only be applied on the version the one before
+    /// it produces; but the server checks a number, and if the one before it is refused
+    /// while someone else moved the entity to exactly that number, it is applied anyway,
+    /// before the refused one. So an entity's run goes beyond its first entry only when that
+    /// entry's `If-Match` is the version the server answered last in this run (`confirmed`):
+    /// then only a change by someone else in the moment between two batches can cause that.
+    /// A run's first batch carries one command per entity.
+    pub fn claim_batch(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+        busy: &BTreeSet<String>,
+        confirmed: &Confirmed,
+    ) -> Option<Batch> {
+        let ready: BTreeSet<u64> = self.ready(now_ms).into_iter().collect();
+        let subject = self
+            .entries
+            .values()
+            .find(|e| ready.contains(&e.id) && e.command.batchable() && !busy.contains(&e.subject))?
+            .subject
+            .clone();
+        /// How far an entity's run has come.
+        enum Run {
+            /// Taking entries: the version steps the entries taken would make (`If-Match`
+            /// → that + 1), the last one's `If-Match`.
+            Open(Vec<(i64, i64)>, i64),
+            Closed,
+        }
+        let mut runs: BTreeMap<&str, Run> = self
+            .sending_entities()
+            .into_iter()
+            .map(|entity| (entity, Run::Closed))
+            .collect();
+        let mut taken: Vec<(u64, Option<i64>)> = Vec::new();
+        let mut bytes = 0;
+        for e in self.entries.values() {
+            if taken.len() >= max {
+                break;
+            }
+            if matches!(e.state, EntryState::Rejected | EntryState::Done) {
+                continue;
+            }
+            let sendable = e.subject == subject
+                && e.state == EntryState::Pending
+                && e.not_before_ms <= now_ms
+                && e.command.batchable();
+            if sendable {
+                // Full: the rest goes in the next batch (the first always goes).
+                if !taken.is_empty() && bytes + batch_bytes(e) > BATCH_MAX_BYTES {
+                    break;
+                }
+            }
+            match runs.get_mut(e.entity.as_str()) {
+                None => {
+                    // The entity's next entry.
+                    let run = match (sendable, e.base_version) {
+                        (false, _) => Run::Closed,
+                        (true, base) => {
+                            bytes += batch_bytes(e);
+                            taken.push((e.id, base));
+                            match base {
+                                Some(b) if confirmed.get(&e.entity) == Some(&b) => {
+                                    Run::Open(vec![(b, b + 1)], b)
+                                }
+                                _ => Run::Closed,
+                            }
+                        }
+                    };
+                    runs.insert(e.entity.as_str(), run);
+                }
+                Some(Run::Open(steps, last)) => {
+                    let mut base = e.base_version;
+                    for &(from, to) in steps.iter() {
+                        if base == Some(from) {
+                            base = Some(to);
+                        }
+                    }
+                    if sendable && base == Some(*last + 1) {
+                        *last += 1;
+                        steps.push((*last, *last + 1));
+                        bytes += batch_bytes(e);
+                        taken.push((e.id, base));
+                    } else {
+                        runs.insert(e.entity.as_str(), Run::Closed);
+                    }
+                }
+                Some(Run::Closed) => {}
+            }
+        }
+        let mut items = Vec::with_capacity(taken.len());
+        for (id, if_match) in taken {
+            self.changed.insert(id);
+            let e = self.entries.get_mut(&id).expect("taken from the entries");
+            e.state = EntryState::Sending;
+            e.attempts += 1;
+            e.updated_at_ms = now_ms;
+            items.push(BatchItem {
+                entry: e.clone(),
+                if_match,
+            });
+        }
+        Some(Batch { subject, items })
+    }
+
+    /// Records the answers to a batch, one per item in order (from [`classify`], as for a
+    /// command sent alone; a batch that got no answer is a retry for each). Each
+    /// answer settles only the command that was sent (the key, as [`Outbox::settle_sent`]);
+    /// the refusals are returned, and the rest is settled.
+    ///
+    /// The first command of an entity in the batch, and each one behind a command that was
+    /// applied and produced the version it was sent on, is settled as if sent alone. One
+    /// behind a command that was not (conflict, rejection, retry, or another version) was
+    /// sent on a version that did not come about:
+    /// - refused (`412`, or any other refusal): it was not tried as one-at-a-time sending
+    ///   would have sent it, so it is pending again at once, its send not counted, and waits
+    ///   behind the one before it as it would have (a conflict holds the entity; a rejected
+    ///   one does not, and it goes next on its own base version);
+    /// - applied: the server applied it (someone else moved the entity to the version it
+    ///   was sent on, or the one before it produced another version than expected); that is
+    ///   what happened, so it is settled as applied, on the version it was sent on;
+    /// - a retry: as any retry.
+    ///
+    /// `confirmed` keeps, per entity, the version of its last answer in the batch if that
+    /// was applied and not a replay; any other answer forgets the entity's version.
+    pub fn settle_batch(
+        &mut self,
+        items: &[BatchItem],
+        answers: Vec<Answer>,
+        now_ms: u64,
+        mut jitter: impl FnMut() -> f64,
+        confirmed: &mut Confirmed,
+    ) -> Vec<OutboxError> {
+        let mut errors = Vec::new();
+        // Per entity seen in the batch: whether the next one's `If-Match` came about.
+        let mut came_about: BTreeMap<&str, bool> = BTreeMap::new();
+        for (item, Answer { outcome, replayed }) in items.iter().zip(answers) {
+            let (id, entity) = (item.entry.id, item.entry.entity.as_str());
+            let as_alone = came_about.get(entity).copied().unwrap_or(true);
+            let produced = match outcome {
+                Outcome::Applied { version } => version,
+                _ => None,
+            };
+            came_about.insert(
+                entity,
+                produced.is_some() && produced == item.if_match.map(|m| m + 1),
+            );
+            match (produced, replayed) {
+                (Some(v), false) => confirmed.insert(entity.to_owned(), v),
+                // A replay tells an old version, a refusal another one, a retry nothing.
+                _ => confirmed.remove(entity),
+            };
+            match self.entries.get(&id) {
+                Some(e) if e.idempotency_key != item.entry.idempotency_key => {
+                    errors.push(OutboxError::NotTheSentCommand(id));
+                    continue;
+                }
+                Some(e) if e.state != EntryState::Sending => {
+                    errors.push(OutboxError::WrongState {
+                        id,
+                        state: e.state,
+                        doing: "settle",
+                    });
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    errors.push(OutboxError::NoSuchEntry(id));
+                    continue;
+                }
+            }
+            let settled = match outcome {
+                Outcome::Conflict(_) | Outcome::Rejected { .. } if !as_alone => {
+                    self.unsend(id);
+                    Ok(())
+                }
+                Outcome::Applied { version } => {
+                    // The version the server checked it against, which later entries
+                    // rebase from.
+                    let stored = self.entries.get(&id).and_then(|e| e.base_version);
+                    if let Some(e) = self.entries.get_mut(&id) {
+                        e.base_version = item.if_match.or(stored);
+                    }
+                    let settled = self.settle(id, outcome, now_ms, jitter());
+                    // Applied behind one that was not (a refusal that moved the version
+                    // on): the later entries based on the version it was queued on follow
+                    // it too, unless an earlier entry still holds the entity (a conflict, a
+                    // retry), whose outcome they follow instead.
+                    let head = || {
+                        !self.entries.range(..id).any(|(_, e)| {
+                            e.entity == entity
+                                && !matches!(e.state, EntryState::Rejected | EntryState::Done)
+                        })
+                    };
+                    if settled.is_ok() && stored != item.if_match && head() {
+                        self.rebase_later(id, entity, stored, version);
+                    }
+                    settled
+                }
+                outcome => self.settle(id, outcome, now_ms, jitter()),
+            };
+            errors.extend(settled.err());
+        }
+        errors
+    }
+
+    /// Gives the claimed entries of a batch back, as if never sent (the BFF has no batch
+    /// endpoint: they go out alone): pending, ready at once, their send not counted.
+    pub fn release_batch(&mut self, items: &[BatchItem]) {
+        for item in items {
+            if self.entries.get(&item.entry.id).is_some_and(|e| {
+                e.state == EntryState::Sending && e.idempotency_key == item.entry.idempotency_key
+            }) {
+                self.unsend(item.entry.id);
+            }
+        }
+    }
+
+    /// A `sending` entry back to pending, ready now, as if it had not been sent.
+    fn unsend(&mut self, id: u64) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.state = EntryState::Pending;
+            e.attempts = e.attempts.saturating_sub(1);
+            e.not_before_ms = 0;
+            self.changed.insert(id);
+        }
     }
 
     /// [`Outbox::settle`] for the answer to the send of `key`: only the command that was sent

@@ -3,15 +3,29 @@
 //! user's token as stored at that moment. Used by the service worker on Background Sync and by
 //! pages where the browser has no `SyncManager` (on start, on `online`, on a timer).
 //!
+//! A run sends batches: `POST /api/batch` with up to [`BATCH_MAX`] commands of one user
+//! ([`Outbox::claim_batch`](crate::outbox::Outbox::claim_batch) says which, and on which
+//! version each goes; [`Outbox::settle_batch`](crate::outbox::Outbox::settle_batch) what the
+//! results do), one batch in flight per user and `PARALLEL_BATCHES` (2) in all. A command that
+//! cannot ride in a batch ([`Command::batchable`](crate::outbox::Command::batchable)) goes
+//! alone, as does every command for the rest of a run whose BFF has no batch endpoint (`404`
+//! or `405`) or refused a batch as a whole; alone, up to `PARALLEL` (6) sends are in flight, one
+//! per entity. A batch carries more than one command of an entity only on a version an
+//! answer in this run confirmed, so a run's first batch carries one per entity.
+//!
 //! Every change is announced on the `BroadcastChannel` [`CHANNEL`] as an
 //! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it.
 
 use crate::js_value::{error_text, field};
-use crate::outbox::{classify, retry_after_ms, Entry, Outcome, Summary};
+use crate::outbox::{
+    batch_body, outcome_of, read_batch, retry_after_ms, Answer, BatchAnswer, BatchItem, Confirmed,
+    Entry, Outcome, Summary, BATCH_MAX, BATCH_PATH,
+};
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use tessera_contract::sync::{entity_etag, parse_version_tag};
 use wasm_bindgen::prelude::*;
@@ -24,12 +38,16 @@ pub const LOCK: &str = "tessera-outbox-replay";
 pub const CHANNEL: &str = "tessera-outbox";
 /// The Background Sync tag pages register and the worker answers.
 pub const SYNC_TAG: &str = "sync-outbox";
-/// Sends in flight at once (for different entities).
+/// Commands sent alone in flight at once (for different entities).
 const PARALLEL: usize = 6;
+/// Batches in flight at once (for different users).
+const PARALLEL_BATCHES: usize = 2;
 /// A send without an answer by then counts as a network failure (and is retried).
 const SEND_TIMEOUT_MS: u32 = 15_000;
-/// After a batch that got through, a run waits for backed-off entries up to this long, so one
-/// entity's hiccup does not end it; longer waits, and waits after a batch that got nowhere
+/// The same for a batch, which may carry [`BATCH_MAX`] commands.
+const BATCH_TIMEOUT_MS: u32 = 30_000;
+/// After a send that got through, a run waits for backed-off entries up to this long, so one
+/// entity's hiccup does not end it; longer waits, and waits after sends that got nowhere
 /// (offline: the run must not sit on the lock when `online` comes), are left to the next
 /// trigger (timer, `online`, Background Sync).
 const MAX_NAP_MS: u64 = 20_000;
@@ -48,9 +66,11 @@ extern "C" {
 /// What a run achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Sends that reached a final answer (applied, conflict, rejection).
+    /// Answers, one per command (alone or in a batch), that were no retry (applied,
+    /// conflict, rejection; in a batch also a refusal of a command sent behind one that was
+    /// not applied, which goes again).
     pub settled: usize,
-    /// Sends that will be tried again.
+    /// Commands that will be tried again.
     pub retried: usize,
     /// How the outbox stood when the run ended.
     pub summary: Summary,
@@ -141,43 +161,121 @@ async fn run_locked(reconnected: bool) -> Result<Report, String> {
     })
 }
 
-/// Keeps up to [`PARALLEL`] sends in flight (one per entity): each answer is settled, and the
-/// next ready entries claimed, in one transaction as soon as it comes, so one slow send does
-/// not hold up the others.
+/// What came back for something in flight.
+enum Flight {
+    /// A command sent alone: its id, the key sent, what the answer means.
+    Alone(u64, String, Outcome),
+    /// A batch: whose, what it carried, what came back.
+    Batch(String, Vec<BatchItem>, BatchAnswer),
+}
+
+/// Keeps batches (and commands sent alone) in flight: each answer is settled, and what may
+/// go next claimed, in one transaction as soon as it comes, so one slow send does not hold up
+/// the others.
 async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
     let mut load = Load::Recover;
     let mut got_through = false;
     let mut in_flight = FuturesUnordered::new();
-    let mut answered: Vec<(u64, String, Outcome)> = Vec::new();
+    let mut answered: Vec<Flight> = Vec::new();
     let mut announced_at = 0;
+    // Off for the rest of the run once the BFF turns a batch away as a whole.
+    let mut batching = true;
+    // Users with a batch in flight, and how many commands are in flight alone.
+    let mut busy: BTreeSet<String> = BTreeSet::new();
+    let mut alone = 0;
+    // What this run's answers said about each entity's version (see `claim_batch`).
+    let mut confirmed = Confirmed::new();
     loop {
         let now = now_ms();
         // Past the run's time, only what is in flight is still settled.
-        let room = if now > started + MAX_RUN_MS {
-            0
-        } else {
-            PARALLEL - in_flight.len()
-        };
+        let open = now <= started + MAX_RUN_MS;
         let settle = std::mem::take(&mut answered);
-        let (claimed, next_wake, summary) = store
+        for flight in &settle {
+            match flight {
+                Flight::Alone(..) => alone -= 1,
+                Flight::Batch(subject, _, answer) => {
+                    busy.remove(subject);
+                    if let BatchAnswer::Unsupported(why) = answer {
+                        if batching {
+                            web_sys::console::info_1(
+                                &format!("tessera outbox: sending commands one by one: {why}")
+                                    .into(),
+                            );
+                        }
+                        batching = false;
+                    }
+                }
+            }
+        }
+        let (alone_room, batch_room) = if open {
+            (PARALLEL - alone, PARALLEL_BATCHES - busy.len())
+        } else {
+            (0, 0)
+        };
+        let (claimed, batches, next_wake, summary) = store
             .update(load, Durability::Relaxed, |o| {
                 if load == Load::Recover && reconnected {
                     o.wake();
                 }
-                for (id, key, outcome) in settle {
-                    if let Err(e) = o.settle_sent(id, &key, outcome, now, js_sys::Math::random()) {
-                        web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
+                let warn = |e: &dyn std::fmt::Display| {
+                    web_sys::console::warn_1(&format!("tessera outbox: {e}").into())
+                };
+                for flight in settle {
+                    match flight {
+                        Flight::Alone(id, key, outcome) => {
+                            if let Err(e) =
+                                o.settle_sent(id, &key, outcome, now, js_sys::Math::random())
+                            {
+                                warn(&e);
+                            }
+                        }
+                        Flight::Batch(_, items, answer) => {
+                            let answers = match answer {
+                                BatchAnswer::Results(answers) => answers,
+                                BatchAnswer::Failed(outcome) => {
+                                    vec![Answer::from(outcome); items.len()]
+                                }
+                                BatchAnswer::Unsupported(_) => {
+                                    o.release_batch(&items);
+                                    continue;
+                                }
+                            };
+                            let errors = o.settle_batch(
+                                &items,
+                                answers,
+                                now,
+                                js_sys::Math::random,
+                                &mut confirmed,
+                            );
+                            for e in errors {
+                                warn(&e);
+                            }
+                        }
                     }
                 }
-                let claimed: Vec<Entry> = o
+                let mut batches = Vec::new();
+                while batching && batches.len() < batch_room {
+                    match o.claim_batch(now, BATCH_MAX, &busy, &confirmed) {
+                        Some(batch) => {
+                            busy.insert(batch.subject.clone());
+                            batches.push(batch);
+                        }
+                        None => break,
+                    }
+                }
+                let singles: Vec<u64> = o
                     .ready(now)
                     .into_iter()
-                    .take(room)
+                    .filter(|id| !batching || o.get(*id).is_some_and(|e| !e.command.batchable()))
+                    .take(alone_room)
+                    .collect();
+                let claimed: Vec<Entry> = singles
+                    .into_iter()
                     .filter_map(|id| o.start_sending(id, now).ok().cloned())
                     .collect();
-                (claimed, o.next_wake_ms(), o.summary(true))
+                (claimed, batches, o.next_wake_ms(), o.summary(true))
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -188,15 +286,26 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
             announce(summary);
             announced_at = now;
         }
+        // Each send runs as its own task: polled only from this loop, it would stall while
+        // the loop waits for IndexedDB, and its token read would miss its transaction's end.
         for e in claimed {
-            // Each send runs as its own task: polled only from this loop, it would stall
-            // while the loop waits for IndexedDB, and its token read would miss its
-            // transaction's end.
+            alone += 1;
             let store = store.clone();
             let (sending, answer) = async move {
                 let token = store.token(&e.subject).await.ok().flatten();
                 let outcome = send(&e, token.as_deref()).await;
-                (e.id, e.idempotency_key, outcome)
+                Flight::Alone(e.id, e.idempotency_key, outcome)
+            }
+            .remote_handle();
+            wasm_bindgen_futures::spawn_local(sending);
+            in_flight.push(answer);
+        }
+        for batch in batches {
+            let store = store.clone();
+            let (sending, answer) = async move {
+                let token = store.token(&batch.subject).await.ok().flatten();
+                let answer = send_batch(&batch.items, token.as_deref()).await;
+                Flight::Batch(batch.subject, batch.items, answer)
             }
             .remote_handle();
             wasm_bindgen_futures::spawn_local(sending);
@@ -209,6 +318,8 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
                         && at.saturating_sub(now) <= MAX_NAP_MS
                         && now + at.saturating_sub(now) < started + MAX_RUN_MS =>
                 {
+                    // The versions answered before the nap may have moved on meanwhile.
+                    confirmed.clear();
                     sleep_ms(at.saturating_sub(now).max(1)).await;
                     continue;
                 }
@@ -221,15 +332,98 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
             answered.push(more);
         }
         got_through = false;
-        for (_, _, outcome) in &answered {
-            if matches!(outcome, Outcome::Retry { .. }) {
-                report.retried += 1;
-            } else {
-                report.settled += 1;
-                got_through = true;
+        for flight in &answered {
+            let mut count = |outcome: &Outcome| {
+                if matches!(outcome, Outcome::Retry { .. }) {
+                    report.retried += 1;
+                } else {
+                    report.settled += 1;
+                    got_through = true;
+                }
+            };
+            match flight {
+                Flight::Alone(_, _, outcome) => count(outcome),
+                Flight::Batch(_, _, BatchAnswer::Results(answers)) => {
+                    answers.iter().for_each(|a| count(&a.outcome))
+                }
+                Flight::Batch(_, items, BatchAnswer::Failed(outcome)) => {
+                    items.iter().for_each(|_| count(outcome))
+                }
+                // Given back, to go out alone at once.
+                Flight::Batch(_, _, BatchAnswer::Unsupported(_)) => got_through = true,
             }
         }
     }
+}
+
+/// Sends a batch and says what came back.
+async fn send_batch(items: &[BatchItem], token: Option<&str>) -> BatchAnswer {
+    match try_send_batch(items, token).await {
+        Ok(answer) => answer,
+        Err(error) => BatchAnswer::Failed(Outcome::Retry {
+            error,
+            retry_after_ms: None,
+        }),
+    }
+}
+
+async fn try_send_batch(items: &[BatchItem], token: Option<&str>) -> Result<BatchAnswer, String> {
+    let fail = |e: JsValue| format!("POST {BATCH_PATH}: {}", error_text(&e));
+    let headers = web_sys::Headers::new().map_err(fail)?;
+    headers.set("Accept", "application/json").map_err(fail)?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(fail)?;
+    if let Some(t) = token {
+        headers
+            .set("Authorization", &format!("Bearer {t}"))
+            .map_err(fail)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&batch_body(items)));
+    init.set_headers(&headers);
+    let (status, _, retry_after, content_type, text) =
+        fetch(BATCH_PATH, &init, BATCH_TIMEOUT_MS, fail).await?;
+    Ok(read_batch(
+        items.len(),
+        status,
+        retry_after,
+        &content_type,
+        &text,
+    ))
+}
+
+/// Fetches `url` with `init` and a timeout: the status, `ETag` version, `Retry-After` wait,
+/// `Content-Type` and body.
+async fn fetch(
+    url: &str,
+    init: &web_sys::RequestInit,
+    timeout_ms: u32,
+    fail: impl Fn(JsValue) -> String + Copy,
+) -> Result<(u16, Option<i64>, Option<u64>, String, String), String> {
+    let abort_signal = field(&js_sys::global(), "AbortSignal");
+    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
+        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(timeout_ms)) {
+            let _ = js_sys::Reflect::set(init, &"signal".into(), &signal);
+        }
+    }
+    let request = web_sys::Request::new_with_str_and_init(url, init).map_err(fail)?;
+    let response: web_sys::Response = JsFuture::from(global_fetch(&request))
+        .await
+        .map_err(fail)?
+        .unchecked_into();
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let status = response.status();
+    let version = header("etag").and_then(|t| parse_version_tag(&t));
+    let retry_after = header("retry-after").and_then(|v| retry_after_ms(&v));
+    let content_type = header("content-type").unwrap_or_default();
+    let text = JsFuture::from(response.text().map_err(fail)?)
+        .await
+        .map_err(fail)?
+        .as_string()
+        .unwrap_or_default();
+    Ok((status, version, retry_after, content_type, text))
 }
 
 /// Sends one entry and says what its answer means.
@@ -268,41 +462,14 @@ async fn try_send(entry: &Entry, token: Option<&str>) -> Result<Outcome, String>
         init.set_body(&JsValue::from_str(body));
     }
     init.set_headers(&headers);
-    let abort_signal = field(&js_sys::global(), "AbortSignal");
-    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
-        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(SEND_TIMEOUT_MS)) {
-            let _ = js_sys::Reflect::set(&init, &"signal".into(), &signal);
-        }
-    }
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(fail)?;
-    let response: web_sys::Response = JsFuture::from(global_fetch(&request))
-        .await
-        .map_err(fail)?
-        .unchecked_into();
-    let header = |name: &str| response.headers().get(name).ok().flatten();
-    let status = response.status();
-    let version = header("etag").and_then(|t| parse_version_tag(&t));
-    let retry_after = header("retry-after").and_then(|v| retry_after_ms(&v));
-    let content_type = header("content-type").unwrap_or_default();
-    let text = JsFuture::from(response.text().map_err(fail)?)
-        .await
-        .map_err(fail)?
-        .as_string()
-        .unwrap_or_default();
-    let problem =
-        tessera_contract::bff::decode::<serde_json::Value>(url, status, &content_type, &text).err();
-    let message = problem.as_ref().map(|p| p.to_string()).unwrap_or_default();
-    let mut outcome = classify(status, version, retry_after, message);
-    if let (Outcome::Conflict(theirs), Some(tessera_contract::bff::BffError::Problem(p))) =
-        (&mut outcome, &problem)
-    {
-        if let Some(current) = &p.current {
-            theirs.version = current
-                .get("version")
-                .and_then(|v| v.as_i64())
-                .or(theirs.version);
-            theirs.body = Some(current.to_string());
-        }
-    }
-    Ok(outcome)
+    let (status, version, retry_after, content_type, text) =
+        fetch(url, &init, SEND_TIMEOUT_MS, fail).await?;
+    Ok(outcome_of(
+        url,
+        status,
+        version,
+        retry_after,
+        &content_type,
+        &text,
+    ))
 }

@@ -296,20 +296,30 @@ struct Server {
 
 impl Server {
     fn handle(&mut self, e: &Entry) -> Outcome {
+        self.command(e, e.base_version).outcome
+    }
+
+    /// One command, sent with `if_match`.
+    fn command(&mut self, e: &Entry, if_match: Option<i64>) -> Answer {
         if let Some(v) = self.accepted.get(&e.idempotency_key) {
-            return applied(*v); // A replay: the stored answer, no second effect.
+            // A replay: the stored answer, no second effect.
+            return Answer {
+                outcome: applied(*v),
+                replayed: true,
+            };
         }
         let current = *self.versions.get(&e.entity).unwrap_or(&1);
-        if e.base_version.is_some_and(|b| b != current) {
+        if if_match.is_some_and(|b| b != current) {
             return Outcome::Conflict(Theirs {
                 version: Some(current),
                 body: None,
-            });
+            })
+            .into();
         }
         self.versions.insert(e.entity.clone(), current + 1);
         self.accepted.insert(e.idempotency_key.clone(), current + 1);
         self.applied.entry(e.entity.clone()).or_default().push(e.id);
-        applied(current + 1)
+        applied(current + 1).into()
     }
 }
 
@@ -651,4 +661,870 @@ fn an_answer_settles_only_the_command_that_was_sent() {
         .settle_sent(1, "key-other", applied(1), 1_002, 0.0)
         .unwrap();
     assert_eq!(outbox.get(1).unwrap().state, EntryState::Done);
+}
+
+// Batches.
+
+fn conflict(version: i64) -> Outcome {
+    Outcome::Conflict(Theirs {
+        version: Some(version),
+        body: Some(format!(r#"{{"version":{version}}}"#)),
+    })
+}
+
+fn rejected() -> Outcome {
+    Outcome::Rejected {
+        status: 422,
+        message: "no".into(),
+    }
+}
+
+fn retry() -> Outcome {
+    Outcome::Retry {
+        error: "HTTP 503: busy".into(),
+        retry_after_ms: None,
+    }
+}
+
+/// The ids of a batch and the `If-Match` each carries.
+fn sent(batch: &Batch) -> Vec<(u64, Option<i64>)> {
+    batch
+        .items
+        .iter()
+        .map(|i| (i.entry.id, i.if_match))
+        .collect()
+}
+
+fn claim(o: &mut Outbox, confirmed: &Confirmed) -> Batch {
+    o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), confirmed)
+        .expect("something to send")
+}
+
+fn settle_all(o: &mut Outbox, batch: &Batch, outcomes: Vec<Outcome>, confirmed: &mut Confirmed) {
+    let errors = o.settle_batch(
+        &batch.items,
+        outcomes.into_iter().map(Answer::from).collect(),
+        0,
+        || 0.0,
+        confirmed,
+    );
+    assert_eq!(errors, vec![]);
+}
+
+fn state(o: &Outbox, id: u64) -> EntryState {
+    o.get(id).map_or(EntryState::Done, |e| e.state)
+}
+
+#[test]
+fn only_put_commands_to_the_bff_with_an_object_body_ride_in_a_batch() {
+    let c = |method: &str, path: &str, body: Option<&str>| Command {
+        method: method.into(),
+        path: path.into(),
+        body: body.map(str::to_owned),
+    };
+    assert!(c("PUT", "/api/cart/items/pho-bo", Some(r#"{"quantity":2}"#)).batchable());
+    assert!(c("PUT", "/api/cart/checkout/o-1", None).batchable());
+    assert!(!c("POST", "/api/cart/items/pho-bo", Some("{}")).batchable());
+    assert!(!c("PUT", "/bff/cart/items/pho-bo", Some("{}")).batchable());
+    assert!(!c("PUT", "/api/cart/items/pho-bo?x=1", Some("{}")).batchable());
+    assert!(!c("PUT", "/api/cart/items/pho-bo", Some("[1]")).batchable());
+    assert!(!c("PUT", "/api/cart/items/pho-bo", Some("{")).batchable());
+}
+
+#[test]
+fn a_batch_takes_each_entitys_run_in_queue_order_chained_on_the_confirmed_version() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart", Some(3));
+    queue(&mut o, 2, "menu", Some(7));
+    queue(&mut o, 3, "cart", Some(3));
+    queue(&mut o, 4, "menu", Some(7));
+    queue(&mut o, 5, "cart", Some(3));
+    // No version of the run yet: one command per entity, on its base version.
+    let mut first = o.clone();
+    let batch = claim(&mut first, &Confirmed::new());
+    assert_eq!(batch.subject, "alice");
+    assert_eq!(sent(&batch), vec![(1, Some(3)), (2, Some(7))]);
+    assert!(batch
+        .items
+        .iter()
+        .all(|i| i.entry.state == EntryState::Sending && i.entry.attempts == 1));
+    // The cart's version is the one the server last answered: its run follows, each on the
+    // version the one before produces; the menu's is not, so it sends one.
+    let confirmed = Confirmed::from([("cart".to_string(), 3), ("menu".to_string(), 6)]);
+    let batch = claim(&mut o, &confirmed);
+    assert_eq!(
+        sent(&batch),
+        vec![(1, Some(3)), (2, Some(7)), (3, Some(4)), (5, Some(5))]
+    );
+    assert_eq!(o.ready(0), Vec::<u64>::new(), "nothing else may go");
+    assert_eq!(
+        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed),
+        None
+    );
+}
+
+#[test]
+fn an_entitys_run_ends_at_an_entry_that_cannot_go_now() {
+    let confirmed = Confirmed::from([("cart".to_string(), 3)]);
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart", Some(3));
+    queue(&mut o, 2, "cart", Some(3));
+    queue(&mut o, 3, "cart", Some(9)); // based on another version: waits for 2's answer
+    queue(&mut o, 4, "cart", Some(3));
+    assert_eq!(
+        sent(&claim(&mut o.clone(), &confirmed)),
+        vec![(1, Some(3)), (2, Some(4))]
+    );
+
+    // A rejected entry had no effect: the run goes past it, as `ready` does.
+    let mut o = Outbox::default();
+    for id in 1..=3 {
+        queue(&mut o, id, "cart", Some(3));
+    }
+    o.start_sending(2, 0).unwrap_err();
+    o.start_sending(1, 0).unwrap();
+    o.settle(1, rejected(), 0, 0.0).unwrap();
+    assert_eq!(
+        sent(&claim(&mut o.clone(), &confirmed)),
+        vec![(2, Some(3)), (3, Some(4))]
+    );
+
+    // Waiting out a backoff, another user's command, or one that cannot ride in a batch.
+    let mut o = Outbox::default();
+    for id in 1..=4 {
+        queue(&mut o, id, "cart", Some(3));
+    }
+    o.entries.get_mut(&2).unwrap().not_before_ms = 10;
+    assert_eq!(sent(&claim(&mut o.clone(), &confirmed)), vec![(1, Some(3))]);
+    o.entries.get_mut(&2).unwrap().not_before_ms = 0;
+    o.entries.get_mut(&3).unwrap().subject = "bob".into();
+    assert_eq!(
+        sent(&claim(&mut o.clone(), &confirmed)),
+        vec![(1, Some(3)), (2, Some(4))]
+    );
+    o.entries.get_mut(&3).unwrap().subject = "alice".into();
+    o.entries.get_mut(&3).unwrap().command.method = "POST".into();
+    assert_eq!(
+        sent(&claim(&mut o.clone(), &confirmed)),
+        vec![(1, Some(3)), (2, Some(4))]
+    );
+
+    // At most `max`, in queue order.
+    let mut o = Outbox::default();
+    for id in 1..=4 {
+        queue(&mut o, id, "cart", Some(3));
+    }
+    let batch = o.claim_batch(0, 2, &BTreeSet::new(), &confirmed).unwrap();
+    assert_eq!(sent(&batch), vec![(1, Some(3)), (2, Some(4))]);
+    assert_eq!(state(&o, 3), EntryState::Pending);
+}
+
+#[test]
+fn a_batch_carries_one_users_commands_and_skips_busy_users() {
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart@alice", Some(1));
+    for (id, entity) in [(2, "cart@bob"), (3, "menu@bob")] {
+        queue(&mut o, id, entity, Some(1));
+        o.entries.get_mut(&id).unwrap().subject = "bob".into();
+    }
+    queue(&mut o, 4, "menu@alice", Some(1));
+    let none = Confirmed::new();
+    let alice = claim(&mut o, &none);
+    assert_eq!(
+        (alice.subject.as_str(), sent(&alice)),
+        ("alice", vec![(1, Some(1)), (4, Some(1))])
+    );
+    let busy = BTreeSet::from(["alice".to_string()]);
+    queue(&mut o, 5, "other@alice", Some(1));
+    let bob = o.claim_batch(0, BATCH_MAX, &busy, &none).unwrap();
+    assert_eq!(
+        (bob.subject.as_str(), sent(&bob)),
+        ("bob", vec![(2, Some(1)), (3, Some(1))])
+    );
+    let busy = BTreeSet::from(["alice".to_string(), "bob".to_string()]);
+    assert_eq!(o.claim_batch(0, BATCH_MAX, &busy, &none), None);
+}
+
+/// Five cart commands on version 3, the first three of them in a batch.
+fn cart_batch() -> (Outbox, Batch, Confirmed) {
+    let mut o = Outbox::default();
+    for id in 1..=5 {
+        queue(&mut o, id, "cart", Some(3));
+    }
+    let confirmed = Confirmed::from([("cart".to_string(), 3)]);
+    let batch = o.claim_batch(0, 3, &BTreeSet::new(), &confirmed).unwrap();
+    assert_eq!(sent(&batch), vec![(1, Some(3)), (2, Some(4)), (3, Some(5))]);
+    (o, batch, confirmed)
+}
+
+#[test]
+fn an_applied_batch_settles_as_one_at_a_time_sending_would() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    settle_all(
+        &mut o,
+        &batch,
+        vec![applied(4), applied(5), applied(6)],
+        &mut confirmed,
+    );
+    for id in 1..=3 {
+        assert_eq!(state(&o, id), EntryState::Done);
+    }
+    // The rest follow the version the batch ended on, and chain on it next.
+    assert_eq!(o.get(4).unwrap().base_version, Some(6));
+    assert_eq!(o.get(5).unwrap().base_version, Some(6));
+    assert_eq!(confirmed["cart"], 6);
+    assert_eq!(
+        o.take_applied().unwrap()["cart"],
+        vec![(3, 4), (4, 5), (5, 6)]
+    );
+    o.take_changed();
+    assert_eq!(
+        sent(&claim(&mut o, &confirmed)),
+        vec![(4, Some(6)), (5, Some(7))]
+    );
+}
+
+#[test]
+fn a_conflict_in_a_batch_goes_to_the_inbox_and_the_commands_behind_it_wait() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    // Someone else moved the cart to 7: the first is a conflict, and the server refused the
+    // two behind it, sent on 4 and 5, as stale.
+    settle_all(
+        &mut o,
+        &batch,
+        vec![conflict(7), conflict(7), conflict(7)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Conflict);
+    assert_eq!(o.inbox().count(), 1, "one conflict, not three");
+    for id in 2..=3 {
+        let e = o.get(id).unwrap();
+        assert_eq!(
+            (e.state, e.attempts, e.not_before_ms),
+            (EntryState::Pending, 0, 0)
+        );
+        assert_eq!(e.base_version, Some(3), "as queued");
+    }
+    assert_eq!(o.pending_count(), 4);
+    assert!(o.ready(0).is_empty(), "the conflict holds the cart");
+    assert_eq!(
+        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed),
+        None
+    );
+    // Keep mine: all of them follow the server's version, in order.
+    o.resolve(1, Resolution::KeepMine, 0).unwrap();
+    let confirmed = Confirmed::from([("cart".to_string(), 7)]);
+    assert_eq!(
+        sent(&claim(&mut o, &confirmed)),
+        vec![
+            (1, Some(7)),
+            (2, Some(8)),
+            (3, Some(9)),
+            (4, Some(10)),
+            (5, Some(11))
+        ]
+    );
+}
+
+#[test]
+fn a_rejection_in_a_batch_does_not_hold_the_commands_behind_it() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    // The first had no effect, so the cart is still at 3: the second, sent on 4, was stale.
+    settle_all(
+        &mut o,
+        &batch,
+        vec![rejected(), conflict(3), conflict(3)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Rejected);
+    assert_eq!(state(&o, 2), EntryState::Pending);
+    assert_eq!(state(&o, 3), EntryState::Pending);
+    assert_eq!(o.inbox().count(), 1);
+    // They go next on the version they were based on, as they would have alone.
+    assert_eq!(o.ready(0), vec![2]);
+    let confirmed = Confirmed::from([("cart".to_string(), 3)]);
+    assert_eq!(
+        sent(&claim(&mut o, &confirmed)),
+        vec![(2, Some(3)), (3, Some(4)), (4, Some(5)), (5, Some(6))]
+    );
+}
+
+#[test]
+fn a_retry_in_a_batch_holds_the_commands_behind_it_until_it_goes_again() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    settle_all(
+        &mut o,
+        &batch,
+        vec![retry(), conflict(3), conflict(3)],
+        &mut confirmed,
+    );
+    let first = o.get(1).unwrap();
+    assert_eq!(first.state, EntryState::Pending);
+    assert!(first.not_before_ms > 0, "backs off");
+    assert_eq!(state(&o, 2), EntryState::Pending);
+    assert_eq!(o.get(2).unwrap().not_before_ms, 0);
+    assert!(
+        o.ready(0).is_empty(),
+        "the cart waits for its first command"
+    );
+    assert_eq!(o.ready(LATER), vec![1]);
+}
+
+#[test]
+fn a_batch_without_an_answer_is_retried_whole() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    settle_all(
+        &mut o,
+        &batch,
+        vec![retry(), retry(), retry()],
+        &mut confirmed,
+    );
+    for id in 1..=3 {
+        let e = o.get(id).unwrap();
+        assert_eq!((e.state, e.attempts), (EntryState::Pending, 1));
+        assert!(e.not_before_ms > 0);
+        assert_eq!(e.base_version, Some(3));
+    }
+    assert_eq!(confirmed.get("cart"), None, "out of touch");
+    // Sent again: the first alone, until an answer says where the cart is; the server
+    // replays what it applied of them.
+    assert_eq!(
+        sent(
+            &o.claim_batch(LATER, 3, &BTreeSet::new(), &confirmed)
+                .unwrap()
+        ),
+        vec![(1, Some(3))]
+    );
+}
+
+#[test]
+fn a_command_applied_behind_a_refused_one_is_applied() {
+    // The hazard a version number cannot rule out: someone else moved the cart from 3 to 4
+    // in the moment before the batch; 1 is a conflict, and 2, sent on 4, is applied.
+    let (mut o, batch, mut confirmed) = cart_batch();
+    settle_all(
+        &mut o,
+        &batch,
+        vec![conflict(4), applied(5), applied(6)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Conflict);
+    assert_eq!(state(&o, 2), EntryState::Done, "the server applied it");
+    assert_eq!(state(&o, 3), EntryState::Done);
+    assert_eq!(o.take_applied().unwrap()["cart"], vec![(4, 5), (5, 6)]);
+    assert_eq!(confirmed["cart"], 6);
+    // The rest still wait behind the conflict, and follow the user's decision on it.
+    assert!(o.ready(0).is_empty());
+    assert_eq!(o.get(4).unwrap().base_version, Some(3));
+    o.resolve(1, Resolution::KeepMine, 0).unwrap();
+    assert_eq!(o.get(4).unwrap().base_version, Some(4));
+}
+
+#[test]
+fn a_command_applied_on_another_version_than_expected_ends_the_chain() {
+    // A checkout answers the order's version (1), not the cart's.
+    let (mut o, batch, mut confirmed) = cart_batch();
+    settle_all(
+        &mut o,
+        &batch,
+        vec![applied(4), applied(1), conflict(5)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Done);
+    assert_eq!(state(&o, 2), EntryState::Done);
+    let third = o.get(3).unwrap();
+    assert_eq!((third.state, third.attempts), (EntryState::Pending, 0));
+    assert_eq!(
+        third.base_version,
+        Some(1),
+        "follows what the server said, as alone"
+    );
+}
+
+#[test]
+fn replayed_answers_say_nothing_about_the_entity_now() {
+    let (mut o, batch, _) = cart_batch();
+    let mut confirmed = Confirmed::new();
+    let answers = [applied(4), applied(5), applied(6)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| Answer {
+            outcome,
+            replayed: i < 2,
+        })
+        .collect();
+    assert_eq!(
+        o.settle_batch(&batch.items, answers, 0, || 0.0, &mut confirmed),
+        vec![]
+    );
+    assert_eq!(confirmed["cart"], 6);
+    let (mut o, batch, _) = cart_batch();
+    let mut confirmed = Confirmed::new();
+    let answers = [applied(4), applied(5), applied(6)]
+        .into_iter()
+        .map(|outcome| Answer {
+            outcome,
+            replayed: true,
+        })
+        .collect();
+    o.settle_batch(&batch.items, answers, 0, || 0.0, &mut confirmed);
+    assert!(confirmed.is_empty());
+    assert_eq!(o.get(4).unwrap().base_version, Some(6));
+}
+
+#[test]
+fn a_batch_answer_settles_only_the_commands_that_were_sent() {
+    let (mut o, batch, mut confirmed) = cart_batch();
+    let mut other = o.get(2).unwrap().clone();
+    other.idempotency_key = "key-other".into();
+    o.insert_stored(other);
+    let errors = o.settle_batch(
+        &batch.items,
+        vec![applied(4).into(), applied(5).into(), applied(6).into()],
+        0,
+        || 0.0,
+        &mut confirmed,
+    );
+    assert_eq!(errors, vec![OutboxError::NotTheSentCommand(2)]);
+    assert_eq!(state(&o, 1), EntryState::Done);
+    assert_eq!(state(&o, 2), EntryState::Sending);
+    assert_eq!(state(&o, 3), EntryState::Done);
+}
+
+#[test]
+fn a_released_batch_goes_out_again_as_if_never_sent() {
+    let (mut o, batch, _) = cart_batch();
+    o.release_batch(&batch.items);
+    for id in 1..=3 {
+        let e = o.get(id).unwrap();
+        assert_eq!(
+            (e.state, e.attempts, e.not_before_ms),
+            (EntryState::Pending, 0, 0)
+        );
+    }
+    assert_eq!(o.ready(0), vec![1]);
+}
+
+/// What the server will do to the next command on an entity.
+#[derive(Default)]
+struct Faults {
+    busy: BTreeSet<String>,
+    /// Refused, and whether the version moves on anyway.
+    refuse: BTreeMap<String, bool>,
+    /// The commands refused so far.
+    refused: BTreeSet<u64>,
+}
+
+/// One step of a random history of batches.
+#[derive(Clone, Debug)]
+enum BatchStep {
+    Enqueue {
+        entity: u8,
+    },
+    Claim {
+        max: u8,
+    },
+    /// The server runs a batch in flight; its answer may be lost.
+    Deliver {
+        pick: u8,
+        answer_lost: bool,
+    },
+    /// A batch never reaches the server.
+    Fail {
+        pick: u8,
+    },
+    /// Another writer changes an entity; the replayer's last answer for it is no longer
+    /// the entity's version (the hazard of `claim_batch` is left to its own test).
+    Interfere {
+        entity: u8,
+    },
+    /// The database gives up on the next command on an entity (`503`).
+    Busy {
+        entity: u8,
+    },
+    /// The server refuses the next command on an entity (`4xx`), and may still move the
+    /// entity's version on (checkout's `409 cart-changed`).
+    Refuse {
+        entity: u8,
+        bump: bool,
+    },
+    Resolve {
+        pick: u8,
+        keep: bool,
+    },
+    Crash,
+}
+
+fn batch_step() -> impl Strategy<Value = BatchStep> {
+    prop_oneof![
+        4 => (0u8..3).prop_map(|entity| BatchStep::Enqueue { entity }),
+        3 => (1u8..6).prop_map(|max| BatchStep::Claim { max }),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(pick, answer_lost)| BatchStep::Deliver { pick, answer_lost }),
+        1 => any::<u8>().prop_map(|pick| BatchStep::Fail { pick }),
+        1 => (0u8..3).prop_map(|entity| BatchStep::Interfere { entity }),
+        1 => (0u8..3).prop_map(|entity| BatchStep::Busy { entity }),
+        1 => (0u8..3, any::<bool>()).prop_map(|(entity, bump)| BatchStep::Refuse { entity, bump }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(pick, keep)| BatchStep::Resolve { pick, keep }),
+        1 => Just(BatchStep::Crash),
+    ]
+}
+
+impl Server {
+    /// A batch as `POST /api/batch` runs it: in order, each command on what the ones before
+    /// it did.
+    fn batch(&mut self, items: &[BatchItem], faults: &mut Faults) -> Vec<Answer> {
+        items
+            .iter()
+            .map(|i| {
+                let entity = &i.entry.entity;
+                if self.accepted.contains_key(&i.entry.idempotency_key) {
+                    return self.command(&i.entry, i.if_match);
+                }
+                if faults.busy.remove(entity) {
+                    return retry().into();
+                }
+                if let Some(bump) = faults.refuse.remove(entity) {
+                    if bump {
+                        *self.versions.entry(entity.clone()).or_insert(1) += 1;
+                    }
+                    faults.refused.insert(i.entry.id);
+                    return rejected().into();
+                }
+                self.command(&i.entry, i.if_match)
+            })
+            .collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn random_batch_histories_lose_nothing_duplicate_nothing_and_keep_order(
+        steps in proptest::collection::vec(batch_step(), 1..120)
+    ) {
+        let mut o = Outbox::default();
+        let mut server = Server::default();
+        let mut faults = Faults::default();
+        let mut confirmed = Confirmed::new();
+        let mut next_id = 1u64;
+        let mut discarded = BTreeSet::new();
+        let mut in_flight: Vec<Batch> = Vec::new();
+        let mut known: BTreeMap<String, i64> = BTreeMap::new();
+        let none = BTreeSet::new();
+        let lost = |n: usize| vec![Answer::from(Outcome::Retry { error: "lost".into(), retry_after_ms: None }); n];
+        for s in steps {
+            match s {
+                BatchStep::Enqueue { entity } => {
+                    let entity = format!("e{entity}");
+                    let base = *known.entry(entity.clone()).or_insert(1);
+                    queue(&mut o, next_id, &entity, Some(base));
+                    next_id += 1;
+                }
+                BatchStep::Claim { max } => {
+                    if let Some(b) = o.claim_batch(LATER, max as usize, &none, &confirmed) {
+                        in_flight.push(b);
+                    }
+                }
+                BatchStep::Deliver { pick, answer_lost } => {
+                    if !in_flight.is_empty() {
+                        let b = in_flight.remove(pick as usize % in_flight.len());
+                        let mut answers = server.batch(&b.items, &mut faults);
+                        if answer_lost {
+                            answers = lost(b.items.len());
+                        }
+                        let errors = o.settle_batch(&b.items, answers, 0, || 0.5, &mut confirmed);
+                        prop_assert_eq!(errors, vec![]);
+                    }
+                }
+                BatchStep::Fail { pick } => {
+                    if !in_flight.is_empty() {
+                        let b = in_flight.remove(pick as usize % in_flight.len());
+                        let errors = o.settle_batch(&b.items, lost(b.items.len()), 0, || 0.5, &mut confirmed);
+                        prop_assert_eq!(errors, vec![]);
+                    }
+                }
+                BatchStep::Interfere { entity } => {
+                    let entity = format!("e{entity}");
+                    let chained = in_flight.iter().any(|b| {
+                        b.items.iter().filter(|i| i.entry.entity == entity).count() > 1
+                    });
+                    if chained {
+                        // The moment `a_command_applied_behind_a_refused_one_is_applied`
+                        // is about.
+                        continue;
+                    }
+                    *server.versions.entry(entity.clone()).or_insert(1) += 1;
+                    confirmed.remove(&entity);
+                }
+                BatchStep::Busy { entity } => {
+                    faults.busy.insert(format!("e{entity}"));
+                }
+                BatchStep::Refuse { entity, bump } => {
+                    faults.refuse.insert(format!("e{entity}"), bump);
+                }
+                BatchStep::Resolve { pick, keep } => {
+                    let ids: Vec<u64> = o.inbox().map(|e| e.id).collect();
+                    if !ids.is_empty() {
+                        let id = ids[pick as usize % ids.len()];
+                        if o.get(id).unwrap().state == EntryState::Rejected {
+                            o.retry(id, 0).unwrap();
+                        } else if keep {
+                            o.resolve(id, Resolution::KeepMine, 0).unwrap();
+                        } else {
+                            o.resolve(id, Resolution::TakeTheirs, 0).unwrap();
+                            discarded.insert(id);
+                        }
+                    }
+                }
+                BatchStep::Crash => {
+                    o.take_changed();
+                    let stored: Vec<Entry> = o.entries().cloned().collect();
+                    o = Outbox::recover(stored);
+                    in_flight.clear();
+                    confirmed.clear();
+                }
+            }
+            o.take_changed();
+            // No entity is in two batches at once, and every entry being sent is in one.
+            let mut flying = BTreeSet::new();
+            for b in &in_flight {
+                let entities: BTreeSet<&str> = b.items.iter().map(|i| i.entry.entity.as_str()).collect();
+                for entity in entities {
+                    prop_assert!(flying.insert(entity.to_owned()), "{} in two batches", entity);
+                }
+            }
+            let sending = o.entries().filter(|e| e.state == EntryState::Sending).count();
+            prop_assert_eq!(sending, in_flight.iter().map(|b| b.items.len()).sum::<usize>());
+        }
+        // Drain: the network comes back and the user keeps every conflicting change.
+        for b in in_flight.drain(..) {
+            o.settle_batch(&b.items, lost(b.items.len()), 0, || 0.0, &mut confirmed);
+        }
+        for _ in 0..10_000 {
+            let inbox: Vec<(u64, EntryState)> = o.inbox().map(|e| (e.id, e.state)).collect();
+            for (id, state) in inbox {
+                if state == EntryState::Rejected {
+                    o.retry(id, 0).unwrap();
+                } else {
+                    o.resolve(id, Resolution::KeepMine, 0).unwrap();
+                }
+            }
+            match o.claim_batch(LATER, 3, &none, &confirmed) {
+                Some(b) => {
+                    let answers = server.batch(&b.items, &mut faults);
+                    let errors = o.settle_batch(&b.items, answers, 0, || 0.0, &mut confirmed);
+                    prop_assert_eq!(errors, vec![]);
+                }
+                None if o.pending_count() == 0 => break,
+                None => {}
+            }
+            o.take_changed();
+        }
+        prop_assert_eq!(o.entries().count(), 0, "the outbox drains");
+        let mut all_applied: Vec<u64> = Vec::new();
+        for ids in server.applied.values() {
+            // A refused command does not hold its entity: sent again, it may go after the
+            // ones behind it, as alone.
+            let kept: Vec<u64> = ids.iter().copied().filter(|id| !faults.refused.contains(id)).collect();
+            prop_assert!(kept.windows(2).all(|w| w[0] < w[1]), "out of order: {:?}", ids);
+            all_applied.extend(ids);
+        }
+        all_applied.sort_unstable();
+        let applied_set: BTreeSet<u64> = all_applied.iter().copied().collect();
+        prop_assert_eq!(applied_set.len(), all_applied.len(), "an effect applied twice");
+        let expected: Vec<u64> = (1..next_id).filter(|id| !discarded.contains(id)).collect();
+        prop_assert_eq!(all_applied, expected);
+    }
+}
+
+#[test]
+fn a_batch_carries_each_command_as_it_would_go_alone() {
+    let (_, batch, _) = cart_batch();
+    let mut items = batch.items;
+    items[1].entry.command.body = Some(r#"{"quantity":2}"#.into());
+    items[2].entry.command.body = None;
+    let body: serde_json::Value = serde_json::from_str(&batch_body(&items)).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"commands": [
+            {"method": "PUT", "path": "/api/cart/1", "idempotencyKey": "key-1", "ifMatch": "\"3\"", "body": {}},
+            {"method": "PUT", "path": "/api/cart/2", "idempotencyKey": "key-2", "ifMatch": "\"4\"", "body": {"quantity": 2}},
+            {"method": "PUT", "path": "/api/cart/3", "idempotencyKey": "key-3", "ifMatch": "\"5\""},
+        ]})
+    );
+    items[0].if_match = None;
+    let body: serde_json::Value = serde_json::from_str(&batch_body(&items[..1])).unwrap();
+    assert_eq!(body["commands"][0].get("ifMatch"), None);
+}
+
+#[test]
+fn batch_results_mean_what_they_would_mean_alone() {
+    let text = serde_json::json!({"results": [
+        {"status": 200, "body": {"version": 4}, "replayed": false, "etag": "\"4\""},
+        {"status": 201, "body": {"version": 5}, "replayed": true, "etag": "\"5\""},
+        {"status": 412, "replayed": false, "etag": "\"9\"", "body": {
+            "type": "/problems/stale", "title": "Precondition failed", "status": 412,
+            "detail": "the cart changed", "current": {"version": 9, "lines": []}}},
+        {"status": 422, "replayed": false, "body": {
+            "type": "/problems/invalid", "title": "Invalid", "status": 422, "detail": "quantity"}},
+        {"status": 503, "replayed": false, "body": {
+            "type": "/problems/database-busy", "title": "Busy", "status": 503}},
+    ]})
+    .to_string();
+    let BatchAnswer::Results(answers) = read_batch(5, 200, None, "application/json", &text) else {
+        panic!("results");
+    };
+    assert_eq!(answers[0], Answer::from(applied(4)));
+    assert_eq!(
+        answers[1],
+        Answer {
+            outcome: applied(5),
+            replayed: true
+        }
+    );
+    let Outcome::Conflict(theirs) = &answers[2].outcome else {
+        panic!("{:?}", answers[2]);
+    };
+    assert_eq!(theirs.version, Some(9));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(theirs.body.as_deref().unwrap()).unwrap(),
+        serde_json::json!({"version": 9, "lines": []})
+    );
+    assert_eq!(
+        answers[3].outcome,
+        Outcome::Rejected {
+            status: 422,
+            message: "Invalid: quantity".into()
+        }
+    );
+    assert!(matches!(answers[4].outcome, Outcome::Retry { .. }));
+
+    // A result missing, or no results at all: nothing is known of any command.
+    assert!(matches!(
+        read_batch(6, 200, None, "application/json", &text),
+        BatchAnswer::Failed(Outcome::Retry { .. })
+    ));
+    assert!(matches!(
+        read_batch(1, 200, None, "text/html", "<html>"),
+        BatchAnswer::Failed(Outcome::Retry { .. })
+    ));
+}
+
+#[test]
+fn a_batch_refused_whole_is_retried_or_sent_alone() {
+    let problem = |status: u16| {
+        serde_json::json!({"type": "about:blank", "title": "No", "status": status}).to_string()
+    };
+    for status in [401, 408, 429, 500, 502, 503] {
+        let answer = read_batch(3, status, Some(1_000), PROBLEM_JSON_TYPE, &problem(status));
+        assert!(
+            matches!(
+                &answer,
+                BatchAnswer::Failed(Outcome::Retry {
+                    retry_after_ms: Some(1_000),
+                    ..
+                })
+            ),
+            "{status}: {answer:?}"
+        );
+    }
+    // No batch endpoint, or a batch this BFF will not take: its commands go alone.
+    for status in [400, 404, 405, 413, 422] {
+        let answer = read_batch(3, status, None, PROBLEM_JSON_TYPE, &problem(status));
+        assert!(
+            matches!(answer, BatchAnswer::Unsupported(_)),
+            "{status}: {answer:?}"
+        );
+    }
+}
+
+const PROBLEM_JSON_TYPE: &str = tessera_contract::sync::PROBLEM_JSON;
+
+#[test]
+fn a_refusal_that_moved_the_version_on_lets_the_next_command_apply() {
+    // Checkout's `409 cart-changed` refreshes the cart (3 → 4) and refuses the order; the
+    // next command, sent on 4, is applied on the refreshed cart.
+    let (mut o, batch, mut confirmed) = cart_batch();
+    let refused = Outcome::Rejected {
+        status: 409,
+        message: "the cart changed".into(),
+    };
+    settle_all(
+        &mut o,
+        &batch,
+        vec![refused, applied(5), applied(6)],
+        &mut confirmed,
+    );
+    assert_eq!(state(&o, 1), EntryState::Rejected);
+    assert_eq!(state(&o, 2), EntryState::Done);
+    assert_eq!(state(&o, 3), EntryState::Done);
+    assert_eq!(o.get(4).unwrap().base_version, Some(6));
+    assert_eq!(confirmed["cart"], 6);
+}
+
+#[test]
+fn a_rejected_command_sent_again_waits_while_its_entity_has_one_on_the_wire() {
+    // Found by the batch proptest; alone it is the same: 1 was rejected, 2 went out, and the
+    // user retried 1 before 2's answer came.
+    let mut o = Outbox::default();
+    queue(&mut o, 1, "cart", Some(3));
+    queue(&mut o, 2, "cart", Some(3));
+    o.start_sending(1, 0).unwrap();
+    o.settle(1, rejected(), 0, 0.0).unwrap();
+    o.start_sending(2, 0).unwrap();
+    o.retry(1, 0).unwrap();
+    assert_eq!(o.ready(0), Vec::<u64>::new());
+    assert_eq!(
+        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &Confirmed::new()),
+        None
+    );
+    o.settle(2, applied(4), 0, 0.0).unwrap();
+    assert_eq!(o.ready(0), vec![1]);
+}
+
+#[test]
+fn a_long_queue_on_one_entity_drains_in_few_batches() {
+    let mut o = Outbox::default();
+    for id in 1..=250 {
+        queue(&mut o, id, "cart", Some(1));
+    }
+    for id in 251..=260 {
+        queue(&mut o, id, &format!("menu-{id}"), None);
+    }
+    let mut server = Server::default();
+    let mut faults = Faults::default();
+    let mut confirmed = Confirmed::new();
+    let mut sizes = Vec::new();
+    while let Some(b) = o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed) {
+        sizes.push(b.items.len());
+        let answers = server.batch(&b.items, &mut faults);
+        assert_eq!(
+            o.settle_batch(&b.items, answers, 0, || 0.0, &mut confirmed),
+            vec![]
+        );
+        o.take_changed();
+    }
+    // The cart's first command and the ten menu items, then the cart in runs of 100.
+    assert_eq!(sizes, vec![11, 100, 100, 49]);
+    assert_eq!(o.entries().count(), 0);
+    assert_eq!(server.applied["cart"], (1..=250).collect::<Vec<u64>>());
+    assert_eq!(server.versions["cart"], 251);
+}
+
+#[test]
+fn a_batch_of_long_commands_stays_under_the_bffs_body_limit() {
+    let mut o = Outbox::default();
+    for id in 1..=10 {
+        queue(&mut o, id, &format!("menu-{id}"), Some(1));
+        o.entries.get_mut(&id).unwrap().command.body =
+            Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(10_000)));
+    }
+    let first = claim(&mut o, &Confirmed::new());
+    assert_eq!(sent(&first).len(), 4, "4 × 10 KB in 48 KB");
+    let body = batch_body(&first.items);
+    assert!(body.len() < BATCH_MAX_BYTES, "{}", body.len());
+    // One command longer than that still goes, alone in its batch.
+    o.entries.get_mut(&5).unwrap().command.body =
+        Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(60_000)));
+    assert_eq!(sent(&claim(&mut o, &Confirmed::new())), vec![(5, Some(1))]);
 }
