@@ -47,6 +47,7 @@ fn build() -> JsValue {
     set(&host, "session", &session.into_js_value());
     set(&host, "onLive", &listen(topics::LIVE));
     set(&host, "onSession", &listen(topics::SESSION));
+    set(&host, "onOutbox", &listen(topics::OUTBOX));
     let navigate = Closure::<dyn Fn(String)>::new(|path: String| tessera_sdk::navigate(&path));
     set(&host, "navigate", &navigate.into_js_value());
     crate::parcels::attach(&host);
@@ -123,7 +124,7 @@ async fn command(request: &JsValue) -> Result<JsValue, BffError> {
     Ok(json(&serde_json::to_value(queued).unwrap_or_default()))
 }
 
-/// `onLive(callback)` / `onSession(callback)`: calls `callback` with each event's data on
+/// `onLive(callback)` / `onSession(callback)` / `onOutbox(callback)`: calls `callback` with each event's data on
 /// `topic`; returns the function that stops it.
 fn listen(topic: &'static str) -> JsValue {
     let on = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |callback: JsValue| {

@@ -237,6 +237,8 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     const secondKey = await queued.getAttribute("data-key");
     assert.notEqual(secondKey, firstKey);
     await page.locator('.cart[data-pending="true"] li[data-item="pho-bo"][data-quantity="2"][data-pending="true"]').waitFor({ timeout: 10_000 });
+    // host.onOutbox told the app the command waits.
+    await page.locator('.queued[data-waiting="1"]').waitFor({ timeout: 10_000 });
     assert.equal(await cart.getAttribute("data-from-cache"), "true", "the saved copy, read offline");
     assert.equal(await cart.getAttribute("data-version"), "1");
     assert.equal(await cart.locator("li").count(), 1);
@@ -255,6 +257,7 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     const later = await serverCartAt(subject, 2);
     assert.deepEqual(later.lines.map((l) => [l.itemId, l.quantity]), [["pho-bo", 2]]);
     await outboxWhen(page, "nothing", (e) => e.length === 0);
+    await page.locator('.queued[data-waiting="0"]').waitFor({ timeout: 10_000 });
     await page.locator("button.refresh").click();
     await page.locator('.cart[data-version="2"][data-pending="false"] li[data-item="pho-bo"][data-quantity="2"][data-pending="false"]').waitFor({ timeout: 10_000 });
     events = (await eventsOf(server.url, subject)).filter((e) => e.type === "cart.updated");

@@ -7,7 +7,10 @@
 //!   shell's cache and worker, with the user's waiting commands on top;
 //! - `host.command(`[`CommandRequest`]`)` → [`Queued`]: saved in the outbox, sent when possible;
 //! - `host.session()` → `{userName, roles}` (never the token: the shell sends it);
-//! - `host.onLive(callback)` / `host.onSession(callback)` → a function that unsubscribes;
+//! - `host.onLive(callback)` / `host.onSession(callback)` / `host.onOutbox(callback)` → a
+//!   function that unsubscribes (`onOutbox` gets the outbox's summary each time a command is
+//!   queued, sent, confirmed or refused: a view of data that commands change reads it again,
+//!   so a confirmed command stops showing as waiting even if its live event came first);
 //! - `host.navigate(path)`, `host.mountParcel(app, element, data)`,
 //!   `host.unmountParcel(app, element)`.
 //!
