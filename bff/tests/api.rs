@@ -525,6 +525,24 @@ async fn other_customers_data_is_out_of_reach(kind: common::Kind) {
         .put("/api/cart/checkout/alice-1", ALICE, &key(), Some(1), "{}")
         .await;
     assert_eq!(order.status, 201, "{}", order.text);
+    assert_eq!(order.json()["version"], 1);
+    assert_eq!(
+        order.header("etag"),
+        Some("\"2\""),
+        "checkout's ETag is the emptied cart's version, which the next cart command is based on"
+    );
+    assert_eq!(
+        s.put(
+            "/api/cart/items/pho-bo",
+            ALICE,
+            &key(),
+            Some(2),
+            r#"{"quantity": 1}"#
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(
         s.put(
             "/api/cart/items/banh-mi",

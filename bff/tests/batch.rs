@@ -87,6 +87,10 @@ async fn a_batch_applies_every_command_and_chains_versions(kind: common::Kind) {
         assert_eq!(result["etag"], format!("\"{version}\""));
         assert_eq!(result["replayed"], false);
     }
+    assert_eq!(
+        results[5]["etag"], "\"6\"",
+        "checkout's ETag: the emptied cart's version"
+    );
     // Lines as the chain left them: pho-bo 4, banh-mi 5, goi-cuon 3, then ordered.
     let order = &results[5]["body"];
     let quantities: Vec<(String, u64)> = order["lines"]

@@ -253,7 +253,7 @@ impl PutItem {
            ("Idempotency-Key" = String, Header, description = "unique per command; a retry reuses it"),
            ("If-Match" = Option<String>, Header, description = "the cart version being checked out")),
     request_body = Checkout,
-    responses((status = 201, description = "order placed", body = Order),
+    responses((status = 201, description = "order placed; its `ETag` is the emptied cart's version (the entity `If-Match` named), the order is at version 1", body = Order),
               (status = 409, description = "`/problems/cart-changed`: a line's price or availability changed since it was added; \
                   nothing was ordered, the cart now holds the menu's prices without unavailable lines (`current`, version bumped), \
                   `changes` lists each changed line. Also `/problems/conflict`: empty cart, or the caller already has an order with this id (order ids are per caller: another user's id is free)",
@@ -436,10 +436,12 @@ impl PlaceOrder {
             data: json!({ "order": &order, "cart": &emptied }),
             owner: Some(owner.clone()),
         };
+        // The `ETag` is the version of the entity `If-Match` was about, the cart: an outbox
+        // moves the cart's later commands onto it (the order's own version is always 1).
         let outcome = Outcome::json(
             StatusCode::CREATED,
             &order,
-            Some(entity_etag(order.meta.version)),
+            Some(entity_etag(emptied.meta.version)),
         )?;
         Ok((outcome, event))
     }
