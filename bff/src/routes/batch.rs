@@ -305,12 +305,25 @@ enum Route {
 const ROUTES: &str = "PUT /api/cart/items/{itemId}, PUT /api/cart/checkout/{orderId} or \
                       PUT /api/restaurants/{id}/menu/{itemId}";
 
-/// The command route `path` names: 404 if none, 405 if not with `method`.
+/// The command route `path` names: 404 if none, 405 if not with `method`. Its ids are
+/// percent-decoded, as the single command's route decodes them.
 fn route(method: &str, path: &str) -> Result<Route, ApiError> {
-    let segments: Option<Vec<&str>> = path
+    let segments: Option<Vec<String>> = path
         .strip_prefix("/api/")
         .filter(|p| !p.contains(['?', '#']))
-        .map(|p| p.split('/').collect());
+        .and_then(|p| {
+            p.split('/')
+                .map(|s| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .ok()
+                        .map(String::from)
+                })
+                .collect()
+        });
+    let segments: Option<Vec<&str>> = segments
+        .as_ref()
+        .map(|s| s.iter().map(String::as_str).collect());
     let route = match segments.as_deref() {
         Some(["cart", "items", id]) if !id.is_empty() => Route::CartItem((*id).to_owned()),
         Some(["cart", "checkout", id]) if !id.is_empty() => Route::Checkout((*id).to_owned()),
@@ -374,6 +387,23 @@ mod tests {
             Ok(_) => 200,
             Err(e) => e.status.as_u16(),
         }
+    }
+
+    #[test]
+    fn ids_in_a_path_are_percent_decoded() {
+        let Ok(Route::MenuItem(restaurant, item)) =
+            route("PUT", "/api/restaurants/pho%2Dcorner/menu/pho%20bo")
+        else {
+            panic!("a menu item route");
+        };
+        assert_eq!(
+            (restaurant.as_str(), item.as_str()),
+            ("pho-corner", "pho bo")
+        );
+        assert!(
+            matches!(route("PUT", "/api/cart/items/pho%2Dbo"), Ok(Route::CartItem(id)) if id == "pho-bo")
+        );
+        assert_eq!(status("PUT", "/api/cart/items/%FF"), 404, "not UTF-8");
     }
 
     #[test]
