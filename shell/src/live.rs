@@ -44,6 +44,7 @@ thread_local! {
 /// authenticates as whoever is signed in now.
 fn follow_session() {
     crate::session::on_change(|session, same_user| {
+        tessera_runtime::bff_client::answers_may_have_changed();
         OPEN_SOCKET.with(|open| {
             if let Some(tx) = open.borrow().as_ref() {
                 let news = match (&session.id_token, same_user) {
@@ -160,12 +161,15 @@ fn deliver(event: DomainEvent) {
     if !new {
         return;
     }
+    tessera_runtime::bff_client::answers_may_have_changed();
     let kind = event.kind.clone();
     let data = serde_json::to_value(&event).unwrap_or_default();
     publish(topics::LIVE, &kind, "@tessera/shell", data);
 }
 
 fn show(mode: LinkMode) {
+    // Only a socket hears every change as it happens; polling and offline ask the server.
+    tessera_runtime::bff_client::live_link(mode == LinkMode::Live);
     MODE.with(|m| m.set(mode));
     let _ = js_sys::Reflect::set(
         &crate::debug::object(),

@@ -96,6 +96,8 @@ fn follow_announcements() {
 }
 
 fn show(summary: Summary) {
+    // A command confirmed meanwhile is in the server's answers now, not in remembered ones.
+    tessera_runtime::bff_client::answers_may_have_changed();
     let state = SUMMARY.with(|s| s.clone());
     let before = state.get_untracked();
     state.set(summary);

@@ -265,6 +265,55 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     assert.deepEqual(errors, []);
     await context.close();
   });
+  test("while the live link is up, a query asked again is answered from memory, until a live event says the data changed", async () => {
+    const subject = "mona";
+    const { context, page, errors, requests } = await openHostApp(subject);
+    await page.waitForFunction(() => window.__tessera.live === "live", null, { timeout: 15_000 });
+    const asked = () => requests.filter((p) => p === "/api/cart").length;
+    const read = async () => {
+      const cart = page.locator(".cart");
+      const seq = Number(await cart.getAttribute("data-reads")) + 1;
+      await page.locator("button.refresh").click();
+      await page.locator(`.cart[data-reads="${seq}"]`).waitFor({ timeout: 10_000 });
+      return cart;
+    };
+    // The first read once live may ask (the mount's read can predate the link); the next not.
+    await read();
+    const before = asked();
+    const cart = await read();
+    assert.equal(asked(), before, "the cart came from memory, no request");
+    assert.equal(await cart.getAttribute("data-version"), "0");
+    assert.equal(await cart.getAttribute("data-from-cache"), "false", "a current answer");
+
+    // A change made elsewhere reaches the page as a live event: the app's next read asks and
+    // shows it, and is remembered in turn.
+    const r = await fetch(`${server.url}/api/cart/items/pho-bo`, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer dev:${subject}:customer`,
+        "content-type": "application/json",
+        "idempotency-key": crypto.randomUUID(),
+      },
+      body: JSON.stringify({ quantity: 3 }),
+    });
+    assert.equal(r.status, 201);
+    await page.locator('.live li[data-type="cart.updated"]').first().waitFor({ timeout: 15_000 });
+    await page.locator('.cart[data-version="1"] li[data-item="pho-bo"][data-quantity="3"]').waitFor({ timeout: 10_000 });
+    assert.ok(asked() > before, "the read after the event asked the server");
+    const afterEvent = asked();
+    await read();
+    assert.equal(asked(), afterEvent, "and the next came from memory again");
+    assert.equal(await cart.getAttribute("data-version"), "1");
+
+    // Offline, the live link is down: reads go to the worker's saved copy, not to memory.
+    await context.setOffline(true);
+    await page.waitForFunction(() => window.__tessera.live !== "live", null, { timeout: 15_000 });
+    await read();
+    assert.equal(await cart.getAttribute("data-from-cache"), "true", "the worker's saved copy");
+    assert.ok(asked() > afterEvent);
+    await context.setOffline(false);
+    assert.deepEqual(errors, []);
+  });
 });
 
 describe("ABIs across the shell", () => {

@@ -2,6 +2,7 @@
 //! host services): queries with the session's bearer token, read through the service worker,
 //! with the user's waiting commands on top (read-your-writes); commands into the outbox.
 
+use crate::query_memory::QueryMemory;
 use crate::read_through::{token_subject, AS_OF_HEADER, SOURCE_HEADER};
 use serde_json::Value;
 use tessera_contract::bff::{decode, BffError, Freshness};
@@ -10,6 +11,29 @@ use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+/// A server's answer as it came, and the outbox when it was asked for (its overlay).
+#[derive(Clone)]
+struct Remembered {
+    value: Value,
+    freshness: Freshness,
+    before: Option<crate::outbox::Outbox>,
+}
+
+thread_local! {
+    static MEMORY: std::cell::RefCell<QueryMemory<Remembered>> =
+        std::cell::RefCell::new(QueryMemory::default());
+}
+
+/// The page's live link is up (`true`) or not: query answers are remembered only while it is.
+pub fn live_link(up: bool) {
+    MEMORY.with(|m| m.borrow_mut().set_live(up));
+}
+
+/// A live event, an outbox announcement or a session change: no remembered answer is current.
+pub fn answers_may_have_changed() {
+    MEMORY.with(|m| m.borrow_mut().changed());
+}
 
 /// One user's view of the BFF.
 #[derive(Clone, Debug)]
@@ -78,13 +102,43 @@ impl Bff {
         }
     }
 
-    /// `GET url` (a site path), with the user's waiting commands applied to the answer.
+    /// `GET url` (a site path), with the user's waiting commands applied to the answer;
+    /// while the live link is up, an answer it has not changed since comes from memory.
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
+        let credential = self.token.as_deref().unwrap_or_default();
+        // Offline, a socket can look open for a while: the worker's saved copy says what it is.
+        let online = crate::js_value::field(
+            &crate::js_value::field(&js_sys::global(), "navigator"),
+            "onLine",
+        )
+        .as_bool()
+        .unwrap_or(true);
+        let remembered = online
+            .then(|| MEMORY.with(|m| m.borrow().recall(credential, url).cloned()))
+            .flatten();
+        if let Some(Remembered {
+            mut value,
+            freshness,
+            before,
+        }) = remembered
+        {
+            crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
+            return Ok((value, freshness));
+        }
+        let asked = MEMORY.with(|m| m.borrow().asking());
         // The commands waiting when the request goes out: one the server applies while the
         // answer is on its way is either in the answer or still overlaid, never in neither
         // (which showed the value from before the user's edit for a moment).
         let before = crate::outbox_client::snapshot().await.ok();
         let (mut value, freshness) = self.send("GET", url).await?;
+        if !freshness.from_cache {
+            let remembered = Remembered {
+                value: value.clone(),
+                freshness,
+                before: before.clone(),
+            };
+            MEMORY.with(|m| m.borrow_mut().keep(asked, credential, url, remembered));
+        }
         crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
         Ok((value, freshness))
     }
