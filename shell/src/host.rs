@@ -91,6 +91,11 @@ fn site_path(call: &str, path: &str) -> Result<(), BffError> {
 async fn query(path: &str) -> Result<JsValue, BffError> {
     site_path("query(path)", path)?;
     let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
+    let _ = js_sys::Reflect::set(
+        &crate::debug::object(),
+        &"fromMemory".into(),
+        &(tessera_runtime::bff_client::answered_from_memory() as f64).into(),
+    );
     let loaded = DataLoaded {
         path: path.to_string(),
         freshness,

@@ -23,6 +23,12 @@ struct Remembered {
 thread_local! {
     static MEMORY: std::cell::RefCell<QueryMemory<Remembered>> =
         std::cell::RefCell::new(QueryMemory::default());
+    static FROM_MEMORY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many queries this page answered from memory (for tests and benchmarks).
+pub fn answered_from_memory() -> u64 {
+    FROM_MEMORY.with(|n| n.get())
 }
 
 /// The page's live link is up (`true`) or not: query answers are remembered only while it is.
@@ -123,6 +129,7 @@ impl Bff {
         }) = remembered
         {
             crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
+            FROM_MEMORY.with(|n| n.set(n.get() + 1));
             return Ok((value, freshness));
         }
         let asked = MEMORY.with(|m| m.borrow().asking());
