@@ -93,12 +93,33 @@ async function timeQueries(page, authorization, n) {
   }
 }
 
+/** `n` sequential timed `host.query(QUERY)` calls through the shell (`window.__tessera.host`)
+ * once the live link is up, and how many the shell answered from memory; null in a build
+ * without it. */
+async function timeHostQueries(page, n) {
+  const live = await page.waitForFunction(() => window.__tessera?.live === "live", null, { timeout: T })
+    .then(() => true, () => false);
+  return within(page.evaluate(async ({ query, count, warmUp, live }) => {
+    const host = window.__tessera?.host;
+    if (!host || !live) return null;
+    for (let i = 0; i < warmUp; i++) await host.query(query);
+    const ms = [];
+    const before = window.__tessera.fromMemory ?? 0;
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await host.query(query);
+      ms.push(performance.now() - t0);
+    }
+    return { ms, fromMemory: (window.__tessera.fromMemory ?? 0) - before };
+  }, { query: QUERY, count: n, warmUp: WARM_UP, live }), `${n} host.query calls of ${QUERY}`, 120_000);
+}
+
 const counts = (o) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ");
 
 const server = await serve(newStore());
 const controlMs = [], bytes = [], files = [], navMs = [], listMs = [];
 const checks = { oneSet: 0, stopped: 0, controlledOffline: 0, savedCopy: 0 };
-let viaWorker, viaNetwork, bearer;
+let viaWorker, viaNetwork, viaMemory, bearer;
 try {
   for (let i = 0; i < RUNS; i++) {
     const context = await within(launchWithProfile(), "launching a browser with a fresh profile");
@@ -129,6 +150,7 @@ try {
       if (i === 0) {
         if (!bearer) throw new Error("the shell sent no Authorization header to the BFF");
         viaWorker = await timeQueries(page, bearer, FETCHES);
+        viaMemory = await timeHostQueries(page, FETCHES);
       }
 
       // 3. Cold offline start. Offline before stopping the worker: Playwright's setOffline waits
@@ -192,6 +214,7 @@ console.log(`  load of / to the worker controlling the page   ${fmt(controlMs, "
 console.log(`  precached (tessera-set-* caches, as stored)    median ${kb(median(bytes))} in ${median(files)} files (min ${kb(Math.min(...bytes))}, max ${kb(Math.max(...bytes))}; one set in ${checks.oneSet}/${RUNS})`);
 console.log(`  GET ${QUERY}, ${FETCHES} sequential fetches from the page (after ${WARM_UP} untimed), Authorization: ${bearer}:`);
 console.log(`    through the worker, read-through cache warm  ${ms99(viaWorker.ms)}; x-tessera-source: ${counts(viaWorker.sources)}; page got ${counts(viaWorker.statuses)}; Chromium saw ${counts(viaWorker.seen)}; controlled ${viaWorker.controlled}`);
+console.log(`    host.query while live (the shell's memory)  ${viaMemory ? `${ms99(viaMemory.ms)}; ${viaMemory.fromMemory} of ${viaMemory.ms.length} from memory` : "not in this build (or the live link never came up)"}`);
 console.log(`    no worker (serviceWorkers: "block")          ${ms99(viaNetwork.ms)}; x-tessera-source: ${counts(viaNetwork.sources)}; page got ${counts(viaNetwork.statuses)}; Chromium saw ${counts(viaNetwork.seen)}; controlled ${viaNetwork.controlled}`);
 console.log(`  cold offline start of /restaurants (worker stopped in ${checks.stopped}/${RUNS}, page controlled in ${checks.controlledOffline}/${RUNS}, saved copy shown in ${checks.savedCopy}/${RUNS}):`);
 console.log(`    to nav visible                               ${fmt(navMs, "ms")}`);
