@@ -1,7 +1,7 @@
 //! Installs what the build and the tests need, when it is missing: the wasm target, the
-//! wasm-bindgen CLI matching Cargo.lock, npm packages (Playwright, binaryen's wasm-opt),
-//! Debian's Chromium with its driver and PostgreSQL, and schemathesis and moto's S3 server in a
-//! Python venv.
+//! wasm-bindgen CLI matching Cargo.lock, npm packages (Playwright, binaryen's wasm-opt,
+//! terser), Debian's Chromium with its driver and PostgreSQL, and schemathesis and moto's S3
+//! server in a Python venv.
 
 use crate::run::{cargo, output, run};
 use anyhow::{bail, Context, Result};
@@ -19,6 +19,11 @@ pub fn tests_dir() -> PathBuf {
 
 pub fn wasm_opt() -> PathBuf {
     tests_dir().join("node_modules/.bin/wasm-opt")
+}
+
+/// npm `terser`, which minifies wasm-bindgen's JS glue.
+pub fn terser() -> PathBuf {
+    tests_dir().join("node_modules/.bin/terser")
 }
 
 pub fn wasm_bindgen() -> PathBuf {
@@ -179,7 +184,7 @@ fn npm_packages() -> Result<()> {
         (Ok(s), Ok(l)) => s.modified()? >= l.modified()?,
         _ => false,
     };
-    if !fresh || !wasm_opt().exists() {
+    if !fresh || !wasm_opt().exists() || !terser().exists() {
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir))

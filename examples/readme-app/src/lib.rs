@@ -3,6 +3,7 @@ use tessera_sdk::sync::{Order, Page};
 use tessera_sdk::{Host, Props};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: orders);
+tessera_sdk::small_allocator!();
 
 fn orders(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let p = props.get_untracked();

@@ -223,11 +223,12 @@ impl<T: FromJs> FromJs for Vec<T> {
         let array = value
             .dyn_ref::<js_sys::Array>()
             .ok_or(DecodeError::expected("an array"))?;
-        array
-            .iter()
-            .enumerate()
-            .map(|(i, v)| T::from_js(&v).map_err(|e| e.under(&format!("[{i}]"))))
-            .collect()
+        // A loop, not `collect::<Result<_, _>>()`: its adapter is monomorphised per type.
+        let mut items = Vec::with_capacity(array.length() as usize);
+        for (i, v) in array.iter().enumerate() {
+            items.push(T::from_js(&v).map_err(|e| e.under(&format!("[{i}]")))?);
+        }
+        Ok(items)
     }
 }
 
@@ -245,14 +246,16 @@ impl<T: FromJs> FromJs for BTreeMap<String, T> {
         let object = value
             .dyn_ref::<js_sys::Object>()
             .ok_or(DecodeError::expected("an object"))?;
-        js_sys::Object::keys(object)
+        // Inserted one by one: collecting into a map sorts first, which links a stable sort.
+        let mut map = BTreeMap::new();
+        for k in js_sys::Object::keys(object)
             .iter()
             .filter_map(|k| k.as_string())
-            .map(|k| {
-                let v = T::from_js(&get(value, &k)).map_err(|e| e.under(&k))?;
-                Ok((k, v))
-            })
-            .collect()
+        {
+            let v = T::from_js(&get(value, &k)).map_err(|e| e.under(&k))?;
+            map.insert(k, v);
+        }
+        Ok(map)
     }
 }
 

@@ -17,6 +17,7 @@ mod app;
 pub mod bus;
 pub mod host;
 pub mod js;
+mod kept;
 pub mod location;
 pub mod time;
 mod wire;
@@ -25,10 +26,18 @@ pub use app::{parse_props, Props};
 pub use bus::{on_live, publish, subscribe, Envelope, Listener, LiveEvent};
 pub use host::{Bff, CommandSpec, Edit, Host, Overlay};
 pub use js::{DecodeError, FromJs, ToJs};
+pub use kept::{keep, Kept};
 pub use location::{current_path, navigate, on_location_change};
 pub use tessera_contract::overlay::{Marked, PENDING_FIELD};
 pub use tessera_contract::{bff, lifecycle, routing, sync, AppStatus, Session, ABI_VERSION};
 pub use time::as_of_notice;
+
+/// What `micro_app!` expands to in the app's crate; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(target_family = "wasm")]
+    pub use talc;
+}
 
 /// A fresh random UUID (`crypto.randomUUID()`), e.g. for an id the client chooses. Outside a
 /// secure context (plain http on another host) browsers lack it: then a time-and-random id.
