@@ -268,13 +268,16 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
   test("while the live link is up, a query asked again is answered from memory, until a live event says the data changed", async () => {
     const subject = "mona";
     const { context, page, errors } = await openHostApp(subject);
+    // The worker controls the page (the offline read at the end needs its saved copy).
+    await controlled(page);
     await page.waitForFunction(() => window.__tessera.live === "live", null, { timeout: 15_000 });
     const fromMemory = () => page.evaluate(() => window.__tessera.fromMemory ?? 0);
     const cart = page.locator(".cart");
     const read = async () => {
       const seq = Number(await cart.getAttribute("data-reads")) + 1;
       await page.locator("button.refresh").click();
-      await page.locator(`.cart[data-reads="${seq}"]`).waitFor({ state: "attached", timeout: 10_000 });
+      // At least this read: one the outbox or a live event started later may supersede it.
+      await page.waitForFunction((n) => Number(document.querySelector(".cart").dataset.reads) >= n, seq, { timeout: 10_000 });
     };
     // A read once live asks the server (the mount's read can predate the link, and the
     // start's outbox announcements forget answers); one of the next ones comes from memory.
