@@ -132,8 +132,8 @@ async fn command(request: &JsValue) -> Result<JsValue, BffError> {
     Ok(json(&serde_json::to_value(queued).unwrap_or_default()))
 }
 
-/// `onLive(callback)` / `onSession(callback)` / `onOutbox(callback)`: calls `callback` with each event's data on
-/// `topic`; returns the function that stops it.
+/// `onLive(callback)` / `onSession(callback)` / `onOutbox(callback)`: calls `callback` with
+/// each event's data on `topic`; returns the function that stops it.
 fn listen(topic: &'static str) -> JsValue {
     let on = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |callback: JsValue| {
         let Ok(callback) = callback.dyn_into::<js_sys::Function>() else {
