@@ -113,13 +113,7 @@ impl Bff {
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
         let credential = self.token.as_deref().unwrap_or_default();
         // Offline, a socket can look open for a while: the worker's saved copy says what it is.
-        let online = crate::js_value::field(
-            &crate::js_value::field(&js_sys::global(), "navigator"),
-            "onLine",
-        )
-        .as_bool()
-        .unwrap_or(true);
-        let remembered = online
+        let remembered = crate::js_value::navigator_online()
             .then(|| MEMORY.with(|m| m.borrow().recall(credential, url).cloned()))
             .flatten();
         if let Some(Remembered {
@@ -128,7 +122,7 @@ impl Bff {
             before,
         }) = remembered
         {
-            crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
+            crate::outbox_client::overlay(&self.subject, url, before.as_ref(), &mut value).await;
             FROM_MEMORY.with(|n| n.set(n.get() + 1));
             return Ok((value, freshness));
         }
@@ -138,15 +132,16 @@ impl Bff {
         // (which showed the value from before the user's edit for a moment).
         let before = crate::outbox_client::snapshot().await.ok();
         let (mut value, freshness) = self.send("GET", url).await?;
-        if !freshness.from_cache {
+        let raw = (!freshness.from_cache).then(|| value.clone());
+        crate::outbox_client::overlay(&self.subject, url, before.as_ref(), &mut value).await;
+        if let Some(raw) = raw {
             let remembered = Remembered {
-                value: value.clone(),
+                value: raw,
                 freshness,
-                before: before.clone(),
+                before,
             };
             MEMORY.with(|m| m.borrow_mut().keep(asked, credential, url, remembered));
         }
-        crate::outbox_client::overlay(&self.subject, url, before, &mut value).await;
         Ok((value, freshness))
     }
 

@@ -14,3 +14,8 @@ pub fn error_text(e: &JsValue) -> String {
 pub fn field(target: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
+
+/// `navigator.onLine`, taken as true where the browser does not say.
+pub fn navigator_online() -> bool {
+    field(&field(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false)
+}

@@ -524,14 +524,14 @@ impl Outbox {
     /// when the outbox was `earlier`, which may predate a command confirmed meanwhile.
     /// Overlay edits set, upsert or remove, so one applied again on an answer that already
     /// has it changes nothing.
-    pub fn since(mut self, earlier: Outbox) -> Outbox {
-        for (id, entry) in earlier.entries {
+    pub fn since(mut self, earlier: &Outbox) -> Outbox {
+        for (id, entry) in &earlier.entries {
             let let_go = self
                 .entries
-                .get(&id)
+                .get(id)
                 .is_none_or(|now| now.state == EntryState::Done);
             if let_go {
-                self.entries.insert(id, entry);
+                self.entries.insert(*id, entry.clone());
             }
         }
         self

@@ -90,7 +90,7 @@ pub async fn snapshot() -> Result<Outbox, StoreError> {
 pub async fn overlay(
     subject: &str,
     query: &str,
-    before: Option<Outbox>,
+    before: Option<&Outbox>,
     body: &mut serde_json::Value,
 ) -> usize {
     match snapshot().await {
@@ -144,8 +144,7 @@ pub fn kick() {
 /// only registers the sync: a send now could only fail and push the next try further out.
 /// `reconnected`: entries backing off go at once.
 pub fn retry_now(reconnected: bool) {
-    let online = field(&field(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false);
-    kick_for(reconnected, online);
+    kick_for(reconnected, crate::js_value::navigator_online());
 }
 
 fn kick_for(reconnected: bool, here_too: bool) {

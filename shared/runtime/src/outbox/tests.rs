@@ -580,7 +580,7 @@ fn an_answer_requested_before_a_confirmation_keeps_the_confirmed_edit() {
     };
     assert_eq!(pointers(&outbox.clone()), Vec::<String>::new());
     assert_eq!(
-        pointers(&outbox.since(before)),
+        pointers(&outbox.since(&before)),
         vec!["/1".to_string()],
         "the confirmed edit may not be in the answer yet; the refused one never will be"
     );
