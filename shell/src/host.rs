@@ -10,11 +10,17 @@ use tessera_contract::host::{
     is_site_path, CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION,
 };
 use tessera_runtime::bff_client::Bff;
+use tessera_runtime::js_value::{measure, now};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 const SOURCE: &str = "@tessera/shell";
+
+/// User Timing measures of each `host.query` and `host.command` call, from the call to the
+/// answer (the outbox benchmark reads them).
+const QUERY_MEASURE: &str = "tessera:host-query";
+const COMMAND_MEASURE: &str = "tessera:host-command";
 
 /// Gives every app's props the host object.
 pub fn install() {
@@ -38,12 +44,20 @@ fn build() -> JsValue {
                     "query(path): path must be a string".into(),
                 ))
             })?;
-            query(&path).await.map_err(|e| rejection(&e))
+            let started = now();
+            let answer = query(&path).await.map_err(|e| rejection(&e));
+            measure(QUERY_MEASURE, started);
+            answer
         })
     });
     set(&host, "query", &query.into_js_value());
     let command = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|request: JsValue| {
-        future_to_promise(async move { command(&request).await.map_err(|e| rejection(&e)) })
+        future_to_promise(async move {
+            let started = now();
+            let queued = command(&request).await.map_err(|e| rejection(&e));
+            measure(COMMAND_MEASURE, started);
+            queued
+        })
     });
     set(&host, "command", &command.into_js_value());
     let session = Closure::<dyn Fn() -> JsValue>::new(|| json(&public_session()));

@@ -19,3 +19,23 @@ pub fn field(target: &JsValue, key: &str) -> JsValue {
 pub fn navigator_online() -> bool {
     field(&field(&js_sys::global(), "navigator"), "onLine").as_bool() != Some(false)
 }
+
+/// `performance.now()`, for [`measure`].
+pub fn now() -> f64 {
+    field(&js_sys::global(), "performance")
+        .unchecked_into::<web_sys::Performance>()
+        .now()
+}
+
+/// `performance.measure(name, {start, end: now})`, a User Timing measure that DevTools'
+/// Performance panel shows and the benchmarks read; timing is never worth an error.
+pub fn measure(name: &str, start: f64) {
+    let performance = field(&js_sys::global(), "performance");
+    let Ok(f) = field(&performance, "measure").dyn_into::<js_sys::Function>() else {
+        return;
+    };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"start".into(), &start.into());
+    let _ = js_sys::Reflect::set(&options, &"end".into(), &now().into());
+    let _ = f.call2(&performance, &name.into(), &options);
+}

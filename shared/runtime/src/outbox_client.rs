@@ -2,7 +2,7 @@
 //! commands on top (read-your-writes), and get the commands sent: by Background Sync in the
 //! service worker where the browser has it, otherwise by a replay in this page.
 
-use crate::js_value::field;
+use crate::js_value::{field, measure, now};
 use crate::outbox::{Entry, NewEntry, Outbox};
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::replay;
@@ -30,24 +30,6 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
 /// The User Timing measure of each durable write of a queued command (DevTools' Performance
 /// panel shows it; the outbox benchmark reads it).
 pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
-
-fn now() -> f64 {
-    field(&js_sys::global(), "performance")
-        .unchecked_into::<web_sys::Performance>()
-        .now()
-}
-
-/// `performance.measure(name, {start, end: now})`; timing is never worth an error.
-fn measure(name: &str, start: f64) {
-    let performance = field(&js_sys::global(), "performance");
-    let Ok(f) = field(&performance, "measure").dyn_into::<js_sys::Function>() else {
-        return;
-    };
-    let options = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&options, &"start".into(), &start.into());
-    let _ = js_sys::Reflect::set(&options, &"end".into(), &now().into());
-    let _ = f.call2(&performance, &name.into(), &options);
-}
 
 /// Queues `new` durably, tells every page, and gets it sent.
 pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
