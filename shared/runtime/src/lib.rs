@@ -31,3 +31,5 @@ pub mod replay;
 pub mod response_store;
 #[cfg(feature = "browser")]
 pub mod session_store;
+#[cfg(feature = "browser")]
+pub mod write_through;
