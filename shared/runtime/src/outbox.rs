@@ -1007,10 +1007,10 @@ impl Outbox {
                 e.state = EntryState::Done;
                 e.error = None;
                 let (entity, based_on) = (e.entity.clone(), e.base_version);
-                let changed: Vec<(String, String)> = (e.overlays.iter())
-                    .map(|o| (e.subject.clone(), o.query.clone()))
-                    .collect();
-                self.confirmed_queries.extend(changed);
+                let subject = e.subject.clone();
+                let queries: Vec<String> = e.overlays.iter().map(|o| o.query.clone()).collect();
+                self.confirmed_queries
+                    .extend(queries.into_iter().map(|q| (subject.clone(), q)));
                 // The commands queued after this one on the same entity were based on the same
                 // version as this one; this one's effect is the user's own, so they now follow
                 // the version it produced.

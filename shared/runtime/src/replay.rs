@@ -18,7 +18,7 @@
 //! end, the saved answers its applied commands changed are read again
 //! ([`crate::write_through`]).
 
-use crate::js_value::{error_text, field, global_fetch, time_limit};
+use crate::js_value::{error_text, field};
 use crate::outbox::{
     batch_body, outcome_of, read_batch, retry_after_ms, Answer, BatchAnswer, BatchItem, Confirmed,
     Entry, Outcome, Summary, BATCH_MAX, BATCH_PATH,
@@ -57,6 +57,13 @@ const MAX_NAP_MS: u64 = 20_000;
 const MAX_RUN_MS: u64 = 150_000;
 /// At most one announcement per this long while a run goes on.
 const ANNOUNCE_EVERY_MS: u64 = 200;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `fetch` of whatever global this runs in (window or worker).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
+}
 
 /// What a run achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -420,7 +427,12 @@ async fn fetch(
     timeout_ms: u32,
     fail: impl Fn(JsValue) -> String + Copy,
 ) -> Result<(u16, Option<i64>, Option<u64>, String, String), String> {
-    time_limit(init, timeout_ms);
+    let abort_signal = field(&js_sys::global(), "AbortSignal");
+    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
+        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(timeout_ms)) {
+            let _ = js_sys::Reflect::set(init, &"signal".into(), &signal);
+        }
+    }
     let request = web_sys::Request::new_with_str_and_init(url, init).map_err(fail)?;
     let response: web_sys::Response = JsFuture::from(global_fetch(&request))
         .await

@@ -9,20 +9,23 @@
 //! stored would be confirmed by the server's `304` with the patch in it. One `GET` per query a
 //! run changed, not one per command.
 
-use crate::js_value::{error_text, global_fetch, time_limit};
+use crate::js_value::error_text;
 use crate::outbox_store::OutboxStore;
 use std::collections::BTreeSet;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+#[wasm_bindgen]
+extern "C" {
+    /// `fetch` of whatever global this runs in (window or worker).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
+}
+
 /// Names a write-through read (the server's logs and the tests tell it from a view's read or
 /// the read-ahead by it); a page's goes through the worker, which passes it on.
 pub const HEADER: &str = "x-tessera-write-through";
-
-/// A read without an answer by then is given up (it runs inside the replay lock), as a
-/// command's send is.
-const TIMEOUT_MS: u32 = 15_000;
 
 fn warn(message: &str) {
     web_sys::console::warn_1(&format!("tessera outbox: saved answers: {message}").into());
@@ -71,7 +74,6 @@ async fn get(query: &str, token: Option<&str>) -> Result<web_sys::Response, Stri
     }
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
-    time_limit(&init, TIMEOUT_MS);
     let request = web_sys::Request::new_with_str_and_init(query, &init).map_err(fail)?;
     JsFuture::from(global_fetch(&request))
         .await
