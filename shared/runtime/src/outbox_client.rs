@@ -189,7 +189,9 @@ fn kick_for(reconnected: bool, here_too: bool) {
                 ),
             }
         }
-        if let Err(e) = replay::run(false, reconnected).await {
+        // Back online, a run must come after whoever is running now: one started while
+        // offline pushes every entry's next try further out, and the wake-up would be lost.
+        if let Err(e) = replay::run(reconnected, reconnected).await {
             web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
         }
     });

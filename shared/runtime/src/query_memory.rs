@@ -8,8 +8,8 @@
 //!
 //! Anything that may have changed an answer forgets them all: a live event, the link going
 //! up or down or the browser going on- or offline (events may have been missed in between),
-//! an outbox announcement by another tab or the worker other than a command queued (a
-//! command confirmed) and a session change. An answer whose request went out before such a change is not kept, so an older
+//! an outbox announcement other than a command queued (a command confirmed) and a session
+//! change. An answer whose request went out before such a change is not kept, so an older
 //! read never lands after a newer change. Waiting commands are not in the remembered answers:
 //! they are overlaid on each recall, so queueing one changes nothing here.
 

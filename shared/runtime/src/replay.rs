@@ -162,16 +162,13 @@ pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String
 
 async fn run_locked(reconnected: bool) -> Result<Report, String> {
     let store = Rc::new(OutboxStore::open().await.map_err(|e| e.to_string())?);
-    let mut changed = BTreeSet::new();
-    let result = replay_all(&store, reconnected, &mut changed).await;
+    let result = replay_all(&store, reconnected).await;
     let summary = store
         .read()
         .await
         .map(|o| o.summary(false))
         .unwrap_or_default();
     announce(summary);
-    // After the announcement: the status bar does not wait for it.
-    crate::write_through::refresh(&store, changed).await;
     store.close();
     result.map(|mut r| {
         r.summary = summary;
@@ -189,9 +186,16 @@ enum Flight {
 
 /// Keeps batches (and commands sent alone) in flight: each answer is settled, and what may
 /// go next claimed, in one transaction as soon as it comes, so one slow send does not hold up
-/// the others. `changed` collects the queries (with their subject) the applied commands
-/// changed.
-async fn replay_all(
+/// the others.
+async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report, String> {
+    let mut changed = BTreeSet::new();
+    let report = replay_rounds(store, reconnected, &mut changed).await;
+    crate::write_through::refresh(store, changed).await;
+    report
+}
+
+/// [`replay_all`]'s rounds; `changed` collects the queries the applied commands changed.
+async fn replay_rounds(
     store: &Rc<OutboxStore>,
     reconnected: bool,
     changed: &mut BTreeSet<(String, String)>,

@@ -11,6 +11,8 @@
 
 use crate::js_value::error_text;
 use crate::outbox_store::OutboxStore;
+use crate::read_through::{self, AfterAnswer, Answer};
+use crate::response_store::ResponseStore;
 use std::collections::BTreeSet;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -31,38 +33,37 @@ fn warn(message: &str) {
     web_sys::console::warn_1(&format!("tessera outbox: saved answers: {message}").into());
 }
 
-/// Reads each `(subject, query)` again with the subject's stored token, so the saved answer
-/// is the server's: a page's read goes through the worker, which keeps the answer; the worker
-/// keeps what it reads itself (or drops the saved answer where the data is gone).
+/// Reads each `(subject, query)` again with the subject's stored token and keeps the answer as
+/// the saved one (or drops the saved one where the answer says the data is gone).
 pub async fn refresh(outbox: &OutboxStore, queries: BTreeSet<(String, String)>) {
     if queries.is_empty() {
         return;
     }
-    #[cfg(feature = "worker")]
-    let saved = match crate::response_store::ResponseStore::open().await {
+    let saved = match ResponseStore::open().await {
         Ok(saved) => saved,
         Err(e) => return warn(&e.to_string()),
     };
     for (subject, query) in queries {
         let token = outbox.token(&subject).await.ok().flatten();
-        let response = match get(&query, token.as_deref()).await {
-            Ok(response) => response,
+        let key = read_through::cache_key(Some(&subject), &query);
+        let stored = match read(&key, &query, token.as_deref()).await {
+            Ok(AfterAnswer::Store(record)) => saved.put(&record).await,
+            Ok(AfterAnswer::PassAndForget) => saved.delete(&key).await,
+            Ok(_) => Ok(()),
             Err(e) => {
                 warn(&e);
                 continue;
             }
         };
-        #[cfg(feature = "worker")]
-        keep(&saved, &subject, &query, response).await;
-        #[cfg(not(feature = "worker"))]
-        drop(response);
+        if let Err(e) = stored {
+            warn(&e.to_string());
+        }
     }
-    #[cfg(feature = "worker")]
     saved.close();
 }
 
-/// `GET query` as `token`'s holder.
-async fn get(query: &str, token: Option<&str>) -> Result<web_sys::Response, String> {
+/// `GET query` as `token`'s holder, and what the read-through cache does with the answer.
+async fn read(key: &str, query: &str, token: Option<&str>) -> Result<AfterAnswer, String> {
     let fail = |e: JsValue| format!("GET {query}: {}", error_text(&e));
     let headers = web_sys::Headers::new().map_err(fail)?;
     headers.set("Accept", "application/json").map_err(fail)?;
@@ -75,36 +76,26 @@ async fn get(query: &str, token: Option<&str>) -> Result<web_sys::Response, Stri
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     let request = web_sys::Request::new_with_str_and_init(query, &init).map_err(fail)?;
-    JsFuture::from(global_fetch(&request))
+    let response: web_sys::Response = JsFuture::from(global_fetch(&request))
         .await
-        .map(|r| r.unchecked_into())
-        .map_err(fail)
-}
-
-/// Keeps `response` to `query` as `subject`'s saved answer, as the read-through cache would.
-#[cfg(feature = "worker")]
-async fn keep(
-    saved: &crate::response_store::ResponseStore,
-    subject: &str,
-    query: &str,
-    response: web_sys::Response,
-) {
-    use crate::read_through::{self, AfterAnswer, Answer};
-    let key = read_through::cache_key(Some(subject), query);
+        .map_err(fail)?
+        .unchecked_into();
     let header = |name: &str| response.headers().get(name).ok().flatten();
     let (cache_control, etag, content_type) = (
         header("cache-control"),
         header("etag"),
         header("content-type"),
     );
-    let body = match response.text() {
-        Ok(text) => JsFuture::from(text)
-            .await
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default(),
-        Err(e) => return warn(&format!("GET {query}: {}", error_text(&e))),
-    };
+    // An answer the worker served from its saved copy (a page's replay reads through it) is
+    // no news.
+    if header(read_through::SOURCE_HEADER).as_deref() == Some("cache") {
+        return Ok(AfterAnswer::Pass);
+    }
+    let body = JsFuture::from(response.text().map_err(fail)?)
+        .await
+        .map_err(fail)?
+        .as_string()
+        .unwrap_or_default();
     let answer = Answer {
         status: response.status(),
         cache_control: cache_control.as_deref(),
@@ -112,12 +103,5 @@ async fn keep(
         content_type: content_type.as_deref(),
     };
     let now = js_sys::Date::now() as u64;
-    let stored = match read_through::after_answer(&key, None, answer, || body, now) {
-        AfterAnswer::Store(record) => saved.put(&record).await,
-        AfterAnswer::PassAndForget => saved.delete(&key).await,
-        _ => Ok(()),
-    };
-    if let Err(e) = stored {
-        warn(&e.to_string());
-    }
+    Ok(read_through::after_answer(key, None, answer, || body, now))
 }
