@@ -31,5 +31,3 @@ pub mod replay;
 pub mod response_store;
 #[cfg(feature = "browser")]
 pub mod session_store;
-#[cfg(feature = "browser")]
-pub mod write_through;

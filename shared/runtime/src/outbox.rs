@@ -418,9 +418,6 @@ pub struct Outbox {
     /// from a read that did not see the confirmation yet follows them onto the newest.
     applied: Applied,
     applied_changed: bool,
-    /// The queries (with their subject) that commands the server applied since the last
-    /// [`Outbox::take_confirmed_queries`] change: the saved answers to read again.
-    confirmed_queries: BTreeSet<(String, String)>,
 }
 
 /// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
@@ -442,16 +439,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether going from `before` to `self` only queued commands: nothing was sent, confirmed
-    /// or refused, so no server answer changed (waiting commands are overlaid on answers,
-    /// never part of them).
-    pub fn only_queued_since(&self, before: &Summary) -> bool {
-        self.pending > before.pending
-            && self.inbox == before.inbox
-            && !self.syncing
-            && !before.syncing
-    }
-
     /// Whether going from `before` to `self` emptied the outbox without leaving anything for
     /// the user: the moment for a short "all changes saved".
     pub fn drained_since(&self, before: &Summary) -> bool {
@@ -548,43 +535,6 @@ impl Outbox {
             }
         }
         self
-    }
-
-    /// Of `accepted` (commands taken from apps and still being saved), those this outbox does
-    /// not hold yet: once saved, a command is here and must not count or show twice.
-    pub fn not_yet_held<'a>(
-        &'a self,
-        accepted: &'a [NewEntry],
-    ) -> impl Iterator<Item = &'a NewEntry> {
-        accepted.iter().filter(move |n| {
-            !self
-                .entries
-                .values()
-                .any(|e| e.idempotency_key == n.idempotency_key)
-        })
-    }
-
-    /// [`Self::overlays_for`], then the edits of the `accepted` commands not held yet.
-    pub fn overlays_with<'a>(
-        &'a self,
-        accepted: &'a [NewEntry],
-        subject: &'a str,
-        query: &'a str,
-    ) -> impl Iterator<Item = &'a tessera_contract::overlay::Edit> + 'a {
-        let taken = self
-            .not_yet_held(accepted)
-            .filter(move |n| n.subject == subject)
-            .flat_map(|n| n.overlays.iter())
-            .filter(move |o| o.query == query)
-            .map(|o| &o.edit);
-        self.overlays_for(subject, query).chain(taken)
-    }
-
-    /// [`Self::summary`], counting the `accepted` commands not held yet as waiting.
-    pub fn summary_with(&self, accepted: &[NewEntry]) -> Summary {
-        let mut summary = self.summary(false);
-        summary.pending += self.not_yet_held(accepted).count();
-        summary
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -1007,10 +957,6 @@ impl Outbox {
                 e.state = EntryState::Done;
                 e.error = None;
                 let (entity, based_on) = (e.entity.clone(), e.base_version);
-                let subject = e.subject.clone();
-                let queries: Vec<String> = e.overlays.iter().map(|o| o.query.clone()).collect();
-                self.confirmed_queries
-                    .extend(queries.into_iter().map(|q| (subject.clone(), q)));
                 // The commands queued after this one on the same entity were based on the same
                 // version as this one; this one's effect is the user's own, so they now follow
                 // the version it produced.
@@ -1143,12 +1089,6 @@ impl Outbox {
     /// The version steps to write back, if any changed since the last call.
     pub fn take_applied(&mut self) -> Option<Applied> {
         std::mem::take(&mut self.applied_changed).then(|| self.applied.clone())
-    }
-
-    /// The queries, with their subject, that commands the server applied since the last call
-    /// change (their overlays name them).
-    pub fn take_confirmed_queries(&mut self) -> BTreeSet<(String, String)> {
-        std::mem::take(&mut self.confirmed_queries)
     }
 
     /// What to write to the store since the last call; done entries are deleted from it.

@@ -3,7 +3,7 @@
 //! service worker where the browser has it, otherwise by a replay in this page.
 
 use crate::js_value::{field, measure, now};
-use crate::outbox::{Entry, NewEntry, Outbox, Summary};
+use crate::outbox::{Entry, NewEntry, Outbox};
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::replay;
 use crate::response_store::StoreError;
@@ -15,27 +15,6 @@ use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
     static STORE: RefCell<Option<Rc<OutboxStore>>> = const { RefCell::new(None) };
-    /// Commands taken from this page's apps that IndexedDB is still saving.
-    static ACCEPTED: RefCell<Vec<NewEntry>> = const { RefCell::new(Vec::new()) };
-    /// Names this page's connection in its announcements, so it knows its own from others'.
-    static ANNOUNCER: String = format!("page-{}", js_sys::Math::random());
-}
-
-fn announce(summary: Summary) {
-    ANNOUNCER.with(|by| replay::announce_by(summary, Some(by)));
-}
-
-/// An announcement heard on the outbox channel: unless this page's connection made it, the
-/// outbox may have changed under the page's copy. Whether this page made it (its
-/// announcements are of commands queued or decided here, which change no server answer).
-pub fn heard(data: &JsValue, summary: &Summary) -> bool {
-    let ours = replay::announced_by(data).is_some_and(|by| ANNOUNCER.with(|me| *me == by));
-    if !ours {
-        if let Some(store) = STORE.with(|s| s.borrow().clone()) {
-            store.heard_elsewhere(summary.syncing);
-        }
-    }
-    ours
 }
 
 /// The page's connection to the outbox database, opened once.
@@ -52,28 +31,15 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
 /// panel shows it; the outbox benchmark reads it).
 pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
 
-/// Queues `new` durably, tells every page, and gets it sent. From the moment it is taken, and
-/// before IndexedDB has it, it shows: its edits go on this page's answers and, where the page's
-/// copy of the outbox is current, the page hears of it at once (the user sees what they did
-/// in the frame they did it; the promise still means "saved"). If saving fails, it goes from
-/// the answers again and the caller gets the error.
+/// Queues `new` durably, tells every page, and gets it sent.
 pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
     let store = store().await?;
-    let key = new.idempotency_key.clone();
-    ACCEPTED.with(|a| a.borrow_mut().push(new.clone()));
-    if let Some(outbox) = store.current() {
-        announce(ACCEPTED.with(|a| outbox.summary_with(&a.borrow())));
-    }
     let started = now();
-    let saved = store.enqueue(new, js_sys::Date::now() as u64).await;
-    ACCEPTED.with(|a| a.borrow_mut().retain(|n| n.idempotency_key != key));
-    if saved.is_ok() {
-        measure(ENQUEUE_MEASURE, started);
+    let entry = store.enqueue(new, js_sys::Date::now() as u64).await?;
+    measure(ENQUEUE_MEASURE, started);
+    if let Ok(outbox) = store.read().await {
+        replay::announce(outbox.summary(false));
     }
-    if let Ok(outbox) = snapshot().await {
-        announce(ACCEPTED.with(|a| outbox.summary_with(&a.borrow())));
-    }
-    let entry = saved?;
     kick();
     Ok(entry)
 }
@@ -91,19 +57,14 @@ pub async fn decide(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    announce(summary);
+    replay::announce(summary);
     kick();
     Ok(())
 }
 
-/// The outbox as it is now (for the overlay and the outbox view): the page's copy while no
-/// other writer has announced a change since, else read from the database.
+/// The outbox as it is now (for the overlay and the outbox view).
 pub async fn snapshot() -> Result<Outbox, StoreError> {
-    let store = store().await?;
-    match store.current() {
-        Some(outbox) => Ok(outbox),
-        None => store.read().await,
-    }
+    store().await?.read().await
 }
 
 /// Applies `subject`'s waiting commands on `query` to `body`, an answer to a request that went
@@ -120,13 +81,7 @@ pub async fn overlay(
                 Some(before) => now.since(before),
                 None => now,
             };
-            ACCEPTED.with(|a| {
-                let accepted = a.borrow();
-                tessera_contract::overlay::apply(
-                    body,
-                    outbox.overlays_with(&accepted, subject, query),
-                )
-            })
+            tessera_contract::overlay::apply(body, outbox.overlays_for(subject, query))
         }
         Err(e) => {
             web_sys::console::warn_1(
@@ -189,9 +144,7 @@ fn kick_for(reconnected: bool, here_too: bool) {
                 ),
             }
         }
-        // Back online, a run must come after whoever is running now: one started while
-        // offline pushes every entry's next try further out, and the wake-up would be lost.
-        if let Err(e) = replay::run(reconnected, reconnected).await {
+        if let Err(e) = replay::run(false, reconnected).await {
             web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
         }
     });

@@ -14,9 +14,7 @@
 //! answer in this run confirmed, so a run's first batch carries one per entity.
 //!
 //! Every change is announced on the `BroadcastChannel` [`CHANNEL`] as an
-//! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it. At a run's
-//! end, the saved answers its applied commands changed are read again
-//! ([`crate::write_through`]).
+//! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it.
 
 use crate::js_value::{error_text, field};
 use crate::outbox::{
@@ -92,26 +90,13 @@ pub async fn sleep_ms(ms: u64) {
 
 /// Tells every open page (and this one) how the outbox stands.
 pub fn announce(summary: Summary) {
-    announce_by(summary, None);
-}
-
-/// [`announce`], naming the connection whose write it announces (see [`announced_by`]).
-pub fn announce_by(summary: Summary, by: Option<&str>) {
     let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
         return;
     };
     if let Ok(data) = to_js(&summary) {
-        if let Some(by) = by {
-            let _ = js_sys::Reflect::set(&data, &"by".into(), &by.into());
-        }
         let _ = channel.post_message(&data);
     }
     channel.close();
-}
-
-/// Who made an announcement read from [`CHANNEL`], if it says.
-pub fn announced_by(data: &JsValue) -> Option<String> {
-    field(data, "by").as_string()
 }
 
 fn to_js(summary: &Summary) -> Result<JsValue, JsValue> {
@@ -188,18 +173,6 @@ enum Flight {
 /// go next claimed, in one transaction as soon as it comes, so one slow send does not hold up
 /// the others.
 async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report, String> {
-    let mut changed = BTreeSet::new();
-    let report = replay_rounds(store, reconnected, &mut changed).await;
-    crate::write_through::refresh(store, changed).await;
-    report
-}
-
-/// [`replay_all`]'s rounds; `changed` collects the queries the applied commands changed.
-async fn replay_rounds(
-    store: &Rc<OutboxStore>,
-    reconnected: bool,
-    changed: &mut BTreeSet<(String, String)>,
-) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
     let mut load = Load::Recover;
@@ -241,7 +214,7 @@ async fn replay_rounds(
         } else {
             (0, 0)
         };
-        let (claimed, batches, next_wake, summary, queries) = store
+        let (claimed, batches, next_wake, summary) = store
             .update(load, Durability::Relaxed, |o| {
                 if load == Load::Recover && reconnected {
                     o.wake();
@@ -302,12 +275,10 @@ async fn replay_rounds(
                     .into_iter()
                     .filter_map(|id| o.start_sending(id, now).ok().cloned())
                     .collect();
-                let queries = o.take_confirmed_queries();
-                (claimed, batches, o.next_wake_ms(), o.summary(true), queries)
+                (claimed, batches, o.next_wake_ms(), o.summary(true))
             })
             .await
             .map_err(|e| e.to_string())?;
-        changed.extend(queries);
         load = Load::AsIs;
         // Every page reads the outbox again on an announcement: a few a second are enough
         // for the status bar, and the run's end is always announced (`run_locked`).
