@@ -171,6 +171,28 @@ pub struct NewEntry {
     pub overlays: Vec<Overlay>,
 }
 
+impl NewEntry {
+    /// `self` as a waiting entry not yet in any outbox (id 0), for a copy kept as an entry's
+    /// JSON; [`NewEntry::from`] gives it back.
+    pub fn as_entry(&self, now_ms: u64) -> Entry {
+        Outbox::default().enqueue(0, self.clone(), now_ms).clone()
+    }
+}
+
+impl From<Entry> for NewEntry {
+    fn from(e: Entry) -> NewEntry {
+        NewEntry {
+            idempotency_key: e.idempotency_key,
+            entity: e.entity,
+            subject: e.subject,
+            base_version: e.base_version,
+            command: e.command,
+            label: e.label,
+            overlays: e.overlays,
+        }
+    }
+}
+
 /// What an answer (or the lack of one) means for the entry that was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -556,12 +578,9 @@ impl Outbox {
         &'a self,
         accepted: &'a [NewEntry],
     ) -> impl Iterator<Item = &'a NewEntry> {
-        accepted.iter().filter(move |n| {
-            !self
-                .entries
-                .values()
-                .any(|e| e.idempotency_key == n.idempotency_key)
-        })
+        accepted
+            .iter()
+            .filter(move |n| !self.holds_key(&n.idempotency_key))
     }
 
     /// [`Self::overlays_for`], then the edits of the `accepted` commands not held yet.
@@ -589,6 +608,13 @@ impl Outbox {
 
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
+    }
+
+    /// Whether an entry was queued under `idempotency_key`.
+    pub fn holds_key(&self, idempotency_key: &str) -> bool {
+        self.entries
+            .values()
+            .any(|e| e.idempotency_key == idempotency_key)
     }
 
     pub fn get(&self, id: u64) -> Option<&Entry> {
@@ -1098,11 +1124,13 @@ impl Outbox {
         }
     }
 
-    /// The network just came back: waits for backoff end now, since the failures they were
-    /// backing off from were most likely the missing network.
-    pub fn wake(&mut self) {
+    /// The network came back (or the token was renewed) at `at_ms`: entries backing off from
+    /// a failure before then go now, since what failed them was most likely what is back. One
+    /// that failed since (a run still going at that moment got a `401` or a `503` after it)
+    /// keeps its backoff.
+    pub fn wake(&mut self, at_ms: u64) {
         for e in self.entries.values_mut() {
-            if e.state == EntryState::Pending && e.not_before_ms > 0 {
+            if e.state == EntryState::Pending && e.not_before_ms > 0 && e.updated_at_ms <= at_ms {
                 e.not_before_ms = 0;
                 self.changed.insert(e.id);
             }

@@ -120,8 +120,9 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
 
 /// Runs a replay if no one else is (`wait: false`: returns `Ok(None)` at once when another tab
 /// or the worker holds the lock), or after whoever is running finishes (`wait: true`).
-/// `reconnected`: the network just came back, so entries backing off are sent at once.
-pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String> {
+/// `reconnected`: when the network came back (or the token was renewed), so entries backing
+/// off from a failure before then are sent at once ([`crate::outbox::Outbox::wake`]).
+pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>, String> {
     let locks = field(&field(&js_sys::global(), "navigator"), "locks");
     if locks.is_undefined() || locks.is_null() {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
@@ -153,7 +154,7 @@ pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String
     result.transpose()
 }
 
-async fn run_locked(reconnected: bool) -> Result<Report, String> {
+async fn run_locked(reconnected: Option<u64>) -> Result<Report, String> {
     let store = Rc::new(OutboxStore::open().await.map_err(|e| e.to_string())?);
     let mut changed = BTreeSet::new();
     let result = replay_all(&store, reconnected, &mut changed).await;
@@ -186,7 +187,7 @@ enum Flight {
 /// changed.
 async fn replay_all(
     store: &Rc<OutboxStore>,
-    reconnected: bool,
+    reconnected: Option<u64>,
     changed: &mut BTreeSet<(String, String)>,
 ) -> Result<Report, String> {
     let started = now_ms();
@@ -232,8 +233,8 @@ async fn replay_all(
         };
         let (claimed, batches, next_wake, summary, queries) = store
             .update(load, Durability::Relaxed, |o| {
-                if load == Load::Recover && reconnected {
-                    o.wake();
+                if let (Load::Recover, Some(at)) = (load, reconnected) {
+                    o.wake(at);
                 }
                 let warn = |e: &dyn std::fmt::Display| {
                     web_sys::console::warn_1(&format!("tessera outbox: {e}").into())

@@ -695,7 +695,13 @@ fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
     let backed_off = outbox.next_wake_ms().unwrap();
     assert!(outbox.ready(backed_off - 1).is_empty());
     outbox.take_changed();
-    outbox.wake();
+    let failed_at = outbox.get(1).unwrap().updated_at_ms;
+    outbox.wake(failed_at - 1);
+    assert!(
+        outbox.ready(backed_off - 1).is_empty(),
+        "a failure after the reconnect (a run still going then) keeps its backoff"
+    );
+    outbox.wake(failed_at);
     assert_eq!(outbox.ready(0), vec![1]);
     assert_eq!(outbox.take_changed().len(), 1, "the wake is written back");
 }
@@ -1620,4 +1626,20 @@ fn a_batch_of_long_commands_stays_under_the_bffs_body_limit() {
     o.entries.get_mut(&5).unwrap().command.body =
         Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(60_000)));
     assert_eq!(sent(&claim(&mut o, &Confirmed::new())), vec![(5, Some(1))]);
+}
+
+#[test]
+fn a_command_handed_off_reads_back_whole_and_is_known_by_its_key() {
+    // The page's hand-off copy (`outbox_handoff`) is this JSON: a field lost on the way would
+    // queue a different command after a reload.
+    let new = shown_command("k9", "cart", "alice", "n", 9);
+    let text = serde_json::to_string(&new.as_entry(5)).unwrap();
+    assert_eq!(
+        NewEntry::from(serde_json::from_str::<Entry>(&text).unwrap()),
+        new
+    );
+    let mut outbox = Outbox::default();
+    assert!(!outbox.holds_key("k9"));
+    outbox.enqueue(1, new, 0);
+    assert!(outbox.holds_key("k9"));
 }
