@@ -125,7 +125,7 @@ pub fn on_sync(tag: String) -> js_sys::Promise {
             return Ok(JsValue::UNDEFINED);
         }
         // The browser fires it when the network returns (or at once when registered online).
-        let report = tessera_runtime::replay::run(true, true)
+        let report = tessera_runtime::replay::run(true, Some(js_sys::Date::now() as u64))
             .await
             .map_err(|e| {
                 scope::log(&format!(

@@ -65,7 +65,7 @@ pub fn use_session(session: &Session) {
                     }
                 }
                 if let Ok(outbox) = store.read().await {
-                    show(outbox.summary(false));
+                    show(outbox.summary(false), false);
                 }
                 outbox_client::retry_now(true);
             }
@@ -86,7 +86,8 @@ fn follow_announcements() {
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
             if let Some(summary) = replay::summary_from(&e.data()) {
-                show(summary);
+                let ours = outbox_client::heard(&e.data(), &summary);
+                show(summary, ours);
             }
         });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -95,11 +96,16 @@ fn follow_announcements() {
     std::mem::forget(channel);
 }
 
-fn show(summary: Summary) {
-    // A command confirmed meanwhile is in the server's answers now, not in remembered ones.
-    tessera_runtime::bff_client::answers_may_have_changed();
+/// Shows how the outbox stands; `ours`: this page announced it (a command queued or decided
+/// here, which changes no server answer).
+fn show(summary: Summary, ours: bool) {
     let state = SUMMARY.with(|s| s.clone());
     let before = state.get_untracked();
+    // A command confirmed meanwhile is in the server's answers now, not in remembered ones;
+    // one only queued is overlaid on them.
+    if !ours && !summary.only_queued_since(&before) {
+        tessera_runtime::bff_client::answers_may_have_changed();
+    }
     state.set(summary);
     let _ = js_sys::Reflect::set(
         &crate::debug::object(),

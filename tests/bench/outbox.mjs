@@ -123,18 +123,24 @@ function seed(page, template, kind, count, cartVersion) {
 /** In the page: times the next click on `item`'s "Add to cart" (from the click event's
  * timestamp) until its row's count reads `text` in the DOM, so Playwright's own work around
  * a click (actionability checks, round trips) is not counted. */
-function watchClick({ item, text }) {
+function watchClick({ item, text, total }) {
   const row = document.querySelector(`.menu-item[data-item="${item}"]`);
-  const watch = (window.__click = { clickedAt: NaN, shownAt: NaN });
+  const nav = document.querySelector(".tessera-nav");
+  const watch = (window.__click = { clickedAt: NaN, shownAt: NaN, badgeAt: NaN });
   row.querySelector("button.add").addEventListener("click", (e) => (watch.clickedAt = e.timeStamp), { capture: true, once: true });
-  const seen = () => row.querySelector(".added")?.textContent === text;
-  const observer = new MutationObserver(() => {
-    if (seen()) {
-      watch.shownAt = performance.now();
-      observer.disconnect();
-    }
-  });
-  observer.observe(row, { subtree: true, childList: true, characterData: true });
+  const observe = (root, seen, key) => {
+    const observer = new MutationObserver(() => {
+      if (seen()) {
+        watch[key] = performance.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(root, { subtree: true, childList: true, characterData: true });
+  };
+  observe(row, () => row.querySelector(".added")?.textContent === text, "shownAt");
+  // The nav app's cart badge: another app, which reads the cart through the host on each
+  // outbox change, so it shows when the shell's data layer has the command.
+  observe(nav, () => nav.querySelector('a[data-menu-key="cart"] .badge')?.textContent === String(total), "badgeAt");
 }
 
 const server = await serve(newStore());
@@ -164,25 +170,32 @@ try {
   // 1. Enqueue.
   await context.setOffline(true);
   const clickMs = [];
+  const badgeMs = [];
   const here = {};
   for (let i = 0; i < CLICKS; i++) {
     const item = ITEMS[i % ITEMS.length];
     here[item] = (here[item] ?? 0) + 1;
     const row = page.locator(`.menu-item[data-item="${item}"]`);
-    await page.evaluate(watchClick, { item, text: `${here[item]} in cart` });
+    await page.evaluate(watchClick, { item, text: `${here[item]} in cart`, total: i + 1 });
     await row.locator("button.add").click();
     await row.locator(".added", { hasText: new RegExp(`^${here[item]} in cart$`) }).waitFor({ timeout: 10_000 });
-    clickMs.push(await page.evaluate(() => window.__click.shownAt - window.__click.clickedAt));
+    await page.locator('.tessera-nav a[data-menu-key="cart"] .badge', { hasText: new RegExp(`^${i + 1}$`) }).waitFor({ timeout: 10_000 });
+    const click = await page.evaluate(() => window.__click);
+    clickMs.push(click.shownAt - click.clickedAt);
+    badgeMs.push(click.badgeAt - click.clickedAt);
   }
   const measured = (name) => page.evaluate((n) => performance.getEntriesByName(n).map((e) => e.duration), name);
   const enqueueMs = await measured("tessera:outbox-enqueue");
   const queryMs = await measured("tessera:host-query");
   const commandMs = await measured("tessera:host-command");
+  const memoryMs = await measured("tessera:query-from-memory");
   const template = (await stored(page))[0];
   console.log(`enqueue, the durable write alone (strict durability): ${enqueueMs.length ? spread(enqueueMs) : "no User Timing measures in this build"}`);
   console.log(`click → "N in cart" in the DOM (the click event's timestamp to the text changing: cart read with the waiting commands on top, enqueue, render; outbox growing from 0 to ${CLICKS}): ${spread(clickMs)}`);
-  console.log(`  of which host.query (the cart read, offline): ${queryMs.length ? spread(queryMs) : "not measured in this build"}`);
-  console.log(`  of which host.command (queued, durable, announced): ${commandMs.length ? spread(commandMs) : "not measured in this build"}`);
+  console.log(`click → the nav's cart badge shows the new total in the DOM (another app, reading the cart through the host on the outbox change): ${spread(badgeMs)}`);
+  console.log(`  host.query, every app's calls meanwhile (the clicked app's cart read, the others' reads on each change): ${queryMs.length ? spread(queryMs) : "not measured in this build"}`);
+  console.log(`    of them answered from memory: ${memoryMs.length ? spread(memoryMs) : "none"}`);
+  console.log(`  host.command (queued, durable, announced): ${commandMs.length ? spread(commandMs) : "not measured in this build"}`);
 
   // 2. Reconnect → empty, CLICKS commands on the cart.
   const before = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length;

@@ -108,6 +108,100 @@ for (const variant of ["Background Sync", "no SyncManager"]) {
   });
 }
 
+describe("outbox hand-off", () => {
+  test("commands shown and the page reloaded before IndexedDB saved them are put back, and reach the BFF once", async () => {
+    const subject = "hana";
+    const context = await contextAs(browser, subject);
+    const errors = [];
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url + "/restaurants/pho-corner");
+    await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
+    await controlled(page);
+    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    // One command queued and saved first, so the outbox's connection is open and warm.
+    await context.setOffline(true);
+    await add(page, "pho-bo", 1);
+    await outbox(page).and(page.locator('[data-pending="1"]')).waitFor({ timeout: 10_000 });
+
+    // Two clicks and a reload in one task: the page goes while IndexedDB is still writing.
+    await page.evaluate(() => {
+      for (const item of ["goi-cuon", "banh-mi"]) {
+        document.querySelector(`.menu-item[data-item="${item}"] button.add`).click();
+      }
+      location.reload();
+    });
+    await page.waitForLoadState("load");
+    await outbox(page).and(page.locator('[data-pending="3"]')).waitFor({ timeout: 10_000 });
+    // The cart, read from the saved copy with the waiting commands on top, holds all three.
+    await page.locator(".tessera-nav .badge", { hasText: "3" }).waitFor({ timeout: 10_000 });
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("tessera-outbox-accepted:"))), [],
+      "nothing is left outside the outbox");
+
+    await context.setOffline(false);
+    await outbox(page).and(page.locator('[data-pending="0"]')).waitFor({ timeout: 30_000 });
+    const events = await eventsOf(server.url, subject);
+    const added = events.filter((e) => e.type === "cart.updated").length;
+    assert.equal(added, 3, "each command applied once");
+    const headers = { authorization: `Bearer dev:${subject}:customer` };
+    const cart = await (await fetch(`${server.url}/api/cart`, { headers })).json();
+    assert.deepEqual(cart.lines.map((l) => [l.itemId, l.quantity]).sort(), [["banh-mi", 1], ["goi-cuon", 1], ["pho-bo", 1]]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+describe("outbox reconnect", () => {
+  test("the network back while a replay runs: commands backing off go as soon as that run ends, not at their backoff's end", async () => {
+    const subject = "ravi";
+    const context = await contextAs(browser, subject);
+    await context.addInitScript(() => {
+      delete window.SyncManager;
+      delete ServiceWorkerRegistration.prototype.sync;
+    });
+    const page = await context.newPage();
+    await page.goto(server.url + "/restaurants/pho-corner");
+    await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
+    await controlled(page);
+    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    await context.setOffline(true);
+    await add(page, "pho-bo", 1);
+    // Every start replays at once: offline, each fails and doubles the command's backoff.
+    const backoff = async () => {
+      const [entry] = await outboxEntries(page);
+      return { attempts: entry.attempts, wait: entry.notBeforeMs - Date.now() };
+    };
+    for (let i = 0; i < 8 && (await backoff()).wait < 20_000; i++) {
+      const attempts = (await backoff()).attempts;
+      await page.reload();
+      // Until that start's replay has failed the command and set its backoff.
+      for (let t = Date.now(); ; await new Promise((r) => setTimeout(r, 100))) {
+        const [entry] = await outboxEntries(page);
+        if (entry.attempts > attempts && entry.state === "pending" && entry.notBeforeMs > Date.now()) break;
+        assert.ok(Date.now() - t < 10_000, `a start offline tries the command once: ${JSON.stringify(entry)}`);
+      }
+    }
+    const before = await backoff();
+    assert.ok(before.wait > 20_000, `the command backs off for a while first: ${JSON.stringify(before)}`);
+
+    // A replay is running (the test holds its lock) when the network comes back.
+    await page.evaluate(() => {
+      navigator.locks.request("tessera-outbox-replay", () => new Promise((r) => (window.__releaseReplay = r)));
+    });
+    await page.waitForFunction(() => typeof window.__releaseReplay === "function");
+    await context.setOffline(false);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await eventsOf(server.url, subject)).length, 0, "nothing goes while the lock is held");
+    const released = Date.now();
+    await page.evaluate(() => window.__releaseReplay());
+    await outbox(page).and(page.locator('[data-pending="0"]')).waitFor({ timeout: 10_000 });
+    const ms = Date.now() - released;
+    assert.ok(ms < before.wait - 5_000, `sent ${ms} ms after the running replay ended, not at the backoff's end (${before.wait} ms)`);
+    assert.equal((await eventsOf(server.url, subject)).filter((e) => e.type === "cart.updated").length, 1);
+    await context.close();
+  });
+});
+
 describe("outbox conflicts", () => {
   test("two admins edit the same menu items offline; the second gets one conflict each, and keep mine, take theirs and edit end as promised", async () => {
     const admin = async (subject) => {

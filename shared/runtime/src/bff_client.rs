@@ -26,17 +26,22 @@ thread_local! {
     static FROM_MEMORY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// The User Timing measure of each query answered from memory (the outbox benchmark reads it).
+pub const MEMORY_MEASURE: &str = "tessera:query-from-memory";
+
 /// How many queries this page answered from memory (for tests and benchmarks).
 pub fn answered_from_memory() -> u64 {
     FROM_MEMORY.with(|n| n.get())
 }
 
-/// The page's live link is up (`true`) or not: query answers are remembered only while it is.
+/// The page's live link is up (`true`) or not: online, query answers are remembered only
+/// while it is.
 pub fn live_link(up: bool) {
     MEMORY.with(|m| m.borrow_mut().set_live(up));
 }
 
-/// A live event, an outbox announcement or a session change: no remembered answer is current.
+/// A live event, an outbox change other than a command queued, or a session change: no
+/// remembered answer is current.
 pub fn answers_may_have_changed() {
     MEMORY.with(|m| m.borrow_mut().changed());
 }
@@ -109,13 +114,18 @@ impl Bff {
     }
 
     /// `GET url` (a site path), with the user's waiting commands applied to the answer;
-    /// while the live link is up, an answer it has not changed since comes from memory.
+    /// while the live link is up or the browser is offline, an answer nothing has changed
+    /// since comes from memory ([`QueryMemory`]).
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
+        let started = crate::js_value::now();
         let credential = self.token.as_deref().unwrap_or_default();
-        // Offline, a socket can look open for a while: the worker's saved copy says what it is.
-        let remembered = crate::js_value::navigator_online()
-            .then(|| MEMORY.with(|m| m.borrow().recall(credential, url).cloned()))
-            .flatten();
+        // Offline, a socket can look open for a while: going offline is noticed here first.
+        let online = crate::js_value::navigator_online();
+        let remembered = MEMORY.with(|m| {
+            let mut m = m.borrow_mut();
+            m.observe(online);
+            m.recall(credential, url).cloned()
+        });
         if let Some(Remembered {
             mut value,
             freshness,
@@ -124,6 +134,7 @@ impl Bff {
         {
             crate::outbox_client::overlay(&self.subject, url, before.as_ref(), &mut value).await;
             FROM_MEMORY.with(|n| n.set(n.get() + 1));
+            crate::js_value::measure(MEMORY_MEASURE, started);
             return Ok((value, freshness));
         }
         let asked = MEMORY.with(|m| m.borrow().asking());
@@ -132,7 +143,9 @@ impl Bff {
         // (which showed the value from before the user's edit for a moment).
         let before = crate::outbox_client::snapshot().await.ok();
         let (mut value, freshness) = self.send("GET", url).await?;
-        let raw = (!freshness.from_cache).then(|| value.clone());
+        // Online, a saved copy means the server could not be reached: not current. Offline,
+        // the saved copy is all there is until the browser is back.
+        let raw = (freshness.from_cache != online).then(|| value.clone());
         crate::outbox_client::overlay(&self.subject, url, before.as_ref(), &mut value).await;
         if let Some(raw) = raw {
             let remembered = Remembered {
@@ -140,7 +153,11 @@ impl Bff {
                 freshness,
                 before,
             };
-            MEMORY.with(|m| m.borrow_mut().keep(asked, credential, url, remembered));
+            MEMORY.with(|m| {
+                let mut m = m.borrow_mut();
+                m.observe(crate::js_value::navigator_online());
+                m.keep(asked, credential, url, remembered)
+            });
         }
         Ok((value, freshness))
     }

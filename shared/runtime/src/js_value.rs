@@ -1,6 +1,7 @@
 //! Reading plain JS values the same way in pages and the service worker.
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// The text of a JS error (or whatever was thrown).
 pub fn error_text(e: &JsValue) -> String {
@@ -38,4 +39,22 @@ pub fn measure(name: &str, start: f64) {
     let _ = js_sys::Reflect::set(&options, &"start".into(), &start.into());
     let _ = js_sys::Reflect::set(&options, &"end".into(), &now().into());
     let _ = f.call2(&performance, &name.into(), &options);
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `fetch` of whatever global this runs in (window or worker).
+    #[wasm_bindgen(js_name = fetch)]
+    pub(crate) fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
+}
+
+/// Gives up `init`'s request after `timeout_ms` (`AbortSignal.timeout`, where the browser has
+/// it): a replay run holds the replay lock, so no request of its may hang.
+pub(crate) fn time_limit(init: &web_sys::RequestInit, timeout_ms: u32) {
+    let abort_signal = field(&js_sys::global(), "AbortSignal");
+    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
+        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(timeout_ms)) {
+            let _ = js_sys::Reflect::set(init, &"signal".into(), &signal);
+        }
+    }
 }

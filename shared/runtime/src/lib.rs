@@ -22,6 +22,8 @@ pub mod js_value;
 #[cfg(feature = "browser")]
 pub mod outbox_client;
 #[cfg(feature = "browser")]
+pub mod outbox_handoff;
+#[cfg(feature = "browser")]
 pub mod outbox_journal;
 #[cfg(feature = "browser")]
 pub mod outbox_store;
@@ -31,3 +33,5 @@ pub mod replay;
 pub mod response_store;
 #[cfg(feature = "browser")]
 pub mod session_store;
+#[cfg(feature = "browser")]
+pub mod write_through;

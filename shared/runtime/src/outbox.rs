@@ -171,6 +171,28 @@ pub struct NewEntry {
     pub overlays: Vec<Overlay>,
 }
 
+impl NewEntry {
+    /// `self` as a waiting entry not yet in any outbox (id 0), for a copy kept as an entry's
+    /// JSON; [`NewEntry::from`] gives it back.
+    pub fn as_entry(&self, now_ms: u64) -> Entry {
+        Outbox::default().enqueue(0, self.clone(), now_ms).clone()
+    }
+}
+
+impl From<Entry> for NewEntry {
+    fn from(e: Entry) -> NewEntry {
+        NewEntry {
+            idempotency_key: e.idempotency_key,
+            entity: e.entity,
+            subject: e.subject,
+            base_version: e.base_version,
+            command: e.command,
+            label: e.label,
+            overlays: e.overlays,
+        }
+    }
+}
+
 /// What an answer (or the lack of one) means for the entry that was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -418,6 +440,9 @@ pub struct Outbox {
     /// from a read that did not see the confirmation yet follows them onto the newest.
     applied: Applied,
     applied_changed: bool,
+    /// The queries (with their subject) that commands the server applied since the last
+    /// [`Outbox::take_confirmed_queries`] change: the saved answers to read again.
+    confirmed_queries: BTreeSet<(String, String)>,
 }
 
 /// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
@@ -439,6 +464,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether going from `before` to `self` only queued commands: nothing was sent, confirmed
+    /// or refused, so no server answer changed (waiting commands are overlaid on answers,
+    /// never part of them).
+    pub fn only_queued_since(&self, before: &Summary) -> bool {
+        self.pending > before.pending
+            && self.inbox == before.inbox
+            && !self.syncing
+            && !before.syncing
+    }
+
     /// Whether going from `before` to `self` emptied the outbox without leaving anything for
     /// the user: the moment for a short "all changes saved".
     pub fn drained_since(&self, before: &Summary) -> bool {
@@ -537,8 +572,49 @@ impl Outbox {
         self
     }
 
+    /// Of `accepted` (commands taken from apps and still being saved), those this outbox does
+    /// not hold yet: once saved, a command is here and must not count or show twice.
+    pub fn not_yet_held<'a>(
+        &'a self,
+        accepted: &'a [NewEntry],
+    ) -> impl Iterator<Item = &'a NewEntry> {
+        accepted
+            .iter()
+            .filter(move |n| !self.holds_key(&n.idempotency_key))
+    }
+
+    /// [`Self::overlays_for`], then the edits of the `accepted` commands not held yet.
+    pub fn overlays_with<'a>(
+        &'a self,
+        accepted: &'a [NewEntry],
+        subject: &'a str,
+        query: &'a str,
+    ) -> impl Iterator<Item = &'a tessera_contract::overlay::Edit> + 'a {
+        let taken = self
+            .not_yet_held(accepted)
+            .filter(move |n| n.subject == subject)
+            .flat_map(|n| n.overlays.iter())
+            .filter(move |o| o.query == query)
+            .map(|o| &o.edit);
+        self.overlays_for(subject, query).chain(taken)
+    }
+
+    /// [`Self::summary`], counting the `accepted` commands not held yet as waiting.
+    pub fn summary_with(&self, accepted: &[NewEntry]) -> Summary {
+        let mut summary = self.summary(false);
+        summary.pending += self.not_yet_held(accepted).count();
+        summary
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
+    }
+
+    /// Whether an entry was queued under `idempotency_key`.
+    pub fn holds_key(&self, idempotency_key: &str) -> bool {
+        self.entries
+            .values()
+            .any(|e| e.idempotency_key == idempotency_key)
     }
 
     pub fn get(&self, id: u64) -> Option<&Entry> {
@@ -957,6 +1033,10 @@ impl Outbox {
                 e.state = EntryState::Done;
                 e.error = None;
                 let (entity, based_on) = (e.entity.clone(), e.base_version);
+                let changed: Vec<(String, String)> = (e.overlays.iter())
+                    .map(|o| (e.subject.clone(), o.query.clone()))
+                    .collect();
+                self.confirmed_queries.extend(changed);
                 // The commands queued after this one on the same entity were based on the same
                 // version as this one; this one's effect is the user's own, so they now follow
                 // the version it produced.
@@ -1044,11 +1124,13 @@ impl Outbox {
         }
     }
 
-    /// The network just came back: waits for backoff end now, since the failures they were
-    /// backing off from were most likely the missing network.
-    pub fn wake(&mut self) {
+    /// The network came back (or the token was renewed) at `at_ms`: entries backing off from
+    /// a failure before then go now, since what failed them was most likely what is back. One
+    /// that failed since (a run still going at that moment got a `401` or a `503` after it)
+    /// keeps its backoff.
+    pub fn wake(&mut self, at_ms: u64) {
         for e in self.entries.values_mut() {
-            if e.state == EntryState::Pending && e.not_before_ms > 0 {
+            if e.state == EntryState::Pending && e.not_before_ms > 0 && e.updated_at_ms <= at_ms {
                 e.not_before_ms = 0;
                 self.changed.insert(e.id);
             }
@@ -1089,6 +1171,12 @@ impl Outbox {
     /// The version steps to write back, if any changed since the last call.
     pub fn take_applied(&mut self) -> Option<Applied> {
         std::mem::take(&mut self.applied_changed).then(|| self.applied.clone())
+    }
+
+    /// The queries, with their subject, that commands the server applied since the last call
+    /// change (their overlays name them).
+    pub fn take_confirmed_queries(&mut self) -> BTreeSet<(String, String)> {
+        std::mem::take(&mut self.confirmed_queries)
     }
 
     /// What to write to the store since the last call; done entries are deleted from it.

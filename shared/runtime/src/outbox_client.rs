@@ -3,11 +3,12 @@
 //! service worker where the browser has it, otherwise by a replay in this page.
 
 use crate::js_value::{field, measure, now};
-use crate::outbox::{Entry, NewEntry, Outbox};
+use crate::outbox::{Entry, NewEntry, Outbox, Summary};
+use crate::outbox_handoff;
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::replay;
 use crate::response_store::StoreError;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,6 +16,34 @@ use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
     static STORE: RefCell<Option<Rc<OutboxStore>>> = const { RefCell::new(None) };
+    /// Commands taken from this page's apps that IndexedDB is still saving.
+    static ACCEPTED: RefCell<Vec<NewEntry>> = const { RefCell::new(Vec::new()) };
+    /// Names this page's connection in its announcements, so it knows its own from others',
+    /// and its hand-off of commands not saved yet ([`outbox_handoff`]).
+    static ANNOUNCER: String = format!("page-{}", js_sys::Math::random());
+    /// Whether this page holds its hand-off lock, so commands can show before they are saved.
+    static HANDING_OFF: Cell<bool> = const { Cell::new(false) };
+}
+
+fn warn(message: &str) {
+    web_sys::console::warn_1(&format!("tessera outbox: {message}").into());
+}
+
+fn announce(summary: Summary) {
+    ANNOUNCER.with(|by| replay::announce_by(summary, Some(by)));
+}
+
+/// An announcement heard on the outbox channel: unless this page's connection made it, the
+/// outbox may have changed under the page's copy. Whether this page made it (its
+/// announcements are of commands queued or decided here, which change no server answer).
+pub fn heard(data: &JsValue, summary: &Summary) -> bool {
+    let ours = replay::announced_by(data).is_some_and(|by| ANNOUNCER.with(|me| *me == by));
+    if !ours {
+        if let Some(store) = STORE.with(|s| s.borrow().clone()) {
+            store.heard_elsewhere(summary.syncing);
+        }
+    }
+    ours
 }
 
 /// The page's connection to the outbox database, opened once.
@@ -23,6 +52,29 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
         return Ok(s);
     }
     let opened = Rc::new(OutboxStore::open().await?);
+    // Before this page keeps anything outside IndexedDB, and before it looks for what closed
+    // pages left there.
+    let page = ANNOUNCER.with(|p| p.clone());
+    if let Err(e) = outbox_handoff::hold_page_lock(&page).await {
+        warn(&format!("commands are shown only once saved: {e}"));
+    } else {
+        HANDING_OFF.with(|h| h.set(true));
+    }
+    match outbox_handoff::recover(opened.clone()).await {
+        Ok(0) => {}
+        Ok(n) => {
+            warn(&format!(
+                "{n} command(s) a closed page had shown but not saved were put in the outbox"
+            ));
+            if let Ok(outbox) = opened.read().await {
+                announce(outbox.summary(false));
+            }
+            kick();
+        }
+        Err(e) => warn(&format!(
+            "putting back what closed pages had not saved: {e}"
+        )),
+    }
     STORE.with(|s| *s.borrow_mut() = Some(opened.clone()));
     Ok(opened)
 }
@@ -31,15 +83,36 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
 /// panel shows it; the outbox benchmark reads it).
 pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
 
-/// Queues `new` durably, tells every page, and gets it sent.
+/// Queues `new` durably, tells every page, and gets it sent. From the moment it is taken, and
+/// before IndexedDB has it, it shows: its edits go on this page's answers and, where the page's
+/// copy of the outbox is current, the page hears of it at once (the user sees what they did
+/// in the frame they did it; the promise still means "saved"). If saving fails, it goes from
+/// the answers again and the caller gets the error.
 pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
     let store = store().await?;
-    let started = now();
-    let entry = store.enqueue(new, js_sys::Date::now() as u64).await?;
-    measure(ENQUEUE_MEASURE, started);
-    if let Ok(outbox) = store.read().await {
-        replay::announce(outbox.summary(false));
+    let key = new.idempotency_key.clone();
+    // Shown before it is saved only where a page closed meanwhile cannot take it along.
+    let kept =
+        HANDING_OFF.with(|h| h.get()) && ANNOUNCER.with(|page| outbox_handoff::keep(page, &new));
+    if kept {
+        ACCEPTED.with(|a| a.borrow_mut().push(new.clone()));
+        if let Some(outbox) = store.current() {
+            announce(ACCEPTED.with(|a| outbox.summary_with(&a.borrow())));
+        }
     }
+    let started = now();
+    let saved = store.enqueue(new.clone(), js_sys::Date::now() as u64).await;
+    if kept {
+        ACCEPTED.with(|a| a.borrow_mut().retain(|n| n.idempotency_key != key));
+        ANNOUNCER.with(|page| outbox_handoff::release(page, &new));
+    }
+    if saved.is_ok() {
+        measure(ENQUEUE_MEASURE, started);
+    }
+    if let Ok(outbox) = snapshot().await {
+        announce(ACCEPTED.with(|a| outbox.summary_with(&a.borrow())));
+    }
+    let entry = saved?;
     kick();
     Ok(entry)
 }
@@ -57,14 +130,19 @@ pub async fn decide(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    replay::announce(summary);
+    announce(summary);
     kick();
     Ok(())
 }
 
-/// The outbox as it is now (for the overlay and the outbox view).
+/// The outbox as it is now (for the overlay and the outbox view): the page's copy while no
+/// other writer has announced a change since, else read from the database.
 pub async fn snapshot() -> Result<Outbox, StoreError> {
-    store().await?.read().await
+    let store = store().await?;
+    match store.current() {
+        Some(outbox) => Ok(outbox),
+        None => store.read().await,
+    }
 }
 
 /// Applies `subject`'s waiting commands on `query` to `body`, an answer to a request that went
@@ -81,7 +159,13 @@ pub async fn overlay(
                 Some(before) => now.since(before),
                 None => now,
             };
-            tessera_contract::overlay::apply(body, outbox.overlays_for(subject, query))
+            ACCEPTED.with(|a| {
+                let accepted = a.borrow();
+                tessera_contract::overlay::apply(
+                    body,
+                    outbox.overlays_with(&accepted, subject, query),
+                )
+            })
         }
         Err(e) => {
             web_sys::console::warn_1(
@@ -116,7 +200,7 @@ async fn register_sync() -> Result<(), JsValue> {
 /// now if online, else when the network returns), otherwise replays in this page unless
 /// another tab or the worker is already at it.
 pub fn kick() {
-    kick_for(false, false);
+    kick_for(None, false);
 }
 
 /// Sends what waits from this page now, Background Sync or not (still registering it, for
@@ -124,12 +208,15 @@ pub fn kick() {
 /// browser's own schedule, minutes later, which is too late for the page's retry timer and
 /// for commands that were refused an expired token and now have a renewed one. Offline it
 /// only registers the sync: a send now could only fail and push the next try further out.
-/// `reconnected`: entries backing off go at once.
+/// `reconnected`: the network or the token is back, so entries backing off from a failure
+/// before now go at once; such a replay runs after one already running (in any tab or the
+/// worker), which may have started, and failed its sends, before the network was back.
 pub fn retry_now(reconnected: bool) {
-    kick_for(reconnected, crate::js_value::navigator_online());
+    let at = reconnected.then(|| js_sys::Date::now() as u64);
+    kick_for(at, crate::js_value::navigator_online());
 }
 
-fn kick_for(reconnected: bool, here_too: bool) {
+fn kick_for(reconnected: Option<u64>, here_too: bool) {
     wasm_bindgen_futures::spawn_local(async move {
         if has_background_sync() {
             match register_sync().await {
@@ -144,8 +231,8 @@ fn kick_for(reconnected: bool, here_too: bool) {
                 ),
             }
         }
-        if let Err(e) = replay::run(false, reconnected).await {
-            web_sys::console::warn_1(&format!("tessera outbox: {e}").into());
+        if let Err(e) = replay::run(reconnected.is_some(), reconnected).await {
+            warn(&e);
         }
     });
 }

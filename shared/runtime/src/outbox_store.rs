@@ -25,7 +25,7 @@ use crate::outbox_journal::Journal;
 use crate::response_store::{classify, commit, StoreError};
 use idb::builder::{DatabaseBuilder, ObjectStoreBuilder};
 use idb::{CursorDirection, Database, Transaction, TransactionMode};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;
 
 pub const DATABASE: &str = "tessera-outbox";
@@ -68,7 +68,23 @@ pub struct OutboxStore {
     raw: web_sys::IdbDatabase,
     /// The outbox as this connection last read or wrote it, and the generation it had then.
     cached: RefCell<Option<Cached>>,
+    /// Whether `cached` is the outbox as it is now, with no read of the database.
+    trust: Cell<Trust>,
     journal: Journal,
+}
+
+/// What this connection has heard of other writers (other tabs, the worker, a replay in this
+/// page on its own connection), each of which announces its changes on
+/// [`crate::replay::CHANNEL`]. The cached outbox is current while nothing was heard since the
+/// read or write that made it, and no replay is running (a replay announces a few times a
+/// second, not at every write).
+#[derive(Clone, Copy, Debug, Default)]
+struct Trust {
+    /// Announcements by other writers heard so far.
+    heard: u64,
+    /// `heard` when the read or write behind `cached` began.
+    cached_at: Option<u64>,
+    replaying_elsewhere: bool,
 }
 
 struct Cached {
@@ -116,6 +132,7 @@ impl OutboxStore {
             db: Database::from(raw.clone()),
             raw,
             cached: RefCell::new(None),
+            trust: Cell::new(Trust::default()),
             journal: Journal::of(name),
         };
         match store.reconcile().await {
@@ -350,8 +367,36 @@ impl OutboxStore {
         Ok(true)
     }
 
+    /// Another writer announced a change (`replaying`: its replay runs on): the cached outbox
+    /// is read again before it is used.
+    pub fn heard_elsewhere(&self, replaying: bool) {
+        let mut t = self.trust.get();
+        t.heard += 1;
+        t.replaying_elsewhere = replaying;
+        self.trust.set(t);
+    }
+
+    /// The outbox as it is now, with no read of the database, if nothing may have changed it
+    /// since this connection last read or wrote it (see [`Trust`]).
+    pub fn current(&self) -> Option<Outbox> {
+        let t = self.trust.get();
+        if t.replaying_elsewhere || t.cached_at != Some(t.heard) {
+            return None;
+        }
+        self.cached.borrow().as_ref().map(|c| c.outbox.clone())
+    }
+
+    /// Notes that `cached` was made by a read or write that began when `heard` announcements
+    /// had been heard (`None`: there is no cache).
+    fn cached_since(&self, heard: Option<u64>) {
+        let mut t = self.trust.get();
+        t.cached_at = heard;
+        self.trust.set(t);
+    }
+
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
+        let heard = self.trust.get().heard;
         let doing = "reading the outbox";
         let tx = self.begin_read(&[ENTRIES, META], doing)?;
         let generation = Self::number_in(&tx, GENERATION, doing).await?;
@@ -361,11 +406,13 @@ impl OutboxStore {
             generation,
             outbox: outbox.clone(),
         });
+        self.cached_since(Some(heard));
         Ok(outbox)
     }
 
     /// Queues a command durably: when this returns `Ok`, the entry is on disk.
     pub async fn enqueue(&self, new: NewEntry, now_ms: u64) -> Result<Entry, StoreError> {
+        let heard = self.trust.get().heard;
         let doing = "saving a change in the outbox";
         let tx = self.begin_write(&[ENTRIES, META], Durability::Strict, doing)?;
         let generation = Self::number_in(&tx, GENERATION, doing).await?;
@@ -383,11 +430,14 @@ impl OutboxStore {
         Self::add_new(&tx, &entry, doing).await?;
         Self::put_number(&tx, GENERATION, generation + 1, doing).await?;
         let mut cached = self.cached.borrow_mut().take();
+        self.cached_since(None);
         commit(tx, doing).await?;
+        // A cache of the generation this transaction found is the outbox as it stood then.
         if let Some(c) = cached.as_mut().filter(|c| c.generation == generation) {
             c.outbox.insert_stored(entry.clone());
             c.generation = generation + 1;
             *self.cached.borrow_mut() = cached;
+            self.cached_since(Some(heard));
         }
         // The command is safe in the outbox; without its copy it is only exposed to a lost
         // database, so a failure here is reported, not the user's.
@@ -404,6 +454,7 @@ impl OutboxStore {
         durability: Durability,
         f: impl FnOnce(&mut Outbox) -> R,
     ) -> Result<R, StoreError> {
+        let heard = self.trust.get().heard;
         let doing = "updating the outbox";
         let tx = self.begin_write(&[ENTRIES, META], durability, doing)?;
         let mut generation = Self::number_in(&tx, GENERATION, doing).await?;
@@ -425,6 +476,7 @@ impl OutboxStore {
         }
         commit(tx, doing).await?;
         *self.cached.borrow_mut() = Some(Cached { generation, outbox });
+        self.cached_since(Some(heard));
         // A copy left behind (this fails, or the browser stops first) is dropped by the next
         // open, which finds no entry behind it.
         if !deleted.is_empty() {

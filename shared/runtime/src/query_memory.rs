@@ -1,12 +1,17 @@
-//! The page's memory of query answers: while the live connection is up, every change the
+//! The page's memory of query answers. While the live connection is up, every change the
 //! server makes to what a user may read reaches the page as a live event, so an answer stays
 //! current until the next event, and a query asked again is answered from memory instead of
 //! a round trip through the worker to the server (issue 17, "reads without a round trip").
+//! While the browser is offline, nothing changes the worker's saved copies until it is back,
+//! so a saved copy read once is kept too: the next read of it (the read before each click of
+//! a user working offline) costs no trip to the worker.
 //!
 //! Anything that may have changed an answer forgets them all: a live event, the link going
-//! up or down (events may have been missed in between), an outbox announcement (a command
-//! confirmed) and a session change. An answer whose request went out before such a change is
-//! not kept, so an older read never lands after a newer change.
+//! up or down or the browser going on- or offline (events may have been missed in between),
+//! an outbox announcement by another tab or the worker other than a command queued (a
+//! command confirmed) and a session change. An answer whose request went out before such a change is not kept, so an older
+//! read never lands after a newer change. Waiting commands are not in the remembered answers:
+//! they are overlaid on each recall, so queueing one changes nothing here.
 
 use std::collections::HashMap;
 
@@ -17,9 +22,21 @@ const MAX_ANSWERS: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Asked(u64);
 
+/// Why remembered answers are current, if they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// Online with the live socket up: answers come from the server, changes as events.
+    Live,
+    /// The browser is offline: answers are the worker's saved copies, which nothing changes.
+    Offline,
+    /// Online without the socket (connecting, polling): every query asks.
+    Unsure,
+}
+
 #[derive(Debug)]
 pub struct QueryMemory<A> {
     live: bool,
+    basis: Basis,
     /// Bumped by every change; an answer is kept only if none came since it was asked.
     generation: u64,
     answers: HashMap<(String, String), A>,
@@ -29,6 +46,7 @@ impl<A> Default for QueryMemory<A> {
     fn default() -> Self {
         QueryMemory {
             live: false,
+            basis: Basis::Unsure,
             generation: 0,
             answers: HashMap::new(),
         }
@@ -36,6 +54,21 @@ impl<A> Default for QueryMemory<A> {
 }
 
 impl<A> QueryMemory<A> {
+    /// Notes whether the browser is `online` now (each query does, first); a change of basis
+    /// forgets every answer. Returns the basis.
+    pub fn observe(&mut self, online: bool) -> Basis {
+        let basis = match (online, self.live) {
+            (false, _) => Basis::Offline,
+            (true, true) => Basis::Live,
+            (true, false) => Basis::Unsure,
+        };
+        if basis != self.basis {
+            self.basis = basis;
+            self.changed();
+        }
+        basis
+    }
+
     /// Called as a request goes out.
     pub fn asking(&self) -> Asked {
         Asked(self.generation)
@@ -43,16 +76,16 @@ impl<A> QueryMemory<A> {
 
     /// The answer to `path` for whoever holds `credential`, if one is current.
     pub fn recall(&self, credential: &str, path: &str) -> Option<&A> {
-        if !self.live {
+        if self.basis == Basis::Unsure {
             return None;
         }
         self.answers.get(&(credential.to_owned(), path.to_owned()))
     }
 
-    /// Keeps `answer` if the link is live and nothing changed since it was `asked`; whether
-    /// it was kept.
+    /// Keeps `answer` if the basis holds and nothing changed since it was `asked`; whether it
+    /// was kept.
     pub fn keep(&mut self, asked: Asked, credential: &str, path: &str, answer: A) -> bool {
-        if !self.live || asked.0 != self.generation {
+        if self.basis == Basis::Unsure || asked.0 != self.generation {
             return false;
         }
         if self.answers.len() >= MAX_ANSWERS {
@@ -74,6 +107,9 @@ impl<A> QueryMemory<A> {
         if live != self.live {
             self.live = live;
             self.changed();
+            if self.basis != Basis::Offline {
+                self.basis = if live { Basis::Live } else { Basis::Unsure };
+            }
         }
     }
 
@@ -93,6 +129,7 @@ mod tests {
     fn live() -> QueryMemory<u32> {
         let mut m = QueryMemory::default();
         m.set_live(true);
+        assert_eq!(m.observe(true), Basis::Live);
         m
     }
 
@@ -107,8 +144,9 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_kept_or_recalled_without_the_live_link() {
+    fn nothing_is_kept_or_recalled_online_without_the_live_link() {
         let mut m = QueryMemory::default();
+        assert_eq!(m.observe(true), Basis::Unsure);
         let asked = m.asking();
         assert!(!m.keep(asked, "t", "/q", 1), "not live");
         let mut m = live();
@@ -151,9 +189,43 @@ mod tests {
     #[test]
     fn an_answer_asked_before_the_link_came_up_is_not_kept() {
         let mut m = QueryMemory::default();
+        m.observe(true);
         let asked = m.asking();
         m.set_live(true);
         assert!(!m.keep(asked, "t", "/a", 1));
+    }
+
+    #[test]
+    fn offline_the_saved_copies_are_kept_until_the_browser_is_back() {
+        let mut m = live();
+        let asked = m.asking();
+        m.keep(asked, "t", "/cart", 1);
+        // The socket has not noticed yet; the browser has.
+        assert_eq!(m.observe(false), Basis::Offline);
+        assert_eq!(m.recall("t", "/cart"), None, "the live answer is forgotten");
+        assert!(
+            !m.keep(asked, "t", "/cart", 1),
+            "asked before going offline"
+        );
+        let asked = m.asking();
+        assert!(m.keep(asked, "t", "/cart", 2), "the worker's saved copy");
+        m.set_live(false);
+        let asked = m.asking();
+        assert!(
+            m.keep(asked, "t", "/cart", 3),
+            "kept while the link retries"
+        );
+        assert_eq!(m.recall("t", "/cart"), Some(&3));
+        m.observe(true);
+        assert_eq!(
+            m.recall("t", "/cart"),
+            None,
+            "online again: the server may know more"
+        );
+        assert!(
+            !m.keep(m.asking(), "t", "/cart", 4),
+            "online without the socket"
+        );
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! answer in this run confirmed, so a run's first batch carries one per entity.
 //!
 //! Every change is announced on the `BroadcastChannel` [`CHANNEL`] as an
-//! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it.
+//! [`outbox::Summary`](crate::outbox::Summary), so every open page can show it. At a run's
+//! end, the saved answers its applied commands changed are read again
+//! ([`crate::write_through`]).
 
-use crate::js_value::{error_text, field};
+use crate::js_value::{error_text, field, global_fetch, time_limit};
 use crate::outbox::{
     batch_body, outcome_of, read_batch, retry_after_ms, Answer, BatchAnswer, BatchItem, Confirmed,
     Entry, Outcome, Summary, BATCH_MAX, BATCH_PATH,
@@ -56,13 +58,6 @@ const MAX_RUN_MS: u64 = 150_000;
 /// At most one announcement per this long while a run goes on.
 const ANNOUNCE_EVERY_MS: u64 = 200;
 
-#[wasm_bindgen]
-extern "C" {
-    /// `fetch` of whatever global this runs in (window or worker).
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
-}
-
 /// What a run achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -90,13 +85,26 @@ pub async fn sleep_ms(ms: u64) {
 
 /// Tells every open page (and this one) how the outbox stands.
 pub fn announce(summary: Summary) {
+    announce_by(summary, None);
+}
+
+/// [`announce`], naming the connection whose write it announces (see [`announced_by`]).
+pub fn announce_by(summary: Summary, by: Option<&str>) {
     let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
         return;
     };
     if let Ok(data) = to_js(&summary) {
+        if let Some(by) = by {
+            let _ = js_sys::Reflect::set(&data, &"by".into(), &by.into());
+        }
         let _ = channel.post_message(&data);
     }
     channel.close();
+}
+
+/// Who made an announcement read from [`CHANNEL`], if it says.
+pub fn announced_by(data: &JsValue) -> Option<String> {
+    field(data, "by").as_string()
 }
 
 fn to_js(summary: &Summary) -> Result<JsValue, JsValue> {
@@ -112,8 +120,9 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
 
 /// Runs a replay if no one else is (`wait: false`: returns `Ok(None)` at once when another tab
 /// or the worker holds the lock), or after whoever is running finishes (`wait: true`).
-/// `reconnected`: the network just came back, so entries backing off are sent at once.
-pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String> {
+/// `reconnected`: when the network came back (or the token was renewed), so entries backing
+/// off from a failure before then are sent at once ([`crate::outbox::Outbox::wake`]).
+pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>, String> {
     let locks = field(&field(&js_sys::global(), "navigator"), "locks");
     if locks.is_undefined() || locks.is_null() {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
@@ -145,15 +154,18 @@ pub async fn run(wait: bool, reconnected: bool) -> Result<Option<Report>, String
     result.transpose()
 }
 
-async fn run_locked(reconnected: bool) -> Result<Report, String> {
+async fn run_locked(reconnected: Option<u64>) -> Result<Report, String> {
     let store = Rc::new(OutboxStore::open().await.map_err(|e| e.to_string())?);
-    let result = replay_all(&store, reconnected).await;
+    let mut changed = BTreeSet::new();
+    let result = replay_all(&store, reconnected, &mut changed).await;
     let summary = store
         .read()
         .await
         .map(|o| o.summary(false))
         .unwrap_or_default();
     announce(summary);
+    // After the announcement: the status bar does not wait for it.
+    crate::write_through::refresh(&store, changed).await;
     store.close();
     result.map(|mut r| {
         r.summary = summary;
@@ -171,8 +183,13 @@ enum Flight {
 
 /// Keeps batches (and commands sent alone) in flight: each answer is settled, and what may
 /// go next claimed, in one transaction as soon as it comes, so one slow send does not hold up
-/// the others.
-async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report, String> {
+/// the others. `changed` collects the queries (with their subject) the applied commands
+/// changed.
+async fn replay_all(
+    store: &Rc<OutboxStore>,
+    reconnected: Option<u64>,
+    changed: &mut BTreeSet<(String, String)>,
+) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
     let mut load = Load::Recover;
@@ -214,10 +231,10 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
         } else {
             (0, 0)
         };
-        let (claimed, batches, next_wake, summary) = store
+        let (claimed, batches, next_wake, summary, queries) = store
             .update(load, Durability::Relaxed, |o| {
-                if load == Load::Recover && reconnected {
-                    o.wake();
+                if let (Load::Recover, Some(at)) = (load, reconnected) {
+                    o.wake(at);
                 }
                 let warn = |e: &dyn std::fmt::Display| {
                     web_sys::console::warn_1(&format!("tessera outbox: {e}").into())
@@ -275,10 +292,12 @@ async fn replay_all(store: &Rc<OutboxStore>, reconnected: bool) -> Result<Report
                     .into_iter()
                     .filter_map(|id| o.start_sending(id, now).ok().cloned())
                     .collect();
-                (claimed, batches, o.next_wake_ms(), o.summary(true))
+                let queries = o.take_confirmed_queries();
+                (claimed, batches, o.next_wake_ms(), o.summary(true), queries)
             })
             .await
             .map_err(|e| e.to_string())?;
+        changed.extend(queries);
         load = Load::AsIs;
         // Every page reads the outbox again on an announcement: a few a second are enough
         // for the status bar, and the run's end is always announced (`run_locked`).
@@ -402,12 +421,7 @@ async fn fetch(
     timeout_ms: u32,
     fail: impl Fn(JsValue) -> String + Copy,
 ) -> Result<(u16, Option<i64>, Option<u64>, String, String), String> {
-    let abort_signal = field(&js_sys::global(), "AbortSignal");
-    if let Ok(timeout) = field(&abort_signal, "timeout").dyn_into::<js_sys::Function>() {
-        if let Ok(signal) = timeout.call1(&abort_signal, &JsValue::from(timeout_ms)) {
-            let _ = js_sys::Reflect::set(init, &"signal".into(), &signal);
-        }
-    }
+    time_limit(init, timeout_ms);
     let request = web_sys::Request::new_with_str_and_init(url, init).map_err(fail)?;
     let response: web_sys::Response = JsFuture::from(global_fetch(&request))
         .await

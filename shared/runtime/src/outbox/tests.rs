@@ -471,6 +471,99 @@ fn the_status_bar_says_what_waits_and_what_needs_the_user() {
         "a conflict is not \"all saved\""
     );
     assert!(!s(0, 0, false).drained_since(&s(0, 0, true)));
+    assert!(s(3, 0, false).only_queued_since(&s(2, 0, false)));
+    assert!(
+        !s(2, 0, false).only_queued_since(&s(3, 0, false)),
+        "one confirmed"
+    );
+    assert!(
+        !s(3, 0, true).only_queued_since(&s(2, 0, false)),
+        "a replay started, so one may be confirmed"
+    );
+    assert!(
+        !s(3, 1, false).only_queued_since(&s(3, 0, false)),
+        "one refused while another was queued"
+    );
+    assert!(!s(2, 0, false).only_queued_since(&s(2, 0, false)));
+}
+
+/// `subject`'s command on `entity` whose overlay sets `/{field}` to `n` on `/api/cart`.
+fn shown_command(key: &str, entity: &str, subject: &str, field: &str, n: i64) -> NewEntry {
+    NewEntry {
+        idempotency_key: key.into(),
+        entity: format!("{entity}@{subject}"),
+        subject: subject.into(),
+        base_version: Some(1),
+        command: cmd("/api/cart/items/x"),
+        label: String::new(),
+        overlays: vec![tessera_contract::overlay::Overlay {
+            query: "/api/cart".into(),
+            edit: set(field, n),
+        }],
+    }
+}
+
+fn set(field: &str, n: i64) -> tessera_contract::overlay::Edit {
+    tessera_contract::overlay::Edit::Set {
+        pointer: format!("/{field}"),
+        value: n.into(),
+    }
+}
+
+#[test]
+fn accepted_commands_show_and_count_until_the_outbox_holds_them() {
+    use tessera_contract::overlay::Edit;
+    let new = |key: &str, subject: &str, n: i64| shown_command(key, "cart", subject, "n", n);
+    let mut outbox = Outbox::default();
+    outbox.enqueue(1, new("k1", "alice", 1), 0);
+    let accepted = vec![new("k2", "alice", 2), new("k3", "bob", 3)];
+    let shown = |o: &Outbox, q: &str| -> Vec<Edit> {
+        o.overlays_with(&accepted, "alice", q).cloned().collect()
+    };
+    assert_eq!(
+        shown(&outbox, "/api/cart"),
+        vec![set("n", 1), set("n", 2)],
+        "after the saved ones, the user's own"
+    );
+    assert!(shown(&outbox, "/api/orders").is_empty());
+    assert_eq!(outbox.summary_with(&accepted).pending, 3);
+    // Saved: held by the outbox, it shows and counts once.
+    outbox.enqueue(2, new("k2", "alice", 2), 0);
+    assert_eq!(shown(&outbox, "/api/cart"), vec![set("n", 1), set("n", 2)]);
+    assert_eq!(outbox.summary_with(&accepted).pending, 3);
+    assert_eq!(outbox.summary_with(&[]).pending, 2);
+}
+
+#[test]
+fn the_queries_applied_commands_change_are_handed_out_once() {
+    let mut outbox = Outbox::default();
+    for id in 1..=3u64 {
+        let new = shown_command(&format!("k{id}"), &format!("item-{id}"), "alice", "n", 1);
+        outbox.enqueue(id, new, 0);
+        outbox.start_sending(id, 0).unwrap();
+    }
+    let applied = Outcome::Applied { version: Some(2) };
+    outbox.settle(2, applied.clone(), 0, 0.0).unwrap();
+    let refused = Outcome::Rejected {
+        status: 422,
+        message: "no".into(),
+    };
+    outbox.settle(1, refused, 0, 0.0).unwrap();
+    let cart = ("alice".to_string(), "/api/cart".to_string());
+    assert_eq!(
+        outbox
+            .take_confirmed_queries()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![cart.clone()],
+        "only what the server applied"
+    );
+    assert!(
+        outbox.take_confirmed_queries().is_empty(),
+        "handed out once"
+    );
+    outbox.settle(3, applied, 0, 0.0).unwrap();
+    assert_eq!(outbox.take_confirmed_queries().len(), 1);
 }
 
 #[test]
@@ -602,7 +695,13 @@ fn reconnecting_ends_the_backoff_of_entries_waiting_for_the_network() {
     let backed_off = outbox.next_wake_ms().unwrap();
     assert!(outbox.ready(backed_off - 1).is_empty());
     outbox.take_changed();
-    outbox.wake();
+    let failed_at = outbox.get(1).unwrap().updated_at_ms;
+    outbox.wake(failed_at - 1);
+    assert!(
+        outbox.ready(backed_off - 1).is_empty(),
+        "a failure after the reconnect (a run still going then) keeps its backoff"
+    );
+    outbox.wake(failed_at);
     assert_eq!(outbox.ready(0), vec![1]);
     assert_eq!(outbox.take_changed().len(), 1, "the wake is written back");
 }
@@ -1527,4 +1626,20 @@ fn a_batch_of_long_commands_stays_under_the_bffs_body_limit() {
     o.entries.get_mut(&5).unwrap().command.body =
         Some(format!(r#"{{"name":"{}"}}"#, "x".repeat(60_000)));
     assert_eq!(sent(&claim(&mut o, &Confirmed::new())), vec![(5, Some(1))]);
+}
+
+#[test]
+fn a_command_handed_off_reads_back_whole_and_is_known_by_its_key() {
+    // The page's hand-off copy (`outbox_handoff`) is this JSON: a field lost on the way would
+    // queue a different command after a reload.
+    let new = shown_command("k9", "cart", "alice", "n", 9);
+    let text = serde_json::to_string(&new.as_entry(5)).unwrap();
+    assert_eq!(
+        NewEntry::from(serde_json::from_str::<Entry>(&text).unwrap()),
+        new
+    );
+    let mut outbox = Outbox::default();
+    assert!(!outbox.holds_key("k9"));
+    outbox.enqueue(1, new, 0);
+    assert!(outbox.holds_key("k9"));
 }
