@@ -36,9 +36,16 @@ test("a page opened offline after a sync shows what the sync applied, though no 
   await page.locator('.tessera-nav a[data-menu-key="cart"]').click();
   await page.locator(".cart").first().waitFor({ timeout: 10_000 });
   const restaurant = /\/api\/restaurants\/pho-corner(\?|$)/;
-  const refuseRevalidations = (route) => {
+  // Write-through reads answered so far (the answer handed to whoever asked).
+  let writeThroughs = 0;
+  const refuseRevalidations = async (route) => {
     const headers = route.request().headers();
-    return headers["if-none-match"] && !headers["x-tessera-write-through"] ? route.abort() : route.continue();
+    if (headers["x-tessera-write-through"]) {
+      await route.fulfill({ response: await route.fetch() });
+      writeThroughs += 1;
+      return;
+    }
+    return headers["if-none-match"] ? route.abort() : route.continue();
   };
   await context.route(restaurant, refuseRevalidations);
   await context.setOffline(false);
@@ -46,8 +53,15 @@ test("a page opened offline after a sync shows what the sync applied, though no 
   const menu = await (await fetch(`${server.url}/api/restaurants/pho-corner`)).json();
   const item = menu.menu.find((i) => i.id === "banh-mi");
   assert.deepEqual([item.name, item.priceCents], ["Banh mi, synced", 990], "the BFF applied it");
+  // The run's write-through comes after its last announcement; going offline before its
+  // answer arrived would make it fail (it is not tried again).
+  const waited = Date.now() + 15_000;
+  while (writeThroughs === 0) {
+    assert.ok(Date.now() < waited, "the sync read the restaurant again (write-through)");
+    await page.waitForTimeout(100);
+  }
 
-  // The run's write-through comes after its last answer; give it a moment, then look offline.
+  // Its answer is stored a moment after it arrives; then look offline.
   const shown = page.locator('.menu-item[data-item="banh-mi"]');
   const deadline = Date.now() + 10_000;
   for (;;) {
