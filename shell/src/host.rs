@@ -9,7 +9,7 @@ use tessera_contract::bus::topics;
 use tessera_contract::host::{
     is_site_path, CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION,
 };
-use tessera_runtime::bff_client::Bff;
+use tessera_runtime::bff_client::{self, Bff};
 use tessera_runtime::js_value::{measure, now};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -108,10 +108,22 @@ fn site_path(call: &str, path: &str) -> Result<(), BffError> {
 async fn query(path: &str) -> Result<JsValue, BffError> {
     site_path("query(path)", path)?;
     let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
-    let _ = js_sys::Reflect::set(
-        &crate::debug::object(),
-        &"fromMemory".into(),
-        &(tessera_runtime::bff_client::answered_from_memory() as f64).into(),
+    let debug = crate::debug::object();
+    let count = |n: u64| JsValue::from_f64(n as f64);
+    set(
+        &debug,
+        "fromMemory",
+        &count(bff_client::answered_from_memory()),
+    );
+    set(
+        &debug,
+        "sharedRequests",
+        &count(bff_client::answered_by_shared_request()),
+    );
+    set(
+        &debug,
+        "queryRequests",
+        &count(bff_client::query_requests()),
     );
     let loaded = DataLoaded {
         path: path.to_string(),

@@ -143,6 +143,17 @@ function watchClick({ item, text, total }) {
   observe(nav, () => nav.querySelector('a[data-menu-key="cart"] .badge')?.textContent === String(total), "badgeAt");
 }
 
+/** The page's count of `host.query` calls so far, and how many of them needed no request. */
+function readCounts() {
+  return {
+    calls: performance.getEntriesByName("tessera:host-query").length,
+    memory: window.__tessera.fromMemory ?? 0,
+    shared: window.__tessera.sharedRequests ?? 0,
+    // Builds before query_flights.rs made one request per call not answered from memory.
+    requests: window.__tessera.queryRequests ?? performance.getEntriesByName("tessera:host-query").length - (window.__tessera.fromMemory ?? 0),
+  };
+}
+
 const server = await serve(newStore());
 const context = await launchWithProfile();
 try {
@@ -211,12 +222,19 @@ try {
     const cart = await (await fetch(`${server.url}/api/cart`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
     const start = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length;
     await seed(page, template, kind, ENTRIES, cart.version);
+    const reads = await page.evaluate(readCounts);
     await context.setOffline(false);
     // The page's `online` handler registers Background Sync (or replays itself).
     const ms = await drained(page);
     const events = (await eventsOf(server.url, SUBJECT, ROLES.join(","))).length - start;
     const what = kind === "menu" ? `${ENTRIES} menu items created (${ENTRIES} entities)` : `${ENTRIES} cart changes (one entity, in order)`;
     console.log(`replay, ${what}: reconnect → empty ${f1(ms)} ms, ${f1((ENTRIES * 1000) / ms)} entries/s; the BFF logged ${events} events`);
+    const after = await page.evaluate(readCounts);
+    const calls = after.calls - reads.calls;
+    const memory = after.memory - reads.memory;
+    const shared = after.shared - reads.shared;
+    const requests = after.requests - reads.requests;
+    console.log(`  the apps' reads meanwhile: ${calls} host.query calls answered, ${memory} from memory, ${shared} sharing a request on its way; ${requests} requests`);
     const left = await stored(page);
     if (events !== ENTRIES || left.length) console.log(`  (not a clean run: ${events} events for ${ENTRIES} entries, ${left.length} left in the outbox)`);
   }

@@ -322,6 +322,22 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     await context.setOffline(false);
     assert.deepEqual(errors, []);
   });
+  test("callers that ask for the same query while its request is on the way share that request", async () => {
+    const { context, page, errors } = await openHostApp("shay");
+    const answers = await page.evaluate(async () => {
+      const host = window.__tessera.host;
+      const before = window.__tessera.sharedRequests ?? 0;
+      // Never read in this page before: not in memory, so the first call asks the server.
+      const path = "/api/restaurants/pho-corner";
+      const all = await Promise.all([1, 2, 3, 4, 5].map(() => host.query(path)));
+      return { shared: window.__tessera.sharedRequests - before, bodies: all.map((a) => JSON.stringify(a.data)) };
+    });
+    assert.equal(answers.shared, 4, "one request for five callers");
+    assert.equal(new Set(answers.bodies).size, 1, "the same answer for each");
+    assert.match(answers.bodies[0], /pho-bo/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
 });
 
 describe("ABIs across the shell", () => {

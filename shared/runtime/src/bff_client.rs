@@ -2,9 +2,14 @@
 //! host services): queries with the session's bearer token, read through the service worker,
 //! with the user's waiting commands on top (read-your-writes); commands into the outbox.
 
-use crate::query_memory::QueryMemory;
+use crate::query_flights::{Boarding, Flights};
+use crate::query_memory::{Asked, QueryMemory};
 use crate::read_through::{token_subject, AS_OF_HEADER, SOURCE_HEADER};
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 use tessera_contract::bff::{decode, BffError, Freshness};
 use tessera_contract::host::CommandRequest;
 use tessera_contract::Session;
@@ -20,10 +25,23 @@ struct Remembered {
     before: Option<crate::outbox::Outbox>,
 }
 
+/// A server's answer shared by the callers of one request ([`Flights`]).
+struct Fetched {
+    value: Value,
+    freshness: Freshness,
+    before: Option<crate::outbox::Outbox>,
+}
+
+type Flight = Shared<LocalBoxFuture<'static, Result<Rc<Fetched>, BffError>>>;
+
 thread_local! {
-    static MEMORY: std::cell::RefCell<QueryMemory<Remembered>> =
-        std::cell::RefCell::new(QueryMemory::default());
-    static FROM_MEMORY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static MEMORY: RefCell<QueryMemory<Remembered>> = RefCell::new(QueryMemory::default());
+    static FROM_MEMORY: Cell<u64> = const { Cell::new(0) };
+    static FLIGHTS: RefCell<Flights<(String, String), Asked>> = RefCell::new(Flights::default());
+    /// The requests of [`FLIGHTS`] by id.
+    static IN_AIR: RefCell<HashMap<u64, Flight>> = RefCell::new(HashMap::new());
+    static SHARED: Cell<u64> = const { Cell::new(0) };
+    static REQUESTS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The User Timing measure of each query answered from memory (the outbox benchmark reads it).
@@ -32,6 +50,16 @@ pub const MEMORY_MEASURE: &str = "tessera:query-from-memory";
 /// How many queries this page answered from memory (for tests and benchmarks).
 pub fn answered_from_memory() -> u64 {
     FROM_MEMORY.with(|n| n.get())
+}
+
+/// How many queries took the answer of a request another caller made (for benchmarks).
+pub fn answered_by_shared_request() -> u64 {
+    SHARED.with(|n| n.get())
+}
+
+/// How many requests this page's queries made (for benchmarks).
+pub fn query_requests() -> u64 {
+    REQUESTS.with(|n| n.get())
 }
 
 /// The page's live link is up (`true`) or not: online, query answers are remembered only
@@ -115,7 +143,8 @@ impl Bff {
 
     /// `GET url` (a site path), with the user's waiting commands applied to the answer;
     /// while the live link is up or the browser is offline, an answer nothing has changed
-    /// since comes from memory ([`QueryMemory`]).
+    /// since comes from memory ([`QueryMemory`]); otherwise callers share one request
+    /// ([`Flights`]).
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
         let started = crate::js_value::now();
         let credential = self.token.as_deref().unwrap_or_default();
@@ -137,21 +166,65 @@ impl Bff {
             crate::js_value::measure(MEMORY_MEASURE, started);
             return Ok((value, freshness));
         }
-        let asked = MEMORY.with(|m| m.borrow().asking());
+        let key = (credential.to_owned(), url.to_owned());
+        let (id, flight) = self.board(&key);
+        let fetched = flight.await;
+        FLIGHTS.with(|f| f.borrow_mut().landed(&key, id));
+        IN_AIR.with(|f| f.borrow_mut().remove(&id));
+        let fetched = fetched?;
+        let mut value = fetched.value.clone();
+        crate::outbox_client::overlay(&self.subject, url, fetched.before.as_ref(), &mut value)
+            .await;
+        Ok((value, fetched.freshness))
+    }
+
+    /// The request whose answer the caller of `key` takes, and its id.
+    fn board(&self, key: &(String, String)) -> (u64, Flight) {
+        let now = MEMORY.with(|m| m.borrow().asking());
+        let boarding = FLIGHTS.with(|f| f.borrow_mut().board(key.clone(), now));
+        let in_air = |id| IN_AIR.with(|f| f.borrow().get(&id).cloned());
+        if let Boarding::Join(id) = boarding {
+            if let Some(flight) = in_air(id) {
+                SHARED.with(|n| n.set(n.get() + 1));
+                return (id, flight);
+            }
+        }
+        let (id, behind) = match boarding {
+            Boarding::Queue { id, behind } => (id, behind.and_then(in_air)),
+            // Not in the air: its callers all landed (cannot happen while it is the latest).
+            Boarding::Join(id) => (id, None),
+        };
+        let (bff, key) = (self.clone(), key.clone());
+        let flight = async move {
+            if let Some(behind) = behind {
+                let _ = behind.await;
+            }
+            let asked = MEMORY.with(|m| m.borrow().asking());
+            FLIGHTS.with(|f| f.borrow_mut().took_off(&key, id, asked));
+            bff.fetch(&key.0, &key.1, asked).await.map(Rc::new)
+        }
+        .boxed_local()
+        .shared();
+        IN_AIR.with(|f| f.borrow_mut().insert(id, flight.clone()));
+        (id, flight)
+    }
+
+    /// One request for `url`, remembered if it may be ([`QueryMemory::keep`]).
+    async fn fetch(&self, credential: &str, url: &str, asked: Asked) -> Result<Fetched, BffError> {
+        let online = crate::js_value::navigator_online();
         // The commands waiting when the request goes out: one the server applies while the
         // answer is on its way is either in the answer or still overlaid, never in neither
         // (which showed the value from before the user's edit for a moment).
         let before = crate::outbox_client::snapshot().await.ok();
-        let (mut value, freshness) = self.send("GET", url).await?;
+        REQUESTS.with(|n| n.set(n.get() + 1));
+        let (value, freshness) = self.send("GET", url).await?;
         // Online, a saved copy means the server could not be reached: not current. Offline,
         // the saved copy is all there is until the browser is back.
-        let raw = (freshness.from_cache != online).then(|| value.clone());
-        crate::outbox_client::overlay(&self.subject, url, before.as_ref(), &mut value).await;
-        if let Some(raw) = raw {
+        if freshness.from_cache != online {
             let remembered = Remembered {
-                value: raw,
+                value: value.clone(),
                 freshness,
-                before,
+                before: before.clone(),
             };
             MEMORY.with(|m| {
                 let mut m = m.borrow_mut();
@@ -159,7 +232,11 @@ impl Bff {
                 m.keep(asked, credential, url, remembered)
             });
         }
-        Ok((value, freshness))
+        Ok(Fetched {
+            value,
+            freshness,
+            before,
+        })
     }
 
     /// Queues a command in the outbox and returns once it is saved on this device; it is

@@ -5,13 +5,14 @@
 //! Plain Rust with native unit tests: the outbox's state machine (`outbox`), the read-through
 //! cache's rules (`read_through`), the service worker's cache policy (`cache_policy`) and the
 //! status bar's connectivity rules (`connectivity`), the page's memory of query answers
-//! (`query_memory`). Behind the `browser` feature: the IndexedDB
+//! (`query_memory`) and its one request per query at a time (`query_flights`). Behind the `browser` feature: the IndexedDB
 //! stores (`outbox_store`, `response_store`, `session_store`), the replay (`replay`), a page's
 //! side of the outbox (`outbox_client`) and the BFF client (`bff_client`).
 
 pub mod cache_policy;
 pub mod connectivity;
 pub mod outbox;
+pub mod query_flights;
 pub mod query_memory;
 pub mod read_through;
 

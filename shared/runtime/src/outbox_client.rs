@@ -8,6 +8,7 @@ use crate::outbox_handoff;
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use crate::replay;
 use crate::response_store::StoreError;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -23,7 +24,11 @@ thread_local! {
     static ANNOUNCER: String = format!("page-{}", js_sys::Math::random());
     /// Whether this page holds its hand-off lock, so commands can show before they are saved.
     static HANDING_OFF: Cell<bool> = const { Cell::new(false) };
+    /// The read of the outbox on its way, and the store's epoch when it began ([`snapshot`]).
+    static READING: RefCell<Option<(u64, SharedRead)>> = const { RefCell::new(None) };
 }
+
+type SharedRead = Shared<LocalBoxFuture<'static, Result<Outbox, StoreError>>>;
 
 fn warn(message: &str) {
     web_sys::console::warn_1(&format!("tessera outbox: {message}").into());
@@ -136,13 +141,35 @@ pub async fn decide(
 }
 
 /// The outbox as it is now (for the overlay and the outbox view): the page's copy while no
-/// other writer has announced a change since, else read from the database.
+/// other writer has announced a change since, else read from the database, by one read for
+/// every caller while nothing changes (during a replay, each query's overlay needs it, and
+/// each read loads and parses every entry).
 pub async fn snapshot() -> Result<Outbox, StoreError> {
     let store = store().await?;
-    match store.current() {
-        Some(outbox) => Ok(outbox),
-        None => store.read().await,
+    if let Some(outbox) = store.current() {
+        return Ok(outbox);
     }
+    let epoch = store.epoch();
+    let on_its_way = READING.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, read)| read.clone())
+    });
+    let read = on_its_way.unwrap_or_else(|| {
+        let read = async move { store.read().await }.boxed_local().shared();
+        READING.with(|r| *r.borrow_mut() = Some((epoch, read.clone())));
+        read
+    });
+    let outbox = read.clone().await;
+    // Done: later callers read anew (a replayer elsewhere writes between its announcements).
+    READING.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.as_ref().is_some_and(|(_, on)| on.ptr_eq(&read)) {
+            *r = None;
+        }
+    });
+    outbox
 }
 
 /// Applies `subject`'s waiting commands on `query` to `body`, an answer to a request that went

@@ -70,6 +70,8 @@ pub struct OutboxStore {
     cached: RefCell<Option<Cached>>,
     /// Whether `cached` is the outbox as it is now, with no read of the database.
     trust: Cell<Trust>,
+    /// Write transactions this connection began (see [`OutboxStore::epoch`]).
+    writes: Cell<u64>,
     journal: Journal,
 }
 
@@ -133,6 +135,7 @@ impl OutboxStore {
             raw,
             cached: RefCell::new(None),
             trust: Cell::new(Trust::default()),
+            writes: Cell::new(0),
             journal: Journal::of(name),
         };
         match store.reconcile().await {
@@ -211,6 +214,7 @@ impl OutboxStore {
         durability: Durability,
         doing: &str,
     ) -> Result<Transaction, StoreError> {
+        self.writes.set(self.writes.get() + 1);
         let js_failed = |e: JsValue| classify(doing, &crate::js_value::error_text(&e));
         let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         let options = js_sys::Object::new();
@@ -384,6 +388,13 @@ impl OutboxStore {
             return None;
         }
         self.cached.borrow().as_ref().map(|c| c.outbox.clone())
+    }
+
+    /// Moves on with every write this connection begins and every change another writer
+    /// announces: a read begun at the same epoch sees everything this page knows of (IndexedDB
+    /// runs a read begun after a write after it).
+    pub fn epoch(&self) -> u64 {
+        self.trust.get().heard + self.writes.get()
     }
 
     /// Notes that `cached` was made by a read or write that began when `heard` announcements
