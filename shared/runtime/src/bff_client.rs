@@ -17,7 +17,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// A server's answer as it came, and the outbox when it was asked for (its overlay).
+/// A server's answer as it came, and the outbox when it was asked for (its overlay): what
+/// memory keeps, and what the callers of one request share.
 #[derive(Clone)]
 struct Remembered {
     value: Value,
@@ -26,13 +27,7 @@ struct Remembered {
 }
 
 /// A server's answer shared by the callers of one request ([`Flights`]).
-struct Fetched {
-    value: Value,
-    freshness: Freshness,
-    before: Option<crate::outbox::Outbox>,
-}
-
-type Flight = Shared<LocalBoxFuture<'static, Result<Rc<Fetched>, BffError>>>;
+type Flight = Shared<LocalBoxFuture<'static, Result<Rc<Remembered>, BffError>>>;
 
 thread_local! {
     static MEMORY: RefCell<QueryMemory<Remembered>> = RefCell::new(QueryMemory::default());
@@ -210,7 +205,12 @@ impl Bff {
     }
 
     /// One request for `url`, remembered if it may be ([`QueryMemory::keep`]).
-    async fn fetch(&self, credential: &str, url: &str, asked: Asked) -> Result<Fetched, BffError> {
+    async fn fetch(
+        &self,
+        credential: &str,
+        url: &str,
+        asked: Asked,
+    ) -> Result<Remembered, BffError> {
         let online = crate::js_value::navigator_online();
         // The commands waiting when the request goes out: one the server applies while the
         // answer is on its way is either in the answer or still overlaid, never in neither
@@ -218,25 +218,21 @@ impl Bff {
         let before = crate::outbox_client::snapshot().await.ok();
         REQUESTS.with(|n| n.set(n.get() + 1));
         let (value, freshness) = self.send("GET", url).await?;
-        // Online, a saved copy means the server could not be reached: not current. Offline,
-        // the saved copy is all there is until the browser is back.
-        if freshness.from_cache != online {
-            let remembered = Remembered {
-                value: value.clone(),
-                freshness,
-                before: before.clone(),
-            };
-            MEMORY.with(|m| {
-                let mut m = m.borrow_mut();
-                m.observe(crate::js_value::navigator_online());
-                m.keep(asked, credential, url, remembered)
-            });
-        }
-        Ok(Fetched {
+        let fetched = Remembered {
             value,
             freshness,
             before,
-        })
+        };
+        // Online, a saved copy means the server could not be reached: not current. Offline,
+        // the saved copy is all there is until the browser is back.
+        if freshness.from_cache != online {
+            MEMORY.with(|m| {
+                let mut m = m.borrow_mut();
+                m.observe(crate::js_value::navigator_online());
+                m.keep(asked, credential, url, fetched.clone())
+            });
+        }
+        Ok(fetched)
     }
 
     /// Queues a command in the outbox and returns once it is saved on this device; it is
