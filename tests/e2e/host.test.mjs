@@ -332,7 +332,9 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
       const all = await Promise.all([1, 2, 3, 4, 5].map(() => host.query(path)));
       return { shared: window.__tessera.sharedRequests - before, bodies: all.map((a) => JSON.stringify(a.data)) };
     });
-    assert.equal(answers.shared, 4, "one request for five callers");
+    // At least the four later callers: the app's own reads (of the cart, on the start's
+    // outbox announcements) may share requests meanwhile too, on the same counter.
+    assert.ok(answers.shared >= 4, `one request for five callers (${answers.shared} shared)`);
     assert.equal(new Set(answers.bodies).size, 1, "the same answer for each");
     assert.match(answers.bodies[0], /pho-bo/);
     assert.deepEqual(errors, []);
