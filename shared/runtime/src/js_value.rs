@@ -58,3 +58,23 @@ pub(crate) fn time_limit(init: &web_sys::RequestInit, timeout_ms: u32) {
         }
     }
 }
+
+/// `navigator.locks` of whatever global this runs in, if the browser has the Web Locks API.
+pub(crate) fn web_locks() -> Option<JsValue> {
+    let locks = field(&field(&js_sys::global(), "navigator"), "locks");
+    (!locks.is_undefined() && !locks.is_null()).then_some(locks)
+}
+
+/// `locks.request(name, options, callback)`: the promise of `callback`'s result.
+pub(crate) fn request_lock(
+    locks: &JsValue,
+    name: &str,
+    options: &js_sys::Object,
+    callback: &JsValue,
+) -> Result<js_sys::Promise, String> {
+    let request: js_sys::Function = field(locks, "request").unchecked_into();
+    request
+        .call3(locks, &name.into(), options, callback)
+        .map(|p| p.unchecked_into())
+        .map_err(|e| format!("requesting lock {name}: {}", error_text(&e)))
+}

@@ -11,7 +11,7 @@
 //! went after the commit but before the removal). A command already sent and let go is put
 //! back and sent again under its idempotency key, which the server answers as a replay.
 
-use crate::js_value::{error_text, field};
+use crate::js_value::{error_text, field, request_lock, web_locks};
 use crate::outbox::{Entry, NewEntry};
 use crate::outbox_store::OutboxStore;
 use std::cell::Cell;
@@ -70,29 +70,10 @@ pub fn release(page: &str, new: &NewEntry) {
     }
 }
 
-fn locks() -> Option<JsValue> {
-    let locks = field(&field(&js_sys::global(), "navigator"), "locks");
-    (!locks.is_undefined() && !locks.is_null()).then_some(locks)
-}
-
-/// `navigator.locks.request(name, options, callback)`.
-fn request_lock(
-    locks: &JsValue,
-    name: &str,
-    options: &js_sys::Object,
-    callback: &JsValue,
-) -> Result<js_sys::Promise, String> {
-    let request: js_sys::Function = field(locks, "request").unchecked_into();
-    request
-        .call3(locks, &name.into(), options, callback)
-        .map(|p| p.unchecked_into())
-        .map_err(|e| format!("requesting lock {name}: {}", error_text(&e)))
-}
-
 /// Takes this page's lock, held until the page goes; resolves once it is held, so no other
 /// page takes this page's commands for orphans.
 pub async fn hold_page_lock(page: &str) -> Result<(), String> {
-    let locks = locks().ok_or("this browser has no Web Locks API")?;
+    let locks = web_locks().ok_or("this browser has no Web Locks API")?;
     let mut granted = None;
     let held = js_sys::Promise::new(&mut |resolve, _| granted = Some(resolve));
     let granted = granted.expect("the Promise executor runs at once");
@@ -134,7 +115,7 @@ pub async fn recover(store: Rc<OutboxStore>) -> Result<usize, String> {
     if waiting(&storage).is_empty() {
         return Ok(0);
     }
-    let locks = locks().ok_or("this browser has no Web Locks API")?;
+    let locks = web_locks().ok_or("this browser has no Web Locks API")?;
     let slot = Rc::new(Cell::new(None));
     let filled = slot.clone();
     let callback = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
@@ -158,7 +139,7 @@ fn waiting(storage: &web_sys::Storage) -> Vec<String> {
 
 async fn put_back(store: &OutboxStore, storage: &web_sys::Storage) -> Result<usize, String> {
     let keys = waiting(storage);
-    let locks = locks().ok_or("this browser has no Web Locks API")?;
+    let locks = web_locks().ok_or("this browser has no Web Locks API")?;
     let held = held_locks(&locks).await?;
     let orphans: Vec<String> = keys
         .into_iter()

@@ -18,7 +18,7 @@
 //! end, the saved answers its applied commands changed are read again
 //! ([`crate::write_through`]).
 
-use crate::js_value::{error_text, field, global_fetch, time_limit};
+use crate::js_value::{error_text, field, global_fetch, request_lock, time_limit, web_locks};
 use crate::outbox::{
     batch_body, outcome_of, read_batch, retry_after_ms, Answer, BatchAnswer, BatchItem, Confirmed,
     Entry, Outcome, Summary, BATCH_MAX, BATCH_PATH,
@@ -123,10 +123,9 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
 /// `reconnected`: when the network came back (or the token was renewed), so entries backing
 /// off from a failure before then are sent at once ([`crate::outbox::Outbox::wake`]).
 pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>, String> {
-    let locks = field(&field(&js_sys::global(), "navigator"), "locks");
-    if locks.is_undefined() || locks.is_null() {
+    let Some(locks) = web_locks() else {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
-    }
+    };
     let slot: Rc<RefCell<Option<Result<Report, String>>>> = Rc::default();
     let filled = slot.clone();
     let callback = Closure::once_into_js(move |lock: JsValue| -> js_sys::Promise {
@@ -142,11 +141,7 @@ pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>,
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::from_bool(!wait))
         .map_err(|e| error_text(&e))?;
-    let request: js_sys::Function = field(&locks, "request").unchecked_into();
-    let promise: js_sys::Promise = request
-        .call3(&locks, &LOCK.into(), &options, &callback)
-        .map_err(|e| format!("requesting the replay lock: {}", error_text(&e)))?
-        .unchecked_into();
+    let promise = request_lock(&locks, LOCK, &options, &callback)?;
     JsFuture::from(promise)
         .await
         .map_err(|e| format!("replay: {}", error_text(&e)))?;
