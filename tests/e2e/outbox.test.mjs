@@ -20,6 +20,14 @@ async function add(page, item, times) {
 
 const outbox = (page) => page.locator(".tessera-statusbar .tessera-outbox");
 
+/** Opens Phở Corner's menu in `page`, controlled by the worker, with its read-ahead done. */
+async function openMenu(page) {
+  await page.goto(server.url + "/restaurants/pho-corner");
+  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
+  await controlled(page);
+  await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+}
+
 for (const variant of ["Background Sync", "no SyncManager"]) {
   describe(`outbox (${variant})`, () => {
     test("two tabs offline add 50 items and check out; after a reload and reconnecting, each command reaches the BFF once", async () => {
@@ -115,10 +123,7 @@ describe("outbox hand-off", () => {
     const errors = [];
     const page = await context.newPage();
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(server.url + "/restaurants/pho-corner");
-    await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
-    await controlled(page);
-    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    await openMenu(page);
     // One command queued and saved first, so the outbox's connection is open and warm.
     await context.setOffline(true);
     await add(page, "pho-bo", 1);
@@ -160,10 +165,7 @@ describe("outbox reconnect", () => {
       delete ServiceWorkerRegistration.prototype.sync;
     });
     const page = await context.newPage();
-    await page.goto(server.url + "/restaurants/pho-corner");
-    await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor();
-    await controlled(page);
-    await page.waitForFunction(() => (window.__tessera.readAhead ?? 0) > 0, null, { timeout: 15_000 });
+    await openMenu(page);
     await context.setOffline(true);
     await add(page, "pho-bo", 1);
     // Every start replays at once: offline, each fails and doubles the command's backoff.
