@@ -6,7 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { browserAndServer, contextAs, eventsOf, newStore, serve } from "./harness.mjs";
+import { browserAndServer, contextAs, eventsOf, newStore, outboxEntries, serve } from "./harness.mjs";
 
 let browser;
 let server;
@@ -126,7 +126,21 @@ describe("live updates", () => {
         if (s && window.__statuses.at(-1) !== s) window.__statuses.push(s);
       }).observe(document.body, { subtree: true, childList: true, attributes: true });
     });
-    await page.locator('.orders .order[data-status="delivered"]').waitFor({ timeout: 15_000 });
+    try {
+      await page.locator('.orders .order[data-status="delivered"]').waitFor({ timeout: 15_000 });
+    } catch (e) {
+      // What the page showed, what it still holds and what the server did: enough to tell a
+      // command never sent from an event never heard.
+      const shown = await page.evaluate(() => ({
+        statuses: window.__statuses,
+        live: document.querySelector(".tessera-live")?.dataset.live,
+        layout: document.querySelector(".tessera-layout")?.innerText,
+        statusbar: document.querySelector(".tessera-statusbar")?.innerText,
+      }));
+      const outbox = (await outboxEntries(page)).map(({ id, state, label, error, baseVersion }) => ({ id, state, label, error, baseVersion }));
+      const events = (await eventsOf(server.url, "olga")).map((ev) => `${ev.seq} ${ev.type ?? ev.kind}`);
+      throw new Error(`${e.message}\n${JSON.stringify({ shown, outbox, events }, null, 1)}`);
+    }
     const seen = await page.evaluate(() => window.__statuses);
     assert.equal(seen.at(-1), "delivered");
     assert.ok(seen.length >= 3, `the order moved on screen step by step: ${seen.join(" → ")}`);
