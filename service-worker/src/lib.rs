@@ -78,6 +78,8 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
 /// status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
 /// waiting worker once the user accepted the update, activates it. `{type:
 /// "tessera:page-started"}`, sent by each page once its shell runs, prunes sets no page uses.
+/// `{type: "tessera:replay", reconnected}`, from a page that would otherwise replay on its own
+/// thread, sends the outbox (after a run already going, as Background Sync's would).
 #[wasm_bindgen]
 pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
     future_to_promise(async move {
@@ -92,6 +94,18 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
                     .skip_waiting()
                     .map_err(|e| js_sys::Error::new(&scope::message(&e)))?;
                 return wasm_bindgen_futures::JsFuture::from(skipped).await;
+            }
+            Some(tessera_runtime::outbox_client::REPLAY_MESSAGE) => {
+                let reconnected = js_sys::Reflect::get(&data, &"reconnected".into())
+                    .ok()
+                    .and_then(|at| at.as_f64())
+                    .map(|at| at as u64);
+                if let Err(e) = tessera_runtime::replay::run(true, reconnected).await {
+                    scope::log(&format!(
+                        "tessera service worker: outbox replay failed: {e}"
+                    ));
+                }
+                return Ok(JsValue::UNDEFINED);
             }
             Some("tessera:page-started") => {
                 if let Err(e) = precache::prune().await {

@@ -211,6 +211,24 @@ pub fn has_background_sync() -> bool {
     field(&container, "controller").is_truthy() && !field(&global, "SyncManager").is_undefined()
 }
 
+/// The message that has the controlling worker replay now (see the worker's `on_message`);
+/// `reconnected` as [`replay::run`] takes it.
+pub const REPLAY_MESSAGE: &str = "tessera:replay";
+
+/// Asks the worker controlling this page to replay; whether the message went.
+fn ask_worker_to_replay(reconnected: Option<u64>) -> bool {
+    let container = field(&field(&js_sys::global(), "navigator"), "serviceWorker");
+    let worker = field(&container, "controller");
+    let Ok(post) = field(&worker, "postMessage").dyn_into::<js_sys::Function>() else {
+        return false;
+    };
+    let message = js_sys::Object::new();
+    let at = reconnected.map_or(JsValue::NULL, |ms| JsValue::from_f64(ms as f64));
+    let built = js_sys::Reflect::set(&message, &"type".into(), &REPLAY_MESSAGE.into())
+        .and_then(|_| js_sys::Reflect::set(&message, &"reconnected".into(), &at));
+    built.is_ok() && post.call1(&worker, &message).is_ok()
+}
+
 async fn register_sync() -> Result<(), JsValue> {
     let container = field(&field(&js_sys::global(), "navigator"), "serviceWorker");
     let ready: js_sys::Promise = field(&container, "ready").dyn_into()?;
@@ -248,6 +266,10 @@ fn kick_for(reconnected: Option<u64>, here_too: bool) {
         if has_background_sync() {
             match register_sync().await {
                 Ok(()) if !here_too => return,
+                // Sent by the worker, off this page's thread: replaying here, a page showing
+                // the changed data spent its frames on the replay's transactions and parsing
+                // beside its own reads and renders, and the replay waited for the page.
+                Ok(()) if ask_worker_to_replay(reconnected) => return,
                 Ok(()) => {}
                 Err(e) => web_sys::console::warn_1(
                     &format!(
