@@ -4,6 +4,8 @@
 //! The shapes are `tessera_contract::host`'s.
 
 use crate::bus::{publish, subscribe};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
 use tessera_contract::host::{
@@ -11,9 +13,11 @@ use tessera_contract::host::{
 };
 use tessera_runtime::bff_client::{self, Bff};
 use tessera_runtime::js_value::{measure, now};
+use tessera_runtime::query_flights::{Boarding, Flights};
+use tessera_runtime::query_memory::Asked;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 const SOURCE: &str = "@tessera/shell";
 
@@ -45,7 +49,7 @@ fn build() -> JsValue {
                 ))
             })?;
             let started = now();
-            let answer = query(&path).await.map_err(|e| rejection(&e));
+            let answer = JsFuture::from(shared_query(path)).await;
             measure(QUERY_MEASURE, started);
             answer
         })
@@ -104,10 +108,55 @@ fn site_path(call: &str, path: &str) -> Result<(), BffError> {
     )))
 }
 
-/// Reads `path` for the signed-in user and tells the status bar how old the answer is.
-async fn query(path: &str) -> Result<JsValue, BffError> {
-    site_path("query(path)", path)?;
-    let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
+thread_local! {
+    /// The apps' calls of each path: which call a caller shares ([`Flights`]).
+    static CALLS: RefCell<Flights<String, Asked>> = RefCell::new(Flights::default());
+    /// Their answers by call id, while they are on their way.
+    static ANSWERS: RefCell<HashMap<u64, js_sys::Promise>> = RefCell::new(HashMap::new());
+}
+
+/// `path`'s answer, shared by the apps that ask for it while nothing changed since it was
+/// asked for (else they share the next one), by the rules of the BFF client's requests. The
+/// answer is one JS object for all of them: during a replay, every live event had every app
+/// showing the data call again, and each call was its own overlay, serialisation and parse
+/// of the whole answer (a menu of a thousand items, a thousand times), which held the page's
+/// thread for seconds and with it the replay's IndexedDB transactions.
+fn shared_query(path: String) -> js_sys::Promise {
+    let boarding = CALLS.with(|c| {
+        c.borrow_mut()
+            .board(path.clone(), bff_client::answers_generation())
+    });
+    let on_its_way = |id| ANSWERS.with(|a| a.borrow().get(&id).cloned());
+    if let Boarding::Join(id) = boarding {
+        if let Some(answer) = on_its_way(id) {
+            bff_client::shared_a_request();
+            report_counts();
+            return answer;
+        }
+    }
+    let (id, behind) = match boarding {
+        Boarding::Queue { id, behind } => (id, behind.and_then(on_its_way)),
+        Boarding::Join(id) => (id, None),
+    };
+    let answer = future_to_promise(async move {
+        if let Some(behind) = behind {
+            let _ = JsFuture::from(behind).await;
+        }
+        CALLS.with(|c| {
+            c.borrow_mut()
+                .took_off(&path, id, bff_client::answers_generation())
+        });
+        let answer = query(&path).await.map_err(|e| rejection(&e));
+        CALLS.with(|c| c.borrow_mut().landed(&path, id));
+        ANSWERS.with(|a| a.borrow_mut().remove(&id));
+        answer
+    });
+    ANSWERS.with(|a| a.borrow_mut().insert(id, answer.clone()));
+    answer
+}
+
+/// The query counters on `window.__tessera`, for tests and benchmarks.
+fn report_counts() {
     let debug = crate::debug::object();
     let count = |n: u64| JsValue::from_f64(n as f64);
     set(
@@ -125,6 +174,13 @@ async fn query(path: &str) -> Result<JsValue, BffError> {
         "queryRequests",
         &count(bff_client::query_requests()),
     );
+}
+
+/// Reads `path` for the signed-in user and tells the status bar how old the answer is.
+async fn query(path: &str) -> Result<JsValue, BffError> {
+    site_path("query(path)", path)?;
+    let (data, freshness) = Bff::new(&crate::session::current()).query(path).await?;
+    report_counts();
     let loaded = DataLoaded {
         path: path.to_string(),
         freshness,

@@ -52,6 +52,12 @@ pub fn answered_by_shared_request() -> u64 {
     SHARED.with(|n| n.get())
 }
 
+/// Another caller took the answer of a request on its way (the shell's own sharing of its
+/// apps' calls counts here too).
+pub fn shared_a_request() {
+    SHARED.with(|n| n.set(n.get() + 1));
+}
+
 /// How many requests this page's queries made (for benchmarks).
 pub fn query_requests() -> u64 {
     REQUESTS.with(|n| n.get())
@@ -61,6 +67,12 @@ pub fn query_requests() -> u64 {
 /// while it is.
 pub fn live_link(up: bool) {
     MEMORY.with(|m| m.borrow_mut().set_live(up));
+}
+
+/// How many times answers may have changed so far: a request that goes out while this is
+/// unchanged answers as currently as a new one would ([`Flights`]).
+pub fn answers_generation() -> Asked {
+    MEMORY.with(|m| m.borrow().asking())
 }
 
 /// A live event, an outbox change other than a command queued, or a session change: no
@@ -175,12 +187,12 @@ impl Bff {
 
     /// The request whose answer the caller of `key` takes, and its id.
     fn board(&self, key: &(String, String)) -> (u64, Flight) {
-        let now = MEMORY.with(|m| m.borrow().asking());
+        let now = answers_generation();
         let boarding = FLIGHTS.with(|f| f.borrow_mut().board(key.clone(), now));
         let in_air = |id| IN_AIR.with(|f| f.borrow().get(&id).cloned());
         if let Boarding::Join(id) = boarding {
             if let Some(flight) = in_air(id) {
-                SHARED.with(|n| n.set(n.get() + 1));
+                shared_a_request();
                 return (id, flight);
             }
         }
@@ -194,7 +206,7 @@ impl Bff {
             if let Some(behind) = behind {
                 let _ = behind.await;
             }
-            let asked = MEMORY.with(|m| m.borrow().asking());
+            let asked = answers_generation();
             FLIGHTS.with(|f| f.borrow_mut().took_off(&key, id, asked));
             bff.fetch(&key.0, &key.1, asked).await.map(Rc::new)
         }

@@ -7,8 +7,8 @@
 //! exist, answers land in the order they were asked, and reads per second are bounded by the
 //! time a read takes instead of growing with the events.
 //!
-//! This is the bookkeeping only (which flight a caller boards); the requests themselves are
-//! the BFF client's.
+//! This is the bookkeeping only (which flight a caller boards); the flights themselves are
+//! its users': the BFF client's requests, and the shell's calls of them for its apps.
 
 use std::collections::HashMap;
 use std::hash::Hash;
