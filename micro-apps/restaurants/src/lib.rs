@@ -212,34 +212,42 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
         Loaded::Failed(e) => failure(&e),
         Loaded::Ready(d) => {
             let r = d.restaurant;
-            let items = d
-                .menu
-                .into_iter()
-                .filter(|item| !item.value.meta.deleted)
-                .map(|Marked { value: item, pending }| {
-                    // The add-to-cart parcel's input.
-                    let input = js::object();
-                    js::set(&input, "restaurantId", r.id.to_js());
-                    js::set(&input, "itemId", item.id.to_js());
-                    js::set(&input, "name", item.name.to_js());
-                    js::set(&input, "priceCents", item.price_cents.to_js());
-                    let input = JsValue::from(input);
-                    let order = if item.available {
-                        view! { <Parcel host=host.clone() data=input/> }.into_any()
-                    } else {
-                        view! { <span class="unavailable">"Sold out"</span> }.into_any()
-                    };
-                                    view! {
-                        <li class="menu-item" data-item=item.id.clone() data-pending=pending.to_string()>
-                            <div>
-                                <strong class="name">{item.name}</strong>" "<span class="price">{price(item.price_cents)}</span>
-                                {pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}
-                            </div>
-                            {order}
-                        </li>
+            let items: Vec<Marked<MenuItem>> =
+                d.menu.into_iter().filter(|item| !item.value.meta.deleted).collect();
+            let (restaurant_id, host) = (r.id.clone(), host.clone());
+            // Keyed by what a row shows: a read that adds or changes items draws those rows
+            // only. Unkeyed, every read drew the whole menu again and mounted every row's
+            // add-to-cart parcel anew; a replay adding a thousand items kept the page busy
+            // for seconds at a time.
+            let items = view! {
+                <For
+                    each=move || items.clone()
+                    key=|m| (m.value.id.clone(), m.value.meta.version, m.pending)
+                    children=move |Marked { value: item, pending }| {
+                        // The add-to-cart parcel's input.
+                        let input = js::object();
+                        js::set(&input, "restaurantId", restaurant_id.to_js());
+                        js::set(&input, "itemId", item.id.to_js());
+                        js::set(&input, "name", item.name.to_js());
+                        js::set(&input, "priceCents", item.price_cents.to_js());
+                        let input = JsValue::from(input);
+                        let order = if item.available {
+                            view! { <Parcel host=host.clone() data=input/> }.into_any()
+                        } else {
+                            view! { <span class="unavailable">"Sold out"</span> }.into_any()
+                        };
+                        view! {
+                            <li class="menu-item" data-item=item.id.clone() data-pending=pending.to_string()>
+                                <div>
+                                    <strong class="name">{item.name}</strong>" "<span class="price">{price(item.price_cents)}</span>
+                                    {pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}
+                                </div>
+                                {order}
+                            </li>
+                        }
                     }
-                })
-                .collect_view();
+                />
+            };
             view! {
                 <h1>{r.name}</h1>
                 <p class="meta">{r.cuisine}</p>
