@@ -11,7 +11,7 @@ use tessera_sdk::sync::{
     event_types, total_cents, CartLine, Checkout, EntityMeta, Order, Page, PutCartItem,
 };
 use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, CommandSpec, Host, LiveEvent};
-use tessera_sdk::{Edit, Marked, Overlay, Props};
+use tessera_sdk::{Edit, Marked, Overlay, Props, Reader};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
 
@@ -88,8 +88,6 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let awaiting = RwSignal::new(None::<String>);
     // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
     let as_of = RwSignal::new(None::<String>);
-    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
-    let reads = StoredValue::new(0u64);
     let version = move || match shown.get_untracked() {
         Shown::Cart(c) => c.meta.version,
         _ => 0,
@@ -97,21 +95,19 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
 
     let reload = {
         let (bff, orders) = (bff.clone(), orders.clone());
-        move || {
-            let (bff, orders) = (bff.clone(), orders.clone());
-            reads.update_value(|n| *n += 1);
-            let this = reads.get_value();
-            wasm_bindgen_futures::spawn_local(async move {
-                let next = match bff.query::<CartView>("").await {
+        Reader::new(
+            move || {
+                let bff = bff.clone();
+                async move { bff.query::<CartView>("").await }
+            },
+            move |answer| {
+                let next = match answer {
                     Ok((c, freshness)) => {
                         as_of.try_set(as_of_notice(&freshness));
                         Shown::Cart(c)
                     }
                     Err(e) => Shown::Failed(e.to_string()),
                 };
-                if reads.try_get_value() != Some(this) {
-                    return;
-                }
                 // A checkout that was waiting is not any more: show the order it placed (a
                 // conflict or refusal placed none, and the outbox says why).
                 let pending_order = |s: &Shown| match s {
@@ -122,21 +118,25 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                 let waiting = pending_order(&next);
                 shown.try_set(next);
                 let asked = awaiting.try_get_untracked().flatten().or(was_waiting);
-                if let Some(id) = asked.filter(|_| waiting.is_none()) {
+                let Some(id) = asked.filter(|_| waiting.is_none()) else {
+                    return;
+                };
+                let orders = orders.clone();
+                wasm_bindgen_futures::spawn_local(async move {
                     // Not found yet: a read that began before the checkout was queued; the
                     // next change of the outbox asks again.
                     if let Ok(order) = orders.get::<Order>(&format!("/{id}")).await {
                         awaiting.try_set(None);
                         placed.try_set(Some(order));
                     }
-                }
-            });
-        }
+                });
+            },
+        )
     };
-    reload();
+    reload.ask();
     let follow = {
         let reload = reload.clone();
-        subscribe(topics::OUTBOX, false, move |_| reload())
+        subscribe(topics::OUTBOX, false, move |_| reload.ask())
     };
     StoredValue::new_local(follow);
     let recent = RwSignal::new(Vec::<Order>::new());
@@ -168,10 +168,10 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                 // Keep the device's saved copies (the worker's cache) in step.
                 read_orders();
                 if event.kind == event_types::ORDER_PLACED {
-                    reload();
+                    reload.ask();
                 }
             }
-            None if event.kind == event_types::CART_UPDATED => reload(),
+            None if event.kind == event_types::CART_UPDATED => reload.ask(),
             None => {}
         })
     };
@@ -251,16 +251,15 @@ fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
         }
     };
 
+    // The view's closures must be `Send`; the reader is held for them by the view.
+    let retry = StoredValue::new_local(reload.clone());
     let body = move || match shown.get() {
         Shown::Loading => view! { <p class="loading">"Loading your cart…"</p> }.into_any(),
-        Shown::Failed(e) => {
-            let reload = reload.clone();
-            view! {
-                <p class="tessera-app-error" role="alert">"Your cart could not be loaded: "{e}</p>
-                <button on:click=move |_| reload()>"Try again"</button>
-            }
-            .into_any()
+        Shown::Failed(e) => view! {
+            <p class="tessera-app-error" role="alert">"Your cart could not be loaded: "{e}</p>
+            <button on:click=move |_| retry.with_value(Reader::ask)>"Try again"</button>
         }
+        .into_any(),
         Shown::Cart(c) if c.lines.is_empty() => {
             let waiting = c.pending_order.map(|id| view! {
                 <p class="order-pending">"Order "<code>{id}</code>" will be placed as soon as the server can be reached."</p>

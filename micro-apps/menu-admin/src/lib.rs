@@ -12,7 +12,7 @@ use tessera_sdk::js::{self, ToJs};
 use tessera_sdk::routing::RoutePattern;
 use tessera_sdk::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant};
 use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Bff, CommandSpec, Host};
-use tessera_sdk::{Edit, Marked, Overlay, Props};
+use tessera_sdk::{Edit, Marked, Overlay, Props, Reader};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: menu_admin);
 
@@ -82,38 +82,31 @@ tessera_sdk::from_js!(MenuView {
 
 fn menu(base: &str, id: String, bff: Bff) -> impl IntoView {
     let shown = RwSignal::new(None::<Result<MenuView, BffError>>);
-    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
-    let reads = StoredValue::new(0u64);
     let load = {
         let (id, bff) = (id.clone(), bff.clone());
-        move || {
-            let (id, bff) = (id.clone(), bff.clone());
-            reads.update_value(|n| *n += 1);
-            let this = reads.get_value();
-            wasm_bindgen_futures::spawn_local(async move {
-                let read = bff
-                    .query::<MenuView>(&format!("/{id}"))
-                    .await
-                    .map(|(m, _)| m);
-                if reads.try_get_value() == Some(this)
-                    && shown.try_get_untracked() != Some(Some(read.clone()))
-                {
+        Reader::new(
+            move || {
+                let (path, bff) = (format!("/{id}"), bff.clone());
+                async move { bff.query::<MenuView>(&path).await.map(|(m, _)| m) }
+            },
+            move |read| {
+                if shown.try_get_untracked() != Some(Some(read.clone())) {
                     shown.try_set(Some(read));
                 }
-            });
-        }
+            },
+        )
     };
-    load();
+    load.ask();
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
         let load = load.clone();
-        move |_| load()
+        move |_| load.ask()
     }));
     // Another admin's edit of this menu: read it again.
     StoredValue::new_local(on_live(move |event| {
         let ours = event.kind == event_types::MENU_ITEM_UPDATED
             && js::field::<String>(&event.data, "restaurantId").is_ok_and(|r| r == id);
         if ours {
-            load();
+            load.ask();
         }
     }));
     let back = base.to_string();

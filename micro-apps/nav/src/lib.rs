@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use tessera_sdk::bus::topics;
 use tessera_sdk::sync::{event_types, Cart};
 use tessera_sdk::Props;
-use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Host};
+use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Host, Reader};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: nav);
 // No event handlers here, so std's allocator need not be linked (4 KB gzip less with `keep`).
@@ -20,27 +20,26 @@ fn is_active(path: &str, route: &str) -> bool {
 fn nav(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
     let path = RwSignal::new(current_path());
     let items = RwSignal::new(0u32);
-    // Reads overlap when the outbox changes quickly; only the newest answer counts.
-    let reads = StoredValue::new(0u64);
     let p = props.get_untracked();
     let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
     let signed_in = p.session.id_token.is_some();
-    let read = move || {
-        if !signed_in {
-            return; // a signed-out user has no cart
-        }
-        let bff = bff.clone();
-        reads.update_value(|n| *n += 1);
-        let this = reads.get_value();
-        wasm_bindgen_futures::spawn_local(async move {
-            // Without it the badge waits for the next change; not worth an error.
-            if let Ok(c) = bff.get::<Cart>("").await {
-                if reads.try_get_value() == Some(this) {
-                    // `try_`: a late answer may arrive after the nav was unmounted.
-                    items.try_set(c.lines.iter().map(|l| l.quantity).sum());
-                }
+    let reader = Reader::new(
+        move || {
+            let bff = bff.clone();
+            async move { bff.get::<Cart>("").await }
+        },
+        move |answer| {
+            // Without it the badge waits for the next change; not worth an error. `try_`: a
+            // late answer may arrive after the nav was unmounted.
+            if let Ok(c) = answer {
+                items.try_set(c.lines.iter().map(|l| l.quantity).sum());
             }
-        });
+        },
+    );
+    let read = move || {
+        if signed_in {
+            reader.ask(); // a signed-out user has no cart
+        }
     };
     read();
     let listeners = (

@@ -11,7 +11,9 @@ use tessera_sdk::routing::RoutePattern;
 use tessera_sdk::sync::{event_types, MenuItem, Page, Restaurant};
 use tessera_sdk::Marked;
 use tessera_sdk::Props;
-use tessera_sdk::{as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host};
+use tessera_sdk::{
+    as_of_notice, current_path, on_live, on_location_change, subscribe, Bff, Host, Reader,
+};
 use wasm_bindgen::JsCast;
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: restaurants);
@@ -141,16 +143,15 @@ fn list(base: &str, bff: Bff) -> impl IntoView {
 fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
     let shown = RwSignal::new(Loaded::<RestaurantView>::Loading);
     let saved = RwSignal::new(None::<String>);
-    // Reads overlap when the outbox changes quickly; only the newest answer is shown.
-    let reads = StoredValue::new(0u64);
     let load = {
         let (id, bff) = (id.clone(), bff.clone());
-        move || {
-            let (id, bff) = (id.clone(), bff.clone());
-            reads.update_value(|n| *n += 1);
-            let this = reads.get_value();
-            wasm_bindgen_futures::spawn_local(async move {
-                let loaded = match bff.query::<RestaurantView>(&format!("/{id}")).await {
+        Reader::new(
+            move || {
+                let (path, bff) = (format!("/{id}"), bff.clone());
+                async move { bff.query::<RestaurantView>(&path).await }
+            },
+            move |answer| {
+                let loaded = match answer {
                     Ok((d, freshness)) => {
                         saved.try_set(as_of_notice(&freshness));
                         Loaded::Ready(d)
@@ -159,18 +160,16 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
                 };
                 // Unchanged (a command elsewhere changed the outbox): keep the view, and the
                 // parcels' own state in it, as it is.
-                if reads.try_get_value() == Some(this)
-                    && shown.try_get_untracked().is_some_and(|s| s != loaded)
-                {
+                if shown.try_get_untracked().is_some_and(|s| s != loaded) {
                     shown.try_set(loaded);
                 }
-            });
-        }
+            },
+        )
     };
-    load();
+    load.ask();
     StoredValue::new_local(subscribe(topics::OUTBOX, false, {
         let load = load.clone();
-        move |_| load()
+        move |_| load.ask()
     }));
     // Someone changed this menu: show the item at once, then read the menu again so the
     // device's saved copy (and what the outbox still waits to send) follows.
@@ -197,7 +196,7 @@ fn detail(base: &str, id: String, bff: Bff, host: Host) -> impl IntoView {
                 _ => false,
             }
         });
-        load();
+        load.ask();
     }));
     let base = base.to_string();
     let back = base.clone();

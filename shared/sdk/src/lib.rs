@@ -4,6 +4,7 @@
 //!   `update`) so a team writes only its views;
 //! - [`bus`]: publish and subscribe on the page's event bus (`window` CustomEvents);
 //! - [`location`]: the current path, its changes, and navigating;
+//! - [`Reader`]: a view's reads of its data, one at a time, the newest answer shown;
 //! - [`host`]: the shell's services (queries, commands through the outbox, parcels), called
 //!   across the JS boundary through `props.host` (lifecycle ABI 2);
 //! - [`js`]: props, answers and payloads read from plain JS values ([`FromJs`], [`from_js!`])
@@ -19,6 +20,7 @@ pub mod host;
 pub mod js;
 mod kept;
 pub mod location;
+mod reader;
 pub mod time;
 mod wire;
 
@@ -28,6 +30,7 @@ pub use host::{Bff, CommandSpec, Edit, Host, Overlay};
 pub use js::{DecodeError, FromJs, ToJs};
 pub use kept::{keep, Kept};
 pub use location::{current_path, navigate, on_location_change};
+pub use reader::Reader;
 pub use tessera_contract::overlay::{Marked, PENDING_FIELD};
 pub use tessera_contract::{bff, lifecycle, routing, sync, AppStatus, Session, ABI_VERSION};
 pub use time::as_of_notice;
