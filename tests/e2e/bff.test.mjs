@@ -30,7 +30,7 @@ describe("demo apps on the BFF", () => {
   test("the cart is stored per user on the server and survives a reload", async () => {
     const { page: p, context, errors } = await page("carol", "/restaurants/napoli");
     await p.locator('.menu-item[data-item="margherita"] button.add').click();
-    await p.locator('.menu-item[data-item="margherita"] .added', { hasText: "1 in cart" }).waitFor();
+    await p.locator('.menu-item[data-item="margherita"] .added[data-saved="true"]', { hasText: "1 in cart" }).waitFor();
     await p.locator('.menu-item[data-item="tiramisu"] button.add').click();
     await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
     // The badge counts the changes the outbox holds; the server has them once it is empty.
@@ -62,7 +62,7 @@ describe("demo apps on the BFF", () => {
     const pho = p.locator('.menu-item[data-item="pho-bo"]');
     await pho.locator('button[aria-label="One more"]').click();
     await pho.locator("button.add").click();
-    await pho.locator(".added", { hasText: "2 in cart" }).waitFor();
+    await pho.locator('.added[data-saved="true"]', { hasText: "2 in cart" }).waitFor();
     await p.locator('.menu-item[data-item="goi-cuon"] button.add').click();
     await p.locator(".tessera-nav .badge", { hasText: "3" }).waitFor();
 

@@ -226,7 +226,7 @@ test(`${ROUNDS} kills of the browser around replays: after each restart the outb
       here[item] = (here[item] ?? 0) + 1;
       const row = page.locator(`.menu-item[data-item="${item}"]`);
       await row.locator("button.add").click();
-      await row.locator(".added", { hasText: new RegExp(`^${here[item]} in cart$`) }).waitFor({ timeout: 10_000 });
+      await row.locator('.added[data-saved="true"]', { hasText: new RegExp(`^${here[item]} in cart$`) }).waitFor({ timeout: 10_000 });
       quantities[item] += 1;
     }
     queued += PER_ROUND;

@@ -65,7 +65,7 @@ test(`${FLAPS} offline/online flaps during a replay of ${COMMANDS} in-order comm
   await context.setOffline(true);
   const row = page.locator('.menu-item[data-item="pho-bo"]');
   await row.locator("button.add").click();
-  await row.locator(".added", { hasText: /^1 in cart$/ }).waitFor({ timeout: 10_000 });
+  await row.locator('.added[data-saved="true"]', { hasText: /^1 in cart$/ }).waitFor({ timeout: 10_000 });
   const [first] = await outboxEntries(page);
   assert.equal(first?.command.path, "/api/cart/items/pho-bo", "the click queued a cart command");
 

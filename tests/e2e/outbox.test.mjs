@@ -14,7 +14,7 @@ async function add(page, item, times) {
   const row = page.locator(`.menu-item[data-item="${item}"]`);
   for (let i = 1; i <= times; i++) {
     await row.locator("button.add").click();
-    await row.locator(".added", { hasText: `${i} in cart` }).waitFor({ timeout: 10_000 });
+    await row.locator('.added[data-saved="true"]', { hasText: `${i} in cart` }).waitFor({ timeout: 10_000 });
   }
 }
 

@@ -111,7 +111,7 @@ describe("demo apps", () => {
     await pho.locator('button[aria-label="One more"]').click();
     await pho.locator("button.add").click();
     await page.locator('.menu-item[data-item="banh-mi"] button.add').click();
-    await pho.locator(".added", { hasText: "2 in cart" }).waitFor();
+    await pho.locator('.added[data-saved="true"]', { hasText: "2 in cart" }).waitFor();
     await page.locator(".tessera-nav .badge", { hasText: "3" }).waitFor();
     // One parcel instance per available menu item, as the BFF lists them.
     const menu = await (await fetch(`${server.url}/api/restaurants/pho-corner`)).json();

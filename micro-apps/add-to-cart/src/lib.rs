@@ -93,6 +93,9 @@ fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
             let on_add = move |_| {
                 let (bff, source, item) = (bff.clone(), source.clone(), item.clone());
                 let wanted = quantity.get_untracked();
+                // Shown at the click: the shell shows the command (and keeps a copy that
+                // outlives a reload) before IndexedDB has it; a failed save takes it back.
+                added.update(|n| *n += wanted);
                 saving.set(Saving::Busy);
                 wasm_bindgen_futures::spawn_local(async move {
                     match add(&bff, &item, wanted).await {
@@ -105,11 +108,13 @@ fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                                 quantity: wanted,
                             };
                             publish(topics::CART, topics::ITEM_ADDED, &source, &payload.to_js());
-                            added.update(|n| *n += wanted);
                             quantity.set(1);
                             saving.set(Saving::Idle);
                         }
-                        Err(e) => saving.set(Saving::Failed(e.to_string())),
+                        Err(e) => {
+                            added.update(|n| *n -= wanted);
+                            saving.set(Saving::Failed(e.to_string()));
+                        }
                     }
                 });
             };
@@ -119,7 +124,7 @@ fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
                     <output class="quantity">{move || quantity.get()}</output>
                     <button class="qty" aria-label="One more" on:click=move |_| quantity.update(|q| *q = (*q + 1).min(MAX_QUANTITY))>"+"</button>
                     <button class="add" on:click=on_add disabled=move || saving.get() == Saving::Busy>"Add to cart"</button>
-                    {move || (added.get() > 0).then(|| view! { <span class="added">{added.get()}" in cart"</span> })}
+                    {move || (added.get() > 0).then(|| view! { <span class="added" data-saved=move || (saving.get() != Saving::Busy).to_string()>{added.get()}" in cart"</span> })}
                     {move || match saving.get() {
                         Saving::Failed(e) => Some(view! { <span class="parcel-error" role="alert">"Not added: "{e}</span> }),
                         _ => None,
