@@ -3,7 +3,7 @@
 // simulated kitchen moves on, and the BFF's errors show in the app that asked.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { browserAndServer, contextAs } from "./harness.mjs";
+import { browserAndServer, contextAs, outboxEntries } from "./harness.mjs";
 
 let browser;
 let server;
@@ -34,7 +34,12 @@ describe("demo apps on the BFF", () => {
     await p.locator('.menu-item[data-item="tiramisu"] button.add').click();
     await p.locator(".tessera-nav .badge", { hasText: "2" }).waitFor();
     // The badge counts the changes the outbox holds; the server has them once it is empty.
-    await p.locator('.tessera-outbox[data-pending="0"]').waitFor({ timeout: 10_000 });
+    await p.locator('.tessera-outbox[data-pending="0"]').waitFor({ timeout: 10_000 }).catch(async (e) => {
+      const outbox = (await outboxEntries(p)).map(({ id, state, attempts, notBeforeMs, error }) => ({ id, state, attempts, notBeforeMs, error }));
+      const bar = await p.locator(".tessera-statusbar").textContent().catch(() => "(no status bar)");
+      const controlled = await p.evaluate(() => !!navigator.serviceWorker.controller);
+      throw new Error(`${e.message}\noutbox: ${JSON.stringify(outbox)}\nstatus bar: ${bar}\ncontrolled: ${controlled}, now ${Date.now()}`);
+    });
 
     const stored = await cartOf("carol");
     assert.deepEqual(stored.lines.map((l) => [l.itemId, l.quantity]).sort(), [["margherita", 1], ["tiramisu", 1]]);
