@@ -27,6 +27,7 @@ use wasm_bindgen_futures::JsFuture;
 const PATH: &str = "/__tessera/outbox-journal/";
 
 /// The journal of the outbox database `database`.
+#[derive(Clone)]
 pub struct Journal {
     cache_name: String,
 }

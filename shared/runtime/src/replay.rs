@@ -6,10 +6,12 @@
 //! A run sends batches: `POST /api/batch` with up to [`BATCH_MAX`] commands of one user
 //! ([`Outbox::claim_batch`](crate::outbox::Outbox::claim_batch) says which, and on which
 //! version each goes; [`Outbox::settle_batch`](crate::outbox::Outbox::settle_batch) what the
-//! results do), one batch in flight per user and `PARALLEL_BATCHES` (2) in all. A command that
-//! cannot ride in a batch ([`Command::batchable`](crate::outbox::Command::batchable)) goes
-//! alone, as does every command for the rest of a run whose BFF has no batch endpoint (`404`
-//! or `405`) or refused a batch as a whole; alone, up to `PARALLEL` (6) sends are in flight, one
+//! results do), up to `BATCHES_PER_USER` (3) batches in flight per user, on different
+//! entities, and `PARALLEL_BATCHES` (4) in all, so another user's batch is never shut out. A
+//! command that cannot ride in a batch
+//! ([`Command::batchable`](crate::outbox::Command::batchable)) goes alone, as does every
+//! command for the rest of a run whose BFF has no batch endpoint (`404` or `405`) or refused a
+//! batch as a whole; alone, up to `PARALLEL` (6) sends are in flight, one
 //! per entity. A batch carries more than one command of an entity only on a version an
 //! answer in this run confirmed, so a run's first batch carries one per entity.
 //!
@@ -27,7 +29,7 @@ use crate::outbox_store::{Durability, Load, OutboxStore};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tessera_contract::sync::{entity_etag, parse_version_tag};
 use wasm_bindgen::prelude::*;
@@ -42,8 +44,11 @@ pub const CHANNEL: &str = "tessera-outbox";
 pub const SYNC_TAG: &str = "sync-outbox";
 /// Commands sent alone in flight at once (for different entities).
 const PARALLEL: usize = 6;
-/// Batches in flight at once (for different users).
-const PARALLEL_BATCHES: usize = 2;
+/// Batches in flight at once.
+const PARALLEL_BATCHES: usize = 4;
+/// Batches of one user in flight at once (their entities apart: an entity with a command in
+/// flight waits, [`Outbox::claim_batch`](crate::outbox::Outbox::claim_batch)).
+const BATCHES_PER_USER: usize = 3;
 /// A send without an answer by then counts as a network failure (and is retried).
 const SEND_TIMEOUT_MS: u32 = 15_000;
 /// The same for a batch, which may carry [`BATCH_MAX`] commands.
@@ -194,8 +199,8 @@ async fn replay_all(
     let mut announced_at = 0;
     // Off for the rest of the run once the BFF turns a batch away as a whole.
     let mut batching = true;
-    // Users with a batch in flight, and how many commands are in flight alone.
-    let mut busy: BTreeSet<String> = BTreeSet::new();
+    // Batches in flight per user, and how many commands are in flight alone.
+    let mut busy: BTreeMap<String, usize> = BTreeMap::new();
     let mut alone = 0;
     // What this run's answers said about each entity's version (see `claim_batch`).
     let mut confirmed = Confirmed::new();
@@ -208,7 +213,12 @@ async fn replay_all(
             match flight {
                 Flight::Alone(..) => alone -= 1,
                 Flight::Batch(subject, _, answer) => {
-                    busy.remove(subject);
+                    if let Some(n) = busy.get_mut(subject) {
+                        *n -= 1;
+                        if *n == 0 {
+                            busy.remove(subject);
+                        }
+                    }
                     if let BatchAnswer::Unsupported(why) = answer {
                         if batching {
                             web_sys::console::info_1(
@@ -222,7 +232,10 @@ async fn replay_all(
             }
         }
         let (alone_room, batch_room) = if open {
-            (PARALLEL - alone, PARALLEL_BATCHES - busy.len())
+            (
+                PARALLEL - alone,
+                PARALLEL_BATCHES - busy.values().sum::<usize>(),
+            )
         } else {
             (0, 0)
         };
@@ -269,9 +282,14 @@ async fn replay_all(
                 }
                 let mut batches = Vec::new();
                 while batching && batches.len() < batch_room {
-                    match o.claim_batch(now, BATCH_MAX, &busy, &confirmed) {
+                    let full: BTreeSet<String> = busy
+                        .iter()
+                        .filter(|(_, n)| **n >= BATCHES_PER_USER)
+                        .map(|(subject, _)| subject.clone())
+                        .collect();
+                    match o.claim_batch(now, BATCH_MAX, &full, &confirmed) {
                         Some(batch) => {
-                            busy.insert(batch.subject.clone());
+                            *busy.entry(batch.subject.clone()).or_default() += 1;
                             batches.push(batch);
                         }
                         None => break,
