@@ -87,6 +87,9 @@ pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
 /// The User Timing measure of each durable write of a queued command (DevTools' Performance
 /// panel shows it; the outbox benchmark reads it).
 pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
+/// The same for taking a command: shown on this page's answers, announced, and kept in
+/// `localStorage` until IndexedDB has it (where the page can keep it).
+pub const ACCEPT_MEASURE: &str = "tessera:outbox-accept";
 
 /// Queues `new` durably, tells every page, and gets it sent. From the moment it is taken, and
 /// before IndexedDB has it, it shows: its edits go on this page's answers and, where the page's
@@ -96,6 +99,7 @@ pub const ENQUEUE_MEASURE: &str = "tessera:outbox-enqueue";
 pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
     let store = store().await?;
     let key = new.idempotency_key.clone();
+    let taken = now();
     // Shown before it is saved only where a page closed meanwhile cannot take it along.
     let kept =
         HANDING_OFF.with(|h| h.get()) && ANNOUNCER.with(|page| outbox_handoff::keep(page, &new));
@@ -104,6 +108,7 @@ pub async fn queue(new: NewEntry) -> Result<Entry, StoreError> {
         if let Some(outbox) = store.current() {
             announce(ACCEPTED.with(|a| outbox.summary_with(&a.borrow())));
         }
+        measure(ACCEPT_MEASURE, taken);
     }
     let started = now();
     let saved = store.enqueue(new.clone(), js_sys::Date::now() as u64).await;
