@@ -5,7 +5,6 @@
 
 use crate::bus::{publish, subscribe};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
 use tessera_contract::host::{
@@ -13,7 +12,7 @@ use tessera_contract::host::{
 };
 use tessera_runtime::bff_client::{self, Bff};
 use tessera_runtime::js_value::{measure, now};
-use tessera_runtime::query_flights::{Boarding, Flights};
+use tessera_runtime::query_flights::{Board, Boarded};
 use tessera_runtime::query_memory::Asked;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -109,10 +108,8 @@ fn site_path(call: &str, path: &str) -> Result<(), BffError> {
 }
 
 thread_local! {
-    /// The apps' calls of each path: which call a caller shares ([`Flights`]).
-    static CALLS: RefCell<Flights<String, Asked>> = RefCell::new(Flights::default());
-    /// Their answers by call id, while they are on their way.
-    static ANSWERS: RefCell<HashMap<u64, js_sys::Promise>> = RefCell::new(HashMap::new());
+    /// The apps' calls of each path, and their answers while on their way ([`Board`]).
+    static CALLS: RefCell<Board<String, Asked, js_sys::Promise>> = RefCell::new(Board::default());
 }
 
 /// `path`'s answer, shared by the apps that ask for it while nothing changed since it was
@@ -122,21 +119,17 @@ thread_local! {
 /// of the whole answer (a menu of a thousand items, a thousand times), which held the page's
 /// thread for seconds and with it the replay's IndexedDB transactions.
 fn shared_query(path: String) -> js_sys::Promise {
-    let boarding = CALLS.with(|c| {
+    let boarded = CALLS.with(|c| {
         c.borrow_mut()
             .board(path.clone(), bff_client::answers_generation())
     });
-    let on_its_way = |id| ANSWERS.with(|a| a.borrow().get(&id).cloned());
-    if let Boarding::Join(id) = boarding {
-        if let Some(answer) = on_its_way(id) {
+    let (id, behind) = match boarded {
+        Boarded::Join(_, answer) => {
             bff_client::shared_a_request();
             report_counts();
             return answer;
         }
-    }
-    let (id, behind) = match boarding {
-        Boarding::Queue { id, behind } => (id, behind.and_then(on_its_way)),
-        Boarding::Join(id) => (id, None),
+        Boarded::Launch { id, behind } => (id, behind),
     };
     let answer = future_to_promise(async move {
         if let Some(behind) = behind {
@@ -148,10 +141,9 @@ fn shared_query(path: String) -> js_sys::Promise {
         });
         let answer = query(&path).await.map_err(|e| rejection(&e));
         CALLS.with(|c| c.borrow_mut().landed(&path, id));
-        ANSWERS.with(|a| a.borrow_mut().remove(&id));
         answer
     });
-    ANSWERS.with(|a| a.borrow_mut().insert(id, answer.clone()));
+    CALLS.with(|c| c.borrow_mut().launched(id, answer.clone()));
     answer
 }
 

@@ -2,13 +2,12 @@
 //! host services): queries with the session's bearer token, read through the service worker,
 //! with the user's waiting commands on top (read-your-writes); commands into the outbox.
 
-use crate::query_flights::{Boarding, Flights};
+use crate::query_flights::{Board, Boarded};
 use crate::query_memory::{Asked, QueryMemory};
 use crate::read_through::{token_subject, AS_OF_HEADER, SOURCE_HEADER};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use tessera_contract::bff::{decode, BffError, Freshness};
 use tessera_contract::host::CommandRequest;
@@ -26,15 +25,13 @@ struct Remembered {
     before: Option<crate::outbox::Outbox>,
 }
 
-/// A server's answer shared by the callers of one request ([`Flights`]).
+/// A server's answer shared by the callers of one request ([`Board`]).
 type Flight = Shared<LocalBoxFuture<'static, Result<Rc<Remembered>, BffError>>>;
 
 thread_local! {
     static MEMORY: RefCell<QueryMemory<Remembered>> = RefCell::new(QueryMemory::default());
     static FROM_MEMORY: Cell<u64> = const { Cell::new(0) };
-    static FLIGHTS: RefCell<Flights<(String, String), Asked>> = RefCell::new(Flights::default());
-    /// The requests of [`FLIGHTS`] by id.
-    static IN_AIR: RefCell<HashMap<u64, Flight>> = RefCell::new(HashMap::new());
+    static FLIGHTS: RefCell<Board<(String, String), Asked, Flight>> = RefCell::new(Board::default());
     static SHARED: Cell<u64> = const { Cell::new(0) };
     static REQUESTS: Cell<u64> = const { Cell::new(0) };
 }
@@ -70,7 +67,7 @@ pub fn live_link(up: bool) {
 }
 
 /// How many times answers may have changed so far: a request that goes out while this is
-/// unchanged answers as currently as a new one would ([`Flights`]).
+/// unchanged answers as currently as a new one would ([`Board`]).
 pub fn answers_generation() -> Asked {
     MEMORY.with(|m| m.borrow().asking())
 }
@@ -151,7 +148,7 @@ impl Bff {
     /// `GET url` (a site path), with the user's waiting commands applied to the answer;
     /// while the live link is up or the browser is offline, an answer nothing has changed
     /// since comes from memory ([`QueryMemory`]); otherwise callers share one request
-    /// ([`Flights`]).
+    /// ([`Board`]).
     pub async fn query(&self, url: &str) -> Result<(Value, Freshness), BffError> {
         let started = crate::js_value::now();
         let credential = self.token.as_deref().unwrap_or_default();
@@ -177,7 +174,6 @@ impl Bff {
         let (id, flight) = self.board(&key);
         let fetched = flight.await;
         FLIGHTS.with(|f| f.borrow_mut().landed(&key, id));
-        IN_AIR.with(|f| f.borrow_mut().remove(&id));
         let fetched = fetched?;
         let mut value = fetched.value.clone();
         crate::outbox_client::overlay(&self.subject, url, fetched.before.as_ref(), &mut value)
@@ -188,18 +184,12 @@ impl Bff {
     /// The request whose answer the caller of `key` takes, and its id.
     fn board(&self, key: &(String, String)) -> (u64, Flight) {
         let now = answers_generation();
-        let boarding = FLIGHTS.with(|f| f.borrow_mut().board(key.clone(), now));
-        let in_air = |id| IN_AIR.with(|f| f.borrow().get(&id).cloned());
-        if let Boarding::Join(id) = boarding {
-            if let Some(flight) = in_air(id) {
+        let (id, behind) = match FLIGHTS.with(|f| f.borrow_mut().board(key.clone(), now)) {
+            Boarded::Join(id, flight) => {
                 shared_a_request();
                 return (id, flight);
             }
-        }
-        let (id, behind) = match boarding {
-            Boarding::Queue { id, behind } => (id, behind.and_then(in_air)),
-            // Not in the air: its callers all landed (cannot happen while it is the latest).
-            Boarding::Join(id) => (id, None),
+            Boarded::Launch { id, behind } => (id, behind),
         };
         let (bff, key) = (self.clone(), key.clone());
         let flight = async move {
@@ -212,7 +202,7 @@ impl Bff {
         }
         .boxed_local()
         .shared();
-        IN_AIR.with(|f| f.borrow_mut().insert(id, flight.clone()));
+        FLIGHTS.with(|f| f.borrow_mut().launched(id, flight.clone()));
         (id, flight)
     }
 

@@ -85,9 +85,91 @@ impl<K: Eq + Hash, G: PartialEq + Copy> Flights<K, G> {
     }
 }
 
+/// What a caller of [`Board::board`] does.
+pub enum Boarded<F> {
+    /// Takes flight `id`, already launched.
+    Join(u64, F),
+    /// Launches flight `id` ([`Board::launched`]), to go out once `behind` (if any) is back.
+    Launch { id: u64, behind: Option<F> },
+}
+
+/// [`Flights`] with the flights themselves (`F`: a shared future or promise of the answer)
+/// while they are on their way, for the users that share one value per flight.
+pub struct Board<K, G, F> {
+    flights: Flights<K, G>,
+    in_air: HashMap<u64, F>,
+}
+
+impl<K, G, F> Default for Board<K, G, F> {
+    fn default() -> Self {
+        Board {
+            flights: Flights::default(),
+            in_air: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, G: PartialEq + Copy, F: Clone> Board<K, G, F> {
+    /// As [`Flights::board`], with the flight to take or to wait behind.
+    pub fn board(&mut self, key: K, now: G) -> Boarded<F> {
+        let in_air = |id| self.in_air.get(&id).cloned();
+        match self.flights.board(key, now) {
+            Boarding::Join(id) => match in_air(id) {
+                Some(flight) => Boarded::Join(id, flight),
+                // Not launched: its callers all landed (cannot happen while it is the latest).
+                None => Boarded::Launch { id, behind: None },
+            },
+            Boarding::Queue { id, behind } => Boarded::Launch {
+                id,
+                behind: behind.and_then(in_air),
+            },
+        }
+    }
+
+    /// Flight `id`, which [`Board::board`] said to launch, is on its way as `flight`.
+    pub fn launched(&mut self, id: u64, flight: F) {
+        self.in_air.insert(id, flight);
+    }
+
+    /// As [`Flights::took_off`].
+    pub fn took_off(&mut self, key: &K, id: u64, asked: G) {
+        self.flights.took_off(key, id, asked);
+    }
+
+    /// As [`Flights::landed`], and the flight is let go.
+    pub fn landed(&mut self, key: &K, id: u64) {
+        self.flights.landed(key, id);
+        self.in_air.remove(&id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_board_hands_out_the_flight_to_join_or_to_wait_behind() {
+        let mut b: Board<&str, u32, &str> = Board::default();
+        let Boarded::Launch { id: first, behind } = b.board("/cart", 0) else {
+            panic!("the first caller launches");
+        };
+        assert!(behind.is_none());
+        b.launched(first, "answer 1");
+        assert!(matches!(b.board("/cart", 0), Boarded::Join(id, "answer 1") if id == first));
+        b.took_off(&"/cart", first, 0);
+        let Boarded::Launch { id: second, behind } = b.board("/cart", 1) else {
+            panic!("something changed since it went out: a new flight");
+        };
+        assert_eq!(behind, Some("answer 1"));
+        b.launched(second, "answer 2");
+        b.landed(&"/cart", first);
+        assert!(matches!(b.board("/cart", 1), Boarded::Join(id, "answer 2") if id == second));
+        b.landed(&"/cart", second);
+        assert!(matches!(
+            b.board("/cart", 1),
+            Boarded::Launch { behind: None, .. }
+        ));
+    }
 
     fn queued(b: Boarding) -> u64 {
         match b {
