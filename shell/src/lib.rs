@@ -25,6 +25,8 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
 pub fn start() {
+    // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
+    tessera_runtime::outbox_client::open_early();
     wasm_bindgen_futures::spawn_local(async {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;

@@ -214,12 +214,36 @@ impl Bff {
         asked: Asked,
     ) -> Result<Remembered, BffError> {
         let online = crate::js_value::navigator_online();
-        // The commands waiting when the request goes out: one the server applies while the
-        // answer is on its way is either in the answer or still overlaid, never in neither
-        // (which showed the value from before the user's edit for a moment).
-        let before = crate::outbox_client::snapshot().await.ok();
-        REQUESTS.with(|n| n.set(n.get() + 1));
-        let (value, freshness) = self.send("GET", url).await?;
+        let (value, freshness, before) = loop {
+            // The commands waiting when the request goes out: one the server applies while
+            // the answer is on its way is either in the answer or still overlaid, never in
+            // neither (which showed the value from before the user's edit for a moment).
+            // Read before the request once the outbox is open. Until then (a page's first
+            // queries: opening it on a new profile took 100-250 ms) the request goes at once
+            // and the outbox is read after (unless there was none); if a command was let go
+            // since the request went out, the answer may lack it as well: it goes again.
+            let opened = crate::outbox_client::is_open();
+            let went_out = js_sys::Date::now() as u64;
+            let before = if opened {
+                crate::outbox_client::snapshot().await.ok()
+            } else {
+                None
+            };
+            REQUESTS.with(|n| n.set(n.get() + 1));
+            let (value, freshness) = self.send("GET", url).await?;
+            if opened || crate::outbox_client::empty_until_open().await {
+                break (value, freshness, before);
+            }
+            match crate::outbox_client::settled_snapshot().await {
+                Ok((_, settled_at))
+                    if crate::outbox::may_have_settled_since(settled_at, went_out) =>
+                {
+                    continue
+                }
+                Ok((outbox, _)) => break (value, freshness, Some(outbox)),
+                Err(_) => break (value, freshness, None),
+            }
+        };
         let fetched = Remembered {
             value,
             freshness,

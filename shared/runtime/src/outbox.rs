@@ -448,6 +448,19 @@ pub struct Outbox {
 /// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
 pub type Applied = BTreeMap<String, Vec<(i64, i64)>>;
 
+/// How far apart the clocks of a page and its worker may be (both read the system's clock,
+/// which may be set back meanwhile).
+pub const CLOCK_SLACK_MS: u64 = 1_000;
+
+/// Whether an outbox read whose last settle is stamped `settled_at_ms` (ms since the epoch)
+/// may lack a command the server applied after answering a request that went out at
+/// `went_out_ms`, read before the outbox was. A writer stamps its settle after the server's
+/// answer to the commands it lets go, so such a command is stamped after the request went
+/// out; within [`CLOCK_SLACK_MS`] counts as after.
+pub fn may_have_settled_since(settled_at_ms: u64, went_out_ms: u64) -> bool {
+    settled_at_ms.saturating_add(CLOCK_SLACK_MS) >= went_out_ms
+}
+
 /// How many confirmed version steps are remembered per entity.
 pub const APPLIED_KEPT: usize = 32;
 

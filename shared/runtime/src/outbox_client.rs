@@ -26,9 +26,15 @@ thread_local! {
     static HANDING_OFF: Cell<bool> = const { Cell::new(false) };
     /// The read of the outbox on its way, and the store's epoch when it began ([`snapshot`]).
     static READING: RefCell<Option<(u64, SharedRead)>> = const { RefCell::new(None) };
+    /// Whether this browser held no outbox when the page started ([`open_early`]).
+    static NONE_AT_START: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>> =
+        const { RefCell::new(None) };
+    /// The opening of [`STORE`] on its way ([`store`]).
+    static OPENING: RefCell<Option<SharedOpen>> = const { RefCell::new(None) };
 }
 
 type SharedRead = Shared<LocalBoxFuture<'static, Result<Outbox, StoreError>>>;
+type SharedOpen = Shared<LocalBoxFuture<'static, Result<Rc<OutboxStore>, StoreError>>>;
 
 fn warn(message: &str) {
     web_sys::console::warn_1(&format!("tessera outbox: {message}").into());
@@ -51,10 +57,100 @@ pub fn heard(data: &JsValue, summary: &Summary) -> bool {
     ours
 }
 
-/// The page's connection to the outbox database, opened once.
+/// The page's connection to the outbox database, opened once: callers that come while it
+/// opens share that opening (three apps' first queries each opened one, and each waited
+/// for three connections, locks and recoveries).
 pub async fn store() -> Result<Rc<OutboxStore>, StoreError> {
     if let Some(s) = STORE.with(|s| s.borrow().clone()) {
         return Ok(s);
+    }
+    let opening = OPENING.with(|o| o.borrow().clone()).unwrap_or_else(|| {
+        let opening = open().boxed_local().shared();
+        OPENING.with(|o| *o.borrow_mut() = Some(opening.clone()));
+        opening
+    });
+    let opened = opening.await;
+    // A failed opening is not kept: the next caller tries again.
+    OPENING.with(|o| *o.borrow_mut() = None);
+    opened
+}
+
+/// Whether the page's connection to the outbox is open (a read of it will not wait for that).
+pub fn is_open() -> bool {
+    STORE.with(|s| s.borrow().is_some())
+}
+
+/// [`snapshot`], and when the outbox as read last let entries go ([`OutboxStore::settled_at`]).
+pub async fn settled_snapshot() -> Result<(Outbox, u64), StoreError> {
+    let outbox = snapshot().await?;
+    let store = store().await?;
+    Ok((outbox, store.settled_at()))
+}
+
+/// Opens the outbox now, before anything asks for it, and looks whether this browser holds
+/// one at all. An answer waits for the outbox (its waiting commands go on it), and on a new
+/// profile opening it (creating the database and the journal's cache, taking the page's
+/// lock) took 100-250 ms, which a cold page's first queries spent waiting after their answers
+/// had come. Where there was no outbox when the page started, [`empty_until_open`] lets them
+/// go on without it.
+pub fn open_early() {
+    let none = none_at_start().boxed_local().shared();
+    NONE_AT_START.with(|n| *n.borrow_mut() = Some(none));
+    wasm_bindgen_futures::spawn_local(async {
+        if let Err(e) = store().await {
+            warn(&format!("opening the outbox: {e}"));
+        }
+    });
+}
+
+/// No outbox database, no journal and no hand-off from a closed page: nothing of this user
+/// (or any) waits on this device. `false` wherever the browser cannot tell.
+async fn none_at_start() -> bool {
+    if outbox_handoff::any_waiting() {
+        return false;
+    }
+    let idb = field(&js_sys::global(), "indexedDB");
+    let Ok(databases) = field(&idb, "databases").dyn_into::<js_sys::Function>() else {
+        return false;
+    };
+    let Ok(listed) = databases
+        .call0(&idb)
+        .and_then(|p| p.dyn_into::<js_sys::Promise>())
+    else {
+        return false;
+    };
+    let Ok(listed) = JsFuture::from(listed).await else {
+        return false;
+    };
+    let named = |d: JsValue| field(&d, "name").as_string();
+    if js_sys::Array::from(&listed)
+        .iter()
+        .any(|d| named(d).as_deref() == Some(crate::outbox_store::DATABASE))
+    {
+        return false;
+    }
+    !crate::outbox_journal::Journal::of(crate::outbox_store::DATABASE)
+        .exists()
+        .await
+}
+
+/// While the outbox is still opening: whether it held nothing when this page started, so an
+/// answer has no commands to show on it yet (this page queues none before it opens). A
+/// command another tab queues meanwhile shows once the page hears of it, as it would after.
+pub async fn empty_until_open() -> bool {
+    if is_open() {
+        return false;
+    }
+    let Some(none) = NONE_AT_START.with(|n| n.borrow().clone()) else {
+        return false;
+    };
+    none.await && !is_open()
+}
+
+async fn open() -> Result<Rc<OutboxStore>, StoreError> {
+    // Looked at before this opening creates the database.
+    if let Some(none) = NONE_AT_START.with(|n| n.borrow().clone()) {
+        none.await;
     }
     let opened = Rc::new(OutboxStore::open().await?);
     // Before this page keeps anything outside IndexedDB, and before it looks for what closed
@@ -185,6 +281,9 @@ pub async fn overlay(
     before: Option<&Outbox>,
     body: &mut serde_json::Value,
 ) -> usize {
+    if empty_until_open().await {
+        return 0;
+    }
     match snapshot().await {
         Ok(now) => {
             let outbox = match before {

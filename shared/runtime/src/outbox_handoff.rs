@@ -129,6 +129,11 @@ pub async fn recover(store: Rc<OutboxStore>) -> Result<usize, String> {
     slot.take().unwrap_or(Ok(0))
 }
 
+/// Whether closed pages left commands here that the outbox does not hold yet.
+pub fn any_waiting() -> bool {
+    storage().is_some_and(|s| !waiting(&s).is_empty())
+}
+
 /// The hand-off keys `storage` holds.
 fn waiting(storage: &web_sys::Storage) -> Vec<String> {
     (0..storage.length().unwrap_or(0))

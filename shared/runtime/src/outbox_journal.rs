@@ -62,6 +62,11 @@ impl Journal {
         Ok(Some(cache.unchecked_into()))
     }
 
+    /// Whether the journal exists (an error counts as yes: it may).
+    pub async fn exists(&self) -> bool {
+        self.cache(false).await.map_or(true, |c| c.is_some())
+    }
+
     /// Keeps a copy of `entry` as it was queued.
     pub async fn record(&self, entry: &Entry) -> Result<(), String> {
         let doing = "writing the outbox journal";

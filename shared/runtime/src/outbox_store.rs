@@ -40,6 +40,10 @@ const GENERATION: &str = "generation";
 /// When this database was created (ms since the epoch): a database without it was created by
 /// this open, so the journal's commands, if any, were lost with the one before.
 const BORN: &str = "born";
+/// When a write last let entries go (ms since the epoch, the writer's clock): a read of the
+/// outbox that began after a request went out misses a command confirmed in between, which
+/// the answer may also lack ([`OutboxStore::settled_at`]).
+const SETTLED_AT: &str = "settledAt";
 const SCHEMA_VERSION: u32 = 1;
 
 fn failed(doing: &str) -> impl Fn(idb::Error) -> StoreError + '_ {
@@ -92,6 +96,7 @@ struct Trust {
 struct Cached {
     generation: u64,
     outbox: Outbox,
+    settled_at: u64,
 }
 
 /// Whether a read-write transaction's `complete` waits until its data is on disk.
@@ -118,14 +123,21 @@ impl OutboxStore {
 
     /// Opens (creating) the database `name`; tests use their own names.
     pub async fn open_named(name: &str) -> Result<OutboxStore, StoreError> {
-        let mut db = DatabaseBuilder::new(name)
-            .version(SCHEMA_VERSION)
-            .add_object_store(ObjectStoreBuilder::new(ENTRIES))
-            .add_object_store(ObjectStoreBuilder::new(META))
-            .add_object_store(ObjectStoreBuilder::new(TOKENS))
-            .build()
-            .await
-            .map_err(failed(&format!("opening IndexedDB {name:?}")))?;
+        let journal = Journal::of(name);
+        // The journal is read before the database, not before it opens: side by side, as
+        // both are slow on a new profile (Cache Storage's first use about 60 ms, creating the
+        // database about 90 ms), and a page's first queries wait for this.
+        let (journaled, db) = futures_util::future::join(
+            journal.entries(),
+            DatabaseBuilder::new(name)
+                .version(SCHEMA_VERSION)
+                .add_object_store(ObjectStoreBuilder::new(ENTRIES))
+                .add_object_store(ObjectStoreBuilder::new(META))
+                .add_object_store(ObjectStoreBuilder::new(TOKENS))
+                .build(),
+        )
+        .await;
+        let mut db = db.map_err(failed(&format!("opening IndexedDB {name:?}")))?;
         // The builder's `versionchange` handler (close, so a newer schema can open) must
         // outlive the `Database` given up here.
         db.forget_callbacks();
@@ -136,9 +148,13 @@ impl OutboxStore {
             cached: RefCell::new(None),
             trust: Cell::new(Trust::default()),
             writes: Cell::new(0),
-            journal: Journal::of(name),
+            journal,
         };
-        match store.reconcile().await {
+        let reconciled = match journaled {
+            Ok(journaled) => store.reconcile(journaled).await,
+            Err(e) => Err(StoreError::Unavailable(e)),
+        };
+        match reconciled {
             Ok(0) => {}
             Ok(n) => warn(&format!(
                 "tessera outbox: the browser lost the outbox database {name:?}; {n} command(s) \
@@ -151,32 +167,23 @@ impl OutboxStore {
 
     /// Puts the journal's commands back into a database created by this open (the one before
     /// was lost), or drops the journal's copies of commands the outbox let go. Returns how
-    /// many commands were put back.
-    async fn reconcile(&self) -> Result<usize, StoreError> {
+    /// many commands were put back. `journaled` was read before anything of the database.
+    async fn reconcile(&self, journaled: Vec<Entry>) -> Result<usize, StoreError> {
         let doing = "checking the outbox against its journal";
-        // Read before the database: a copy written after this read belongs to an entry
-        // committed before it, which the database read below sees.
-        let journaled = self
-            .journal
-            .entries()
-            .await
-            .map_err(StoreError::Unavailable)?;
-        let tx = self.begin_write(&[ENTRIES, META], Durability::Strict, doing)?;
-        let stored: std::collections::BTreeSet<u64> = tx
-            .object_store(ENTRIES)
-            .map_err(failed(doing))?
-            .get_all_keys(None, None)
-            .map_err(failed(doing))?
-            .await
-            .map_err(failed(doing))?
-            .iter()
-            .filter_map(|k| k.as_f64())
-            .map(|k| k as u64)
-            .collect();
-        let missing = journaled.iter().filter(|e| !stored.contains(&e.id));
-        if Self::number_in(&tx, BORN, doing).await? > 0 {
-            let gone: Vec<u64> = missing.map(|e| e.id).collect();
-            commit(tx, doing).await?;
+        // Read-only first: almost every open finds the database born and every journaled
+        // entry in it, and a read-write transaction cost every page start an fsync.
+        let read = self.begin_read(&[ENTRIES, META], doing)?;
+        let (born, stored) = (
+            Self::number_in(&read, BORN, doing).await?,
+            Self::keys_in(&read, doing).await?,
+        );
+        let _ = read.await;
+        if born > 0 {
+            let gone: Vec<u64> = journaled
+                .iter()
+                .filter(|e| !stored.contains(&e.id))
+                .map(|e| e.id)
+                .collect();
             if !gone.is_empty() {
                 self.journal
                     .forget(&gone)
@@ -185,6 +192,16 @@ impl OutboxStore {
             }
             return Ok(0);
         }
+        // A new database (or one the browser lost): its birth, and what the journal has that
+        // it lacks. With nothing to put back, a birth lost in a crash is only written again.
+        let durability = if journaled.is_empty() {
+            Durability::Relaxed
+        } else {
+            Durability::Strict
+        };
+        let tx = self.begin_write(&[ENTRIES, META], durability, doing)?;
+        let stored = Self::keys_in(&tx, doing).await?;
+        let missing = journaled.iter().filter(|e| !stored.contains(&e.id));
         let mut restored = 0;
         for entry in missing {
             Self::add_new(&tx, entry, doing).await?;
@@ -200,6 +217,24 @@ impl OutboxStore {
         }
         commit(tx, doing).await?;
         Ok(restored)
+    }
+
+    /// The ids of the entries stored, inside `tx`.
+    async fn keys_in(
+        tx: &Transaction,
+        doing: &str,
+    ) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        Ok(tx
+            .object_store(ENTRIES)
+            .map_err(failed(doing))?
+            .get_all_keys(None, None)
+            .map_err(failed(doing))?
+            .await
+            .map_err(failed(doing))?
+            .iter()
+            .filter_map(|k| k.as_f64())
+            .map(|k| k as u64)
+            .collect())
     }
 
     fn begin_read(&self, stores: &[&str], doing: &str) -> Result<Transaction, StoreError> {
@@ -405,17 +440,25 @@ impl OutboxStore {
         self.trust.set(t);
     }
 
+    /// When the outbox as this connection last read or wrote it had last let entries go
+    /// (confirmed or discarded), by the clock of the writer that did; 0 if never or unread.
+    pub fn settled_at(&self) -> u64 {
+        self.cached.borrow().as_ref().map_or(0, |c| c.settled_at)
+    }
+
     /// A snapshot of the outbox, for display and overlays.
     pub async fn read(&self) -> Result<Outbox, StoreError> {
         let heard = self.trust.get().heard;
         let doing = "reading the outbox";
         let tx = self.begin_read(&[ENTRIES, META], doing)?;
         let generation = Self::number_in(&tx, GENERATION, doing).await?;
+        let settled_at = Self::number_in(&tx, SETTLED_AT, doing).await?;
         let outbox = self.outbox_in(&tx, generation, Load::AsIs, doing).await?;
         let _ = tx.await;
         *self.cached.borrow_mut() = Some(Cached {
             generation,
             outbox: outbox.clone(),
+            settled_at,
         });
         self.cached_since(Some(heard));
         Ok(outbox)
@@ -481,12 +524,23 @@ impl OutboxStore {
             })
             .collect();
         Self::write(&tx, changes, doing)?;
+        let settled_at = if deleted.is_empty() {
+            Self::number_in(&tx, SETTLED_AT, doing).await?
+        } else {
+            let now = js_sys::Date::now() as u64;
+            Self::put_number(&tx, SETTLED_AT, now, doing).await?;
+            now
+        };
         if Self::write_applied(&tx, &mut outbox, doing).await? || wrote {
             generation += 1;
             Self::put_number(&tx, GENERATION, generation, doing).await?;
         }
         commit(tx, doing).await?;
-        *self.cached.borrow_mut() = Some(Cached { generation, outbox });
+        *self.cached.borrow_mut() = Some(Cached {
+            generation,
+            outbox,
+            settled_at,
+        });
         self.cached_since(Some(heard));
         // A copy left behind (this fails, or the browser stops first) is dropped by the next
         // open, which finds no entry behind it; so nothing waits for it (a replay's settle of

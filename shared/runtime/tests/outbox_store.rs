@@ -104,6 +104,54 @@ async fn each_connection_sees_what_the_other_wrote() {
     replayer.close();
 }
 
+#[wasm_bindgen_test]
+async fn letting_entries_go_is_stamped_for_every_connection_and_nothing_else_is() {
+    let name = format!("tessera-test-outbox-{}", js_sys::Math::random());
+    let page = OutboxStore::open_named(&name).await.unwrap();
+    let replayer = OutboxStore::open_named(&name).await.unwrap();
+    page.read().await.unwrap();
+    assert_eq!(page.settled_at(), 0, "a new outbox never let anything go");
+
+    // Queueing and claiming let nothing go: a page's first answers need not be asked again.
+    page.enqueue(new_entry(1), 1).await.unwrap();
+    replayer
+        .update(Load::AsIs, Durability::Relaxed, |o| {
+            o.start_sending(1, 10).map(|_| ())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    page.read().await.unwrap();
+    assert_eq!(page.settled_at(), 0);
+
+    // A confirmation is stamped with the writer's clock, and a read elsewhere sees the stamp.
+    let before = js_sys::Date::now() as u64;
+    replayer
+        .update(Load::AsIs, Durability::Relaxed, |o| {
+            o.settle(1, Outcome::Applied { version: Some(1) }, 11, 0.0)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let stamped = replayer.settled_at();
+    assert!(stamped >= before, "{stamped} < {before}");
+    page.read().await.unwrap();
+    assert_eq!(page.settled_at(), stamped);
+
+    // Another write that lets nothing go keeps the stamp.
+    page.enqueue(new_entry(2), 12).await.unwrap();
+    replayer
+        .update(Load::AsIs, Durability::Relaxed, |o| {
+            o.start_sending(2, 13).map(|_| ())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayer.settled_at(), stamped);
+    page.close();
+    replayer.close();
+}
+
 /// Sets `meta.nextId` in database `name` behind the store's back, as a crash that rolled the
 /// counter back (or a database restored from an older copy) would leave it.
 async fn roll_counter_back(name: &str, to: u32) {

@@ -1643,3 +1643,20 @@ fn a_command_handed_off_reads_back_whole_and_is_known_by_its_key() {
     outbox.enqueue(1, new, 0);
     assert!(outbox.holds_key("k9"));
 }
+
+#[test]
+fn a_settle_after_a_request_went_out_means_its_answer_may_lack_a_confirmed_command() {
+    let went_out = 1_700_000_000_000;
+    // Never settled, or well before: the outbox read after the answer has every command the
+    // answer may lack.
+    assert!(!may_have_settled_since(0, went_out));
+    assert!(!may_have_settled_since(
+        went_out - CLOCK_SLACK_MS - 1,
+        went_out
+    ));
+    // After it went out, at the same millisecond, or within the clocks' slack: ask again.
+    assert!(may_have_settled_since(went_out + 5, went_out));
+    assert!(may_have_settled_since(went_out, went_out));
+    assert!(may_have_settled_since(went_out - CLOCK_SLACK_MS, went_out));
+    assert!(may_have_settled_since(u64::MAX, went_out));
+}
