@@ -73,11 +73,6 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
     fetch::respond(event)
 }
 
-thread_local! {
-    /// Replays asked for by pages' messages, running or waiting for the lock.
-    static REPLAYS_ASKED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
 /// `{type, shell, stamp, set}`: which shell release and precache set this worker serves (the
 /// status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
@@ -101,19 +96,11 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
                 return wasm_bindgen_futures::JsFuture::from(skipped).await;
             }
             Some(tessera_runtime::outbox_client::REPLAY_MESSAGE) => {
-                // One run going and one waiting cover every message: the waiting one starts
-                // after what the others asked for was queued. Pages ask on every command.
-                if REPLAYS_ASKED.get() >= 2 {
-                    return Ok(JsValue::UNDEFINED);
-                }
-                REPLAYS_ASKED.set(REPLAYS_ASKED.get() + 1);
                 let reconnected = js_sys::Reflect::get(&data, &"reconnected".into())
                     .ok()
                     .and_then(|at| at.as_f64())
                     .map(|at| at as u64);
-                let ran = tessera_runtime::replay::run(true, reconnected).await;
-                REPLAYS_ASKED.set(REPLAYS_ASKED.get() - 1);
-                if let Err(e) = ran {
+                if let Err(e) = tessera_runtime::replay::run_after_current(reconnected).await {
                     scope::log(&format!(
                         "tessera service worker: outbox replay failed: {e}"
                     ));

@@ -62,7 +62,7 @@ pub fn test(args: &[String]) -> Result<()> {
 
 /// wasm-bindgen-test suites in headless Chromium: the app SDK in a page (bus, location, props,
 /// host calls, and its JS forms of the contract's types against their serde forms), and the client runtime's stores: the read-through cache's IndexedDB store in a
-/// page and in a service worker, and the outbox's store in a page.
+/// page and in a service worker, the outbox's store in a page, and replays asked for while another replayer holds the lock.
 fn browser_tests() -> Result<()> {
     let suites: [&[&str]; 2] = [
         &["-p", "tessera-sdk", "--test", "browser", "--test", "wire"],
@@ -77,6 +77,8 @@ fn browser_tests() -> Result<()> {
             "response_store_worker",
             "--test",
             "outbox_store",
+            "--test",
+            "replay_asks",
         ],
     ];
     for suite in suites {

@@ -386,7 +386,7 @@ fn kick_for(reconnected: Option<u64>, here_too: bool) {
                 ),
             }
         }
-        if let Err(e) = replay::run(reconnected.is_some(), reconnected).await {
+        if let Err(e) = replay::run_after_current(reconnected).await {
             warn(&e);
         }
     });

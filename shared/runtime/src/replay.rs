@@ -28,7 +28,7 @@ use crate::outbox::{
 use crate::outbox_store::{Durability, Load, OutboxStore};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tessera_contract::sync::{entity_etag, parse_version_tag};
@@ -123,10 +123,37 @@ pub fn summary_from(data: &JsValue) -> Option<Summary> {
     serde_json::from_str(&text).ok()
 }
 
+thread_local! {
+    /// Runs asked for through [`run_after_current`] in this page or worker, going or waiting
+    /// for the lock.
+    static ASKED: Cell<u32> = const { Cell::new(0) };
+    /// The latest reconnection an ask carried that no run has started with yet: an ask left
+    /// to a run already waiting hands it on (its entries backing off must go at once).
+    static WAKE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Sends what waits now, or after the run already going (here, in another tab or in the
+/// worker) if one is. One run going and one waiting cover every ask: the waiting one starts
+/// after whatever later askers queued was saved, so it sends that, and further asks are left
+/// to it. Pages and the worker ask on every command queued; a run that gave up on a held lock
+/// left a command queued as the other run ended waiting for the next timer (15 s in a page
+/// without Background Sync).
+pub async fn run_after_current(reconnected: Option<u64>) -> Result<Option<Report>, String> {
+    WAKE.with(|w| w.set(w.get().max(reconnected)));
+    if ASKED.with(|a| a.get()) >= 2 {
+        return Ok(None);
+    }
+    ASKED.with(|a| a.set(a.get() + 1));
+    let ran = run(true, reconnected).await;
+    ASKED.with(|a| a.set(a.get() - 1));
+    ran
+}
+
 /// Runs a replay if no one else is (`wait: false`: returns `Ok(None)` at once when another tab
 /// or the worker holds the lock), or after whoever is running finishes (`wait: true`).
 /// `reconnected`: when the network came back (or the token was renewed), so entries backing
-/// off from a failure before then are sent at once ([`crate::outbox::Outbox::wake`]).
+/// off from a failure before then are sent at once ([`crate::outbox::Outbox::wake`]); also
+/// the latest one an ask left to this run carried ([`run_after_current`]).
 pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>, String> {
     let Some(locks) = web_locks() else {
         return Err("this browser has no Web Locks API, so replays cannot be coordinated".into());
@@ -137,6 +164,7 @@ pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>,
         if lock.is_null() {
             return js_sys::Promise::resolve(&JsValue::UNDEFINED);
         }
+        let reconnected = reconnected.max(WAKE.with(|w| w.take()));
         wasm_bindgen_futures::future_to_promise(async move {
             let result = run_locked(reconnected).await;
             *filled.borrow_mut() = Some(result);
