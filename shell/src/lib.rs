@@ -23,6 +23,9 @@ mod view;
 
 use wasm_bindgen::prelude::*;
 
+/// How long the work that waits for the first page waits for its apps' data, at most.
+const ANSWERS_PATIENCE_MS: i32 = 2_000;
+
 #[wasm_bindgen(start)]
 pub fn start() {
     // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
@@ -48,9 +51,14 @@ pub fn start() {
                 router::start();
                 let _ = js_sys::Reflect::set(&debug::object(), &"ready".into(), &true.into());
                 router::after_first_page(|| {
-                    service_worker::register();
-                    outbox::start(&session::current());
-                    live::start();
+                    host::when_answered(
+                        || {
+                            service_worker::register();
+                            outbox::start(&session::current());
+                            live::start();
+                        },
+                        ANSWERS_PATIENCE_MS,
+                    )
                 });
             }
             Err(e) => view::fatal(&e),
