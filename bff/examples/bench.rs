@@ -1,7 +1,7 @@
 //! Command throughput and latency on SQLite and on PostgreSQL (a throwaway server with its
 //! durable defaults), loopback only:
 //!
-//!     cargo run --release -p tessera-bff --example bench [-- --seconds 10 --clients 32 --only sqlite]
+//!     cargo run --profile server -p tessera-bff --example bench [-- --seconds 10 --clients 32 --only sqlite]
 //!
 //! Each client is one customer putting items into its own cart with If-Match and a fresh
 //! Idempotency-Key, one command at a time, as the offline outbox replays them.

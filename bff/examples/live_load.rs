@@ -1,7 +1,7 @@
 //! How many live WebSocket clients one BFF holds, on loopback, with p99 delivery under 500 ms,
 //! and its memory per connection:
 //!
-//!     cargo run --release -p tessera-bff --example live_load [-- --steps 5000,10000,20000 --events 20]
+//!     cargo run --profile server -p tessera-bff --example live_load [-- --steps 5000,10000,20000 --events 20]
 //!
 //! The BFF runs in a child process (this program again, with `--serve`), on SQLite, so its
 //! memory is its own. For each step the generator opens that many sockets (customers

@@ -2,7 +2,7 @@
 //! app, on a local folder and on an S3 API (moto's server on 127.0.0.1, from target/venv or
 //! `TESSERA_MOTO_SERVER`). Requests are counted by `store::Counted` around the store.
 //!
-//! `cargo run --release -p tessera-deployer --example publish_bench`
+//! `cargo run --profile server -p tessera-deployer --example publish_bench`
 //!
 //! The builds are synthetic, sized like the demo's release builds: a shell of 420 KB (wasm,
 //! glue, worker, icons) and apps of a 90 KB wasm and a 12 KB JS glue each.
