@@ -4,6 +4,7 @@
 //! The shapes are `tessera_contract::host`'s.
 
 use crate::bus::{publish, subscribe};
+use crate::js::after_ms;
 use std::cell::{Cell, RefCell};
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
@@ -110,9 +111,7 @@ fn site_path(call: &str, path: &str) -> Result<(), BffError> {
 thread_local! {
     /// The apps' calls of each path, and their answers while on their way ([`Board`]).
     static CALLS: RefCell<Board<String, Asked, js_sys::Promise>> = RefCell::new(Board::default());
-    /// How many of those are on their way.
-    static ON_THEIR_WAY: Cell<usize> = const { Cell::new(0) };
-    /// What waits for none to be ([`when_answered`]).
+    /// What waits for none to be on their way ([`when_answered`]).
     static WHEN_ANSWERED: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -131,31 +130,24 @@ pub fn when_answered(f: impl FnOnce() + 'static, patience_ms: i32) {
             f();
         }
     };
-    later(Box::new(run.clone()), patience_ms);
-    if ON_THEIR_WAY.with(|n| n.get()) == 0 {
-        later(Box::new(run), 0);
+    after_ms(patience_ms, run.clone());
+    if CALLS.with(|c| c.borrow().all_landed()) {
+        after_ms(0, run);
     } else {
         WHEN_ANSWERED.with(|w| w.borrow_mut().push(Box::new(run)));
     }
 }
 
-/// Runs `f` from a timer after `ms`.
-fn later(f: Task, ms: i32) {
-    let f = Closure::once_into_js(f);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
-    }
-}
-
-/// A query of the apps' set off or came back.
-fn on_their_way(change: isize) {
-    let now = ON_THEIR_WAY.with(|n| {
-        n.set(n.get().saturating_add_signed(change));
-        n.get()
+/// A query of the apps' came back: what waits for them all runs if it was the last.
+fn landed(path: String, id: u64) {
+    let all = CALLS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.landed(&path, id);
+        c.all_landed()
     });
-    if now == 0 {
+    if all {
         for f in WHEN_ANSWERED.with(|w| std::mem::take(&mut *w.borrow_mut())) {
-            later(f, 0);
+            after_ms(0, f);
         }
     }
 }
@@ -179,7 +171,6 @@ fn shared_query(path: String) -> js_sys::Promise {
         }
         Boarded::Launch { id, behind } => (id, behind),
     };
-    on_their_way(1);
     let answer = future_to_promise(async move {
         if let Some(behind) = behind {
             let _ = JsFuture::from(behind).await;
@@ -189,8 +180,7 @@ fn shared_query(path: String) -> js_sys::Promise {
                 .took_off(&path, id, bff_client::answers_generation())
         });
         let answer = query(&path).await.map_err(|e| rejection(&e));
-        CALLS.with(|c| c.borrow_mut().landed(&path, id));
-        on_their_way(-1);
+        landed(path, id);
         answer
     });
     CALLS.with(|c| c.borrow_mut().launched(id, answer.clone()));

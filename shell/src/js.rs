@@ -12,6 +12,14 @@ pub fn take_started<T: JsCast>(name: &str) -> Option<T> {
     started.dyn_into().ok()
 }
 
+/// Runs `f` from a timer after `ms` (a task of its own, after what is queued now).
+pub fn after_ms(ms: i32, f: impl FnOnce() + 'static) {
+    let f = Closure::once_into_js(f);
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
+    }
+}
+
 #[wasm_bindgen(inline_js = r#"
 export function import_module(url) { return import(url); }
 export function with_timeout(promise, ms, what) {

@@ -116,13 +116,7 @@ fn show(summary: Summary, ours: bool) {
     if summary.drained_since(&before) {
         let drained = DRAINED.with(|d| d.clone());
         drained.set(true);
-        let hide = Closure::once_into_js(move || drained.set(false));
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                hide.unchecked_ref(),
-                DRAINED_NOTICE_MS,
-            );
-        }
+        crate::js::after_ms(DRAINED_NOTICE_MS, move || drained.set(false));
     }
     let data = serde_json::to_value(summary).unwrap_or_default();
     publish(

@@ -89,13 +89,7 @@ pub fn start() {
         let _ = doc.add_event_listener_with_callback("click", click.as_ref().unchecked_ref());
     }
     click.forget();
-    let patience = Closure::once_into_js(first_page_shown);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-            patience.unchecked_ref(),
-            FIRST_PAGE_PATIENCE_MS,
-        );
-    }
+    crate::js::after_ms(FIRST_PAGE_PATIENCE_MS, first_page_shown);
     request_reroute();
 }
 

@@ -141,6 +141,11 @@ impl<K: Eq + Hash, G: PartialEq + Copy, F: Clone> Board<K, G, F> {
         self.flights.landed(key, id);
         self.in_air.remove(&id);
     }
+
+    /// Whether every launched flight has landed.
+    pub fn all_landed(&self) -> bool {
+        self.in_air.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +169,9 @@ mod tests {
         b.launched(second, "answer 2");
         b.landed(&"/cart", first);
         assert!(matches!(b.board("/cart", 1), Boarded::Join(id, "answer 2") if id == second));
+        assert!(!b.all_landed(), "the second is on its way");
         b.landed(&"/cart", second);
+        assert!(b.all_landed());
         assert!(matches!(
             b.board("/cart", 1),
             Boarded::Launch { behind: None, .. }
