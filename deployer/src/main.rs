@@ -10,15 +10,17 @@ use tessera_contract::manifest::AllowedOrigins;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
 use tessera_deployer::s3::S3Options;
+use tessera_deployer::scaffold::{self, NewApp, SdkSource};
 use tessera_deployer::store::{AnyStore, Store};
+use tessera_deployer::toolchain::Toolchain;
 
 #[derive(Parser)]
 #[command(
     name = "tessera-deploy",
     version,
-    about = "Publish micro-app builds and serve them as a CDN would",
+    about = "Create, build and check micro-apps, publish them, and serve them as a CDN would",
     after_help = "Exit codes: 0 ok; 1 error (store unreachable, build rejected, ...); 2 usage; \
-                  3 verify found problems; 4 gave up after concurrent publishers kept winning. \
+                  3 verify or check found problems; 4 gave up after concurrent publishers kept winning. \
                   Never asks questions: safe for CI."
 )]
 struct Cli {
@@ -56,6 +58,50 @@ impl StoreArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a new micro-app in a new folder, anywhere: Cargo.toml (depending on the app SDK),
+    /// mfe.json, a view using a query, a command and a live event, and a browser test.
+    New {
+        dir: PathBuf,
+        /// The app's manifest name (default: `@team/<folder>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The route it owns (default: `/<folder>`).
+        #[arg(long)]
+        route: Option<String>,
+        /// Its menu label and heading (default: from the folder's name).
+        #[arg(long)]
+        label: Option<String>,
+        /// The app SDK's folder (default: the SDK of the source tree this tool was installed from).
+        #[arg(long, conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// A git repository holding the app SDK (this project's), instead of a folder.
+        #[arg(long)]
+        sdk_git: Option<String>,
+        /// The commit, tag or branch of `--sdk-git`.
+        #[arg(long, requires = "sdk_git")]
+        sdk_rev: Option<String>,
+    },
+    /// Build an app's crate (a folder with Cargo.toml and mfe.json) into a bundle ready to
+    /// publish: size-optimised wasm, wasm-bindgen, wasm-opt, minified glue, content-hashed.
+    /// Installs the pinned wasm-bindgen CLI and, with npm, wasm-opt and terser when missing
+    /// (into $TESSERA_NODE_TOOLS, default ~/.cache/tessera).
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where the bundle goes (`<out>/<name>/`).
+        #[arg(long, default_value = "dist")]
+        out: PathBuf,
+    },
+    /// Check a built app before publishing: manifest, files against their integrity, the entry
+    /// module's lifecycle exports and ABI, no client runtime inside, size against a budget (a
+    /// warning). Exits 3 when anything is wrong.
+    Check {
+        /// The built app's folder (`dist/@scope/app`).
+        dir: PathBuf,
+        /// The budget in KiB of wasm and JS, gzip -9.
+        #[arg(long, default_value_t = tessera_deployer::check::DEFAULT_BUDGET_BYTES / 1024)]
+        budget_kb: u64,
+    },
     /// Upload a packaged build (dist/@scope/app or dist/@tessera/shell), then rewrite the manifests.
     Publish {
         dir: PathBuf,
@@ -180,6 +226,78 @@ fn main() {
 #[tokio::main]
 async fn real_main(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::New {
+            dir,
+            name,
+            route,
+            label,
+            sdk_path,
+            sdk_git,
+            sdk_rev,
+        } => {
+            let sdk = match (sdk_path, sdk_git) {
+                (Some(path), _) => SdkSource::Path(
+                    path.canonicalize()
+                        .with_context(|| format!("--sdk-path {}", path.display()))?,
+                ),
+                (None, Some(url)) => SdkSource::Git { url, rev: sdk_rev },
+                (None, None) => SdkSource::beside_this_tool().context(
+                    "the app SDK's source is not beside this tool any more: pass --sdk-path or --sdk-git",
+                )?,
+            };
+            let mut app = NewApp::for_folder(&dir, sdk)?;
+            app.route = route.unwrap_or_else(|| {
+                format!(
+                    "/{}",
+                    name.as_deref()
+                        .unwrap_or(&app.name)
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                )
+            });
+            if let Some(label) = label {
+                app.label = label;
+            }
+            if let Some(name) = name {
+                app.name = name;
+            }
+            for file in scaffold::new_app(&dir, &app)? {
+                println!("created {}", file.display());
+            }
+            println!(
+                "{} at {}: build it with `tessera-deploy build {}`",
+                app.name,
+                app.route,
+                dir.display()
+            );
+        }
+        Command::Build { dir, out } => {
+            let tools = Toolchain::install_for_teams()?;
+            let built = tessera_deployer::build::build_app(&dir, &out, &tools)?;
+            println!("built {}", built.display());
+        }
+        Command::Check { dir, budget_kb } => {
+            let checked = tessera_deployer::check::check_app(&dir, budget_kb * 1024)?;
+            for p in &checked.problems {
+                println!("problem: {p}");
+            }
+            for w in &checked.warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "{}: {} problem{}, {} warning{}; {} B of wasm and JS (gzip -9)",
+                dir.display(),
+                checked.problems.len(),
+                if checked.problems.len() == 1 { "" } else { "s" },
+                checked.warnings.len(),
+                if checked.warnings.len() == 1 { "" } else { "s" },
+                checked.gzip_bytes
+            );
+            if !checked.ok() {
+                return Ok(EXIT_VERIFY_FAILED);
+            }
+        }
         Command::Publish {
             dir,
             store,

@@ -234,8 +234,6 @@ fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
 /// Every file the manifest lists is in the bundle with the integrity it claims, and nothing else is.
 fn check_files(dir: &Path, build: &Build) -> Result<()> {
     let bundle = dir.join(build.version());
-    let on_disk = list_files(&bundle)
-        .with_context(|| format!("{}: the bundle folder is missing", dir.display()))?;
     if build.files().len() > manifest::MAX_FILES_PER_APP {
         bail!(
             "{}: field `files`: lists {} files; a bundle may hold at most {}",
@@ -244,32 +242,11 @@ fn check_files(dir: &Path, build: &Build) -> Result<()> {
             manifest::MAX_FILES_PER_APP
         );
     }
-    let listed: std::collections::HashSet<&str> =
-        build.files().iter().map(|f| f.path.as_str()).collect();
-    let mut problems = Vec::new();
-    for f in build.files() {
-        match std::fs::read(bundle.join(&f.path)) {
-            Err(_) => problems.push(format!("{}: listed in the manifest but missing", f.path)),
-            Ok(bytes) if sri(&bytes) != f.integrity => problems.push(format!(
-                "{}: its content does not match its integrity {} (found {})",
-                f.path,
-                f.integrity,
-                sri(&bytes)
-            )),
-            Ok(bytes) if bytes.len() as u64 != f.size => problems.push(format!(
-                "{}: {} bytes, the manifest says {}",
-                f.path,
-                bytes.len(),
-                f.size
-            )),
-            Ok(_) => {}
-        }
-    }
-    for rel in on_disk.iter().filter(|rel| !listed.contains(rel.as_str())) {
-        problems.push(format!(
-            "{rel}: in the bundle but not listed in the manifest"
-        ));
-    }
+    let problems: Vec<String> = file_problems(&bundle, build.files())
+        .with_context(|| format!("{}: the bundle folder is missing", dir.display()))?
+        .into_iter()
+        .map(|(rel, problem)| format!("{rel}: {problem}"))
+        .collect();
     if !problems.is_empty() {
         bail!(
             "{}: rejected, nothing was published:\n  {}",
@@ -278,6 +255,36 @@ fn check_files(dir: &Path, build: &Build) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What differs between the bundle folder `bundle` and the `files` its manifest lists: (the
+/// file's path in the bundle, the problem), missing, changed and unlisted files alike.
+pub fn file_problems(bundle: &Path, files: &[BundleFile]) -> Result<Vec<(String, String)>> {
+    let on_disk = list_files(bundle)?;
+    let listed: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut problems = Vec::new();
+    for f in files {
+        let problem = match std::fs::read(bundle.join(&f.path)) {
+            Err(_) => "listed in the manifest but missing".to_string(),
+            Ok(bytes) if sri(&bytes) != f.integrity => format!(
+                "its content does not match its integrity {} (found {})",
+                f.integrity,
+                sri(&bytes)
+            ),
+            Ok(bytes) if bytes.len() as u64 != f.size => {
+                format!("{} bytes, the manifest says {}", bytes.len(), f.size)
+            }
+            Ok(_) => continue,
+        };
+        problems.push((f.path.clone(), problem));
+    }
+    for rel in on_disk.iter().filter(|rel| !listed.contains(rel.as_str())) {
+        problems.push((
+            rel.clone(),
+            "in the bundle but not listed in the manifest".into(),
+        ));
+    }
+    Ok(problems)
 }
 
 /// Merges a registry into the published manifests. `last` names the app whose file errors

@@ -35,7 +35,7 @@ async fn exit_codes_mean_something() {
     );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     let help = text(&run(&["--help"])).0;
-    assert!(help.contains("3 verify found problems"), "{help}");
+    assert!(help.contains("3 verify or check found problems"), "{help}");
     // 1: an error, named.
     let o = run(&["publish", f.tmp.path().to_str().unwrap(), "--store", &store]);
     assert_eq!(o.status.code(), Some(1));
@@ -51,7 +51,18 @@ async fn exit_codes_mean_something() {
         "{:?}",
         text(&o)
     );
-    // 0 and 3 are covered by the verify tests.
+    // A new app only goes into a new or empty folder; `check` needs a built app.
+    let o = run(&["new", f.tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("is not empty"), "{:?}", text(&o));
+    let o = run(&["check", f.tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("is not a packaged app"),
+        "{:?}",
+        text(&o)
+    );
+    // 0 and 3 are covered by the verify tests and, for `check`, by `team-app.test.mjs`.
 }
 
 /// A store where another publisher always takes the next snapshot number first.

@@ -9,17 +9,6 @@ pub struct App {
     pub dir: PathBuf,
 }
 
-impl App {
-    pub fn mfe(&self) -> PathBuf {
-        self.dir.join("mfe.json")
-    }
-
-    /// wasm-bindgen output name: the app's short name as a file stem (`add_to_cart`).
-    pub fn out_name(&self) -> String {
-        self.crate_name.replace('-', "_")
-    }
-}
-
 pub fn all() -> Result<Vec<App>> {
     let base = crate::root().join("micro-apps");
     let mut apps = Vec::new();

@@ -18,7 +18,6 @@ mod layers;
 mod readme_app;
 mod run;
 mod test;
-mod thin;
 mod tools;
 
 use anyhow::{bail, Result};

@@ -1,28 +1,8 @@
 //! Running commands with their failure named.
 
-use anyhow::{bail, Context, Result};
 use std::process::Command;
-use std::time::Instant;
 
-/// Runs a command to completion, streaming its output; fails naming the command. Prints how
-/// long it took, so a slow CI run's log says where the time went.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    eprintln!("$ {}", shown.replace('"', ""));
-    let started = Instant::now();
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {shown}"))?;
-    let took = started.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("{shown} failed with {status} after {took:.1} s");
-    }
-    eprintln!(
-        "  (done in {took:.1} s: {})",
-        cmd.get_program().to_string_lossy()
-    );
-    Ok(())
-}
+pub use tessera_deployer::process::run;
 
 /// Runs a command and returns its stdout, or `None` when it cannot start or fails.
 pub fn output(cmd: &mut Command) -> Option<String> {

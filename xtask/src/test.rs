@@ -160,6 +160,30 @@ fn snapshot_dist() -> Result<BTreeMap<String, (Vec<u8>, SystemTime)>> {
         .collect()
 }
 
+/// Every built app passes `tessera-deploy check` (the contract, and no client runtime inside:
+/// no IndexedDB, fetch or WebSocket in its glue); sizes over budget are printed, not failed.
+fn check_apps(built: &[build::Built]) -> Result<()> {
+    let mut problems = Vec::new();
+    for b in built.iter().filter(|b| b.label != "shell") {
+        let checked = tessera_deployer::check::check_app(
+            &b.dir,
+            tessera_deployer::check::DEFAULT_BUDGET_BYTES,
+        )?;
+        for w in &checked.warnings {
+            println!("warning: {w}");
+        }
+        problems.extend(checked.problems.iter().map(|p| p.to_string()));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "built apps fail the contract check:\n{}",
+            problems.join("\n")
+        );
+    }
+    println!("every built app passes the contract check; none carries the client runtime");
+    Ok(())
+}
+
 /// Rebuilding one app rewrites only that app's output, and identical sources give the
 /// identical content hash.
 fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
@@ -191,13 +215,7 @@ fn rebuild_one_app_in_isolation(app: &str) -> Result<()> {
 
 fn end_to_end() -> Result<()> {
     let built = build::build(&[])?;
-    crate::thin::check_apps(
-        built
-            .iter()
-            .filter(|b| b.label != "shell")
-            .map(|b| (b.label.as_str(), b.dir.as_path())),
-    )?;
-    println!("no micro-app carries the client runtime (IndexedDB, fetch, WebSocket)");
+    check_apps(&built)?;
     rebuild_one_app_in_isolation("cart")?;
     run_e2e(&[])
 }
@@ -234,5 +252,11 @@ fn run_e2e(files: &[String]) -> Result<()> {
         .env("TESSERA_DIST", build::dist())
         .env("TESSERA_FIXTURES", fixtures_dir())
         .env("TESSERA_MOTO_SERVER", tools::moto_server_bin())
+        // For the scaffolded app's own browser test (`team-app.test.mjs`).
+        .env(
+            "TESSERA_WASM_TEST_RUNNER",
+            tools::wasm_bindgen_test_runner(),
+        )
+        .env("CHROMEDRIVER", tools::CHROMEDRIVER)
         .env("CHROMIUM", tools::CHROMIUM))
 }

@@ -7,9 +7,8 @@ use crate::run::{cargo, output, run};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tessera_deployer::toolchain::{self, cargo_bin, Toolchain};
 
-/// Must equal the `wasm-bindgen` version pinned in Cargo.toml.
-pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -17,29 +16,13 @@ pub fn tests_dir() -> PathBuf {
     crate::root().join("tests")
 }
 
-pub fn wasm_opt() -> PathBuf {
-    tests_dir().join("node_modules/.bin/wasm-opt")
-}
-
-/// npm `terser`, which minifies wasm-bindgen's JS glue.
-pub fn terser() -> PathBuf {
-    tests_dir().join("node_modules/.bin/terser")
-}
-
-pub fn wasm_bindgen() -> PathBuf {
-    cargo_bin("wasm-bindgen")
+/// The build tools, with the npm ones from `tests/node_modules` (installed by [`bootstrap`]).
+pub fn toolchain() -> Toolchain {
+    Toolchain::with_node_dir(&tests_dir())
 }
 
 pub fn wasm_bindgen_test_runner() -> PathBuf {
     cargo_bin("wasm-bindgen-test-runner")
-}
-
-fn cargo_bin(name: &str) -> PathBuf {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from(".cargo"));
-    home.join("bin").join(name)
 }
 
 /// What `cargo xtask dev` needs.
@@ -148,20 +131,13 @@ fn wasm_target() -> Result<()> {
     Ok(())
 }
 
+/// The wasm-bindgen CLI and its test runner (one crate installs both).
 fn wasm_bindgen_cli() -> Result<()> {
-    let have = output(Command::new(wasm_bindgen()).arg("--version")).unwrap_or_default();
-    let runner = wasm_bindgen_test_runner().exists();
-    if have.trim() == format!("wasm-bindgen {WASM_BINDGEN_VERSION}") && runner {
-        return Ok(());
+    if !wasm_bindgen_test_runner().exists() {
+        // A CLI of the right version without its runner: install both again.
+        let _ = std::fs::remove_file(cargo_bin("wasm-bindgen"));
     }
-    // `--locked` fails here: one of the CLI's locked dependencies is not on the registry.
-    run(cargo().args([
-        "install",
-        "wasm-bindgen-cli",
-        "--version",
-        WASM_BINDGEN_VERSION,
-        "--force",
-    ]))
+    toolchain::wasm_bindgen_cli()
 }
 
 /// twiggy, the wasm size profiler `cargo xtask bench` prints each bundle's biggest items with.
@@ -184,7 +160,8 @@ fn npm_packages() -> Result<()> {
         (Ok(s), Ok(l)) => s.modified()? >= l.modified()?,
         _ => false,
     };
-    if !fresh || !wasm_opt().exists() || !terser().exists() {
+    let tools = toolchain();
+    if !fresh || !tools.wasm_opt.exists() || !tools.terser.exists() {
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir))
