@@ -67,6 +67,13 @@ pub struct Config {
     /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds.
     #[arg(long, env = "TESSERA_OIDC_LEEWAY_SECS", default_value_t = DEFAULT_OIDC_LEEWAY_SECS)]
     pub oidc_leeway_secs: u64,
+    /// An origin a browser may load a local override of an app from (a team's
+    /// `tessera-deploy dev` server; repeatable, or comma-separated in the variable). Pages name
+    /// them for the shell and let them through their Content-Security-Policy; without any, the
+    /// shell ignores overrides.
+    #[arg(long = "override-origin", env = "TESSERA_OVERRIDE_ORIGINS", value_delimiter = ',',
+          value_parser = tessera_contract::overrides::parse_origin_setting)]
+    pub override_origins: Vec<String>,
     /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
     /// can claim any identity with them.
     #[arg(long, env = "TESSERA_DEV_TOKENS")]

@@ -95,22 +95,17 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// The API under `/api` and the object store's CDN everywhere else; pages may call
-/// `connect_origins` (the sign-in provider) besides this origin.
+/// The API under `/api` and the object store's CDN everywhere else, its pages under `policy`.
 pub fn with_cdn(
     api: axum::Router,
     store: &str,
-    connect_origins: Vec<String>,
+    policy: tessera_deployer::cdn::SecurityPolicy,
 ) -> anyhow::Result<axum::Router> {
     use tower::ServiceExt;
     let store = Arc::new(tessera_deployer::store::AnyStore::open(
         store,
         &tessera_deployer::s3::S3Options::default(),
     )?);
-    let policy = tessera_deployer::cdn::SecurityPolicy {
-        bundle_origins: Vec::new(),
-        connect_origins,
-    };
     let cdn = tessera_deployer::cdn::cdn_router_with(store, policy);
     Ok(
         axum::Router::new().fallback(move |req: axum::extract::Request| {
@@ -150,11 +145,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Some(store) => with_cdn(
             router(state.clone()),
             store,
-            config
-                .oidc_issuer
-                .iter()
-                .filter_map(|i| origin_of(i))
-                .collect(),
+            tessera_deployer::cdn::SecurityPolicy {
+                bundle_origins: Vec::new(),
+                // The sign-in provider: discovery, keys, tokens.
+                connect_origins: config
+                    .oidc_issuer
+                    .iter()
+                    .filter_map(|i| origin_of(i))
+                    .collect(),
+                override_origins: config.override_origins.clone(),
+            },
         )?,
     };
     println!("listening on http://{addr}/");

@@ -92,6 +92,11 @@ fn crate_info(crate_dir: &Path) -> Result<CrateInfo> {
     })
 }
 
+/// Where cargo builds the crate in `crate_dir` (its workspace's `target/`, or `CARGO_TARGET_DIR`).
+pub fn target_dir(crate_dir: &Path) -> Result<PathBuf> {
+    Ok(crate_info(crate_dir)?.target_dir)
+}
+
 /// Compiles the crate in `crate_dir` to an optimised ES module named `out_name` (`out_name.js`,
 /// `out_name_bg.wasm`, `snippets/`) in `out`, which is emptied first.
 pub fn compile(crate_dir: &Path, out_name: &str, out: &Path, tools: &Toolchain) -> Result<()> {
@@ -168,8 +173,7 @@ fn module_name(mfe: &Path) -> Result<String> {
 pub fn build_app(app_dir: &Path, out_root: &Path, tools: &Toolchain) -> Result<PathBuf> {
     let mfe = app_dir.join("mfe.json");
     let name = module_name(&mfe)?;
-    let info = crate_info(app_dir)?;
-    let files = info.target_dir.join("tessera-build").join(&name);
+    let files = target_dir(app_dir)?.join("tessera-build").join(&name);
     compile(app_dir, &name, &files, tools)?;
     crate::package_app(&files, &mfe, out_root)
         .with_context(|| format!("packaging {}", app_dir.display()))

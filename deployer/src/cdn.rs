@@ -47,6 +47,9 @@ pub struct SecurityPolicy {
     pub bundle_origins: Vec<String>,
     /// Origins the page may call: the sign-in provider (discovery, keys, tokens).
     pub connect_origins: Vec<String>,
+    /// Origins a browser may load a local override of an app from (a team's `tessera-deploy
+    /// dev`); the page names them for the shell, which honours no override without them.
+    pub override_origins: Vec<String>,
 }
 
 impl SecurityPolicy {
@@ -54,10 +57,17 @@ impl SecurityPolicy {
     /// the bundle origins only, wasm compiled from fetched bytes (`'wasm-unsafe-eval'`), no
     /// plugins, no framing, no `<base>` elsewhere, forms only to this origin.
     pub fn header(&self, nonce: &str) -> String {
-        let bundles = self.bundle_origins.join(" ");
+        let bundles: Vec<&str> = self
+            .bundle_origins
+            .iter()
+            .chain(&self.override_origins)
+            .map(String::as_str)
+            .collect();
+        let bundles = bundles.join(" ");
         let connect: Vec<&str> = self
             .bundle_origins
             .iter()
+            .chain(&self.override_origins)
             .chain(&self.connect_origins)
             .map(String::as_str)
             .collect();
@@ -102,11 +112,22 @@ fn nonce() -> String {
 }
 
 /// The page with `nonce` on every `<script` tag, so its own inline scripts run and injected
-/// ones do not.
-fn with_nonce(html: &[u8], nonce: &str) -> Vec<u8> {
-    String::from_utf8_lossy(html)
-        .replace("<script", &format!("<script nonce=\"{nonce}\""))
-        .into_bytes()
+/// ones do not, and the origins overrides may come from named for the shell.
+fn page(html: &[u8], nonce: &str, override_origins: &[String]) -> Vec<u8> {
+    let mut page =
+        String::from_utf8_lossy(html).replace("<script", &format!("<script nonce=\"{nonce}\""));
+    if !override_origins.is_empty() {
+        let meta = format!(
+            "<meta name=\"{}\" content=\"{}\">",
+            tessera_contract::overrides::ORIGINS_META,
+            override_origins.join(" ").replace(['"', '<', '>', '&'], "")
+        );
+        match page.find("</head>") {
+            Some(at) => page.insert_str(at, &meta),
+            None => page.insert_str(0, &meta),
+        }
+    }
+    page.into_bytes()
 }
 
 /// Headers every response carries.
@@ -304,7 +325,7 @@ async fn answer<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respo
         if let Ok(csp) = HeaderValue::from_str(&cdn.policy.header(&nonce)) {
             headers.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
-        let page = with_nonce(&object.bytes, &nonce);
+        let page = page(&object.bytes, &nonce, &cdn.policy.override_origins);
         if !gzip {
             return (StatusCode::OK, headers, Body::from(page)).into_response();
         }

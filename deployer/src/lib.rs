@@ -5,6 +5,7 @@
 pub mod build;
 pub mod cdn;
 pub mod check;
+pub mod dev;
 pub mod icons;
 pub mod merge;
 pub mod package;

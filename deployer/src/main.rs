@@ -92,6 +92,18 @@ enum Command {
         #[arg(long, default_value = "dist")]
         out: PathBuf,
     },
+    /// Serve one app's build for a local override, rebuilding when its sources change; prints
+    /// the override (and with --site the link that sets it). The site's server must allow
+    /// overrides from this origin (`--override-origin`).
+    Dev {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: String,
+        /// The site to print the link for, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        site: Option<String>,
+    },
     /// Check a built app before publishing: manifest, files against their integrity, the entry
     /// module's lifecycle exports and ABI, no client runtime inside, size against a budget (a
     /// warning). Exits 3 when anything is wrong.
@@ -195,6 +207,10 @@ enum Command {
         /// An origin pages may call besides their own, e.g. the sign-in provider (repeatable).
         #[arg(long = "connect-origin")]
         connect_origins: Vec<String>,
+        /// An origin a browser may load a local override of an app from, e.g. a team's
+        /// `tessera-deploy dev` (repeatable); without any, the shell ignores overrides.
+        #[arg(long = "override-origin", value_parser = tessera_contract::overrides::parse_origin_setting)]
+        override_origins: Vec<String>,
         /// Seconds a client may take to send a request's header before its connection is closed.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         header_timeout: u64,
@@ -276,6 +292,13 @@ async fn real_main(cli: Cli) -> Result<i32> {
             let tools = Toolchain::install_for_teams()?;
             let built = tessera_deployer::build::build_app(&dir, &out, &tools)?;
             println!("built {}", built.display());
+        }
+        Command::Dev { dir, addr, site } => {
+            let tools = Toolchain::install_for_teams()?;
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            tessera_deployer::dev::dev(dir, listener, site, tools).await?;
         }
         Command::Check { dir, budget_kb } => {
             let checked = tessera_deployer::check::check_app(&dir, budget_kb * 1024)?;
@@ -420,6 +443,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             addr,
             allowed_origins,
             connect_origins,
+            override_origins,
             header_timeout,
             idle_timeout,
         } => {
@@ -432,6 +456,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             let policy = tessera_deployer::cdn::SecurityPolicy {
                 bundle_origins: allowed_origins,
                 connect_origins,
+                override_origins,
             };
             let timeouts = tessera_deployer::cdn::Timeouts {
                 header_read: std::time::Duration::from_secs(header_timeout),

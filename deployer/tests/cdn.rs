@@ -250,6 +250,7 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
     let policy = tessera_deployer::cdn::SecurityPolicy {
         bundle_origins: vec!["https://cdn.example.com".into()],
         connect_origins: vec!["https://id.example.com".into()],
+        override_origins: Vec::new(),
     };
     let res = tessera_deployer::cdn::cdn_router_with(store, policy)
         .oneshot(Request::get("/").body(Body::empty()).unwrap())
@@ -273,6 +274,51 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
     assert!(!directive("script-src").contains("id.example.com"), "{csp}");
     assert!(
         directive("connect-src").contains("https://id.example.com"),
+        "{csp}"
+    );
+}
+
+#[tokio::test]
+async fn override_origins_are_let_through_and_named_in_the_page() {
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+    let get = |policy| {
+        let store = store.clone();
+        async move {
+            let res = tessera_deployer::cdn::cdn_router_with(store, policy)
+                .oneshot(Request::get("/cart").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (csp, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (csp, page) = get(tessera_deployer::cdn::SecurityPolicy {
+        override_origins: vec!["http://127.0.0.1:8787".into()],
+        ..Default::default()
+    })
+    .await;
+    for directive in ["script-src", "connect-src"] {
+        let d = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(directive))
+            .unwrap();
+        assert!(d.contains("http://127.0.0.1:8787"), "{csp}");
+    }
+    assert!(
+        page.contains(
+            r#"<meta name="tessera-override-origins" content="http://127.0.0.1:8787"></head>"#
+        ),
+        "{page}"
+    );
+    let (csp, page) = get(Default::default()).await;
+    assert!(
+        !csp.contains("8787") && !page.contains("tessera-override-origins"),
         "{csp}"
     );
 }

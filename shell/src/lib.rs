@@ -11,6 +11,7 @@ mod lifecycle;
 mod live;
 mod manifests;
 mod outbox;
+mod overrides;
 mod parcels;
 mod props;
 mod read_ahead;
@@ -30,6 +31,7 @@ const ANSWERS_PATIENCE_MS: i32 = 2_000;
 pub fn start() {
     // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
     tessera_runtime::outbox_client::open_early();
+    overrides::init();
     wasm_bindgen_futures::spawn_local(async {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;

@@ -57,6 +57,7 @@ pub fn mount_chrome(mount_points: Vec<String>) {
             </details>
         }
     });
+    crate::overrides::show_in_status_bar();
     crate::connectivity::start();
 }
 

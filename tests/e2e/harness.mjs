@@ -80,16 +80,17 @@ export function copyStoreFile(from, to) {
 /** Starts the BFF serving `store` on an ephemeral port (or `port`), with a fresh database (or
  * the one in `data`); resolves once it listens. The kitchen moves orders on every
  * `kitchenStepMs`. It accepts development tokens, or with `oidcIssuer` only tokens that
- * provider signed. `store` is a folder or an `s3://` URL (with the AWS variables in `env`). The
+ * provider signed. `store` is a folder or an `s3://` URL (with the AWS variables in `env`);
+ * `args` are more of the BFF's flags. The
  * answer's `child` is the process, `data` its database folder. */
-export async function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer, env } = {}) {
+export async function serve(store, { kitchenStepMs = 300, data, port = 0, oidcIssuer, env, args: extra = [] } = {}) {
   if (!data) {
     data = mkdtempSync(join(tmpdir(), "tessera-e2e-data-"));
     stores.push(data);
   }
   // Development tokens, unless the test signs users in at a real provider.
   const auth = oidcIssuer ? ["--oidc-issuer", oidcIssuer] : ["--dev-tokens"];
-  const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth];
+  const args = ["--store", store, "--data-dir", data, "--addr", `127.0.0.1:${port}`, "--kitchen-step-ms", String(kitchenStepMs), ...auth, ...extra];
   const child = spawn(BFF_BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   const [, bound] = await readyLine(child, child.stdout, /http:\/\/127\.0\.0\.1:(\d+)\//, "the BFF");
   return { url: `http://127.0.0.1:${bound}`, port: Number(bound), data, child, close: () => child.kill() };

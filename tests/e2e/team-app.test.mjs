@@ -4,13 +4,14 @@
 // it reads (query), writes (command through the outbox) and follows live events.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BIN, cleanup, contextAs, deploy, launch, newStore, publish, serve } from "./harness.mjs";
+import { readyLine } from "../lib/ready.mjs";
+import { BIN, cleanup, contextAs, deploy, freePort, launch, newStore, publish, serve } from "./harness.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const NAME = "@acme/quick-cart";
@@ -21,6 +22,8 @@ let store;
 let team;
 let built;
 let storeBefore;
+let devPort;
+let dev;
 
 /** Every file of the store with a hash of its bytes, keyed by its path in the store. */
 function storeFiles(dir) {
@@ -54,10 +57,12 @@ before(async () => {
   assert.ok(built, out);
   store = newStore();
   storeBefore = storeFiles(store);
+  devPort = await freePort();
   browser = await launch();
 }, { timeout: 600_000 });
 
 after(async () => {
+  dev?.kill();
   server?.close();
   await browser?.close();
   cleanup();
@@ -143,7 +148,8 @@ describe("a team's app built outside the workspace", () => {
     );
     assert.ok(Object.keys(after).some(own), "the team's bundle is in the store");
 
-    server = await serve(store);
+    // The site lets this browser override apps from the team's dev server (the next test).
+    server = await serve(store, { args: ["--override-origin", `http://127.0.0.1:${devPort}`] });
     const subject = "tove";
     assert.equal((await putItem(subject, 1)).status, 201);
     const context = await contextAs(browser, subject);
@@ -171,5 +177,37 @@ describe("a team's app built outside the workspace", () => {
     await line.locator(".quantity", { hasText: "5" }).waitFor({ timeout: 15_000 });
     assert.deepEqual(errors, []);
     await context.close();
+  });
+
+  test("the dev loop serves it, rebuilds on a change, and the site runs the change for this browser", async () => {
+    const app = join(team, "quick-cart");
+    dev = spawn(BIN, ["dev", app, "--addr", `127.0.0.1:${devPort}`, "--site", server.url], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, CARGO_TARGET_DIR: join(ROOT, "target"), TESSERA_NODE_TOOLS: join(ROOT, "tests") },
+    });
+    let printed = "";
+    dev.stdout.on("data", (chunk) => (printed += chunk));
+    const [, link] = await readyLine(dev, dev.stdout, /^open: (\S+)$/m, "tessera-deploy dev", 240_000);
+    assert.ok(link.startsWith(server.url + "/?tessera-override="), link);
+
+    const lib = join(app, "src/lib.rs");
+    writeFileSync(lib, readFileSync(lib, "utf8").replace('<h1>"Quick cart"</h1>', '<h1>"Quick cart, edited"</h1>'));
+    const deadline = Date.now() + 240_000;
+    while (!/^rebuilt /m.test(printed)) {
+      assert.ok(Date.now() < deadline, `no rebuild after the change; it printed:\n${printed}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const edited = await contextAs(browser, "tove");
+    const page = await edited.newPage();
+    await page.goto(link.replace("/?", "/quick-cart?"));
+    await page.locator("h1", { hasText: "Quick cart, edited" }).waitFor({ timeout: 20_000 });
+    // Another browser still gets the published build.
+    const other = await contextAs(browser, "tove");
+    const published = await other.newPage();
+    await published.goto(server.url + "/quick-cart");
+    await published.locator("li[data-item='pho-bo']").waitFor({ timeout: 20_000 });
+    assert.equal(await published.locator("h1", { hasText: "edited" }).count(), 0);
+    await edited.close();
+    await other.close();
   });
 });

@@ -75,8 +75,14 @@ pub fn dev(args: &[String]) -> Result<()> {
         .arg("--addr")
         .arg(&addr)
         .arg("--oidc-issuer")
-        .arg(&provider.issuer))
+        .arg(&provider.issuer)
+        // A team's `tessera-deploy dev` (its default address) may override its app here.
+        .arg("--override-origin")
+        .arg(DEV_OVERRIDE_ORIGIN))
 }
+
+/// Where `tessera-deploy dev` serves an app by default.
+const DEV_OVERRIDE_ORIGIN: &str = "http://127.0.0.1:8787";
 
 /// The development OpenID Connect provider (`tests/oidc/provider.mjs`), stopped with the
 /// dev command.

@@ -6,7 +6,8 @@
 //! (`published`), route patterns (`routing`), cohorts (`cohort`), the app status machine and
 //! lifecycle props (`lifecycle`), the host services of lifecycle ABI 2 (`host`), the bus
 //! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
-//! (`bff`), how waiting commands show in answers (`overlay`) and the retry rule (`backoff`).
+//! (`bff`), how waiting commands show in answers (`overlay`), local overrides of an app's
+//! bundle (`overrides`) and the retry rule (`backoff`).
 
 pub mod abi;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod manifest;
 pub mod overlay;
+pub mod overrides;
 pub mod published;
 pub mod routing;
 pub mod sync;
