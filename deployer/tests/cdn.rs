@@ -243,6 +243,33 @@ async fn serves_the_store_as_a_cdn_would() {
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// The Content-Security-Policy and the body of the page at `path` served under `policy`.
+async fn page_under(
+    store: &Arc<LocalStore>,
+    policy: tessera_deployer::cdn::SecurityPolicy,
+    path: &str,
+) -> (String, String) {
+    let res = tessera_deployer::cdn::cdn_router_with(store.clone(), policy)
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (csp, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// One directive of a policy, e.g. `script-src …`.
+fn directive(csp: &str, name: &str) -> String {
+    csp.split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[tokio::test]
 async fn pages_may_load_and_call_only_the_configured_origins() {
     let f = Fixture::with_shell().await;
@@ -252,28 +279,12 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
         connect_origins: vec!["https://id.example.com".into()],
         override_origins: Vec::new(),
     };
-    let res = tessera_deployer::cdn::cdn_router_with(store, policy)
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let directive = |name: &str| {
-        csp.split(';')
-            .map(str::trim)
-            .find(|d| d.starts_with(name))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let (csp, _) = page_under(&store, policy, "/").await;
+    let script = directive(&csp, "script-src");
+    assert!(script.contains("https://cdn.example.com"), "{csp}");
+    assert!(!script.contains("id.example.com"), "{csp}");
     assert!(
-        directive("script-src").contains("https://cdn.example.com"),
-        "{csp}"
-    );
-    assert!(!directive("script-src").contains("id.example.com"), "{csp}");
-    assert!(
-        directive("connect-src").contains("https://id.example.com"),
+        directive(&csp, "connect-src").contains("https://id.example.com"),
         "{csp}"
     );
 }
@@ -282,33 +293,16 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
 async fn override_origins_are_let_through_and_named_in_the_page() {
     let f = Fixture::with_shell().await;
     let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
-    let get = |policy| {
-        let store = store.clone();
-        async move {
-            let res = tessera_deployer::cdn::cdn_router_with(store, policy)
-                .oneshot(Request::get("/cart").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
-                .to_str()
-                .unwrap()
-                .to_string();
-            let body = res.into_body().collect().await.unwrap().to_bytes();
-            (csp, String::from_utf8(body.to_vec()).unwrap())
-        }
-    };
-    let (csp, page) = get(tessera_deployer::cdn::SecurityPolicy {
+    let policy = tessera_deployer::cdn::SecurityPolicy {
         override_origins: vec!["http://127.0.0.1:8787".into()],
         ..Default::default()
-    })
-    .await;
-    for directive in ["script-src", "connect-src"] {
-        let d = csp
-            .split(';')
-            .map(str::trim)
-            .find(|d| d.starts_with(directive))
-            .unwrap();
-        assert!(d.contains("http://127.0.0.1:8787"), "{csp}");
+    };
+    let (csp, page) = page_under(&store, policy, "/cart").await;
+    for name in ["script-src", "connect-src"] {
+        assert!(
+            directive(&csp, name).contains("http://127.0.0.1:8787"),
+            "{csp}"
+        );
     }
     assert!(
         page.contains(
@@ -316,7 +310,7 @@ async fn override_origins_are_let_through_and_named_in_the_page() {
         ),
         "{page}"
     );
-    let (csp, page) = get(Default::default()).await;
+    let (csp, page) = page_under(&store, Default::default(), "/cart").await;
     assert!(
         !csp.contains("8787") && !page.contains("tessera-override-origins"),
         "{csp}"

@@ -182,6 +182,18 @@ export function cleanup() {
   for (const s of stores.splice(0)) rmSync(s, { recursive: true, force: true });
 }
 
+/** The BFF's (at `url`) cart of `subject` once `check(cart)` holds; fails after `ms`. */
+export async function cartWhen(url, subject, check, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await fetch(url + "/api/cart", { headers: { authorization: `Bearer dev:${subject}:customer` } });
+    const cart = await r.json();
+    if (check(cart)) return cart;
+    if (Date.now() > deadline) throw new Error(`the cart of ${subject} never got there: ${JSON.stringify(cart)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Every event the BFF at `url` shows `subject` (admins see all), oldest first. */
 export async function eventsOf(url, subject, roles = "customer") {
   const headers = { authorization: `Bearer dev:${subject}:${roles}` };

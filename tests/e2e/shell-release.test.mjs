@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, contextAs, FIXTURES, launch, newStore, publish, serve } from "./harness.mjs";
+import { cartWhen, cleanup, contextAs, FIXTURES, launch, newStore, publish, serve } from "./harness.mjs";
 
 let browser;
 let store;
@@ -40,18 +40,6 @@ async function openMenu(subject) {
   return { context, page, bundles, errors };
 }
 
-/** The BFF's cart of `subject` once `check(cart)` holds. */
-async function cartWhen(subject, check) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await fetch(server.url + "/api/cart", { headers: { authorization: `Bearer dev:${subject}:customer` } });
-    const cart = await r.json();
-    if (check(cart)) return cart;
-    assert.ok(Date.now() < deadline, `the cart of ${subject} never got there: ${JSON.stringify(cart)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const shellOf = (bundles) => bundles.find((p) => /^\/@tessera\/shell\/[^/]+\/shell\.js$/.test(p));
 const appFiles = (bundles) => bundles.filter((p) => !p.startsWith("/@tessera/shell/")).sort();
 
@@ -61,7 +49,7 @@ describe("a shell release without app releases", () => {
     const oldShell = shellOf(before.bundles);
     assert.ok(oldShell, `the page loaded a shell: ${before.bundles}`);
     await before.page.click('.menu-item[data-item="pho-bo"] button.add');
-    await cartWhen("rhea", (c) => c.version === 1);
+    await cartWhen(server.url, "rhea", (c) => c.version === 1);
     await before.context.close();
     const appsBefore = published().apps;
 
@@ -81,7 +69,7 @@ describe("a shell release without app releases", () => {
     );
     // The menu came through host.query; the add goes through host.command and the outbox.
     await after.page.click('.menu-item[data-item="pho-bo"] button.add');
-    const cart = await cartWhen("rhea", (c) => c.version === 2);
+    const cart = await cartWhen(server.url, "rhea", (c) => c.version === 2);
     assert.equal(cart.lines.find((l) => l.itemId === "pho-bo")?.quantity, 2);
     await after.page.locator(".tessera-nav .badge", { hasText: "2" }).waitFor({ timeout: 15_000 });
     assert.deepEqual(after.errors, []);

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readyLine } from "../lib/ready.mjs";
-import { BIN, cleanup, contextAs, deploy, freePort, launch, newStore, publish, serve } from "./harness.mjs";
+import { BIN, cartWhen, cleanup, contextAs, deploy, freePort, launch, newStore, publish, serve } from "./harness.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const NAME = "@acme/quick-cart";
@@ -68,18 +68,6 @@ after(async () => {
   cleanup();
   if (team) rmSync(team, { recursive: true, force: true });
 });
-
-/** The BFF's cart of `subject` once `check(cart)` holds. */
-async function cartWhen(subject, check) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const r = await fetch(server.url + "/api/cart", { headers: { authorization: `Bearer dev:${subject}:customer` } });
-    const cart = await r.json();
-    if (check(cart)) return cart;
-    assert.ok(Date.now() < deadline, `the cart of ${subject} never got there: ${JSON.stringify(cart)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function putItem(subject, quantity, version) {
   return fetch(server.url + "/api/cart/items/pho-bo", {
@@ -169,7 +157,7 @@ describe("a team's app built outside the workspace", () => {
     // A command through the shell's outbox reaches the BFF.
     await line.locator("button.more").click();
     await line.locator(".quantity", { hasText: "2" }).waitFor({ timeout: 10_000 });
-    const cart = await cartWhen(subject, (c) => c.lines.some((l) => l.itemId === "pho-bo" && l.quantity === 2));
+    const cart = await cartWhen(server.url, subject, (c) => c.lines.some((l) => l.itemId === "pho-bo" && l.quantity === 2));
 
     // A change made elsewhere arrives as a live event, and the app reads the cart again.
     const changed = await putItem(subject, 5, cart.version);

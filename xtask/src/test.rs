@@ -129,7 +129,7 @@ pub fn package_fixtures() -> Result<()> {
 /// shell is republished without it.
 fn package_next_shell(out: &std::path::Path) -> Result<()> {
     let root = crate::root();
-    let files = root.join("target/tessera-build/shell");
+    let files = build::build_dir("shell");
     if !files.join("sw").is_dir() {
         bail!(
             "{} holds no built shell: run `cargo xtask build shell` first",
