@@ -2,7 +2,7 @@
 //! change. The app runs inside a real site (local or deployed, whose server allows overrides
 //! from this origin) against its real BFF, and nothing else is rebuilt.
 
-use crate::build::{build_app, target_dir};
+use crate::build::{build_app, target_dir, Finish};
 use crate::toolchain::Toolchain;
 use anyhow::{Context, Result};
 use axum::body::Body;
@@ -27,7 +27,7 @@ struct Served {
 
 /// Builds the app in `app_dir` and reads what was built.
 fn build(app_dir: &Path, out: &Path, tools: &Toolchain) -> Result<Served> {
-    let packaged = build_app(app_dir, out, tools)?;
+    let packaged = build_app(app_dir, out, tools, Finish::Quick)?;
     let mfe = packaged.join("mfe.json");
     let label = mfe.display().to_string();
     let text = std::fs::read_to_string(&mfe).with_context(|| format!("reading {label}"))?;

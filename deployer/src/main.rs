@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tessera_contract::cohort::CohortRule;
 use tessera_contract::manifest::AllowedOrigins;
+use tessera_deployer::build::Finish;
 use tessera_deployer::publish::{self, PublishOptions};
 use tessera_deployer::registry;
 use tessera_deployer::s3::S3Options;
@@ -92,7 +93,8 @@ enum Command {
         #[arg(long, default_value = "dist")]
         out: PathBuf,
     },
-    /// Serve one app's build for a local override, rebuilding when its sources change; prints
+    /// Serve one app's build for a local override (without wasm-opt and minifying: seconds
+    /// sooner, larger than published), rebuilding when its sources change; prints
     /// the override (and with --site the link that sets it). The site's server must allow
     /// overrides from this origin (`--override-origin`).
     Dev {
@@ -290,7 +292,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
         }
         Command::Build { dir, out } => {
             let tools = Toolchain::install_for_teams()?;
-            let built = tessera_deployer::build::build_app(&dir, &out, &tools)?;
+            let built = tessera_deployer::build::build_app(&dir, &out, &tools, Finish::Release)?;
             println!("built {}", built.display());
         }
         Command::Dev { dir, addr, site } => {

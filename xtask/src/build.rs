@@ -7,7 +7,7 @@ use crate::apps::{self, App};
 use crate::tools;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use tessera_deployer::build::compile;
+use tessera_deployer::build::{compile, Finish};
 
 pub fn dist() -> PathBuf {
     crate::root().join("dist")
@@ -57,11 +57,17 @@ fn build_shell() -> Result<Built> {
     let root = crate::root();
     let tools = tools::toolchain();
     let files = build_dir("shell");
-    compile(&root.join("shell"), "shell", &files, &tools)?;
+    compile(
+        &root.join("shell"),
+        "shell",
+        &files,
+        &tools,
+        Finish::Release,
+    )?;
     // The worker ships inside the shell's bundle: one worker per shell release.
     for (folder, (crate_dir, name)) in [("sw", SERVICE_WORKER), ("auth", SIGN_IN)] {
         let built = build_dir(name);
-        compile(&root.join(crate_dir), name, &built, &tools)?;
+        compile(&root.join(crate_dir), name, &built, &tools, Finish::Release)?;
         let dir = files.join(folder);
         std::fs::create_dir_all(&dir)?;
         for file in [format!("{name}.js"), format!("{name}_bg.wasm")] {
@@ -92,7 +98,8 @@ pub fn package_shell(files: &Path, template: &Path, out: &Path) -> Result<PathBu
 
 /// Builds and packages one app into `out` (`dist/` for the ones that are published).
 pub fn build_app(app: &App, out: &Path) -> Result<Built> {
-    let dir = tessera_deployer::build::build_app(&app.dir, out, &tools::toolchain())?;
+    let dir =
+        tessera_deployer::build::build_app(&app.dir, out, &tools::toolchain(), Finish::Release)?;
     report(&app.crate_name, &dir);
     Ok(Built {
         label: app.crate_name.clone(),
