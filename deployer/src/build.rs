@@ -116,7 +116,24 @@ pub fn compile(
     tools: &Toolchain,
     finish: Finish,
 ) -> Result<()> {
-    let info = crate_info(crate_dir)?;
+    compile_crate(
+        crate_dir,
+        &crate_info(crate_dir)?,
+        out_name,
+        out,
+        tools,
+        finish,
+    )
+}
+
+fn compile_crate(
+    crate_dir: &Path,
+    info: &CrateInfo,
+    out_name: &str,
+    out: &Path,
+    tools: &Toolchain,
+    finish: Finish,
+) -> Result<()> {
     let mut build = cargo();
     build
         .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
@@ -197,8 +214,9 @@ pub fn build_app(
 ) -> Result<PathBuf> {
     let mfe = app_dir.join("mfe.json");
     let name = module_name(&mfe)?;
-    let files = target_dir(app_dir)?.join("tessera-build").join(&name);
-    compile(app_dir, &name, &files, tools, finish)?;
+    let info = crate_info(app_dir)?;
+    let files = info.target_dir.join("tessera-build").join(&name);
+    compile_crate(app_dir, &info, &name, &files, tools, finish)?;
     crate::package_app(&files, &mfe, out_root)
         .with_context(|| format!("packaging {}", app_dir.display()))
 }

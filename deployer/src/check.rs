@@ -3,8 +3,7 @@
 //! shows in the shell later: the entry module's lifecycle exports, an app carrying the client
 //! runtime, a bundle over its size budget (a warning, not a refusal).
 
-use crate::package::SHELL_NAME;
-use crate::publish::file_problems;
+use crate::publish::{app_problems, file_problems};
 use anyhow::{Context, Result};
 use flate2::{write::GzEncoder, Compression};
 use std::io::Write;
@@ -76,14 +75,7 @@ pub fn check_app(dir: &Path, budget_bytes: u64) -> Result<Checked> {
         }
     };
     // Origins are the site's to allow; the bundle's own files are what is checked here.
-    checked.problems = m.validate_built(&label, &AllowedOrigins::default());
-    if m.name == SHELL_NAME {
-        checked.problems.push(ManifestError::new(
-            &label,
-            "name",
-            format!("{SHELL_NAME:?} is the shell's name"),
-        ));
-    }
+    checked.problems = app_problems(&m, &label, &AllowedOrigins::default());
     let Some(version) = m.version.clone() else {
         return Ok(checked);
     };
@@ -214,7 +206,8 @@ fn check_entry(m: &MfeManifest, bundle: &Path, label: &str, checked: &mut Checke
     }
 }
 
-fn gzip_len(bytes: &[u8]) -> Result<u64> {
+/// The size of `bytes` after gzip -9, as budgets count it.
+pub fn gzip_len(bytes: &[u8]) -> Result<u64> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::best());
     enc.write_all(bytes)?;
     Ok(enc.finish()?.len() as u64)

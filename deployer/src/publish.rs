@@ -163,14 +163,7 @@ fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
     let build = if mfe.is_file() {
         let label = mfe.display().to_string();
         let m = manifest::parse(&label, &read(&mfe)?).map_err(|e| rejected(&[e]))?;
-        let mut errs = m.validate_built(&label, &opts.allowed_origins);
-        if m.name == SHELL_NAME {
-            errs.push(ManifestError::new(
-                &label,
-                "name",
-                format!("{SHELL_NAME:?} is the shell's name"),
-            ));
-        }
+        let errs = app_problems(&m, &label, &opts.allowed_origins);
         if !errs.is_empty() {
             return Err(rejected(&errs));
         }
@@ -229,6 +222,20 @@ fn read_build(dir: &Path, opts: &PublishOptions) -> Result<Build> {
     };
     check_files(dir, &build)?;
     Ok(build)
+}
+
+/// What is wrong with a built app's manifest (`label` names its file): the contract's rules for
+/// a built `mfe.json`, and the shell's name, which no app may take.
+pub fn app_problems(m: &MfeManifest, label: &str, origins: &AllowedOrigins) -> Vec<ManifestError> {
+    let mut errs = m.validate_built(label, origins);
+    if m.name == SHELL_NAME {
+        errs.push(ManifestError::new(
+            label,
+            "name",
+            format!("{SHELL_NAME:?} is the shell's name"),
+        ));
+    }
+    errs
 }
 
 /// Every file the manifest lists is in the bundle with the integrity it claims, and nothing else is.

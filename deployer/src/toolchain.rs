@@ -4,7 +4,7 @@
 //! terser. `cargo xtask` installs them for the workspace; `tessera-deploy build` installs them
 //! once per machine for a team's own repository.
 
-use crate::process::{cargo, run};
+use crate::process::{cargo, output, run};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,13 +58,8 @@ pub fn cargo_bin(name: &str) -> PathBuf {
 
 /// Installs the wasm-bindgen CLI of [`WASM_BINDGEN_VERSION`] unless it is there.
 pub fn wasm_bindgen_cli() -> Result<()> {
-    let have = Command::new(cargo_bin("wasm-bindgen"))
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if have.as_deref() == Some(&format!("wasm-bindgen {WASM_BINDGEN_VERSION}")) {
+    let have = output(Command::new(cargo_bin("wasm-bindgen")).arg("--version"));
+    if have.as_deref().map(str::trim) == Some(&format!("wasm-bindgen {WASM_BINDGEN_VERSION}")) {
         return Ok(());
     }
     // `--locked` fails here: one of the CLI's locked dependencies is not on the registry.

@@ -9,16 +9,8 @@ use crate::dev::server_bins_in;
 use crate::run::run;
 use crate::tools;
 use anyhow::{Context, Result};
-use flate2::{write::GzEncoder, Compression};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-
-fn gzip_len(bytes: &[u8]) -> Result<usize> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
-    enc.write_all(bytes)?;
-    Ok(enc.finish()?.len())
-}
 
 /// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip.
 fn sizes(built: &[build::Built]) -> Result<()> {
@@ -30,7 +22,7 @@ fn sizes(built: &[build::Built]) -> Result<()> {
         let (mut wasm, mut wasm_gz, mut js, mut js_gz) = (0, 0, 0, 0);
         for file in files(&b.dir)? {
             let bytes = std::fs::read(&file)?;
-            let gz = gzip_len(&bytes)?;
+            let gz = tessera_deployer::check::gzip_len(&bytes)? as usize;
             match file.extension().and_then(|e| e.to_str()) {
                 Some("wasm") => (wasm, wasm_gz) = (wasm + bytes.len(), wasm_gz + gz),
                 Some("js") => (js, js_gz) = (js + bytes.len(), js_gz + gz),
