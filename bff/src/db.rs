@@ -1,9 +1,13 @@
 //! One code path for SQLite and PostgreSQL: sqlx's `Any` driver with SQL both accept (`$1`
 //! placeholders, `ON CONFLICT`, integers for booleans, text for timestamps and JSON).
 
+use crate::problem::ApiError;
+use crate::sql::Sql;
+use crate::writer::Writer;
 use anyhow::{bail, Context, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +33,13 @@ pub struct Db {
     pub backend: Backend,
     /// Queries.
     reader: AnyPool,
-    /// Commands. On SQLite this is a single connection: SQLite admits one writer at a time, and
-    /// queueing writers here is fair and fast where racing for the file lock would fail with
-    /// `SQLITE_BUSY` or spin in the busy handler. On PostgreSQL it is the same pool as `reader`.
+    /// Commands on PostgreSQL (the same pool as `reader`); on SQLite a single connection for
+    /// migrations and tests only, since commands go to `sqlite_writer`.
     writer: AnyPool,
+    /// SQLite's one writer for commands (see [`crate::writer`]): SQLite admits one writer at a
+    /// time, and queueing writes there is fair and fast where racing for the file lock would
+    /// fail with `SQLITE_BUSY` or spin in the busy handler.
+    sqlite_writer: Option<Writer>,
     /// The newest event seq this process has committed: live updates wake on it at once instead
     /// of polling the log.
     committed: Arc<watch::Sender<i64>>,
@@ -71,7 +78,8 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(url)
             .with_context(|| format!("parsing database URL {url:?}"))?;
-        let db = match backend {
+        let mut sqlite_file = None;
+        let mut db = match backend {
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections)
@@ -83,11 +91,12 @@ impl Db {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    sqlite_writer: None,
                     committed: Arc::new(watch::Sender::new(0)),
                 }
             }
             Backend::Sqlite => {
-                create_sqlite_parent(url)?;
+                sqlite_file = Some(sqlite_path(url)?);
                 let pool = |max: u32| {
                     AnyPoolOptions::new()
                         .max_connections(max)
@@ -117,11 +126,16 @@ impl Db {
                     backend,
                     reader,
                     writer,
+                    sqlite_writer: None,
                     committed: Arc::new(watch::Sender::new(0)),
                 }
             }
         };
         db.migrate().await.context("applying migrations")?;
+        if let Some(path) = sqlite_file {
+            // After the migrations, so the schema is there when it opens the file.
+            db.sqlite_writer = Some(Writer::start(&path, db.committed.clone())?);
+        }
         Ok(db)
     }
 
@@ -129,9 +143,29 @@ impl Db {
         &self.reader
     }
 
-    /// A transaction for a command.
+    /// A transaction outside the command path, for tests that seed data. Commands and every
+    /// other write of the server go through [`Db::write`].
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         self.writer.begin().await
+    }
+
+    /// Runs `write` in a transaction of its own (PostgreSQL) or of its group (SQLite's writer
+    /// thread); an `Err` undoes it. Its answer comes once it is committed, and the newest event
+    /// seq it appended is announced to live updates then.
+    pub async fn write<W: Write>(&self, write: W) -> Result<W::Output, ApiError> {
+        if let Some(writer) = &self.sqlite_writer {
+            // The thread's connection is synchronous, so the future is ready when polled.
+            return writer
+                .write(move |conn| futures_executor::block_on(write.run(conn, Backend::Sqlite)))
+                .await;
+        }
+        let mut tx = self.writer.begin().await?;
+        let (value, seq) = write.run(&mut *tx, self.backend).await?;
+        tx.commit().await.context("committing a write")?;
+        if let Some(seq) = seq {
+            self.announce_commit(seq);
+        }
+        Ok(value)
     }
 
     /// Call after committing a transaction that appended event `seq`.
@@ -189,13 +223,18 @@ impl Db {
     }
 }
 
-fn create_sqlite_parent(url: &str) -> Result<()> {
+/// The file a `sqlite:` URL names, its folder created. An in-memory database is refused: each
+/// of the server's connections would get a database of its own.
+fn sqlite_path(url: &str) -> Result<String> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        bail!(
+            "database URL {url:?} names an in-memory SQLite database; the BFF keeps several \
+             connections to one database, so give it a file: sqlite://PATH?mode=rwc"
+        );
     }
     if let Some(parent) = std::path::Path::new(path)
         .parent()
@@ -204,7 +243,19 @@ fn create_sqlite_parent(url: &str) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    Ok(())
+    Ok(path.to_owned())
+}
+
+/// Writes run by [`Db::write`]: commands and the kitchen's steps, written once for both
+/// databases.
+pub trait Write: Send + 'static {
+    type Output: Send + 'static;
+    /// The writes, in `conn`'s transaction: the answer, and the newest event seq appended.
+    fn run<C: Sql>(
+        self,
+        conn: &mut C,
+        backend: Backend,
+    ) -> impl Future<Output = Result<(Self::Output, Option<i64>), ApiError>> + Send;
 }
 
 /// The URL without its password, for error messages.

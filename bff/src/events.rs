@@ -3,9 +3,10 @@
 
 use crate::db::{Backend, Db};
 use crate::problem::ApiError;
+use crate::sql::{query, Sql};
 use crate::time::now_rfc3339;
 use anyhow::Context;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use tessera_contract::sync::DomainEvent;
 
 pub struct NewEvent {
@@ -27,7 +28,7 @@ const APPEND_LOCK: i64 = 0x7e55_e7a0;
 /// transaction-scoped advisory lock from the insert to the commit makes commit order equal seq
 /// order. SQLite's single writer gives that for free.
 pub async fn append(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut impl Sql,
     backend: Backend,
     event: NewEvent,
 ) -> Result<DomainEvent, ApiError> {
@@ -47,7 +48,7 @@ pub async fn append(
              SELECT $1, $2, $3, $4, $5, $6, $7 FROM append_lock RETURNING seq"
         }
     };
-    let mut query = sqlx::query(sql)
+    let mut query = query(sql)
         .bind(&id)
         .bind(event.kind)
         .bind(&timestamp)
@@ -59,7 +60,7 @@ pub async fn append(
         query = query.bind(APPEND_LOCK);
     }
     let seq: i64 = query
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await
         .context("appending an event")?
         .try_get("seq")?;

@@ -6,17 +6,24 @@
 //!
 //! Only accepted commands are recorded: a rejected one (412, 409, …) changed nothing, so the
 //! client may fix its request and retry under the same key.
+//!
+//! A recorded key replays its response; otherwise the command's effect, its key
+//! and its event commit together ([`crate::commands`]).
+//!
+//! A concurrent first use of the same key cannot apply twice: both requests change the same
+//! entity, and every write is conditional (on the version read, or `ON CONFLICT DO NOTHING`),
+//! so the later one finds its precondition broken once the earlier commits (PostgreSQL makes it
+//! wait for that; SQLite's single writer runs them one after the other). Any rejection, and a
+//! key taken at record time, therefore looks the key up again and replays when it is there.
 
-use crate::db::Db;
-use crate::events::{self, NewEvent};
+use crate::events::NewEvent;
 use crate::problem::ApiError;
+use crate::sql::{query, Sql};
 use crate::time::now_rfc3339;
 use anyhow::Context;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Executor, Row, Transaction};
-use std::future::Future;
 use tessera_contract::sync::FieldError;
 
 /// One command request, as far as idempotency is concerned.
@@ -87,14 +94,7 @@ impl Outcome {
     }
 }
 
-/// What a fresh command did, still uncommitted: its transaction, its answer and its event.
-pub struct Effect {
-    pub tx: Transaction<'static, Any>,
-    pub outcome: Outcome,
-    pub event: NewEvent,
-}
-
-/// What a command's core did inside a transaction that a batch shares with other commands.
+/// What a command's core did inside a transaction it may share with other commands.
 pub enum Applied {
     /// Accepted: the key is recorded with this answer and the event appended.
     Accepted { outcome: Outcome, event: NewEvent },
@@ -103,51 +103,14 @@ pub enum Applied {
     Refused { error: ApiError, event: NewEvent },
 }
 
-/// Runs `command` exactly once. A recorded key replays its response. Otherwise `effect` runs in
-/// a fresh transaction, and the key, the effect and the event commit together.
-///
-/// A concurrent first use of the same key cannot apply twice: both requests change the same
-/// entity, and every write is conditional (on the version read, or `ON CONFLICT DO NOTHING`),
-/// so the later one finds its precondition broken once the earlier commits (PostgreSQL makes it
-/// wait for that; SQLite's single writer runs them one after the other). Any rejection, and a
-/// key taken at record time, therefore looks the key up again and replays when it is there.
-pub async fn run<F, Fut>(db: &Db, command: &Command, effect: F) -> Result<Response, ApiError>
-where
-    F: FnOnce(Transaction<'static, Any>) -> Fut,
-    Fut: Future<Output = Result<Effect, ApiError>>,
-{
-    // Replays are cheap: no transaction, no writer.
-    if let Some(response) = recorded(db, command).await? {
-        return Ok(response);
-    }
-    let tx = db.begin().await?;
-    let Effect {
-        mut tx,
-        outcome,
-        event,
-    } = match effect(tx).await {
-        Ok(effect) => effect,
-        Err(err) => return replay_or(db, command, err).await,
-    };
-    if !record(&mut *tx, command, &outcome).await? {
-        drop(tx);
-        return replay_or(db, command, key_in_use()).await;
-    }
-    // Last, so PostgreSQL's append lock covers only the insert and the commit.
-    let event = events::append(&mut tx, db.backend, event).await?;
-    tx.commit().await.context("committing a command")?;
-    db.announce_commit(event.seq);
-    Ok(outcome.into_response(false))
-}
-
 /// Stores `command`'s key with its answer, in the transaction of its effect. False when the key
 /// is already taken (by a concurrent request that committed first): nothing was stored.
-pub async fn record<'e>(
-    conn: impl Executor<'e, Database = Any>,
+pub async fn record(
+    conn: &mut impl Sql,
     command: &Command,
     outcome: &Outcome,
 ) -> Result<bool, ApiError> {
-    let inserted = sqlx::query(
+    let inserted = query(
         "INSERT INTO idempotency (subject, key, fingerprint, status, body, etag, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
@@ -172,32 +135,13 @@ pub fn key_in_use() -> ApiError {
         .with_error(FieldError::header("Idempotency-Key", "in use"))
 }
 
-/// The recorded response for `command` if there is one, else `err`: what a command rejected
-/// before its transaction answers, since a rejection may be a replay seeing its own effect.
-pub async fn replay_or(db: &Db, command: &Command, err: ApiError) -> Result<Response, ApiError> {
-    match recorded(db, command).await? {
-        Some(response) => Ok(response),
-        None => Err(err),
-    }
-}
-
-/// The recorded response for `command`, if its key was used (a 422 if by another request).
-pub async fn recorded(db: &Db, command: &Command) -> Result<Option<Response>, ApiError> {
-    Ok(lookup(db.reader(), command)
-        .await?
-        .map(|outcome| outcome.into_response(true)))
-}
-
 /// The recorded answer for `command`, if its key was used (a 422 if by another request), read
-/// through `conn`: a batch looks keys up in its own transaction, so it sees the keys its earlier
-/// commands recorded.
-pub async fn lookup<'e>(
-    conn: impl Executor<'e, Database = Any>,
-    command: &Command,
-) -> Result<Option<Outcome>, ApiError> {
+/// through `conn`: commands look keys up in their own transaction, so they see the keys that
+/// earlier commands of it recorded.
+pub async fn lookup(conn: &mut impl Sql, command: &Command) -> Result<Option<Outcome>, ApiError> {
     // The caller's own key; else a row from before keys were per caller (subject ''), which
     // counts only when it is this very request (its fingerprint covers the caller).
-    let row = sqlx::query(
+    let row = query(
         "SELECT fingerprint, status, body, etag FROM idempotency \
          WHERE key = $1 AND (subject = $2 OR (subject = '' AND fingerprint = $3)) \
          ORDER BY subject DESC LIMIT 1",

@@ -6,13 +6,14 @@
 //! up whatever is due; two BFFs on one database cannot double-step an order because each step
 //! is conditional on the version it read.
 
+use crate::db::{Backend, Write};
 use crate::events::{self, NewEvent};
 use crate::problem::ApiError;
 use crate::routes::orders::load_order;
+use crate::sql::{query, Sql};
 use crate::time::{now_ms, now_rfc3339};
 use crate::AppState;
 use anyhow::Context;
-use sqlx::Row;
 use std::time::Duration;
 use tessera_contract::sync::{event_types, OrderStatus};
 use tokio::task::JoinHandle;
@@ -40,24 +41,58 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
 
 /// Moves every order whose step is due one state on; returns how many moved.
 pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
-    let due = sqlx::query("SELECT id, owner, status, version FROM orders WHERE next_step_at IS NOT NULL AND next_step_at <= $1 ORDER BY next_step_at LIMIT 100")
+    let due = query("SELECT id, owner, status, version FROM orders WHERE next_step_at IS NOT NULL AND next_step_at <= $1 ORDER BY next_step_at LIMIT 100")
         .bind(now_ms())
-        .fetch_all(state.db.reader())
+        .fetch_all(&mut state.db.reader())
         .await
         .context("finding due orders")?;
     let mut moved = 0;
     for row in due {
-        let id: String = row.try_get("id")?;
-        let owner: String = row.try_get("owner")?;
-        let status: String = row.try_get("status")?;
-        let version: i64 = row.try_get("version")?;
+        let step = Step {
+            id: row.try_get("id")?,
+            owner: row.try_get("owner")?,
+            status: row.try_get("status")?,
+            version: row.try_get("version")?,
+            kitchen_step_ms: state.kitchen_step_ms,
+        };
+        if state.db.write(step).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// One order one state on, if it is still at the version read.
+struct Step {
+    id: String,
+    owner: String,
+    status: String,
+    version: i64,
+    kitchen_step_ms: u64,
+}
+
+impl Write for Step {
+    /// Whether it moved.
+    type Output = bool;
+
+    async fn run<C: Sql>(
+        self,
+        conn: &mut C,
+        backend: Backend,
+    ) -> Result<(bool, Option<i64>), ApiError> {
+        let Step {
+            id,
+            owner,
+            status,
+            version,
+            kitchen_step_ms,
+        } = self;
         let Some(next) = OrderStatus::parse(&status).and_then(OrderStatus::next) else {
-            continue;
+            return Ok((false, None));
         };
         let next_step_at =
-            (next != OrderStatus::Delivered).then(|| now_ms() + state.kitchen_step_ms as i64);
-        let mut tx = state.db.begin().await?;
-        let written = sqlx::query(
+            (next != OrderStatus::Delivered).then(|| now_ms() + kitchen_step_ms as i64);
+        let written = query(
             "UPDATE orders SET status = $1, version = version + 1, last_modified = $2, last_modified_by = $3, next_step_at = $4 \
              WHERE owner = $5 AND id = $6 AND version = $7",
         )
@@ -68,19 +103,19 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
         .bind(&owner)
         .bind(&id)
         .bind(version)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .context("advancing an order")?
         .rows_affected();
         if written == 0 {
-            continue; // someone else moved it; the next poll sees the new state
+            return Ok((false, None)); // someone else moved it; the next poll sees the new state
         }
-        let order = load_order(&mut *tx, &owner, &id)
+        let order = load_order(&mut *conn, &owner, &id)
             .await?
             .context("order vanished inside its own transaction")?;
         let event = events::append(
-            &mut tx,
-            state.db.backend,
+            conn,
+            backend,
             NewEvent {
                 kind: event_types::ORDER_STATUS_CHANGED,
                 partition_key: format!("order:{id}"),
@@ -90,9 +125,6 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
             },
         )
         .await?;
-        tx.commit().await.context("committing an order step")?;
-        state.db.announce_commit(event.seq);
-        moved += 1;
+        Ok((true, Some(event.seq)))
     }
-    Ok(moved)
 }

@@ -6,6 +6,7 @@
 //! [`live::spawn`];
 //! or [`serve`] for all of it on its own listener.
 
+mod commands;
 pub mod config;
 pub mod db;
 pub mod events;
@@ -18,7 +19,9 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod server;
+pub mod sql;
 pub mod time;
+pub mod writer;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;

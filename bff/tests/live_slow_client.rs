@@ -39,7 +39,7 @@ async fn a_client_that_stops_reading_is_cut_with_its_cursor_and_memory_stays_bou
     let mut newest = 0;
     for i in 0..EVENTS {
         newest = events::append(
-            &mut tx,
+            &mut *tx,
             s.state.db.backend,
             NewEvent {
                 kind: "test.filler",

@@ -2,14 +2,13 @@
 //! own `Idempotency-Key` and preconditions and gets the answer it would get alone; one that is
 //! refused undoes only itself (a savepoint per command), so a batch may partly succeed.
 //!
-//! The commands run through the same steps as the single-command routes (`cart::PutItem`,
-//! `cart::PlaceOrder`, `restaurants::PutItem`), all inside the batch's transaction, so a later
-//! command sees what an earlier one did: its `If-Match` is checked against the version the
-//! earlier one produced, and a key an earlier one recorded replays.
+//! The commands run through the same steps as the single-command routes ([`commands::run`]),
+//! all inside the batch's transaction, so a later command sees what an earlier one did: its
+//! `If-Match` is checked against the version the earlier one produced, and a key an earlier
+//! one recorded replays.
 
-use crate::events::{self, NewEvent};
+use crate::commands::{self, Answer, Prepared};
 use crate::http::{command_headers, parse_value, CommandHeaders, JsonBody};
-use crate::idempotency::{self, Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::{cart, restaurants};
@@ -19,7 +18,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyConnection, Executor};
 use tessera_contract::sync::{FieldError, Problem};
 
 /// The most commands one batch may carry.
@@ -77,22 +75,22 @@ pub struct BatchResult {
 }
 
 impl BatchResult {
-    fn outcome(outcome: Outcome, replayed: bool) -> Result<BatchResult, ApiError> {
-        Ok(BatchResult {
-            status: outcome.status.as_u16(),
-            body: serde_json::from_str(&outcome.body).context("a recorded answer is not JSON")?,
-            replayed,
-            etag: outcome.etag,
+    fn new(answer: Answer) -> Result<BatchResult, ApiError> {
+        Ok(match answer {
+            Answer::Done { outcome, replayed } => BatchResult {
+                status: outcome.status.as_u16(),
+                body: serde_json::from_str(&outcome.body)
+                    .context("a recorded answer is not JSON")?,
+                replayed,
+                etag: outcome.etag,
+            },
+            Answer::Refused(error) => BatchResult {
+                status: error.status.as_u16(),
+                body: error.to_problem_json(),
+                replayed: false,
+                etag: error.etag(),
+            },
         })
-    }
-
-    fn problem(error: &ApiError) -> BatchResult {
-        BatchResult {
-            status: error.status.as_u16(),
-            body: error.to_problem_json(),
-            replayed: false,
-            etag: error.etag(),
-        }
     }
 }
 
@@ -123,39 +121,12 @@ pub async fn post(
             ),
         )]));
     }
-    let prepared: Vec<Result<Prepared, ApiError>> = commands
+    let prepared = commands.into_iter().map(|c| prepare(&caller, c)).collect();
+    let results = commands::run(&state, prepared)
+        .await?
         .into_iter()
-        .map(|c| Prepared::new(&caller, c))
-        .collect();
-    let mut results = Vec::with_capacity(prepared.len());
-    if prepared.iter().any(Result::is_ok) {
-        let mut tx = state.db.begin().await?;
-        let mut applied = Vec::new();
-        for command in prepared {
-            results.push(match command {
-                Ok(command) => {
-                    run_one(&mut tx, command, state.kitchen_step_ms, &mut applied).await?
-                }
-                Err(error) => BatchResult::problem(&error),
-            });
-        }
-        // Last, so PostgreSQL's append lock covers only these inserts and the commit.
-        let mut newest = None;
-        for event in applied {
-            newest = Some(events::append(&mut tx, state.db.backend, event).await?.seq);
-        }
-        tx.commit().await.context("committing a batch")?;
-        if let Some(seq) = newest {
-            state.db.announce_commit(seq);
-        }
-    } else {
-        results.extend(
-            prepared
-                .into_iter()
-                .filter_map(Result::err)
-                .map(|e| BatchResult::problem(&e)),
-        );
-    }
+        .map(BatchResult::new)
+        .collect::<Result<_, _>>()?;
     let mut response = axum::Json(BatchResponse { results }).into_response();
     response
         .headers_mut()
@@ -163,137 +134,35 @@ pub async fn post(
     Ok(response)
 }
 
-/// Runs one command in the batch's transaction under a savepoint: kept when it is accepted
-/// (its key recorded, its event queued), undone when it is refused.
-async fn run_one(
-    conn: &mut AnyConnection,
-    command: Prepared,
-    kitchen_step_ms: u64,
-    applied: &mut Vec<NewEvent>,
-) -> Result<BatchResult, ApiError> {
-    let key = command.command().clone();
-    conn.execute("SAVEPOINT tessera_command")
-        .await
-        .context("starting a batch command")?;
-    // The key first, in this transaction: an earlier command of this batch may have recorded it.
-    let result = match idempotency::lookup(&mut *conn, &key).await {
-        Ok(Some(outcome)) => {
-            release(conn).await?;
-            return BatchResult::outcome(outcome, true);
-        }
-        Ok(None) => command.apply(conn, kitchen_step_ms).await,
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(Applied::Accepted { outcome, event }) => {
-            if idempotency::record(&mut *conn, &key, &outcome).await? {
-                release(conn).await?;
-                applied.push(event);
-                BatchResult::outcome(outcome, false)
-            } else {
-                undo(conn).await?;
-                replay_or(conn, &key, idempotency::key_in_use()).await
-            }
-        }
-        Ok(Applied::Refused { error, event }) => {
-            release(conn).await?;
-            applied.push(event);
-            Ok(BatchResult::problem(&error))
-        }
-        Err(error) => {
-            undo(conn).await?;
-            replay_or(conn, &key, error).await
-        }
-    }
-}
-
-async fn release(conn: &mut AnyConnection) -> Result<(), ApiError> {
-    conn.execute("RELEASE SAVEPOINT tessera_command")
-        .await
-        .context("keeping a batch command")?;
-    Ok(())
-}
-
-/// Undoes everything the command did (and, on PostgreSQL, clears a failed statement's abort).
-async fn undo(conn: &mut AnyConnection) -> Result<(), ApiError> {
-    conn.execute("ROLLBACK TO SAVEPOINT tessera_command")
-        .await
-        .context("undoing a batch command")?;
-    release(conn).await
-}
-
-/// A refused command's answer, unless its key was recorded meanwhile (a concurrent request
-/// with it committed first): then that request's answer, as a replay.
-async fn replay_or(
-    conn: &mut AnyConnection,
-    key: &Command,
-    error: ApiError,
-) -> Result<BatchResult, ApiError> {
-    match idempotency::lookup(&mut *conn, key).await {
-        Ok(Some(outcome)) => BatchResult::outcome(outcome, true),
-        Ok(None) => Ok(BatchResult::problem(&error)),
-        Err(lookup_error) => Ok(BatchResult::problem(&lookup_error)),
-    }
-}
-
-/// A command routed and checked as far as it can be without the database.
-enum Prepared {
-    CartItem(cart::PutItem),
-    Checkout(cart::PlaceOrder),
-    MenuItem(restaurants::PutItem),
-}
-
-impl Prepared {
-    /// What the route's handler checks before touching the database, in the same order:
-    /// route, headers, body, the command's own rules.
-    fn new(caller: &Caller, command: BatchCommand) -> Result<Prepared, ApiError> {
-        let route = route(&command.method, &command.path)?;
-        let headers = headers(&command)?;
-        let body = serde_json::Value::Object(command.body.unwrap_or_default());
-        Ok(match route {
-            Route::CartItem(item_id) => Prepared::CartItem(cart::PutItem::prepare(
+/// What the route's handler checks before touching the database, in the same order: route,
+/// headers, body, the command's own rules.
+fn prepare(caller: &Caller, command: BatchCommand) -> Result<Prepared, ApiError> {
+    let route = route(&command.method, &command.path)?;
+    let headers = headers(&command)?;
+    let body = serde_json::Value::Object(command.body.unwrap_or_default());
+    Ok(match route {
+        Route::CartItem(item_id) => Prepared::CartItem(cart::PutItem::prepare(
+            caller,
+            item_id,
+            headers,
+            parse_value(body)?,
+        )?),
+        Route::Checkout(order_id) => Prepared::Checkout(cart::PlaceOrder::prepare(
+            caller,
+            order_id,
+            headers,
+            parse_value(body)?,
+        )?),
+        Route::MenuItem(restaurant_id, item_id) => {
+            Prepared::MenuItem(restaurants::PutItem::prepare(
                 caller,
+                restaurant_id,
                 item_id,
                 headers,
                 parse_value(body)?,
-            )?),
-            Route::Checkout(order_id) => Prepared::Checkout(cart::PlaceOrder::prepare(
-                caller,
-                order_id,
-                headers,
-                parse_value(body)?,
-            )?),
-            Route::MenuItem(restaurant_id, item_id) => {
-                Prepared::MenuItem(restaurants::PutItem::prepare(
-                    caller,
-                    restaurant_id,
-                    item_id,
-                    headers,
-                    parse_value(body)?,
-                )?)
-            }
-        })
-    }
-
-    fn command(&self) -> &Command {
-        match self {
-            Prepared::CartItem(c) => &c.command,
-            Prepared::Checkout(c) => &c.command,
-            Prepared::MenuItem(c) => &c.command,
+            )?)
         }
-    }
-
-    async fn apply(
-        self,
-        conn: &mut AnyConnection,
-        kitchen_step_ms: u64,
-    ) -> Result<Applied, ApiError> {
-        match self {
-            Prepared::CartItem(c) => c.apply(conn).await,
-            Prepared::Checkout(c) => c.apply(conn, kitchen_step_ms).await,
-            Prepared::MenuItem(c) => c.apply(conn).await,
-        }
-    }
+    })
 }
 
 enum Route {

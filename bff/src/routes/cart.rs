@@ -1,15 +1,17 @@
 //! `/api/cart`: each caller's own cart. The owner is always the caller, so there is no way to
 //! name, read or write someone else's cart.
 
+use crate::commands::{self, Prepared};
 use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
     CommandHeaders, JsonBody,
 };
-use crate::idempotency::{self, Applied, Command, Effect, Outcome};
+use crate::idempotency::{Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::restaurants::{load_menu_item, meta_from_row};
+use crate::sql::{query, Sql};
 use crate::time::{now_ms, now_rfc3339};
 use crate::AppState;
 use anyhow::Context;
@@ -17,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
-use sqlx::{Any, AnyConnection, Executor, Row};
 use tessera_contract::sync::{
     entity_etag, event_types, total_cents, Cart, CartLine, Checkout, EntityMeta, FieldError,
     MenuItem, Order, OrderStatus, Problem, PutCartItem, CURRENCY, MAX_QUANTITY,
@@ -35,7 +36,7 @@ pub async fn get(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let cart = load_cart(state.db.reader(), &caller.subject).await?;
+    let cart = load_cart(&mut state.db.reader(), &caller.subject).await?;
     let etag = entity_etag(cart.meta.version);
     Ok(conditional_json(
         &headers,
@@ -64,32 +65,7 @@ pub async fn put_item(
     body: JsonBody<PutCartItem>,
 ) -> Result<Response, ApiError> {
     let put = PutItem::prepare(&caller, item_id, headers, body)?;
-    let command = put.command.clone();
-    // Read outside the transaction, so SQLite's single writer is not held for it: the
-    // conditional version bump proves it still current.
-    // One pooled connection for both reads, given back before anything else takes one.
-    let found = {
-        let mut conn = state.db.reader().acquire().await?;
-        match put.menu_item(&mut conn).await {
-            Ok(item) => Ok((item, put.check(&mut conn).await)),
-            Err(err) => Err(err),
-        }
-    };
-    // A replay of an applied command answers what it answered, even if the item has left the
-    // menu since: an outbox told 404 would mark a command it already applied as refused.
-    let (item, checked) = match found {
-        Ok(found) => found,
-        Err(err) => return idempotency::replay_or(&state.db, &command, err).await,
-    };
-    let before = match checked {
-        Ok(before) => before,
-        Err(err) => return idempotency::replay_or(&state.db, &command, err).await,
-    };
-    idempotency::run(&state.db, &command, |mut tx| async move {
-        let (outcome, event) = put.write(&mut tx, item, before).await?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+    commands::run_one(&state, Prepared::CartItem(put)).await
 }
 
 /// `PUT /api/cart/items/{itemId}`, checked and ready to run: alone (the handler above) or in
@@ -136,7 +112,7 @@ impl PutItem {
     }
 
     /// The menu item the line is for: 404 if it is on no menu, 409 if it cannot be ordered now.
-    async fn menu_item(&self, conn: &mut AnyConnection) -> Result<MenuItem, ApiError> {
+    async fn menu_item(&self, conn: &mut impl Sql) -> Result<MenuItem, ApiError> {
         let item_id = &self.item_id;
         let item = load_menu_item(&mut *conn, item_id)
             .await?
@@ -155,7 +131,7 @@ impl PutItem {
     }
 
     /// The cart as it is, if the command's preconditions hold for it.
-    async fn check(&self, conn: &mut AnyConnection) -> Result<Cart, ApiError> {
+    async fn check(&self, conn: &mut impl Sql) -> Result<Cart, ApiError> {
         let before = load_cart(&mut *conn, &self.owner).await?;
         let exists = before.meta.version > 0;
         check_preconditions(&self.headers, exists.then_some(before.meta.version), || {
@@ -167,7 +143,7 @@ impl PutItem {
     /// The change itself, conditional on the cart still being `before`.
     async fn write(
         self,
-        conn: &mut AnyConnection,
+        conn: &mut impl Sql,
         item: MenuItem,
         before: Cart,
     ) -> Result<(Outcome, NewEvent), ApiError> {
@@ -181,14 +157,14 @@ impl PutItem {
         let exists = before.meta.version > 0;
         let meta = bump_cart(&mut *conn, owner, before.meta.version).await?;
         if quantity == 0 {
-            sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+            query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
                 .bind(owner)
                 .bind(&item_id)
                 .execute(&mut *conn)
                 .await
                 .context("removing a cart line")?;
         } else {
-            sqlx::query(
+            query(
                 "INSERT INTO cart_lines (owner, item_id, restaurant_id, name, unit_price_cents, quantity, position) \
                  VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE owner = $1)) \
                  ON CONFLICT (owner, item_id) DO UPDATE SET quantity = excluded.quantity, name = excluded.name, \
@@ -238,7 +214,7 @@ impl PutItem {
     }
 
     /// All of it inside `conn` (a batch's transaction).
-    pub async fn apply(self, conn: &mut AnyConnection) -> Result<Applied, ApiError> {
+    pub async fn apply(self, conn: &mut impl Sql) -> Result<Applied, ApiError> {
         let item = self.menu_item(conn).await?;
         let before = self.check(conn).await?;
         let (outcome, event) = self.write(conn, item, before).await?;
@@ -269,33 +245,7 @@ pub async fn checkout(
     body: JsonBody<Checkout>,
 ) -> Result<Response, ApiError> {
     let checkout = PlaceOrder::prepare(&caller, order_id, headers, body)?;
-    let command = checkout.command.clone();
-    // Read outside the transaction; the conditional version bump proves it still current.
-    // One pooled connection for these reads, given back before anything else takes one.
-    let mut conn = state.db.reader().acquire().await?;
-    let cart = match checkout.check(&mut conn).await {
-        Ok(cart) => cart,
-        Err(err) => {
-            drop(conn);
-            return idempotency::replay_or(&state.db, &command, err).await;
-        }
-    };
-    // Prices and availability as the menu says now, not as when the lines were added.
-    let changes = line_changes(&mut conn, &cart.lines).await?;
-    drop(conn);
-    if !changes.is_empty() {
-        // A retry of a checkout that went through replays it; it never touches the new cart.
-        if let Some(response) = idempotency::recorded(&state.db, &command).await? {
-            return Ok(response);
-        }
-        return Err(refresh_cart(&state, &checkout.owner, cart, &changes).await?);
-    }
-    let step_ms = state.kitchen_step_ms;
-    idempotency::run(&state.db, &command, |mut tx| async move {
-        let (outcome, event) = checkout.write(&mut tx, cart, step_ms).await?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+    commands::run_one(&state, Prepared::Checkout(checkout)).await
 }
 
 /// `PUT /api/cart/checkout/{orderId}`, checked and ready to run: alone (the handler above) or
@@ -339,7 +289,7 @@ impl PlaceOrder {
     }
 
     /// The cart to order, if it is at the version sent (when one was) and not empty.
-    async fn check(&self, conn: &mut AnyConnection) -> Result<Cart, ApiError> {
+    async fn check(&self, conn: &mut impl Sql) -> Result<Cart, ApiError> {
         let cart = load_cart(&mut *conn, &self.owner).await?;
         if self
             .headers
@@ -358,7 +308,7 @@ impl PlaceOrder {
     /// The order, conditional on the cart still being `cart` and its prices still the menu's.
     async fn write(
         self,
-        conn: &mut AnyConnection,
+        conn: &mut impl Sql,
         cart: Cart,
         kitchen_step_ms: u64,
     ) -> Result<(Outcome, NewEvent), ApiError> {
@@ -377,7 +327,7 @@ impl PlaceOrder {
         let placed_ms = now_ms();
         // ON CONFLICT: a concurrent checkout with this id waits here for the other to commit,
         // instead of failing on the primary key.
-        let created = sqlx::query(
+        let created = query(
             "INSERT INTO orders (id, owner, status, lines, total_cents, placed_at, placed_ms, next_step_at, version, last_modified, last_modified_by, deleted) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $6, $2, 0) ON CONFLICT DO NOTHING",
         )
@@ -401,7 +351,7 @@ impl PlaceOrder {
             );
         }
         let meta = bump_cart(&mut *conn, owner, cart.meta.version).await?;
-        sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
+        query("DELETE FROM cart_lines WHERE owner = $1")
             .bind(owner)
             .execute(&mut *conn)
             .await
@@ -450,7 +400,7 @@ impl PlaceOrder {
     /// and refuse the checkout, keeping the refresh and its event, as alone.
     pub async fn apply(
         self,
-        conn: &mut AnyConnection,
+        conn: &mut impl Sql,
         kitchen_step_ms: u64,
     ) -> Result<Applied, ApiError> {
         let cart = self.check(conn).await?;
@@ -506,7 +456,7 @@ pub struct CartChangedProblem {
 
 /// The lines whose price or availability differ from the menu now.
 async fn line_changes(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     lines: &[CartLine],
 ) -> Result<Vec<CartLineChange>, ApiError> {
     let mut changes = Vec::new();
@@ -580,28 +530,10 @@ fn cart_changed(changes: Vec<CartLineChange>, current: Option<&Cart>) -> ApiErro
 /// Brings the cart's lines up to the menu (new prices; unavailable items removed) with a
 /// version bump and its `cart.updated` event, and answers the `cart-changed` problem that
 /// carries the cart as it is now. The checkout's idempotency key is not recorded (nothing
-/// was ordered), so the client may check out again under the same key.
-async fn refresh_cart(
-    state: &AppState,
-    owner: &str,
-    cart: Cart,
-    changes: &[CartLineChange],
-) -> Result<ApiError, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let (problem, event) = refresh(&mut tx, owner, cart, changes).await?;
-    let Some(event) = event else {
-        return Ok(problem);
-    };
-    let event = crate::events::append(&mut tx, state.db.backend, event).await?;
-    tx.commit().await.context("committing a refreshed cart")?;
-    state.db.announce_commit(event.seq);
-    Ok(problem)
-}
-
-/// [`refresh_cart`]'s writes in `conn`: the problem to answer, and the event to append with
-/// them (none when the cart moved on meanwhile: the problem is then a 412 and nothing changed).
+/// was ordered), so the client may check out again under the same key. No event when the
+/// cart moved on meanwhile: the problem is then a 412 and nothing changed.
 async fn refresh(
-    conn: &mut AnyConnection,
+    conn: &mut impl Sql,
     owner: &str,
     cart: Cart,
     changes: &[CartLineChange],
@@ -614,7 +546,7 @@ async fn refresh(
     for change in changes {
         match change.new_price_cents.filter(|_| change.available) {
             Some(price) => {
-                sqlx::query(
+                query(
                     "UPDATE cart_lines SET unit_price_cents = $1, name = $2 WHERE owner = $3 AND item_id = $4",
                 )
                 .bind(price)
@@ -630,7 +562,7 @@ async fn refresh(
                 }
             }
             None => {
-                sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
+                query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
                     .bind(owner)
                     .bind(&change.item_id)
                     .execute(&mut *conn)
@@ -679,20 +611,16 @@ fn updated_cart(
     Ok((cart, event))
 }
 
-async fn bump_cart(
-    tx: &mut AnyConnection,
-    owner: &str,
-    expected: i64,
-) -> Result<EntityMeta, ApiError> {
+async fn bump_cart(tx: &mut impl Sql, owner: &str, expected: i64) -> Result<EntityMeta, ApiError> {
     let now = now_rfc3339();
     let written = if expected == 0 {
-        sqlx::query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
+        query("INSERT INTO carts (owner, version, last_modified, last_modified_by, deleted) VALUES ($1, 1, $2, $1, 0) ON CONFLICT DO NOTHING")
             .bind(owner)
             .bind(&now)
             .execute(&mut *tx)
             .await
     } else {
-        sqlx::query("UPDATE carts SET version = version + 1, last_modified = $1, last_modified_by = $2 WHERE owner = $2 AND version = $3")
+        query("UPDATE carts SET version = version + 1, last_modified = $1, last_modified_by = $2 WHERE owner = $2 AND version = $3")
             .bind(&now)
             .bind(owner)
             .bind(expected)
@@ -717,17 +645,14 @@ async fn bump_cart(
 
 /// The cart of `owner`, or an empty version-0 cart if it was never written. One statement, so
 /// the version and the lines come from the same snapshot.
-pub(crate) async fn load_cart<'e>(
-    db: impl Executor<'e, Database = Any>,
-    owner: &str,
-) -> Result<Cart, ApiError> {
-    let rows = sqlx::query(
+pub(crate) async fn load_cart(conn: &mut impl Sql, owner: &str) -> Result<Cart, ApiError> {
+    let rows = query(
         "SELECT c.version, c.last_modified, c.last_modified_by, c.deleted, \
                 l.item_id, l.restaurant_id, l.name, l.unit_price_cents, l.quantity \
          FROM carts c LEFT JOIN cart_lines l ON l.owner = c.owner WHERE c.owner = $1 ORDER BY l.position, l.item_id",
     )
     .bind(owner)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await
     .context("reading a cart")?;
     let meta = match rows.first() {

@@ -5,13 +5,12 @@ use crate::http::{check_id, conditional_json, Audience, PageParams};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::restaurants::meta_from_row;
+use crate::sql::{query, Row, Sql};
 use crate::AppState;
 use anyhow::Context;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
 use tessera_contract::sync::{
     entity_etag, FieldError, Order, OrderStatus, Page, Problem, CURRENCY,
 };
@@ -44,7 +43,7 @@ pub async fn list(
                 ))
             })?,
     };
-    let rows = sqlx::query(&format!(
+    let rows = query(format!(
         "SELECT {COLUMNS} FROM orders WHERE owner = $1 AND (placed_ms < $2 OR (placed_ms = $2 AND id < $3)) \
          ORDER BY placed_ms DESC, id DESC LIMIT $4"
     ))
@@ -52,7 +51,7 @@ pub async fn list(
     .bind(before_ms)
     .bind(&before_id)
     .bind(i64::from(page.limit) + 1)
-    .fetch_all(state.db.reader())
+    .fetch_all(&mut state.db.reader())
     .await
     .context("listing orders")?;
     let more = rows.len() > page.limit as usize;
@@ -89,7 +88,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_id("id", &id)?;
-    let order = load_order(state.db.reader(), &caller.subject, &id)
+    let order = load_order(&mut state.db.reader(), &caller.subject, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("you have no order {id:?}")))?;
     Ok(conditional_json(
@@ -101,23 +100,23 @@ pub async fn get(
 }
 
 /// `owner`'s order `id` (order ids are a namespace per owner).
-pub(crate) async fn load_order<'e>(
-    db: impl Executor<'e, Database = Any>,
+pub(crate) async fn load_order(
+    conn: &mut impl Sql,
     owner: &str,
     id: &str,
 ) -> Result<Option<Order>, ApiError> {
-    let row = sqlx::query(&format!(
+    let row = query(format!(
         "SELECT {COLUMNS} FROM orders WHERE owner = $1 AND id = $2"
     ))
     .bind(owner)
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await
     .context("reading an order")?;
     row.as_ref().map(order_from_row).transpose()
 }
 
-fn order_from_row(row: &AnyRow) -> Result<Order, ApiError> {
+fn order_from_row(row: &Row) -> Result<Order, ApiError> {
     let status: String = row.try_get("status")?;
     let lines: String = row.try_get("lines")?;
     Ok(Order {

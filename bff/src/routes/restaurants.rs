@@ -1,21 +1,21 @@
 //! `/api/restaurants`: the catalogue, readable by anyone, and the admins' menu command.
 
+use crate::commands::{self, Prepared};
 use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, check_text, conditional_json, Audience,
     CommandHeaders, JsonBody, PageParams,
 };
-use crate::idempotency::{self, Applied, Command, Effect, Outcome};
+use crate::idempotency::{Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
+use crate::sql::{query, Row, Sql};
 use crate::time::now_rfc3339;
 use crate::AppState;
 use anyhow::Context;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
 use tessera_contract::sync::{
     entity_etag, event_types, EntityMeta, FieldError, MenuItem, Page, Problem, PutMenuItem,
     Restaurant, RestaurantDetail, CURRENCY,
@@ -35,13 +35,13 @@ pub async fn list(
     page: PageParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT id, name, cuisine, version, last_modified, last_modified_by, deleted FROM restaurants \
          WHERE deleted = 0 AND id > $1 ORDER BY id LIMIT $2",
     )
     .bind(page.cursor.as_deref().unwrap_or_default())
     .bind(i64::from(page.limit) + 1)
-    .fetch_all(state.db.reader())
+    .fetch_all(&mut state.db.reader())
     .await
     .context("listing restaurants")?;
     let mut items = rows
@@ -73,15 +73,15 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_id("id", &id)?;
-    let restaurant = load_restaurant(state.db.reader(), &id)
+    let restaurant = load_restaurant(&mut state.db.reader(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no restaurant {id:?}")))?;
-    let menu = sqlx::query(
+    let menu = query(
         "SELECT id, restaurant_id, name, price_cents, available, version, last_modified, last_modified_by, deleted \
          FROM menu_items WHERE restaurant_id = $1 AND deleted = 0 ORDER BY position, id",
     )
     .bind(&id)
-    .fetch_all(state.db.reader())
+    .fetch_all(&mut state.db.reader())
     .await
     .context("reading a menu")?
     .iter()
@@ -114,13 +114,7 @@ pub async fn put_menu_item(
     body: JsonBody<PutMenuItem>,
 ) -> Result<Response, ApiError> {
     let put = PutItem::prepare(&caller, restaurant_id, item_id, headers, body)?;
-    let command = put.command.clone();
-    // Menu edits are rare: everything, reads included, happens in the transaction.
-    idempotency::run(&state.db, &command, |mut tx| async move {
-        let (outcome, event) = put.write(&mut tx).await?;
-        Ok(Effect { tx, outcome, event })
-    })
-    .await
+    commands::run_one(&state, Prepared::MenuItem(put)).await
 }
 
 /// `PUT /api/restaurants/{id}/menu/{itemId}`, checked and ready to run: alone (the handler
@@ -183,7 +177,7 @@ impl PutItem {
     }
 
     /// The whole command in `conn`, a transaction: reads, preconditions, the conditional write.
-    async fn write(self, conn: &mut AnyConnection) -> Result<(Outcome, NewEvent), ApiError> {
+    async fn write(self, conn: &mut impl Sql) -> Result<(Outcome, NewEvent), ApiError> {
         let PutItem {
             restaurant_id,
             item_id,
@@ -224,7 +218,7 @@ impl PutItem {
 
         let now = now_rfc3339();
         let written = match &current {
-            Some(item) => sqlx::query(
+            Some(item) => query(
                 "UPDATE menu_items SET name = $1, price_cents = $2, available = $3, version = version + 1, \
                  last_modified = $4, last_modified_by = $5 WHERE id = $6 AND version = $7",
             )
@@ -238,7 +232,7 @@ impl PutItem {
             .execute(&mut *conn)
             .await
             .context("updating a menu item")?,
-            None => sqlx::query(
+            None => query(
                 "INSERT INTO menu_items (id, restaurant_id, position, name, price_cents, available, version, last_modified, last_modified_by, deleted) \
                  VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM menu_items WHERE restaurant_id = $2), $3, $4, $5, 1, $6, $7, 0) \
                  ON CONFLICT DO NOTHING",
@@ -280,13 +274,13 @@ impl PutItem {
     }
 
     /// All of it inside `conn` (a batch's transaction).
-    pub async fn apply(self, conn: &mut AnyConnection) -> Result<Applied, ApiError> {
+    pub async fn apply(self, conn: &mut impl Sql) -> Result<Applied, ApiError> {
         let (outcome, event) = self.write(conn).await?;
         Ok(Applied::Accepted { outcome, event })
     }
 }
 
-pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
+pub(crate) fn meta_from_row(row: &Row) -> Result<EntityMeta, ApiError> {
     Ok(EntityMeta {
         version: row.try_get("version")?,
         last_modified: row.try_get("last_modified")?,
@@ -295,7 +289,7 @@ pub(crate) fn meta_from_row(row: &AnyRow) -> Result<EntityMeta, ApiError> {
     })
 }
 
-fn restaurant_from_row(row: &AnyRow) -> Result<Restaurant, ApiError> {
+fn restaurant_from_row(row: &Row) -> Result<Restaurant, ApiError> {
     Ok(Restaurant {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -305,7 +299,7 @@ fn restaurant_from_row(row: &AnyRow) -> Result<Restaurant, ApiError> {
     })
 }
 
-fn menu_item_from_row(row: &AnyRow) -> Result<MenuItem, ApiError> {
+fn menu_item_from_row(row: &Row) -> Result<MenuItem, ApiError> {
     Ok(MenuItem {
         id: row.try_get("id")?,
         restaurant_id: row.try_get("restaurant_id")?,
@@ -316,29 +310,26 @@ fn menu_item_from_row(row: &AnyRow) -> Result<MenuItem, ApiError> {
     })
 }
 
-async fn load_restaurant<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-) -> Result<Option<Restaurant>, ApiError> {
-    let row = sqlx::query("SELECT id, name, cuisine, version, last_modified, last_modified_by, deleted FROM restaurants WHERE id = $1 AND deleted = 0")
+async fn load_restaurant(conn: &mut impl Sql, id: &str) -> Result<Option<Restaurant>, ApiError> {
+    let row = query("SELECT id, name, cuisine, version, last_modified, last_modified_by, deleted FROM restaurants WHERE id = $1 AND deleted = 0")
         .bind(id)
-        .fetch_optional(db)
+        .fetch_optional(conn)
         .await
         .context("reading a restaurant")?;
     row.as_ref().map(restaurant_from_row).transpose()
 }
 
 /// The menu item `id`, wherever it is listed; the cart uses this to price its lines.
-pub(crate) async fn load_menu_item<'e>(
-    db: impl Executor<'e, Database = Any>,
+pub(crate) async fn load_menu_item(
+    conn: &mut impl Sql,
     id: &str,
 ) -> Result<Option<MenuItem>, ApiError> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT id, restaurant_id, name, price_cents, available, version, last_modified, last_modified_by, deleted \
          FROM menu_items WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await
     .context("reading a menu item")?;
     row.as_ref().map(menu_item_from_row).transpose()

@@ -1,0 +1,197 @@
+//! Running commands: a single command's route and `POST /api/batch` both hand theirs here, and
+//! they run through the same steps in one write ([`Db::write`]): each command under a savepoint,
+//! its `Idempotency-Key` looked up first (a recorded one replays) and recorded with its answer,
+//! its event appended last. A refused command undoes only itself.
+
+use crate::db::{Backend, Write};
+use crate::events::{self, NewEvent};
+use crate::idempotency::{self, Applied, Command, Outcome};
+use crate::problem::ApiError;
+use crate::routes::{cart, restaurants};
+use crate::sql::{query, Sql};
+use crate::AppState;
+use anyhow::Context;
+use axum::response::Response;
+
+/// A command routed and checked as far as it can be without the database.
+pub enum Prepared {
+    CartItem(cart::PutItem),
+    Checkout(cart::PlaceOrder),
+    MenuItem(restaurants::PutItem),
+}
+
+impl Prepared {
+    fn command(&self) -> &Command {
+        match self {
+            Prepared::CartItem(c) => &c.command,
+            Prepared::Checkout(c) => &c.command,
+            Prepared::MenuItem(c) => &c.command,
+        }
+    }
+
+    async fn apply<C: Sql>(self, conn: &mut C, kitchen_step_ms: u64) -> Result<Applied, ApiError> {
+        match self {
+            Prepared::CartItem(c) => c.apply(conn).await,
+            Prepared::Checkout(c) => c.apply(conn, kitchen_step_ms).await,
+            Prepared::MenuItem(c) => c.apply(conn).await,
+        }
+    }
+}
+
+/// What one command answers.
+pub enum Answer {
+    /// Its outcome: fresh, or the recorded one of an earlier use of its key (`replayed`).
+    Done { outcome: Outcome, replayed: bool },
+    /// Refused: nothing of it stays, except a checkout's refreshed cart.
+    Refused(ApiError),
+}
+
+impl Answer {
+    pub fn into_response(self) -> Result<Response, ApiError> {
+        match self {
+            Answer::Done { outcome, replayed } => Ok(outcome.into_response(replayed)),
+            Answer::Refused(error) => Err(error),
+        }
+    }
+}
+
+/// Runs one command, as its route's handler answers it.
+pub async fn run_one(state: &AppState, command: Prepared) -> Result<Response, ApiError> {
+    let mut answers = run(state, vec![Ok(command)]).await?;
+    answers
+        .pop()
+        .context("a command got no answer")?
+        .into_response()
+}
+
+/// Runs `commands` in order in one write; one answer each. Those already refused (`Err`) are
+/// answered as they are.
+pub async fn run(
+    state: &AppState,
+    commands: Vec<Result<Prepared, ApiError>>,
+) -> Result<Vec<Answer>, ApiError> {
+    if commands.iter().all(Result::is_err) {
+        return Ok(commands
+            .into_iter()
+            .filter_map(Result::err)
+            .map(Answer::Refused)
+            .collect());
+    }
+    state
+        .db
+        .write(Commands {
+            commands,
+            kitchen_step_ms: state.kitchen_step_ms,
+        })
+        .await
+}
+
+struct Commands {
+    commands: Vec<Result<Prepared, ApiError>>,
+    kitchen_step_ms: u64,
+}
+
+impl Write for Commands {
+    type Output = Vec<Answer>;
+
+    async fn run<C: Sql>(
+        self,
+        conn: &mut C,
+        backend: Backend,
+    ) -> Result<(Vec<Answer>, Option<i64>), ApiError> {
+        let mut answers = Vec::with_capacity(self.commands.len());
+        let mut applied = Vec::new();
+        for command in self.commands {
+            answers.push(match command {
+                Ok(command) => one(conn, command, self.kitchen_step_ms, &mut applied).await?,
+                Err(error) => Answer::Refused(error),
+            });
+        }
+        // Last, so PostgreSQL's append lock covers only these inserts and the commit.
+        let mut newest = None;
+        for event in applied {
+            newest = Some(events::append(conn, backend, event).await?.seq);
+        }
+        Ok((answers, newest))
+    }
+}
+
+/// Runs one command under a savepoint: kept when it is accepted (its key recorded, its event
+/// queued), undone when it is refused.
+async fn one<C: Sql>(
+    conn: &mut C,
+    command: Prepared,
+    kitchen_step_ms: u64,
+    applied: &mut Vec<NewEvent>,
+) -> Result<Answer, ApiError> {
+    let key = command.command().clone();
+    savepoint(conn, "SAVEPOINT tessera_command").await?;
+    // The key first, in this transaction: an earlier command of the same write may have
+    // recorded it.
+    let result = match idempotency::lookup(&mut *conn, &key).await {
+        Ok(Some(outcome)) => {
+            savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
+            return Ok(Answer::Done {
+                outcome,
+                replayed: true,
+            });
+        }
+        Ok(None) => command.apply(conn, kitchen_step_ms).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(Applied::Accepted { outcome, event }) => {
+            if idempotency::record(&mut *conn, &key, &outcome).await? {
+                savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
+                applied.push(event);
+                Ok(Answer::Done {
+                    outcome,
+                    replayed: false,
+                })
+            } else {
+                undo(conn).await?;
+                replay_or(conn, &key, idempotency::key_in_use()).await
+            }
+        }
+        Ok(Applied::Refused { error, event }) => {
+            savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
+            applied.push(event);
+            Ok(Answer::Refused(error))
+        }
+        Err(error) => {
+            undo(conn).await?;
+            replay_or(conn, &key, error).await
+        }
+    }
+}
+
+async fn savepoint<C: Sql>(conn: &mut C, sql: &'static str) -> Result<(), ApiError> {
+    query(sql)
+        .execute(conn)
+        .await
+        .with_context(|| format!("{sql} around a command"))?;
+    Ok(())
+}
+
+/// Undoes everything the command did (and, on PostgreSQL, clears a failed statement's abort).
+async fn undo<C: Sql>(conn: &mut C) -> Result<(), ApiError> {
+    savepoint(conn, "ROLLBACK TO SAVEPOINT tessera_command").await?;
+    savepoint(conn, "RELEASE SAVEPOINT tessera_command").await
+}
+
+/// A refused command's answer, unless its key was recorded meanwhile (a concurrent request
+/// with it committed first): then that request's answer, as a replay.
+async fn replay_or<C: Sql>(
+    conn: &mut C,
+    key: &Command,
+    error: ApiError,
+) -> Result<Answer, ApiError> {
+    Ok(match idempotency::lookup(conn, key).await {
+        Ok(Some(outcome)) => Answer::Done {
+            outcome,
+            replayed: true,
+        },
+        Ok(None) => Answer::Refused(error),
+        Err(lookup_error) => Answer::Refused(lookup_error),
+    })
+}
