@@ -49,10 +49,24 @@ impl Writer {
         )
         .with_context(|| format!("setting up SQLite database {path}"))?;
         conn.set_prepared_statement_cache_capacity(128);
+        // Checkpoints copy the log into the database and sync the file, which takes this
+        // machine milliseconds: not on the writer, whose commits would wait for it.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .with_context(|| format!("setting up SQLite database {path}"))?;
+        let checkpoints = rusqlite::Connection::open(path)
+            .with_context(|| format!("opening SQLite database {path} for checkpoints"))?;
+        let (alive, gone) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("tessera-sqlite-checkpoints".into())
+            .spawn(move || checkpoint(&checkpoints, &gone))
+            .context("starting the SQLite checkpoint thread")?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tessera-sqlite-writer".into())
-            .spawn(move || run(Lite(conn), queue, &committed))
+            .spawn(move || {
+                let _alive = alive;
+                run(Lite(conn), queue, &committed)
+            })
             .context("starting the SQLite writer thread")?;
         Ok(Writer { jobs })
     }
@@ -139,6 +153,141 @@ fn run(mut conn: Lite, queue: mpsc::Receiver<Job>, committed: &watch::Sender<i64
     }
 }
 
+/// How often the log is copied into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] while the writer
+/// lives. Passive: it never blocks the writer or a reader, and takes what they have finished.
+fn checkpoint(conn: &rusqlite::Connection, writer_gone: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!(
+                "tessera-bff: a SQLite checkpoint failed (the next one tries again): {error}"
+            );
+        }
+    }
+}
+
 fn exec(conn: &mut Lite, sql: &str) -> Result<(), sqlx::Error> {
     conn.0.execute_batch(sql).map_err(lite_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::query;
+    use std::sync::Arc;
+
+    fn start() -> (tempfile::TempDir, Writer, watch::Receiver<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db").display().to_string();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY)")
+            .unwrap();
+        let committed = Arc::new(watch::Sender::new(0));
+        let seen = committed.subscribe();
+        (dir, Writer::start(&path, committed).unwrap(), seen)
+    }
+
+    fn insert(conn: &mut Lite, id: &str) {
+        futures_executor::block_on(
+            query("INSERT INTO t (id) VALUES ($1)")
+                .bind(id)
+                .execute(conn),
+        )
+        .unwrap();
+    }
+
+    fn ids(conn: &mut Lite) -> Vec<String> {
+        futures_executor::block_on(query("SELECT id FROM t ORDER BY id").fetch_all(conn))
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("id").unwrap())
+            .collect()
+    }
+
+    /// Holds the writer in a write until `release` is sent, so what is sent meanwhile forms
+    /// one group.
+    async fn hold(writer: &Writer) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let w = writer.clone();
+        let holder = tokio::spawn(async move {
+            w.write(move |_| {
+                started.send(()).unwrap();
+                held.recv().unwrap();
+                Ok(((), None))
+            })
+            .await
+            .unwrap()
+        });
+        running.await.unwrap();
+        (release, holder)
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_or_panics_undoes_only_itself_in_its_group() {
+        let (_dir, writer, mut seen) = start();
+        let (release, holder) = hold(&writer).await;
+        let send = |id: &'static str, how: u8| {
+            let w = writer.clone();
+            tokio::spawn(async move {
+                w.write(move |conn| {
+                    insert(conn, id);
+                    match how {
+                        0 => Ok((id, Some(id.len() as i64))),
+                        1 => Err(ApiError::conflict("refused")),
+                        _ => panic!("a bug in a write"),
+                    }
+                })
+                .await
+            })
+        };
+        let (a, b, c, d) = (send("a", 0), send("b", 1), send("c", 2), send("dd", 0));
+        // Wait until all four are queued behind the held write.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        assert_eq!(a.await.unwrap().unwrap(), "a");
+        assert_eq!(b.await.unwrap().unwrap_err().status.as_u16(), 409);
+        assert_eq!(c.await.unwrap().unwrap_err().status.as_u16(), 500);
+        assert_eq!(d.await.unwrap().unwrap(), "dd");
+        // The newest seq of the group is announced once it committed.
+        seen.changed().await.unwrap();
+        assert_eq!(*seen.borrow(), 2);
+        let kept = writer.write(|conn| Ok((ids(conn), None))).await.unwrap();
+        assert_eq!(kept, ["a", "dd"]);
+    }
+
+    #[tokio::test]
+    async fn when_the_commit_fails_every_write_of_the_group_is_told_and_none_is_kept() {
+        let (_dir, writer, _) = start();
+        let (release, holder) = hold(&writer).await;
+        let w = writer.clone();
+        let fine = tokio::spawn(async move {
+            w.write(|conn| {
+                insert(conn, "a");
+                Ok(((), None))
+            })
+            .await
+        });
+        // A write that ends the transaction under the writer's feet: its savepoint release
+        // and the commit after it fail.
+        let w = writer.clone();
+        let breaks = tokio::spawn(async move {
+            w.write(|conn| {
+                conn.0.execute_batch("ROLLBACK").unwrap();
+                Ok(((), None))
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        assert!(fine.await.unwrap().is_err(), "told of the failed commit");
+        assert!(breaks.await.unwrap().is_err());
+        let kept = writer.write(|conn| Ok((ids(conn), None))).await.unwrap();
+        assert!(kept.is_empty(), "{kept:?}");
+    }
 }
