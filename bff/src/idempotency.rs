@@ -8,7 +8,7 @@
 //! client may fix its request and retry under the same key.
 //!
 //! A recorded key replays its response; otherwise the command's effect, its key
-//! and its event commit together ([`crate::commands`]).
+//! and its event commit together ([`crate::routes::commands`]).
 //!
 //! A concurrent first use of the same key cannot apply twice: both requests change the same
 //! entity, and every write is conditional (on the version read, or `ON CONFLICT DO NOTHING`),

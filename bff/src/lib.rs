@@ -6,7 +6,6 @@
 //! [`live::spawn`];
 //! or [`serve`] for all of it on its own listener.
 
-mod commands;
 pub mod config;
 pub mod db;
 pub mod events;

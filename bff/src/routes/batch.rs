@@ -7,10 +7,10 @@
 //! `If-Match` is checked against the version the earlier one produced, and a key an earlier
 //! one recorded replays.
 
-use crate::commands::{self, Answer, Prepared};
 use crate::http::{command_headers, parse_value, CommandHeaders, JsonBody};
 use crate::identity::Caller;
 use crate::problem::ApiError;
+use crate::routes::commands::{self, Answer, Prepared};
 use crate::routes::{cart, restaurants};
 use crate::AppState;
 use anyhow::Context;

@@ -1,7 +1,6 @@
 //! `/api/cart`: each caller's own cart. The owner is always the caller, so there is no way to
 //! name, read or write someone else's cart.
 
-use crate::commands::{self, Prepared};
 use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, conditional_json, Audience,
@@ -10,6 +9,7 @@ use crate::http::{
 use crate::idempotency::{Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
+use crate::routes::commands::{self, Prepared};
 use crate::routes::restaurants::{load_menu_item, meta_from_row};
 use crate::sql::{query, Sql};
 use crate::time::{now_ms, now_rfc3339};

@@ -1,7 +1,9 @@
-//! One module per micro-app base path, plus the event log.
+//! One module per micro-app base path, plus the event log, and the command runner that the
+//! command routes and the batch share.
 
 pub mod batch;
 pub mod cart;
+pub(crate) mod commands;
 pub mod events;
 pub mod live;
 pub mod offline;

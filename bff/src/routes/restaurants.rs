@@ -1,6 +1,5 @@
 //! `/api/restaurants`: the catalogue, readable by anyone, and the admins' menu command.
 
-use crate::commands::{self, Prepared};
 use crate::events::NewEvent;
 use crate::http::{
     check_id, check_last_modified_by, check_preconditions, check_text, conditional_json, Audience,
@@ -9,6 +8,7 @@ use crate::http::{
 use crate::idempotency::{Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
+use crate::routes::commands::{self, Prepared};
 use crate::sql::{query, Row, Sql};
 use crate::time::now_rfc3339;
 use crate::AppState;
