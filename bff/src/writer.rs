@@ -49,24 +49,10 @@ impl Writer {
         )
         .with_context(|| format!("setting up SQLite database {path}"))?;
         conn.set_prepared_statement_cache_capacity(128);
-        // Checkpoints copy the log into the database and sync the file, which takes this
-        // machine milliseconds: not on the writer, whose commits would wait for it.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
-            .with_context(|| format!("setting up SQLite database {path}"))?;
-        let checkpoints = rusqlite::Connection::open(path)
-            .with_context(|| format!("opening SQLite database {path} for checkpoints"))?;
-        let (alive, gone) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("tessera-sqlite-checkpoints".into())
-            .spawn(move || checkpoint(&checkpoints, &gone))
-            .context("starting the SQLite checkpoint thread")?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tessera-sqlite-writer".into())
-            .spawn(move || {
-                let _alive = alive;
-                run(Lite(conn), queue, &committed)
-            })
+            .spawn(move || run(Lite(conn), queue, &committed))
             .context("starting the SQLite writer thread")?;
         Ok(Writer { jobs })
     }
@@ -149,21 +135,6 @@ fn run(mut conn: Lite, queue: mpsc::Receiver<Job>, committed: &watch::Sender<i64
                     (done.tell)(Err(ApiError::from(copy_error(&error))));
                 }
             }
-        }
-    }
-}
-
-/// How often the log is copied into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] while the writer
-/// lives. Passive: it never blocks the writer or a reader, and takes what they have finished.
-fn checkpoint(conn: &rusqlite::Connection, writer_gone: &mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            eprintln!(
-                "tessera-bff: a SQLite checkpoint failed (the next one tries again): {error}"
-            );
         }
     }
 }
