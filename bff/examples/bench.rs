@@ -4,7 +4,8 @@
 //!     cargo run --profile server -p tessera-bff --example bench [-- --seconds 10 --clients 32 --only sqlite]
 //!
 //! Each client is one customer putting items into its own cart with If-Match and a fresh
-//! Idempotency-Key, one command at a time, as the offline outbox replays them.
+//! Idempotency-Key: first one command at a time, then in batches of `--batch` commands
+//! (`POST /api/batch`, each on the version the previous one makes), as the outbox replays them.
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
@@ -18,6 +19,7 @@ struct Args {
     clients: usize,
     only: Option<String>,
     connections: u32,
+    batch: usize,
 }
 
 fn args() -> Result<Args> {
@@ -26,6 +28,7 @@ fn args() -> Result<Args> {
         clients: 32,
         only: None,
         connections: 16,
+        batch: 25,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -35,7 +38,8 @@ fn args() -> Result<Args> {
             "--clients" => a.clients = value()?.parse()?,
             "--only" => a.only = Some(value()?),
             "--connections" => a.connections = value()?.parse()?,
-            other => bail!("unknown argument {other}; expected --seconds N, --clients N, --connections N, --only sqlite|postgres"),
+            "--batch" => a.batch = value()?.parse()?,
+            other => bail!("unknown argument {other}; expected --seconds N, --clients N, --connections N, --batch N, --only sqlite|postgres"),
         }
     }
     Ok(a)
@@ -46,8 +50,9 @@ async fn main() -> Result<()> {
     let args = args()?;
     let dir = tempfile::tempdir()?;
     println!(
-        "{} clients, {} s per database, each command a PUT /api/cart/items/{{id}} with If-Match",
-        args.clients, args.seconds
+        "{} clients, {} s per database and mode, each command a PUT /api/cart/items/{{id}} with If-Match, \
+         alone or {} to a POST /api/batch",
+        args.clients, args.seconds, args.batch
     );
     for backend in ["sqlite", "postgres"] {
         if args.only.as_deref().is_some_and(|o| o != backend) {
@@ -87,83 +92,163 @@ async fn run(backend: &str, url: &str, args: &Args) -> Result<()> {
         .timeout(Duration::from_secs(30))
         .build()?;
 
-    let warmup = Duration::from_secs(1);
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let end = measure_from + Duration::from_secs(args.seconds);
-    let items = [
-        "pho-bo",
-        "banh-mi",
-        "goi-cuon",
-        "margherita",
-        "diavola",
-        "maki-set",
-        "fries",
-    ];
-    let clients: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let (http, base) = (http.clone(), base.clone());
-            tokio::spawn(async move {
-                let token = format!("dev:bench{c}:customer");
-                let mut version = 0i64;
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                let mut n = 0usize;
-                while Instant::now() < end {
-                    let item = items[(n + c) % items.len()];
-                    n += 1;
-                    let t = Instant::now();
-                    let r = http
-                        .put(format!("{base}/api/cart/items/{item}"))
-                        .bearer_auth(&token)
-                        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                        .header("if-match", version.to_string())
-                        .header("content-type", "application/json")
-                        .body(format!(r#"{{"quantity": {}}}"#, n % 5 + 1))
-                        .send()
-                        .await;
-                    let ok = match r {
-                        Ok(r) if r.status().is_success() => {
-                            let v: serde_json::Value = r.json().await.unwrap_or_default();
-                            version = v["version"].as_i64().unwrap_or(version);
-                            true
-                        }
-                        _ => false,
-                    };
-                    if t >= measure_from && Instant::now() <= end {
-                        if ok {
-                            latencies.push(t.elapsed());
-                        } else {
-                            errors += 1;
-                        }
-                    }
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for c in clients {
-        let (l, e) = c.await?;
-        latencies.extend(l);
-        errors += e;
+    for batch in [1, args.batch] {
+        let (latencies, errors, commands) = measure(&http, &base, args, batch).await?;
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3
+        };
+        let mode = if batch == 1 {
+            "alone".to_owned()
+        } else {
+            format!("{batch}/batch")
+        };
+        println!(
+            "{backend:>8}, {mode:>8}: {:>7.0} commands/s  p50 {:>6.2} ms  p99 {:>6.2} ms per request  ({commands} commands, {errors} errors)",
+            commands as f64 / args.seconds as f64,
+            pct(0.50),
+            pct(0.99),
+        );
     }
     server.abort();
     state.db.close().await;
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    println!(
-        "{backend:>8}: {:>7.0} commands/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} commands, {errors} errors)",
-        latencies.len() as f64 / args.seconds as f64,
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        latencies.len(),
-    );
     Ok(())
+}
+
+const ITEMS: [&str; 7] = [
+    "pho-bo",
+    "banh-mi",
+    "goi-cuon",
+    "margherita",
+    "diavola",
+    "maki-set",
+    "fries",
+];
+
+/// Every client sends `batch` commands per request (1: the single-command route) for
+/// `args.seconds` after a second of warm-up: each request's latency (sorted), the failed
+/// requests, and the commands applied.
+async fn measure(
+    http: &reqwest::Client,
+    base: &str,
+    args: &Args,
+    batch: usize,
+) -> Result<(Vec<Duration>, u64, usize)> {
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let end = measure_from + Duration::from_secs(args.seconds);
+    let clients: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let (http, base) = (http.clone(), base.to_owned());
+            tokio::spawn(async move {
+                // A cart of its own per client and mode, so each mode starts at version 0.
+                let token = format!("dev:bench{c}-{batch}:customer");
+                let mut version = 0i64;
+                let (mut latencies, mut errors, mut applied) = (Vec::new(), 0u64, 0usize);
+                let mut n = 0usize;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let done = if batch == 1 {
+                        n += 1;
+                        single(&http, &base, &token, &mut version, ITEMS[(n + c) % ITEMS.len()], n)
+                            .await
+                    } else {
+                        let commands: Vec<_> = (0..batch)
+                            .map(|i| {
+                                n += 1;
+                                serde_json::json!({
+                                    "method": "PUT",
+                                    "path": format!("/api/cart/items/{}", ITEMS[(n + c) % ITEMS.len()]),
+                                    "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+                                    "ifMatch": (version + i as i64).to_string(),
+                                    "body": {"quantity": n % 5 + 1},
+                                })
+                            })
+                            .collect();
+                        several(&http, &base, &token, &mut version, commands).await
+                    };
+                    if t >= measure_from && Instant::now() <= end {
+                        match done {
+                            Some(count) => {
+                                latencies.push(t.elapsed());
+                                applied += count;
+                            }
+                            None => errors += 1,
+                        }
+                    }
+                }
+                (latencies, errors, applied)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors, mut applied) = (Vec::new(), 0, 0);
+    for c in clients {
+        let (l, e, a) = c.await?;
+        latencies.extend(l);
+        errors += e;
+        applied += a;
+    }
+    latencies.sort();
+    Ok((latencies, errors, applied))
+}
+
+/// One command alone: 1 when applied.
+async fn single(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    version: &mut i64,
+    item: &str,
+    n: usize,
+) -> Option<usize> {
+    let r = http
+        .put(format!("{base}/api/cart/items/{item}"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .header("if-match", version.to_string())
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"quantity": {}}}"#, n % 5 + 1))
+        .send()
+        .await
+        .ok()
+        .filter(|r| r.status().is_success())?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    *version = v["version"].as_i64()?;
+    Some(1)
+}
+
+/// One batch: how many of its commands applied (all, unless something is wrong).
+async fn several(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    version: &mut i64,
+    commands: Vec<serde_json::Value>,
+) -> Option<usize> {
+    let r = http
+        .post(format!("{base}/api/batch"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "commands": commands }))
+        .send()
+        .await
+        .ok()
+        .filter(|r| r.status().is_success())?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    let results = v["results"].as_array()?;
+    let applied = results
+        .iter()
+        .filter(|r| r["status"].as_u64().is_some_and(|s| s < 300))
+        .count();
+    if let Some(newest) = results
+        .iter()
+        .rev()
+        .find_map(|r| r["body"]["version"].as_i64())
+    {
+        *version = newest;
+    }
+    (applied == results.len()).then_some(applied)
 }
