@@ -42,10 +42,13 @@ impl Writer {
         let conn = rusqlite::Connection::open(path)
             .with_context(|| format!("opening SQLite database {path} for writing"))?;
         // As sqlx's connections are set up (src/db.rs), and a statement cache that holds every
-        // statement the commands use.
+        // statement the commands use. The writer checkpoints every 250 pages of log instead of
+        // SQLite's 1,000: a checkpoint (copy and sync) holds up the commits behind it, and
+        // shorter ones took the bench's p99 from 21.5 to 12-15 ms at the same throughput.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+             PRAGMA wal_autocheckpoint = 250;",
         )
         .with_context(|| format!("setting up SQLite database {path}"))?;
         conn.set_prepared_statement_cache_capacity(128);
