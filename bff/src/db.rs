@@ -1,5 +1,6 @@
-//! One code path for SQLite and PostgreSQL: sqlx's `Any` driver with SQL both accept (`$1`
-//! placeholders, `ON CONFLICT`, integers for booleans, text for timestamps and JSON).
+//! One code path for SQLite and PostgreSQL: SQL both accept (`$1` placeholders, `ON CONFLICT`,
+//! integers for booleans, text for timestamps and JSON), run through [`crate::sql`] on sqlx's
+//! `Any` driver, and on SQLite's writer thread ([`crate::writer`]) on a synchronous connection.
 
 use crate::problem::ApiError;
 use crate::sql::Sql;

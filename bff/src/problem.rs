@@ -360,50 +360,18 @@ pub async fn problemize(response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
-
-    #[derive(Debug)]
-    struct Coded(&'static str);
-
-    impl std::fmt::Display for Coded {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "error {}", self.0)
-        }
-    }
-
-    impl std::error::Error for Coded {}
-
-    impl sqlx::error::DatabaseError for Coded {
-        fn message(&self) -> &str {
-            "deadlock detected"
-        }
-        fn code(&self) -> Option<Cow<'_, str>> {
-            Some(Cow::Borrowed(self.0))
-        }
-        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-            self
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
-    }
+    use crate::sql::database_error;
 
     #[test]
     fn a_deadlock_or_busy_database_is_a_503_to_send_again_and_anything_else_a_500() {
         for code in ["40P01", "40001", "5", "517"] {
-            let err = ApiError::from(sqlx::Error::Database(Box::new(Coded(code))));
+            let err = ApiError::from(database_error(code, "deadlock detected"));
             assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE, "{code}");
             assert_eq!(err.slug, "database-busy");
             let response = err.into_response();
             assert_eq!(response.headers()[header::RETRY_AFTER], "1", "{code}");
         }
-        let unique = ApiError::from(sqlx::Error::Database(Box::new(Coded("23505"))));
+        let unique = ApiError::from(database_error("23505", "duplicate key"));
         assert_eq!(unique.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             ApiError::from(sqlx::Error::RowNotFound).status,

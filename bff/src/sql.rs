@@ -309,12 +309,10 @@ impl Row {
 /// so [`crate::problem`] tells a busy database from a broken one either way.
 pub fn lite_error(err: rusqlite::Error) -> sqlx::Error {
     match err {
-        rusqlite::Error::SqliteFailure(failure, message) => {
-            sqlx::Error::Database(Box::new(LiteFailure {
-                code: failure.extended_code.to_string(),
-                message: message.unwrap_or_else(|| failure.to_string()),
-            }))
-        }
+        rusqlite::Error::SqliteFailure(failure, message) => database_error(
+            &failure.extended_code.to_string(),
+            &message.unwrap_or_else(|| failure.to_string()),
+        ),
         other => sqlx::Error::Protocol(format!("SQLite: {other}")),
     }
 }
@@ -323,29 +321,34 @@ pub fn lite_error(err: rusqlite::Error) -> sqlx::Error {
 /// error keeps its code and message.
 pub fn copy_error(err: &sqlx::Error) -> sqlx::Error {
     match err.as_database_error() {
-        Some(db) => sqlx::Error::Database(Box::new(LiteFailure {
-            code: db.code().map(Cow::into_owned).unwrap_or_default(),
-            message: db.message().to_owned(),
-        })),
+        Some(db) => database_error(&db.code().unwrap_or_default(), db.message()),
         None => sqlx::Error::Protocol(err.to_string()),
     }
 }
 
+/// A database error with `code` (SQLite's extended result code, or PostgreSQL's SQLSTATE).
+pub fn database_error(code: &str, message: &str) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(DbFailure {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }))
+}
+
 #[derive(Debug)]
-struct LiteFailure {
+struct DbFailure {
     code: String,
     message: String,
 }
 
-impl std::fmt::Display for LiteFailure {
+impl std::fmt::Display for DbFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (SQLite code {})", self.message, self.code)
+        write!(f, "{} (code {})", self.message, self.code)
     }
 }
 
-impl std::error::Error for LiteFailure {}
+impl std::error::Error for DbFailure {}
 
-impl sqlx::error::DatabaseError for LiteFailure {
+impl sqlx::error::DatabaseError for DbFailure {
     fn message(&self) -> &str {
         &self.message
     }
