@@ -73,12 +73,6 @@ impl Bind for &Option<String> {
     }
 }
 
-impl Bind for Option<&str> {
-    fn value(self) -> Value {
-        self.map(str::to_owned).value()
-    }
-}
-
 /// A statement and its arguments; run it with one of the `fetch_*`/`execute` methods.
 #[must_use = "a query does nothing until it is executed or fetched"]
 pub struct Query<'q> {
