@@ -2,7 +2,9 @@
 //! integers for booleans, text for timestamps and JSON), run through [`crate::sql`] on sqlx's
 //! `Any` driver, and on SQLite's writer thread ([`crate::writer`]) on a synchronous connection.
 
+use crate::events::Appended;
 use crate::problem::ApiError;
+use crate::sequencer::Sequencer;
 use crate::sql::Sql;
 use crate::writer::Writer;
 use anyhow::{bail, Context, Result};
@@ -41,6 +43,8 @@ pub struct Db {
     /// time, and queueing writes there is fair and fast where racing for the file lock would
     /// fail with `SQLITE_BUSY` or spin in the busy handler.
     sqlite_writer: Option<Writer>,
+    /// PostgreSQL's numbering of queued events (see [`crate::sequencer`]).
+    sequencer: Option<Arc<Sequencer>>,
     /// The newest event seq this process has committed: live updates wake on it at once instead
     /// of polling the log.
     committed: Arc<watch::Sender<i64>>,
@@ -59,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "orders per owner",
         include_str!("../migrations/0004_orders_per_owner.sql"),
+    ),
+    (
+        5,
+        "event queue",
+        include_str!("../migrations/0005_event_queue.sql"),
     ),
 ];
 
@@ -93,6 +102,7 @@ impl Db {
                     reader: pool.clone(),
                     writer: pool,
                     sqlite_writer: None,
+                    sequencer: None,
                     committed: Arc::new(watch::Sender::new(0)),
                 }
             }
@@ -128,14 +138,21 @@ impl Db {
                     reader,
                     writer,
                     sqlite_writer: None,
+                    sequencer: None,
                     committed: Arc::new(watch::Sender::new(0)),
                 }
             }
         };
         db.migrate().await.context("applying migrations")?;
-        if let Some(path) = sqlite_file {
-            // After the migrations, so the schema is there when it opens the file.
-            db.sqlite_writer = Some(Writer::start(&path, db.committed.clone())?);
+        // After the migrations, so the schema is there when these start.
+        match sqlite_file {
+            Some(path) => db.sqlite_writer = Some(Writer::start(&path, db.committed.clone())?),
+            None => {
+                db.sequencer = Some(Arc::new(Sequencer::start(
+                    db.writer.clone(),
+                    db.committed.clone(),
+                )))
+            }
         }
         Ok(db)
     }
@@ -151,20 +168,30 @@ impl Db {
     }
 
     /// Runs `write` in a transaction of its own (PostgreSQL) or of its group (SQLite's writer
-    /// thread); an `Err` undoes it. Its answer comes once it is committed, and the newest event
-    /// seq it appended is announced to live updates then.
+    /// thread); an `Err` undoes it. Its answer comes once it is committed and its events are
+    /// in the log; live updates learn of them then.
     pub async fn write<W: Write>(&self, write: W) -> Result<W::Output, ApiError> {
         if let Some(writer) = &self.sqlite_writer {
             // The thread's connection is synchronous, so the future is ready when polled.
             return writer
-                .write(move |conn| futures_executor::block_on(write.run(conn, Backend::Sqlite)))
+                .write(move |conn| {
+                    let (value, appended) =
+                        futures_executor::block_on(write.run(conn, Backend::Sqlite))?;
+                    let seq = match appended {
+                        Appended::Numbered(seq) => Some(seq),
+                        Appended::Nothing | Appended::Queued => None,
+                    };
+                    Ok((value, seq))
+                })
                 .await;
         }
         let mut tx = self.writer.begin().await?;
-        let (value, seq) = write.run(&mut *tx, self.backend).await?;
+        let (value, appended) = write.run(&mut *tx, self.backend).await?;
         tx.commit().await.context("committing a write")?;
-        if let Some(seq) = seq {
-            self.announce_commit(seq);
+        match (appended, &self.sequencer) {
+            (Appended::Numbered(seq), _) => self.announce_commit(seq),
+            (Appended::Queued, Some(sequencer)) => sequencer.numbered().await,
+            _ => {}
         }
         Ok(value)
     }
@@ -251,12 +278,12 @@ fn sqlite_path(url: &str) -> Result<String> {
 /// databases.
 pub trait Write: Send + 'static {
     type Output: Send + 'static;
-    /// The writes, in `conn`'s transaction: the answer, and the newest event seq appended.
+    /// The writes, in `conn`'s transaction: the answer, and what they appended to the log.
     fn run<C: Sql>(
         self,
         conn: &mut C,
         backend: Backend,
-    ) -> impl Future<Output = Result<(Self::Output, Option<i64>), ApiError>> + Send;
+    ) -> impl Future<Output = Result<(Self::Output, Appended), ApiError>> + Send;
 }
 
 /// The URL without its password, for error messages.

@@ -1,5 +1,5 @@
 //! The append-only domain-event log. Commands append inside their own transaction, so an event
-//! exists exactly when its change does.
+//! exists exactly when its change does; it is in the log, numbered, before the command answers.
 
 use crate::db::{Backend, Db};
 use crate::problem::ApiError;
@@ -18,60 +18,61 @@ pub struct NewEvent {
     pub owner: Option<String>,
 }
 
-/// Arbitrary constant naming the advisory lock that orders event appends on PostgreSQL.
-const APPEND_LOCK: i64 = 0x7e55_e7a0;
+/// What a write did to the event log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Appended {
+    #[default]
+    Nothing,
+    /// Numbered in the write's own transaction (SQLite); the newest seq.
+    Numbered(i64),
+    /// Queued for [`crate::sequencer`] (PostgreSQL), numbered after the write commits.
+    Queued,
+}
 
-/// Appends `event`; call it as the last write of a command so the append lock is held briefly.
+/// Appends `event` to the log in `conn`'s transaction.
 ///
-/// On PostgreSQL an identity column hands out numbers at insert time, but transactions commit
-/// in any order, so a reader could see seq 12 before 11 commits and skip 11 forever. Holding a
-/// transaction-scoped advisory lock from the insert to the commit makes commit order equal seq
-/// order. SQLite's single writer gives that for free.
+/// Readers follow the log by seq, so an event must never become visible after one with a
+/// higher seq. SQLite's single writer gives that for free: the event is numbered here. On
+/// PostgreSQL, numbers handed out at insert time commit in any order, and holding a lock from
+/// the insert to the commit (as this did before) made every command's commit, fsync included,
+/// wait for the one before it. So the event is queued here and numbered once committed, many
+/// at a time, by [`crate::sequencer`].
 pub async fn append(
     conn: &mut impl Sql,
     backend: Backend,
     event: NewEvent,
-) -> Result<DomainEvent, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let timestamp = now_rfc3339();
+) -> Result<Appended, ApiError> {
     let data = serde_json::to_string(&event.data).context("serializing event data")?;
     let sql = match backend {
         Backend::Sqlite => {
             "INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq"
         }
-        // The lock is taken before the row (and its seq) is made, in the same round trip, so
-        // the serialized section is this statement and the commit.
         Backend::Postgres => {
-            "WITH append_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($8)) \
-             INSERT INTO events (id, type, timestamp, partition_key, source, data, owner) \
-             SELECT $1, $2, $3, $4, $5, $6, $7 FROM append_lock RETURNING seq"
+            "INSERT INTO event_queue (id, type, timestamp, partition_key, source, data, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
         }
     };
-    let mut query = query(sql)
-        .bind(&id)
+    let insert = query(sql)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(event.kind)
-        .bind(&timestamp)
+        .bind(now_rfc3339())
         .bind(&event.partition_key)
         .bind(event.source)
         .bind(&data)
         .bind(&event.owner);
-    if backend == Backend::Postgres {
-        query = query.bind(APPEND_LOCK);
-    }
-    let seq: i64 = query
-        .fetch_one(conn)
-        .await
-        .context("appending an event")?
-        .try_get("seq")?;
-    Ok(DomainEvent {
-        id,
-        kind: event.kind.to_owned(),
-        timestamp,
-        partition_key: event.partition_key,
-        source: event.source.to_owned(),
-        data: event.data,
-        seq,
+    Ok(match backend {
+        Backend::Sqlite => Appended::Numbered(
+            insert
+                .fetch_one(conn)
+                .await
+                .context("appending an event")?
+                .try_get("seq")?,
+        ),
+        Backend::Postgres => {
+            insert.execute(conn).await.context("queueing an event")?;
+            Appended::Queued
+        }
     })
 }
 

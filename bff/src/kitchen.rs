@@ -7,7 +7,7 @@
 //! is conditional on the version it read.
 
 use crate::db::{Backend, Write};
-use crate::events::{self, NewEvent};
+use crate::events::{self, Appended, NewEvent};
 use crate::problem::ApiError;
 use crate::routes::orders::load_order;
 use crate::sql::{query, Sql};
@@ -79,7 +79,7 @@ impl Write for Step {
         self,
         conn: &mut C,
         backend: Backend,
-    ) -> Result<(bool, Option<i64>), ApiError> {
+    ) -> Result<(bool, Appended), ApiError> {
         let Step {
             id,
             owner,
@@ -88,7 +88,7 @@ impl Write for Step {
             kitchen_step_ms,
         } = self;
         let Some(next) = OrderStatus::parse(&status).and_then(OrderStatus::next) else {
-            return Ok((false, None));
+            return Ok((false, Appended::Nothing));
         };
         let next_step_at =
             (next != OrderStatus::Delivered).then(|| now_ms() + kitchen_step_ms as i64);
@@ -108,12 +108,12 @@ impl Write for Step {
         .context("advancing an order")?
         .rows_affected();
         if written == 0 {
-            return Ok((false, None)); // someone else moved it; the next poll sees the new state
+            return Ok((false, Appended::Nothing)); // someone else moved it; the next poll sees the new state
         }
         let order = load_order(&mut *conn, &owner, &id)
             .await?
             .context("order vanished inside its own transaction")?;
-        let event = events::append(
+        let appended = events::append(
             conn,
             backend,
             NewEvent {
@@ -125,6 +125,6 @@ impl Write for Step {
             },
         )
         .await?;
-        Ok((true, Some(event.seq)))
+        Ok((true, appended))
     }
 }

@@ -17,6 +17,7 @@ pub mod live;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod sequencer;
 pub mod server;
 pub mod sql;
 pub mod time;

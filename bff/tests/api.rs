@@ -1159,3 +1159,106 @@ async fn the_offline_set_names_what_the_apps_read(kind: common::Kind) {
     }
     s.stop().await;
 }
+
+/// Two BFF processes on one PostgreSQL number each other's queued events: a reader of either
+/// sees every event once, in seq order, and a command's event is in the log when it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_number_events_in_order() {
+    let db = TestDb::new(common::Kind::Postgres).await;
+    let (a, b) = (TestServer::start(&db).await, TestServer::start(&db).await);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writers = async {
+        join_all((0..12).map(|c| {
+            let (here, there) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            async move {
+                let token = format!("dev:two{c}:customer");
+                let mut version = 0;
+                for n in 0..6 {
+                    let body = format!(r#"{{"quantity": {}}}"#, n % 3 + 1);
+                    let r = here
+                        .put(
+                            "/api/cart/items/pho-bo",
+                            &token,
+                            &key(),
+                            Some(version),
+                            &body,
+                        )
+                        .await;
+                    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+                    version = r.json()["version"].as_i64().unwrap();
+                }
+                // Answered means numbered: the other process's log already holds it.
+                let mine = there.events_as(&token).await;
+                let last = mine.last().expect("the writer's events are in the log");
+                assert_eq!(last["data"]["version"], version, "{last}");
+            }
+        }))
+        .await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let tail = async {
+        let mut seen = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let page = a
+                .get(&format!("/api/events?after={after}&limit=100"), Some(ADMIN))
+                .await
+                .json();
+            for e in page["items"].as_array().unwrap() {
+                seen.push(e["seq"].as_i64().unwrap());
+            }
+            after = page["nextCursor"].as_str().unwrap().parse().unwrap();
+            if finished && page["items"].as_array().unwrap().is_empty() {
+                return seen;
+            }
+        }
+    };
+    let ((), seen) = tokio::join!(writers, tail);
+    let all: Vec<i64> = b
+        .all_events()
+        .await
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(all.len(), 12 * 6);
+    assert_eq!(
+        seen, all,
+        "the tailing reader saw every event once, in order"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// An event whose command committed but whose process died before numbering it is numbered
+/// by the next process to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_a_dead_process_left_queued_are_numbered_at_start() {
+    let db = TestDb::new(common::Kind::Postgres).await;
+    let s = TestServer::start(&db).await;
+    let before = s.all_events().await.len();
+    let stopped = s.stop_serving().await;
+    {
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO event_queue (id, type, timestamp, partition_key, source, data, owner) \
+             VALUES ('left-behind', 'test.left', '2026-12-06T00:00:00Z', 'test:1', 'test', '{}', NULL)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let s = stopped.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = s.all_events().await;
+        if events.len() > before || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(events.len(), before + 1, "numbered once: {events:?}");
+    assert_eq!(events.last().unwrap()["id"], "left-behind");
+    s.stop().await;
+}

@@ -38,7 +38,7 @@ async fn a_client_that_stops_reading_is_cut_with_its_cursor_and_memory_stays_bou
     let mut tx = s.state.db.begin().await.unwrap();
     let mut newest = 0;
     for i in 0..EVENTS {
-        newest = events::append(
+        let appended = events::append(
             &mut *tx,
             s.state.db.backend,
             NewEvent {
@@ -50,8 +50,11 @@ async fn a_client_that_stops_reading_is_cut_with_its_cursor_and_memory_stays_bou
             },
         )
         .await
-        .unwrap()
-        .seq;
+        .unwrap();
+        let events::Appended::Numbered(seq) = appended else {
+            panic!("SQLite numbers an event as it appends it, got {appended:?}");
+        };
+        newest = seq;
     }
     // A socket with a small receive buffer, so the backlog piles up on the server's side.
     let addr = s.base.trim_start_matches("http://").parse().unwrap();
