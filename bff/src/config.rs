@@ -74,6 +74,15 @@ pub struct Config {
     #[arg(long = "override-origin", env = "TESSERA_OVERRIDE_ORIGINS", value_delimiter = ',',
           value_parser = tessera_contract::overrides::parse_origin_setting)]
     pub override_origins: Vec<String>,
+    /// Real-user monitoring: the most samples kept (the oldest go first).
+    #[arg(long, env = "TESSERA_RUM_MAX_SAMPLES", default_value_t = 1_000_000)]
+    pub rum_max_samples: u64,
+    /// Real-user monitoring: samples older than this are deleted.
+    #[arg(long, env = "TESSERA_RUM_RETENTION_HOURS", default_value_t = 168)]
+    pub rum_retention_hours: u64,
+    /// Real-user monitoring: reports a caller may send per minute (a page sends one or two).
+    #[arg(long, env = "TESSERA_RUM_REPORTS_PER_MINUTE", default_value_t = 30)]
+    pub rum_reports_per_minute: u32,
     /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
     /// can claim any identity with them.
     #[arg(long, env = "TESSERA_DEV_TOKENS")]

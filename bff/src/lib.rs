@@ -43,6 +43,8 @@ pub struct AppState {
     pub fanout: live::fanout::Fanout,
     /// A request body that sends nothing for this long is answered 408.
     pub body_timeout: std::time::Duration,
+    /// Real-user monitoring's bounds and allowances.
+    pub rum: Arc<routes::rum::Rum>,
 }
 
 impl AppState {
@@ -74,6 +76,11 @@ impl AppState {
             live,
             fanout,
             body_timeout: std::time::Duration::from_millis(config.http_body_timeout_ms.max(1)),
+            rum: Arc::new(routes::rum::Rum::new(
+                config.rum_max_samples,
+                config.rum_retention_hours,
+                config.rum_reports_per_minute,
+            )),
         })
     }
 }

@@ -53,6 +53,12 @@ impl ApiError {
         }))
     }
 
+    /// Says in `Retry-After` when the same request may be sent again.
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.0.retry_after_secs = Some(secs);
+        self
+    }
+
     pub fn with_error(mut self, error: FieldError) -> Self {
         self.0.errors.push(error);
         self

@@ -20,6 +20,7 @@ on_both_databases!(
     kitchen_delivers_orders_and_resumes_after_restart,
     openapi_lists_every_route,
     the_offline_set_names_what_the_apps_read,
+    monitoring_reports_are_checked_bounded_and_summarised,
 );
 
 async fn two_writers_same_version_one_wins(kind: common::Kind) {
@@ -999,6 +1000,8 @@ async fn openapi_lists_every_route(kind: common::Kind) {
         "GET /api/health",
         "GET /api/offline",
         "GET /api/auth/config",
+        "POST /api/rum",
+        "GET /api/rum/summary",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -1260,5 +1263,149 @@ async fn events_a_dead_process_left_queued_are_numbered_at_start() {
     };
     assert_eq!(events.len(), before + 1, "numbered once: {events:?}");
     assert_eq!(events.last().unwrap()["id"], "left-behind");
+    s.stop().await;
+}
+
+async fn post_rum(s: &TestServer, token: Option<&str>, body: &Value) -> common::Resp {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/rum", s.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    s.raw(req).await
+}
+
+fn rum_report(version: &str, loads: &[f64], failure: Option<(&str, &str)>) -> Value {
+    let mut samples =
+        vec![json!({"app": "cart", "version": version, "metric": "view", "value": 1})];
+    for load in loads {
+        samples.push(json!({"app": "cart", "version": version, "metric": "load", "value": load}));
+    }
+    if let Some((metric, detail)) = failure {
+        samples.push(json!({"app": "cart", "version": version, "metric": metric, "value": 1, "detail": detail}));
+    }
+    let cohort = if version == "v2" { "canary" } else { "" };
+    json!({"shell": "shell-1", "cohort": cohort, "samples": samples})
+}
+
+async fn monitoring_reports_are_checked_bounded_and_summarised(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start_config(tessera_bff::Config {
+        rum_reports_per_minute: 6,
+        rum_max_samples: 40,
+        ..common::config(&db.url, 3_600_000)
+    })
+    .await;
+    let summary = |token: &'static str| {
+        let s = &s;
+        async move { s.get("/api/rum/summary?since=0", Some(token)).await }
+    };
+
+    // Two versions of one app, side by side; an error counts for its app and version only.
+    let r = post_rum(
+        &s,
+        Some(ALICE),
+        &rum_report("v1", &[10.0, 20.0, 30.0], None),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = post_rum(
+        &s,
+        Some(BOB),
+        &rum_report("v2", &[50.5], Some(("error", "boom"))),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(summary(ALICE).await.status, 403);
+    assert_eq!(
+        post_rum(&s, None, &rum_report("v1", &[1.0], None))
+            .await
+            .status,
+        401
+    );
+    let apps = summary(ADMIN).await.json()["apps"].clone();
+    assert_eq!(apps.as_array().unwrap().len(), 2, "{apps}");
+    assert_eq!(
+        (
+            apps[0]["version"].clone(),
+            apps[0]["views"].clone(),
+            apps[0]["failureRate"].clone()
+        ),
+        (json!("v1"), json!(1), json!(0.0))
+    );
+    let load = apps[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "load")
+        .unwrap();
+    assert_eq!(
+        (
+            load["count"].clone(),
+            load["p50"].clone(),
+            load["p99"].clone()
+        ),
+        (json!(3), json!(20.0), json!(30.0))
+    );
+    assert_eq!(apps[1]["cohorts"], json!(["canary"]));
+    assert_eq!(
+        (apps[1]["failures"].clone(), apps[1]["failureRate"].clone()),
+        (json!(1), json!(1.0))
+    );
+    assert_eq!(
+        apps[1]["topErrors"],
+        json!([{"detail": "boom", "count": 1}])
+    );
+
+    // Bad reports name what is wrong and store nothing.
+    let mut bad = rum_report("v1", &[-5.0], None);
+    bad["samples"][0]["app"] = json!("../etc");
+    let r = post_rum(&s, Some(ALICE), &bad).await;
+    assert_eq!(
+        error_targets(&r.problem(422)),
+        ["pointer:/samples/0/app", "pointer:/samples/1/value"]
+    );
+    let mut unknown = rum_report("v1", &[1.0], None);
+    unknown["samples"][1]["metric"] = json!("fps");
+    let r = post_rum(&s, Some(ALICE), &unknown).await;
+    assert!(r.problem(422).to_string().contains("fps"), "{}", r.text);
+    let many: Vec<Value> = (0..201)
+        .map(|_| json!({"app": "cart", "version": "v1", "metric": "view", "value": 1}))
+        .collect();
+    let r = post_rum(&s, Some(ALICE), &json!({"shell": "s", "samples": many})).await;
+    assert_eq!(error_targets(&r.problem(422)), ["pointer:/samples"]);
+    let apps_after = summary(ADMIN).await.json()["apps"].clone();
+    assert_eq!(apps_after, apps, "refused reports stored nothing");
+
+    // Each caller may send a few a minute; the store keeps the newest samples only.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = post_rum(&s, Some(ALICE), &rum_report("v3", &[1.0; 9], None)).await;
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some(), "{}", r.text);
+        }
+        statuses.push(r.status);
+    }
+    // Alice's first report counted; refused ones (422) do not.
+    assert_eq!(statuses, [204, 204, 204, 204, 204, 429], "{statuses:?}");
+    let r = post_rum(&s, Some(BOB), &rum_report("v3", &[1.0; 60], None)).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The trim runs at most once a minute; a fresh server trims on its first report.
+    let stopped = s.stop_serving().await;
+    let s = stopped.restart().await;
+    let r = post_rum(&s, Some(BOB), &rum_report("v4", &[2.0], None)).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let apps = s.get("/api/rum/summary?since=0", Some(ADMIN)).await.json()["apps"].clone();
+    let kept: u64 = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["metrics"].as_array().unwrap().iter())
+        .map(|m| m["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(kept, 40, "bounded to the newest 40 samples: {apps}");
+    assert_eq!(apps.as_array().unwrap().last().unwrap()["version"], "v4");
     s.stop().await;
 }

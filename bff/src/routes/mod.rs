@@ -1,4 +1,4 @@
-//! One module per micro-app base path, plus the event log, and the command runner that the
+//! One module per micro-app base path, plus the event log, real-user monitoring, and the command runner that the
 //! command routes and the batch share.
 
 pub mod batch;
@@ -9,3 +9,4 @@ pub mod live;
 pub mod offline;
 pub mod orders;
 pub mod restaurants;
+pub mod rum;

@@ -7,7 +7,7 @@
 //! lifecycle props (`lifecycle`), the host services of lifecycle ABI 2 (`host`), the bus
 //! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
 //! (`bff`), how waiting commands show in answers (`overlay`), local overrides of an app's
-//! bundle (`overrides`) and the retry rule (`backoff`).
+//! bundle (`overrides`), the retry rule (`backoff`) and real-user monitoring reports (`rum`).
 
 pub mod abi;
 pub mod auth;
@@ -23,6 +23,7 @@ pub mod overlay;
 pub mod overrides;
 pub mod published;
 pub mod routing;
+pub mod rum;
 pub mod sync;
 
 pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
