@@ -2,7 +2,6 @@
 //! integers for booleans, text for timestamps and JSON), run through [`crate::sql`] on sqlx's
 //! `Any` driver, and on SQLite's writer thread ([`crate::writer`]) on a synchronous connection.
 
-use crate::events::Appended;
 use crate::problem::ApiError;
 use crate::sequencer::Sequencer;
 use crate::sql::Sql;
@@ -273,6 +272,17 @@ fn sqlite_path(url: &str) -> Result<String> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     Ok(path.to_owned())
+}
+
+/// What a write did to the event log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Appended {
+    #[default]
+    Nothing,
+    /// Numbered in the write's own transaction (SQLite); the newest seq.
+    Numbered(i64),
+    /// Queued for [`crate::sequencer`] (PostgreSQL), numbered after the write commits.
+    Queued,
 }
 
 /// Writes run by [`Db::write`]: commands and the kitchen's steps, written once for both

@@ -1,7 +1,7 @@
 //! The append-only domain-event log. Commands append inside their own transaction, so an event
 //! exists exactly when its change does; it is in the log, numbered, before the command answers.
 
-use crate::db::{Backend, Db};
+use crate::db::{Appended, Backend, Db};
 use crate::problem::ApiError;
 use crate::sql::{query, Sql};
 use crate::time::now_rfc3339;
@@ -16,17 +16,6 @@ pub struct NewEvent {
     pub data: serde_json::Value,
     /// The subject whose private data this is; `None` for public events.
     pub owner: Option<String>,
-}
-
-/// What a write did to the event log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Appended {
-    #[default]
-    Nothing,
-    /// Numbered in the write's own transaction (SQLite); the newest seq.
-    Numbered(i64),
-    /// Queued for [`crate::sequencer`] (PostgreSQL), numbered after the write commits.
-    Queued,
 }
 
 /// Appends `event` to the log in `conn`'s transaction.

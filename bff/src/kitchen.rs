@@ -6,8 +6,8 @@
 //! up whatever is due; two BFFs on one database cannot double-step an order because each step
 //! is conditional on the version it read.
 
-use crate::db::{Backend, Write};
-use crate::events::{self, Appended, NewEvent};
+use crate::db::{Appended, Backend, Write};
+use crate::events::{self, NewEvent};
 use crate::problem::ApiError;
 use crate::routes::orders::load_order;
 use crate::sql::{query, Sql};

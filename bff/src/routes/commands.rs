@@ -5,8 +5,8 @@
 //! savepoint; a command alone needs none, since undoing the write undoes just it (two round
 //! trips less on PostgreSQL).
 
-use crate::db::{Backend, Write};
-use crate::events::{self, Appended, NewEvent};
+use crate::db::{Appended, Backend, Write};
+use crate::events::{self, NewEvent};
 use crate::idempotency::{self, Applied, Command, Outcome};
 use crate::problem::ApiError;
 use crate::routes::{cart, restaurants};

@@ -2,8 +2,7 @@
 //! [`tessera_contract::rum`]); admins read per-app, per-version percentiles and failure rates.
 //! The store is bounded in rows and age, and each caller may send a few reports a minute.
 
-use crate::db::{Backend, Write};
-use crate::events::Appended;
+use crate::db::{Appended, Backend, Write};
 use crate::http::JsonBody;
 use crate::identity::Caller;
 use crate::problem::ApiError;
