@@ -184,11 +184,33 @@ fn compile_crate(
     // The glue as wasm-bindgen writes it is readable source: minified, 2 KB gzip less per
     // bundle. Export and import names are kept (the shell calls `mount`, the wasm imports
     // `__wbg_*` by name), as terser leaves properties and module exports alone.
-    let glue = out.join(format!("{out_name}.js"));
-    run(Command::new(&tools.terser)
-        .arg(&glue)
-        .args(["--module", "--compress", "--mangle", "--output"])
-        .arg(&glue))
+    // Likewise the JS snippets beside it (`inline_js`), which wasm-bindgen copies as written.
+    let mut files = vec![out.join(format!("{out_name}.js"))];
+    files.extend(snippets(&out.join("snippets"))?);
+    for file in files {
+        run(Command::new(&tools.terser)
+            .arg(&file)
+            .args(["--module", "--compress", "--mangle", "--output"])
+            .arg(&file))?;
+    }
+    Ok(())
+}
+
+/// Every `.js` file under `dir` (none if it does not exist).
+fn snippets(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    if !dir.exists() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(snippets(&path)?);
+        } else if path.extension().is_some_and(|e| e == "js") {
+            found.push(path);
+        }
+    }
+    Ok(found)
 }
 
 /// The module name of an app: the last part of its manifest name, as a file stem

@@ -17,6 +17,7 @@ mod props;
 mod read_ahead;
 mod registry;
 mod router;
+mod rum;
 mod service_worker;
 mod session;
 mod update_prompt;
@@ -29,6 +30,8 @@ const ANSWERS_PATIENCE_MS: i32 = 2_000;
 
 #[wasm_bindgen(start)]
 pub fn start() {
+    // First, so it sees the first page's loads (a few listeners; no request until later).
+    rum::start();
     // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
     tessera_runtime::outbox_client::open_early();
     overrides::init();
@@ -36,6 +39,7 @@ pub fn start() {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;
         session::init(session);
+        rum::use_token(session::current().id_token);
         react_to_session_changes();
         match manifests {
             Ok(m) => {
@@ -75,6 +79,7 @@ pub fn start() {
 fn react_to_session_changes() {
     session::on_change(|s, _| registry::with(|r| r.session = s.clone()));
     session::on_change(|s, _| outbox::use_session(s));
+    session::on_change(|s, _| rum::use_token(s.id_token.clone()));
     session::on_change(|_, _| router::request_reroute());
     session::on_change(|s, same_user| {
         if !same_user {

@@ -78,6 +78,10 @@ pub fn ready(name: &str) -> Option<js_sys::Promise> {
 /// What loading an app fetches: its entry module and the files beside it, with the integrity
 /// every one of them must have.
 struct Bundle {
+    /// The version this user gets, and whether it is a cohort's trial (`"trial"`), a local
+    /// override (`"override"`) or the released one (`""`).
+    version: String,
+    cohort: String,
     entry: Option<String>,
     preload: Vec<String>,
     integrity: std::collections::BTreeMap<String, String>,
@@ -97,6 +101,8 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
             return (
                 0,
                 Bundle {
+                    version: String::new(),
+                    cohort: String::new(),
                     entry: None,
                     preload: vec![],
                     integrity: Default::default(),
@@ -107,6 +113,8 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
         let entry = &record.entry;
         if let Some(url) = crate::overrides::entry_for(name) {
             let bundle = Bundle {
+                version: entry.version.clone(),
+                cohort: "override".into(),
                 entry: Some(url),
                 preload: vec![],
                 integrity: Default::default(),
@@ -120,6 +128,10 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
             subject.as_deref(),
             &session.roles,
         );
+        let (version, cohort) = match chosen {
+            Some(c) => (c.version.clone(), "trial".to_owned()),
+            None => (entry.version.clone(), String::new()),
+        };
         let (url, preload) = match chosen {
             Some(cohort) => (Some(cohort.entry.clone()), cohort.preload.clone()),
             None => (
@@ -139,6 +151,8 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
         (
             entry.abi,
             Bundle {
+                version,
+                cohort,
                 entry: url,
                 preload,
                 integrity,
@@ -150,6 +164,13 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
 
 async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     let (abi, bundle) = bundle_for(name);
+    let files: Vec<&str> = bundle
+        .entry
+        .iter()
+        .chain(&bundle.preload)
+        .map(String::as_str)
+        .collect();
+    crate::rum::loading(name, &bundle.version, &bundle.cohort, &files);
     if !SUPPORTED_ABIS.contains(&abi) {
         let msg = format!("{name} speaks ABI {abi}; this shell speaks {SUPPORTED_ABIS:?}");
         registry::fail(name, E::Refused, msg.clone());
@@ -305,7 +326,8 @@ async fn load_module(name: &str, bundle: &Bundle, failed: u32) -> Result<JsValue
         None => vec![],
     };
     let refs: Vec<&JsValue> = args.iter().collect();
-    call_within(name, &module, "default", &refs, LOAD_TIMEOUT_MS).await?;
+    let exports = call_within(name, &module, "default", &refs, LOAD_TIMEOUT_MS).await?;
+    crate::rum::loaded(name, &exports);
     Ok(module)
 }
 

@@ -98,6 +98,9 @@ pub fn transition(name: &str, event: LifecycleEvent) {
     if let Some(Err(e)) = result {
         web_sys::console::error_1(&format!("tessera: {name}: {e}").into());
     }
+    if let Some((status, error)) = with_app(name, |r| (r.status, r.error.clone())) {
+        crate::rum::event(name, event, status, error);
+    }
     publish_status();
 }
 

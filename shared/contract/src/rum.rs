@@ -28,11 +28,11 @@ pub const PAGE: &str = "page";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RumReport {
     /// The shell's version (its bundle's content hash).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._@/:-]{1,64}$"))]
     pub shell: String,
     /// The cohort the page was served (`""` when the site has none).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{0,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._@/:-]{0,64}$"))]
     pub cohort: String,
     /// 1 to [`MAX_SAMPLES`].
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 200))]
@@ -44,10 +44,10 @@ pub struct RumReport {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RumSample {
     /// The app's name (`page` for the page as a whole).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._@/:-]{1,64}$"))]
     pub app: String,
     /// The app's version: its bundle's content hash.
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._@/:-]{1,64}$"))]
     pub version: String,
     pub metric: Metric,
     /// Milliseconds for times, bytes for `memory`, the score for `cls`, 1 for counts.
@@ -191,17 +191,18 @@ impl RumReport {
     }
 }
 
-/// Names, versions and cohorts: 1 to 64 of `A-Z a-z 0-9 . _ -` (empty allowed where `empty`).
+/// Names (`@tessera/cart`), versions and cohorts (`percent:10`): 1 to 64 of
+/// `A-Z a-z 0-9 . _ - @ / :` (empty allowed where `empty`).
 fn check_name(out: &mut Vec<FieldError>, pointer: &str, value: &str, empty: bool) {
     let ok = (empty || !value.is_empty())
         && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'/' | b':')
+        });
     if !ok {
         out.push(FieldError::pointer(
             pointer,
-            "1 to 64 letters, digits, '.', '_' or '-'",
+            "1 to 64 letters, digits, '.', '_', '-', '@', '/' or ':'",
         ));
     }
 }
@@ -398,7 +399,7 @@ mod tests {
             samples: vec![
                 sample("nav", "abc", Metric::Load, 12.5),
                 bad,
-                sample("nav/../x", "abc", Metric::View, f64::INFINITY),
+                sample("nav x", "abc", Metric::View, f64::INFINITY),
             ],
         };
         let pointers: Vec<String> = report
