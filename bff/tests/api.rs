@@ -1071,6 +1071,26 @@ async fn openapi_lists_every_route(kind: common::Kind) {
     s.stop().await;
 }
 
+/// `count` changes of `token`'s cart, each on the version the one before made; the last version.
+async fn cart_changes(s: &TestServer, token: &str, count: u32) -> i64 {
+    let mut version = 0;
+    for n in 0..count {
+        let body = format!(r#"{{"quantity": {}}}"#, n % 3 + 1);
+        let r = s
+            .put(
+                "/api/cart/items/pho-bo",
+                token,
+                &key(),
+                Some(version),
+                &body,
+            )
+            .await;
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+        version = r.json()["version"].as_i64().unwrap();
+    }
+    version
+}
+
 /// The seqs a reader following the log with `after=` sees until `done` and a page comes empty.
 async fn tail_log(s: &TestServer, done: &std::sync::atomic::AtomicBool) -> Vec<i64> {
     let mut seen = Vec::new();
@@ -1109,21 +1129,7 @@ async fn tailing_the_log_during_a_burst_skips_nothing(kind: common::Kind) {
             let s = &s;
             async move {
                 let token = format!("dev:tail{c}:customer");
-                let mut version = 0;
-                for n in 0..8 {
-                    let body = format!(r#"{{"quantity": {}}}"#, n % 3 + 1);
-                    let r = s
-                        .put(
-                            "/api/cart/items/pho-bo",
-                            &token,
-                            &key(),
-                            Some(version),
-                            &body,
-                        )
-                        .await;
-                    assert!(r.status == 200 || r.status == 201, "{}", r.text);
-                    version = r.json()["version"].as_i64().unwrap();
-                }
+                cart_changes(s, &token, 8).await;
             }
         }))
         .await;
@@ -1181,21 +1187,7 @@ async fn two_servers_on_one_postgres_number_events_in_order() {
             let (here, there) = if c % 2 == 0 { (&a, &b) } else { (&b, &a) };
             async move {
                 let token = format!("dev:two{c}:customer");
-                let mut version = 0;
-                for n in 0..6 {
-                    let body = format!(r#"{{"quantity": {}}}"#, n % 3 + 1);
-                    let r = here
-                        .put(
-                            "/api/cart/items/pho-bo",
-                            &token,
-                            &key(),
-                            Some(version),
-                            &body,
-                        )
-                        .await;
-                    assert!(r.status == 200 || r.status == 201, "{}", r.text);
-                    version = r.json()["version"].as_i64().unwrap();
-                }
+                let version = cart_changes(here, &token, 6).await;
                 // Answered means numbered: the other process's log already holds it.
                 let mine = there.events_as(&token).await;
                 let last = mine.last().expect("the writer's events are in the log");
