@@ -165,8 +165,8 @@ async fn alone<C: Sql>(
     }
 }
 
-/// Runs one command of a batch under a savepoint: kept when it is accepted (its key recorded, its event
-/// queued), undone when it is refused.
+/// Runs one command of a batch as [`alone`] under a savepoint: kept when it is answered, undone
+/// when it is refused with nothing to keep (then answered as [`run`] answers a lone one).
 async fn one<C: Sql>(
     conn: &mut C,
     command: Prepared,
@@ -175,37 +175,10 @@ async fn one<C: Sql>(
 ) -> Result<Answer, ApiError> {
     let key = command.command().clone();
     savepoint(conn, "SAVEPOINT tessera_command").await?;
-    // The key first, in this transaction: an earlier command of the same write may have
-    // recorded it.
-    let result = match idempotency::lookup(&mut *conn, &key).await {
-        Ok(Some(outcome)) => {
+    match alone(conn, command, kitchen_step_ms, applied).await {
+        Ok(answer) => {
             savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
-            return Ok(Answer::Done {
-                outcome,
-                replayed: true,
-            });
-        }
-        Ok(None) => command.apply(conn, kitchen_step_ms).await,
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(Applied::Accepted { outcome, event }) => {
-            if idempotency::record(&mut *conn, &key, &outcome).await? {
-                savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
-                applied.push(event);
-                Ok(Answer::Done {
-                    outcome,
-                    replayed: false,
-                })
-            } else {
-                undo(conn).await?;
-                Ok(replay_or(conn, &key, idempotency::key_in_use()).await)
-            }
-        }
-        Ok(Applied::Refused { error, event }) => {
-            savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
-            applied.push(event);
-            Ok(Answer::Refused(error))
+            Ok(answer)
         }
         Err(error) => {
             undo(conn).await?;
