@@ -171,6 +171,7 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
         .map(String::as_str)
         .collect();
     crate::rum::loading(name, &bundle.version, &bundle.cohort, &files);
+    registry::with_app(name, |r| r.running = Some(bundle.version.clone()));
     if !SUPPORTED_ABIS.contains(&abi) {
         let msg = format!("{name} speaks ABI {abi}; this shell speaks {SUPPORTED_ABIS:?}");
         registry::fail(name, E::Refused, msg.clone());

@@ -12,6 +12,9 @@ use wasm_bindgen::prelude::*;
 
 pub struct AppRecord {
     pub entry: AppEntry,
+    /// The version loaded, once loading started: a cohort's trial, where the user is in one,
+    /// rather than the released `entry.version`.
+    pub running: Option<String>,
     pub status: AppStatus,
     pub module: Option<JsValue>,
     /// Settles when the app is loaded and bootstrapped; shared by routes and parcels.
@@ -49,6 +52,7 @@ pub fn install(manifests: Manifests) {
         .map(|(name, entry)| {
             let record = AppRecord {
                 entry: entry.clone(),
+                running: None,
                 status: AppStatus::NotLoaded,
                 module: None,
                 ready: None,
@@ -134,7 +138,7 @@ pub fn rows() -> Vec<StatusRow> {
             .iter()
             .map(|(name, r)| StatusRow {
                 name: name.clone(),
-                version: r.entry.version.clone(),
+                version: r.running.clone().unwrap_or_else(|| r.entry.version.clone()),
                 status: r.status,
                 error: r.error.clone(),
                 parcels: r.parcels.len(),

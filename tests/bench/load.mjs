@@ -23,9 +23,21 @@ function timeActivation(page, key, app) {
 }
 
 /** Opens `path` in a fresh context; resolves with the ms from navigation start until an element
- * matching `selector` first appeared, and the bytes on the wire until then. */
-async function coldLoad(path, selector) {
+ * matching `selector` first appeared, and the bytes on the wire until then. With `rum` set,
+ * the page is served with real-user monitoring on (`true`) or off (`false`): both go through
+ * the same interception, so only the meta tag differs. */
+async function coldLoad(path, selector, rum) {
   const context = await browser.newContext();
+  if (rum !== undefined) {
+    await context.route((url) => url.pathname === path, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.text()).replace(
+        /<meta name="tessera-rum" content="[^"]*">/,
+        `<meta name="tessera-rum" content="${rum ? 1 : 0}">`,
+      );
+      await route.fulfill({ response, body });
+    });
+  }
   const page = await context.newPage();
   await page.addInitScript(firstSeen, { shown: selector });
   const responses = [];
@@ -46,6 +58,7 @@ const server = await serve(newStore());
 const browser = await launch();
 const cold = [], firstActivation = [], reactivation = [], wire = [];
 const restaurants = [], restaurantsWire = [], home = [], homeWire = [];
+const rumOn = [], rumOff = [];
 try {
   for (let i = 0; i < RUNS; i++) {
     const list = await coldLoad("/restaurants", ".restaurant-list li");
@@ -76,6 +89,11 @@ try {
     reactivation.push(await timeActivation(page, "restaurants", "@tessera/restaurants"));
     await context.close();
   }
+  // Real-user monitoring's own cost on a cold load, on and off alternated.
+  for (let i = 0; i < RUNS; i++) {
+    rumOn.push((await coldLoad("/restaurants", ".restaurant-list li", true)).ms);
+    rumOff.push((await coldLoad("/restaurants", ".restaurant-list li", false)).ms);
+  }
 } finally {
   await browser.close();
   server.close();
@@ -91,3 +109,5 @@ console.log(`  cold load of /cart to nav visible        ${fmt(cold, "ms")}`);
 console.log(`  bytes on the wire for that load (gzip)   median ${(median(wire) / 1024).toFixed(1)} KB (index.html, shell, manifests, nav, cart)`);
 console.log(`  first activation of restaurants          ${fmt(firstActivation, "ms")}`);
 console.log(`  re-activation of restaurants             ${fmt(reactivation, "ms")}`);
+console.log(`  cold /restaurants, monitoring on         ${fmt(rumOn, "ms")}`);
+console.log(`  cold /restaurants, monitoring off        ${fmt(rumOff, "ms")} (on − off, medians: ${(median(rumOn) - median(rumOff)).toFixed(1)} ms)`);

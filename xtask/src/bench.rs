@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: bundle sizes, page load timings (`tests/bench/load.mjs`), service
+//! `cargo xtask bench`: bundle sizes, real-user monitoring's bytes, page load timings (`tests/bench/load.mjs`), service
 //! worker figures (`tests/bench/offline.mjs`), outbox figures (`tests/bench/outbox.mjs`) and
 //! live-update figures (`tests/bench/live.mjs`), then the outbox durability tests at 200 kills
 //! and 100 network flaps.
@@ -70,6 +70,55 @@ fn biggest_items(crates: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Real-user monitoring's bytes on the shell's start path: its JavaScript snippet as shipped
+/// (gzip), and the shell's wasm items of `rum::` and the snippet's imports, as twiggy names them
+/// before wasm-bindgen and wasm-opt (raw bytes: the shipped wasm has no names to attribute).
+/// `docs/benchmarks.md` holds the exact figure, from a build with and one without it.
+fn rum_bytes(built: &[build::Built]) -> Result<()> {
+    let shell = built
+        .iter()
+        .find(|b| b.label == "shell")
+        .context("the shell was not built")?;
+    let mut snippet = None;
+    for file in files(&shell.dir)? {
+        let is_js = file.extension().is_some_and(|e| e == "js");
+        if is_js && std::fs::read_to_string(&file)?.contains("tessera-rum") {
+            snippet = Some(std::fs::read(&file)?);
+        }
+    }
+    let snippet = snippet.context("no snippet of the shell's bundle reads tessera-rum")?;
+    let wasm = crate::root().join("target/wasm32-unknown-unknown/release/shell.wasm");
+    let listing = crate::run::output(
+        Command::new(tools::twiggy()?)
+            .args(["top", "-n", "1000000"])
+            .arg(&wasm),
+    )
+    .with_context(|| format!("twiggy top {}", wasm.display()))?;
+    let (mut items, mut raw) = (0, 0);
+    for line in listing.lines() {
+        let mut columns = line.split('┊');
+        let (Some(size), Some(_), Some(name)) = (columns.next(), columns.next(), columns.next())
+        else {
+            continue;
+        };
+        // wasm-bindgen removes the describe functions; what is inlined into the lifecycle
+        // cannot be told apart, so this undercounts.
+        let rum = name.contains("rum::") || name.contains("__wbg_rum");
+        if rum && !name.contains("describe") {
+            if let Ok(size) = size.trim().parse::<u64>() {
+                (items, raw) = (items + 1, raw + size);
+            }
+        }
+    }
+    println!(
+        "
+real-user monitoring on the shell's start path: snippet {} B gzip ({} B raw);          {items} wasm items of rum, {raw} B raw before wasm-bindgen and wasm-opt",
+        tessera_deployer::check::gzip_len(&snippet)?,
+        snippet.len()
+    );
+    Ok(())
+}
+
 pub fn files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -97,6 +146,7 @@ pub fn bench() -> Result<()> {
     )?);
     sizes(&built)?;
     biggest_items(&["shell", "nav"])?;
+    rum_bytes(&built)?;
     let (deploy, bff) = server_bins_in("server")?;
     // Page load first, then the service worker (precache, cached queries, offline start),
     // then the outbox (enqueue, reconnect to empty, replay throughput), then live updates

@@ -7,6 +7,8 @@
 //! - `e2e [FILE...]`: the end-to-end tests (or the named files of `tests/e2e/`) against
 //!   what `dist/` holds now.
 //! - `bench`: print bundle sizes, load/activation timings, service worker and outbox figures.
+//! - `synthetic <site URL> [options]`: a scripted user journey against a deployed site, in
+//!   headless Chromium, with each step's time; exits 1 when a step fails.
 //! - `bootstrap`: only install the toolchain pieces.
 
 mod apps;
@@ -17,6 +19,7 @@ mod dev;
 mod layers;
 mod readme_app;
 mod run;
+mod synthetic;
 mod test;
 mod tools;
 
@@ -55,8 +58,9 @@ fn real_main() -> Result<()> {
         "test" => test::test(rest),
         "e2e" => test::e2e(rest),
         "bench" => bench::bench(),
+        "synthetic" => synthetic::synthetic(rest),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <dev [--addr 127.0.0.1:8080] | test [--skip-e2e] | build [APP...] | e2e [FILE...] | bench | bootstrap>");
+            println!("usage: cargo xtask <dev [--addr 127.0.0.1:8080] | test [--skip-e2e] | build [APP...] | e2e [FILE...] | bench | synthetic URL [--help] | bootstrap>");
             Ok(())
         }
         other => bail!("unknown command {other:?}; try `cargo xtask help`"),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-const WASM_CRATES: [&str; 9] = [
+const WASM_CRATES: [&str; 10] = [
     "shell",
     "shell-auth",
     "service-worker",
@@ -19,6 +19,7 @@ const WASM_CRATES: [&str; 9] = [
     "add-to-cart",
     "cart",
     "menu-admin",
+    "operations",
     "readme-app",
 ];
 

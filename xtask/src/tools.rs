@@ -29,6 +29,12 @@ pub fn wasm_bindgen_test_runner() -> PathBuf {
 pub fn bootstrap() -> Result<()> {
     wasm_target()?;
     wasm_bindgen_cli()?;
+    browser()
+}
+
+/// The npm packages (Playwright among them) and Debian's Chromium with its driver: what a
+/// script driving a browser needs (`cargo xtask synthetic`).
+pub fn browser() -> Result<()> {
     npm_packages()?;
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         apt_install(&["chromium", "chromium-driver"])?;

@@ -94,10 +94,12 @@ pub enum Metric {
     Cls,
     /// The app's wasm linear memory, bytes.
     Memory,
+    /// A step of a synthetic check's scripted journey (`app` is `synthetic:<step>`), ms.
+    Step,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::View,
         Metric::Load,
         Metric::ActivateFirst,
@@ -110,6 +112,7 @@ impl Metric {
         Metric::Inp,
         Metric::Cls,
         Metric::Memory,
+        Metric::Step,
     ];
 
     /// The name in reports and in the store.
@@ -127,6 +130,7 @@ impl Metric {
             Metric::Inp => "inp",
             Metric::Cls => "cls",
             Metric::Memory => "memory",
+            Metric::Step => "step",
         }
     }
 

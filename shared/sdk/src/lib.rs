@@ -32,7 +32,7 @@ pub use kept::{keep, Kept};
 pub use location::{current_path, navigate, on_location_change};
 pub use reader::Reader;
 pub use tessera_contract::overlay::{Marked, PENDING_FIELD};
-pub use tessera_contract::{bff, lifecycle, routing, sync, AppStatus, Session, ABI_VERSION};
+pub use tessera_contract::{bff, lifecycle, routing, rum, sync, AppStatus, Session, ABI_VERSION};
 pub use time::as_of_notice;
 
 /// What `micro_app!` expands to in the app's crate; not part of the API.

@@ -8,6 +8,7 @@ use tessera_contract::host::Queued;
 use tessera_contract::manifest::NavMeta;
 use tessera_contract::overlay::Marked;
 use tessera_contract::published::NavLink;
+use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::{
     Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, Order, OrderStatus, Page, Problem,
     PutCartItem, PutMenuItem, Restaurant, RestaurantDetail,
@@ -105,6 +106,41 @@ from_js!(to_js ItemAdded {
     price_cents: "priceCents",
     quantity: "quantity",
 });
+
+from_js!(RumSummary {
+    since: "since",
+    apps: "apps"
+});
+from_js!(AppFigures {
+    app: "app",
+    version: "version",
+    cohorts: "cohorts",
+    views: "views",
+    failures: "failures",
+    failure_rate: "failureRate",
+    metrics: "metrics",
+    top_errors: "topErrors",
+});
+from_js!(MetricFigures {
+    metric: "metric",
+    count: "count",
+    p50: "p50",
+    p90: "p90",
+    p99: "p99",
+});
+from_js!(ErrorCount {
+    detail: "detail",
+    count: "count"
+});
+
+impl FromJs for Metric {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        value
+            .as_string()
+            .and_then(|s| Metric::parse(&s))
+            .ok_or(DecodeError::expected("a RUM metric"))
+    }
+}
 
 impl<T: FromJs> FromJs for Page<T> {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {

@@ -11,6 +11,7 @@ use tessera_contract::host::Queued;
 use tessera_contract::manifest::NavMeta;
 use tessera_contract::overlay::Marked;
 use tessera_contract::published::NavLink;
+use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::*;
 use tessera_contract::Session;
 use tessera_sdk::js::{FromJs, ToJs};
@@ -160,6 +161,40 @@ fn contract_types_read_as_serde_writes_them() {
         name: "Phở bò".into(),
         price_cents: 1290,
         quantity: 2,
+    });
+    let figures = |metric| MetricFigures {
+        metric,
+        count: 3,
+        p50: Some(12.5),
+        p90: Some(40.0),
+        p99: Some(97.25),
+    };
+    reads_as_serde_wrote_it(RumSummary {
+        since: 1_780_000_000_000,
+        apps: vec![AppFigures {
+            app: "@tessera/cart".into(),
+            version: "cart-3f2a".into(),
+            cohorts: vec!["".into(), "trial".into()],
+            views: 40,
+            failures: 2,
+            failure_rate: 0.05,
+            // Every metric, so a name the SDK reads differently from serde fails here.
+            metrics: Metric::ALL
+                .into_iter()
+                .map(figures)
+                .chain([MetricFigures {
+                    metric: Metric::View,
+                    count: 40,
+                    p50: None,
+                    p90: None,
+                    p99: None,
+                }])
+                .collect(),
+            top_errors: vec![ErrorCount {
+                detail: "boom".into(),
+                count: 2,
+            }],
+        }],
     });
 }
 
