@@ -83,6 +83,29 @@ pub struct Config {
     /// Real-user monitoring: reports a caller may send per minute (a page sends one or two).
     #[arg(long, env = "TESSERA_RUM_REPORTS_PER_MINUTE", default_value_t = 30)]
     pub rum_reports_per_minute: u32,
+    /// Web Push: the VAPID private key (the 32-byte P-256 scalar, base64url). Without it the
+    /// server makes one on its first start and keeps it in the database, where every process on
+    /// that database finds it (browsers' subscriptions are bound to it).
+    #[arg(long, env = "TESSERA_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+    /// Web Push: who runs this server, a `mailto:` or `https:` URI, sent to push services with
+    /// every notification (some refuse notifications without a way to reach the sender).
+    #[arg(
+        long,
+        env = "TESSERA_VAPID_SUBJECT",
+        default_value = "mailto:push@tessera.invalid"
+    )]
+    pub vapid_subject: String,
+    /// Web Push: the push services notifications may go to, as `host`, `host:port` or
+    /// `*.domain`, comma-separated; a subscription to any other is refused, so no user can make
+    /// the server send requests elsewhere. Plain `http://` only to a loopback host named here.
+    #[arg(
+        long,
+        env = "TESSERA_PUSH_HOSTS",
+        value_delimiter = ',',
+        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
+    )]
+    pub push_hosts: Vec<String>,
     /// Also accept unsigned `dev:<subject>:<roles>` tokens. Development and tests only: anyone
     /// can claim any identity with them.
     #[arg(long, env = "TESSERA_DEV_TOKENS")]

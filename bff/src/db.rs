@@ -69,6 +69,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_event_queue.sql"),
     ),
     (6, "rum", include_str!("../migrations/0006_rum.sql")),
+    (7, "push", include_str!("../migrations/0007_push.sql")),
 ];
 
 /// PostgreSQL's identity column, and what SQLite says for it: AUTOINCREMENT never hands out

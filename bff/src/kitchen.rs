@@ -2,6 +2,9 @@
 //! out-for-delivery → delivered, one step per `kitchen_step_ms`. Each step is a versioned
 //! change with its event, like any command, so clients see real updates stream in.
 //!
+//! Each step queues a push notification for every browser the order's owner opted in
+//! (`crate::push`), in the step's own transaction.
+//!
 //! All its state is in the database (`orders.next_step_at`), so after a restart it simply picks
 //! up whatever is due; two BFFs on one database cannot double-step an order because each step
 //! is conditional on the version it read.
@@ -59,6 +62,9 @@ pub async fn advance_due(state: &AppState) -> Result<usize, ApiError> {
             moved += 1;
         }
     }
+    if moved > 0 {
+        state.push.wake();
+    }
     Ok(moved)
 }
 
@@ -113,6 +119,9 @@ impl Write for Step {
         let order = load_order(&mut *conn, &owner, &id)
             .await?
             .context("order vanished inside its own transaction")?;
+        if let Some(news) = tessera_contract::push::order_notification(&order) {
+            crate::push::queue(&mut *conn, &order.owner, &news).await?;
+        }
         let appended = events::append(
             conn,
             backend,

@@ -2,8 +2,8 @@
 //! sync protocol (versions, ETags, idempotent commands, problem details, an event log), on
 //! SQLite by default and PostgreSQL at scale.
 //!
-//! Embedding: [`AppState::connect`], then [`router`] (mount it anywhere), [`kitchen::spawn`] and
-//! [`live::spawn`];
+//! Embedding: [`AppState::connect`], then [`router`] (mount it anywhere), [`kitchen::spawn`],
+//! [`live::spawn`] and [`push::sender::spawn`];
 //! or [`serve`] for all of it on its own listener.
 
 pub mod config;
@@ -16,6 +16,7 @@ pub mod kitchen;
 pub mod live;
 pub mod openapi;
 pub mod problem;
+pub mod push;
 pub mod routes;
 pub mod sequencer;
 pub mod server;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Real-user monitoring's bounds and allowances.
     pub rum: Arc<routes::rum::Rum>,
+    pub push: Arc<push::Push>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
         let database_url = config.database_url();
         let db = Db::connect(&database_url, config.max_connections).await?;
         let fanout = live::fanout::Fanout::parse(&config.live_fanout, db.backend)?;
+        let push = Arc::new(push::Push::start(config, &db).await?);
         let live = Arc::new(live::Hub::new(live::Settings {
             heartbeat: std::time::Duration::from_millis(config.live_heartbeat_ms.max(10)),
             poll: std::time::Duration::from_millis(config.live_poll_ms.max(10)),
@@ -81,6 +84,7 @@ impl AppState {
                 config.rum_retention_hours,
                 config.rum_reports_per_minute,
             )),
+            push,
         })
     }
 }
@@ -145,6 +149,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("reading the bound address")?;
     let kitchen = kitchen::spawn(state.clone());
     let live = live::spawn(state.clone());
+    let push = push::sender::spawn(state.clone());
     eprintln!(
         "tessera-bff: {} at {}",
         state.db.backend.name(),
@@ -184,6 +189,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     kitchen.abort();
     live.abort();
+    push.abort();
     state.db.close().await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! built from (utoipa-axum registers both at once), so the two cannot drift apart.
 
 use crate::problem::ApiError;
-use crate::routes::{batch, cart, events, live, offline, orders, restaurants, rum};
+use crate::routes::{batch, cart, events, live, offline, orders, push, restaurants, rum};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
     info(title = "Tessera BFF", description = "Queries (GET with ETag), idempotent commands (PUT with Idempotency-Key and If-Match) and the domain-event log. \
         Errors are application/problem+json. Development tokens: `Authorization: Bearer dev:<subject>:<role1>,<role2>`."),
     modifiers(&BearerAuth),
-    tags((name = "restaurants"), (name = "cart"), (name = "batch"), (name = "orders"), (name = "events"), (name = "rum"), (name = "meta"))
+    tags((name = "restaurants"), (name = "cart"), (name = "batch"), (name = "orders"), (name = "events"), (name = "rum"), (name = "push"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -103,6 +103,8 @@ pub fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(offline::get))
         .routes(routes!(rum::post))
         .routes(routes!(rum::summary))
+        .routes(routes!(push::key))
+        .routes(routes!(push::subscribe, push::unsubscribe))
         .split_for_parts();
     // A WebSocket is not an HTTP operation OpenAPI can describe; `/api/live/poll` documents
     // the same events.

@@ -1002,6 +1002,9 @@ async fn openapi_lists_every_route(kind: common::Kind) {
         "GET /api/auth/config",
         "POST /api/rum",
         "GET /api/rum/summary",
+        "GET /api/push/key",
+        "PUT /api/push/subscription",
+        "DELETE /api/push/subscription",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -8,5 +8,6 @@ pub mod events;
 pub mod live;
 pub mod offline;
 pub mod orders;
+pub mod push;
 pub mod restaurants;
 pub mod rum;

@@ -84,6 +84,7 @@ pub struct TestServer {
     server: JoinHandle<()>,
     kitchen: JoinHandle<()>,
     live: JoinHandle<()>,
+    push: JoinHandle<()>,
 }
 
 pub struct Stopped(Config);
@@ -175,6 +176,7 @@ impl TestServer {
         ));
         let kitchen = tessera_bff::kitchen::spawn(state.clone());
         let live = tessera_bff::live::spawn(state.clone());
+        let push = tessera_bff::push::sender::spawn(state.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
@@ -188,6 +190,7 @@ impl TestServer {
             server,
             kitchen,
             live,
+            push,
         }
     }
 
@@ -201,6 +204,7 @@ impl TestServer {
             server: tokio::spawn(async {}),
             kitchen: tokio::spawn(async {}),
             live: tokio::spawn(async {}),
+            push: tokio::spawn(async {}),
         }
     }
 
@@ -215,8 +219,10 @@ impl TestServer {
     pub async fn stop(self) {
         self.state.live.close_all();
         self.kitchen.abort();
+        self.push.abort();
         self.server.abort();
         let _ = self.kitchen.await;
+        let _ = self.push.await;
         let _ = self.server.await;
         let _ = self.live.await;
         self.state.db.close().await;

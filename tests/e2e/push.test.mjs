@@ -1,0 +1,139 @@
+// Web Push from the BFF, end to end without a browser: a user's browsers opt in, the kitchen
+// moves their order, and a stand-in push service (tests/lib/push-endpoint.mjs: node's own
+// crypto, independent of the BFF's) checks each message's VAPID signature and decrypts its
+// aes128gcm payload. A subscription the push service calls gone is removed, opting out stops
+// the news, and endpoints outside --push-hosts are refused. Prints the send latency.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createECDH, randomUUID } from "node:crypto";
+import { cleanup, newStore, serve } from "./harness.mjs";
+import { startPushEndpoint } from "../lib/push-endpoint.mjs";
+import { median, pct } from "../bench/stats.mjs";
+
+const b64url = (buf) => Buffer.from(buf).toString("base64url");
+const STEPS = ["Your order was accepted", "Your order is being prepared", "Your order is on its way", "Your order was delivered"];
+
+let push;
+let server;
+let publicKey;
+before(async () => {
+  // A key of the test's own, so the stand-in knows whose signatures to accept.
+  const vapid = createECDH("prime256v1");
+  vapid.generateKeys();
+  publicKey = b64url(vapid.getPublicKey());
+  push = await startPushEndpoint({ vapidPublicKey: publicKey });
+  server = await serve(newStore(), {
+    kitchenStepMs: 300,
+    args: ["--push-hosts", new URL(push.url).host, "--vapid-private-key", b64url(vapid.getPrivateKey())],
+  });
+});
+after(async () => {
+  server?.close();
+  await push?.close();
+  cleanup();
+});
+
+const auth = (subject) => ({ authorization: `Bearer dev:${subject}:customer` });
+
+async function call(method, path, subject, body, headers = {}) {
+  const r = await fetch(server.url + path, {
+    method,
+    headers: { ...auth(subject), "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Puts one dish in `subject`'s cart and checks out; resolves with the order id. */
+async function order(subject) {
+  const cart = await call("GET", "/api/cart", subject);
+  const put = await call("PUT", "/api/cart/items/pho-bo", subject, { quantity: 2 },
+    { "idempotency-key": randomUUID(), "if-match": `"${cart.body.version}"` });
+  assert.ok([200, 201].includes(put.status), JSON.stringify(put.body));
+  const id = randomUUID();
+  const placed = await call("PUT", `/api/cart/checkout/${id}`, subject, {}, { "idempotency-key": randomUUID() });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  return id;
+}
+
+async function until(what, check, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const newsOf = (name) => push.received.filter((m) => m.name === name).map((m) => ({ ...m, ...JSON.parse(m.payload) }));
+
+describe("Web Push from the BFF", () => {
+  test("every opted-in browser of the user hears each step of the order, in order", async () => {
+    const key = await call("GET", "/api/push/key");
+    assert.deepEqual(key.body, { publicKey });
+    for (const name of ["pat-phone", "pat-laptop"]) {
+      const r = await call("PUT", "/api/push/subscription", "pat", push.subscribe(name));
+      assert.equal(r.status, 204, JSON.stringify(r.body));
+    }
+    const id = await order("pat");
+    for (const name of ["pat-phone", "pat-laptop"]) {
+      const news = await until(`${name} hears 4 steps`, () => newsOf(name).length >= 4 && newsOf(name));
+      assert.deepEqual(news.map((n) => n.title), STEPS, name);
+      for (const n of news) {
+        assert.equal(n.tag, `order-${id}`);
+        assert.equal(n.url, "/cart");
+        assert.match(n.body, /^2 items, 25\.80 EUR$/);
+        assert.ok(Number(n.ttl) > 0 && Number(n.ttl) <= 3600, n.ttl);
+      }
+    }
+    assert.deepEqual(push.refused, [], "every message had a valid signature and payload");
+
+    // Send latency: the step's event in the log to the message at the push service.
+    const events = await (await fetch(`${server.url}/api/events?after=0&limit=100`, { headers: auth("pat") })).json();
+    const steps = events.items.filter((e) => e.type === "order.status-changed" && e.data.id === id);
+    const latencies = newsOf("pat-phone").map((n, i) => n.at - Date.parse(steps[i].timestamp));
+    console.log(`# push send latency, status change → push service: median ${median(latencies)} ms, max ${pct(latencies, 100)} ms (n=${latencies.length})`);
+  });
+
+  test("a subscription the push service calls gone is removed; opting out stops the news", async () => {
+    const phone = push.subscribe("sam-phone");
+    for (const [name, sub] of [["sam-phone", phone], ["sam-old", push.subscribe("sam-old")]]) {
+      assert.equal((await call("PUT", "/api/push/subscription", "sam", sub)).status, 204, name);
+    }
+    push.gone("sam-old");
+    await order("sam");
+    await until("sam-phone hears 4 steps", () => newsOf("sam-phone").length >= 4);
+    const goneTries = push.attempts("sam-old");
+    assert.equal(goneTries, 1, "tried once, then forgotten");
+    await order("sam");
+    await until("sam-phone hears the second order", () => newsOf("sam-phone").length >= 8);
+    assert.equal(push.attempts("sam-old"), goneTries, "a gone subscription is not tried again");
+
+    const out = await call("DELETE", "/api/push/subscription", "sam", { endpoint: phone.endpoint });
+    assert.equal(out.status, 204);
+    const id = await order("sam");
+    await until("the third order delivered", async () =>
+      (await call("GET", `/api/orders/${id}`, "sam")).body?.status === "delivered");
+    await new Promise((r) => setTimeout(r, 1_500)); // the sender polls every second
+    assert.equal(newsOf("sam-phone").length, 8, "nothing after opting out");
+  });
+
+  test("endpoints outside --push-hosts, bad keys and strangers are refused", async () => {
+    const good = push.subscribe("x");
+    const bad = async (body, pointer) => {
+      const r = await call("PUT", "/api/push/subscription", "eve", body);
+      assert.equal(r.status, 422, JSON.stringify(r.body));
+      assert.ok(r.body.errors.some((e) => e.pointer === pointer), JSON.stringify(r.body.errors));
+    };
+    await bad({ ...good, endpoint: "http://169.254.169.254/latest/meta-data" }, "/endpoint");
+    await bad({ ...good, endpoint: "https://example.com/push" }, "/endpoint");
+    await bad({ ...good, keys: { ...good.keys, p256dh: b64url(Buffer.alloc(65, 4)) } }, "/keys/p256dh");
+    await bad({ ...good, keys: { ...good.keys, auth: "AAAA" } }, "/keys/auth");
+    const anonymous = await fetch(server.url + "/api/push/subscription", {
+      method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(good),
+    });
+    assert.equal(anonymous.status, 401);
+  });
+});
