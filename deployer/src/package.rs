@@ -269,7 +269,9 @@ self.addEventListener("fetch", (event) => {{
 self.addEventListener("message", (event) =>
   event.waitUntil(ready.then(() => rust.on_message(event.data, event.ports))));
 self.addEventListener("sync", (event) => event.waitUntil(ready.then(() => rust.on_sync(event.tag))));
-// Push notifications register here too, at top level, when they land.
+self.addEventListener("push", (event) => event.waitUntil(ready.then(() => rust.on_push(event))));
+self.addEventListener("notificationclick", (event) =>
+  event.waitUntil(ready.then(() => rust.on_notification_click(event))));
 "#
     ))
 }
@@ -481,7 +483,15 @@ mod tests {
         assert!(sw.contains(&format!(
             "rust.configure(\"abc\", \"{SW_STAMP_PLACEHOLDER}\", [\"/@tessera/shell/abc/shell.js\"])"
         )));
-        for event in ["install", "activate", "fetch", "message", "sync"] {
+        for event in [
+            "install",
+            "activate",
+            "fetch",
+            "message",
+            "sync",
+            "push",
+            "notificationclick",
+        ] {
             assert!(
                 sw.contains(&format!("\nself.addEventListener(\"{event}\"")),
                 "{event} listener at top level"

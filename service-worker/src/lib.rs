@@ -5,6 +5,7 @@
 
 mod api;
 mod fetch;
+mod notify;
 mod precache;
 mod scope;
 
@@ -127,6 +128,20 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
         post.call1(&port, &reply)?;
         Ok(JsValue::UNDEFINED)
     })
+}
+
+/// `push`: shows the notification the BFF sent (news of one of the user's orders).
+#[wasm_bindgen]
+pub fn on_push(event: &web_sys::PushEvent) -> js_sys::Promise {
+    let event = event.clone();
+    future_to_promise(async move { settle(notify::show(&event).await) })
+}
+
+/// `notificationclick`: shows the notification's page, in a window already showing it if any.
+#[wasm_bindgen]
+pub fn on_notification_click(event: &web_sys::NotificationEvent) -> js_sys::Promise {
+    let event = event.clone();
+    future_to_promise(async move { settle(notify::click(&event).await) })
 }
 
 /// `sync` (Background Sync): sends the outbox. The promise rejects while commands are still

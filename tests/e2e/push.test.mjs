@@ -2,11 +2,14 @@
 // moves their order, and a stand-in push service (tests/lib/push-endpoint.mjs: node's own
 // crypto, independent of the BFF's) checks each message's VAPID signature and decrypts its
 // aes128gcm payload. A subscription the push service calls gone is removed, opting out stops
-// the news, and endpoints outside --push-hosts are refused. Prints the send latency.
+// the news, and endpoints outside --push-hosts are refused. Prints the send latency. Then the
+// browser half: a message the BFF sent, delivered to the page's service worker through
+// Chromium's DevTools protocol (this machine reaches no real push service), shows as a
+// notification.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createECDH, randomUUID } from "node:crypto";
-import { cleanup, newStore, serve } from "./harness.mjs";
+import { cleanup, contextAs, controlled, launch, newStore, serve } from "./harness.mjs";
 import { startPushEndpoint } from "../lib/push-endpoint.mjs";
 import { median, pct } from "../bench/stats.mjs";
 
@@ -135,5 +138,40 @@ describe("Web Push from the BFF", () => {
       method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(good),
     });
     assert.equal(anonymous.status, 401);
+  });
+});
+
+describe("Web Push in the browser", () => {
+  test("the service worker shows the notification the BFF sent", async () => {
+    const browser = await launch();
+    try {
+      const context = await contextAs(browser, "nia");
+      await context.grantPermissions(["notifications"], { origin: server.url });
+      const page = await context.newPage();
+      await page.goto(server.url + "/restaurants");
+      await controlled(page);
+      assert.equal((await call("PUT", "/api/push/subscription", "nia", push.subscribe("nia-browser"))).status, 204);
+      const id = await order("nia");
+      const [news] = await until("the BFF's first notification", () => newsOf("nia-browser").length && newsOf("nia-browser"));
+
+      // Chromium's DevTools protocol hands the payload to the worker as a push service would.
+      const cdp = await context.newCDPSession(page);
+      const registration = new Promise((resolve) => cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+        const mine = registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(server.url));
+        if (mine) resolve(mine.registrationId);
+      }));
+      await cdp.send("ServiceWorker.enable");
+      await cdp.send("ServiceWorker.deliverPushMessage", { origin: server.url, registrationId: await registration, data: news.payload });
+      const [worker] = context.serviceWorkers();
+      const shown = await until("the notification shown", async () => {
+        const all = await worker.evaluate(() => self.registration.getNotifications()
+          .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))));
+        return all.length > 0 && all;
+      });
+      assert.deepEqual(shown, [{ title: "Your order was accepted", body: "2 items, 25.80 EUR", tag: `order-${id}`, data: "/cart" }]);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -40,7 +40,7 @@ describe("synthetic checks", () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = JSON.parse(run.stdout);
     const names = result.steps.map((s) => s.name);
-    for (const name of ["open", "route:/restaurants", "route:/cart", "open-restaurant", "add-to-cart", "offline-reload"]) {
+    for (const name of ["open", "route:/restaurants", "route:/cart", "open-restaurant", "add-to-cart", "add-to-cart-synced", "offline-reload"]) {
       assert.ok(names.includes(name), `${name} in ${names}`);
     }
     for (const s of result.steps) {

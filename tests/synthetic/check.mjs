@@ -4,8 +4,8 @@
 //
 // Steps: open the site; sign in at the provider's login form (with --user/--password) or act as
 // a development user (--dev-user, for a BFF started with --dev-tokens); every route the nav
-// links to, and any --route; add the first available item of the first restaurant to the cart;
-// reload that page offline (the service worker must answer). A step passes when the page has
+// links to, and any --route; add the first available item of the first restaurant to the cart
+// (shown, then taken by the server); reload that page offline (the service worker must answer). A step passes when the page has
 // settled (no app loading, bootstrapping, mounting or unmounting, nothing with class `loading`
 // shown) without an app going BROKEN or LOAD_ERROR and without an error alert in an app.
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a bad command line.
@@ -151,6 +151,25 @@ function tokenOf(page) {
   }));
 }
 
+/** In the page: whether the outbox (IndexedDB `tessera-outbox`) holds no command, i.e. the
+ * server has taken every one. */
+function outboxEmpty() {
+  return new Promise((resolve) => {
+    const open = indexedDB.open("tessera-outbox");
+    open.onupgradeneeded = () => open.transaction.abort();
+    open.onerror = () => resolve(true);
+    open.onsuccess = () => {
+      const db = open.result;
+      const count = db.transaction("entries").objectStore("entries").count();
+      count.onsuccess = () => {
+        db.close();
+        resolve(count.result === 0);
+      };
+      count.onerror = () => resolve(false);
+    };
+  });
+}
+
 /** The shell's version as the page loaded it: the content hash in its bundle's URL. */
 function shellVersion(page) {
   return page.evaluate(() => {
@@ -231,6 +250,12 @@ async function journey(opts) {
         await page.waitForFunction((n) => Number(document.querySelector(".tessera-nav .badge")?.textContent ?? 0) > n,
           before, { timeout: opts.timeout });
         return shown;
+      });
+      // Shown at once from the outbox; this is the server taking it.
+      await step("add-to-cart-synced", async () => {
+        const t0 = Date.now();
+        await page.waitForFunction(outboxEmpty, null, { timeout: opts.timeout, polling: 50 });
+        return Date.now() - t0;
       });
       await step("offline-reload", async () => {
         await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));

@@ -95,6 +95,24 @@ pub fn order_notification(order: &Order) -> Option<Notification> {
     })
 }
 
+/// Where a click on a notification leads: its `url` when that is a path of this site, the
+/// site's root otherwise (a payload must never send the user to another site).
+pub fn click_path(url: &str) -> &str {
+    let own = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
+    if own && !url.chars().any(char::is_control) {
+        url
+    } else {
+        "/"
+    }
+}
+
+/// Which open window of the site a click focuses: the first one showing `path` (`windows` are
+/// their paths with query and fragment); `None` opens a new one.
+pub fn window_for(path: &str, windows: &[&str]) -> Option<usize> {
+    let bare = |p: &str| p.split(['?', '#']).next().unwrap_or_default().to_owned();
+    windows.iter().position(|w| bare(w) == bare(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +168,25 @@ mod tests {
         );
         let one = order_notification(&order(OrderStatus::OutForDelivery, &[1])).unwrap();
         assert_eq!(one.body, "Phở bò, 38.70 EUR");
+    }
+
+    #[test]
+    fn a_click_stays_on_the_site_and_reuses_a_window() {
+        assert_eq!(click_path("/cart"), "/cart");
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil",
+            "cart",
+            "/a\nb",
+        ] {
+            assert_eq!(click_path(elsewhere), "/", "{elsewhere}");
+        }
+        assert_eq!(
+            window_for("/cart", &["/restaurants", "/cart#order-1"]),
+            Some(1)
+        );
+        assert_eq!(window_for("/cart", &["/restaurants/7"]), None);
     }
 
     #[test]
