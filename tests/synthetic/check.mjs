@@ -218,9 +218,9 @@ async function journey(opts) {
       // Navigation start to settled, on the page's own clock.
       return Math.round(await page.evaluate(settle, [opts.timeout, BUSY, FAILED, {}]));
     });
-    if (!opened) return { shell, steps };
+    if (!opened) return { shell, steps, token };
     shell = await shellVersion(page);
-    if (opts.user && !(await step("sign-in", () => signIn(page, opts).then(() => undefined)))) return { shell, steps };
+    if (opts.user && !(await step("sign-in", () => signIn(page, opts).then(() => undefined)))) return { shell, steps, token };
     if (!token && opts.report) token = await tokenOf(page);
 
     const links = await page.locator(".tessera-nav a[data-menu-key]").evaluateAll((as) =>
