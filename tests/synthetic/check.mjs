@@ -135,9 +135,11 @@ async function signIn(page, opts) {
   await page.locator(".tessera-account .user").waitFor({ timeout: opts.timeout });
 }
 
-/** The signed-in user's token: from the session the shell saved, or the development one. */
+/** The signed-in user's token: the one the shell sends now, or from the session it saved, or the
+ * development one. */
 function tokenOf(page) {
   return page.evaluate(() => new Promise((resolve) => {
+    if (window.__tessera?.token) return resolve(window.__tessera.token);
     const dev = localStorage.getItem("tessera.devSession");
     if (dev) return resolve(JSON.parse(dev).idToken ?? null);
     const open = indexedDB.open("tessera-session");
@@ -149,25 +151,6 @@ function tokenOf(page) {
       req.onerror = () => resolve(null);
     };
   }));
-}
-
-/** In the page: whether the outbox (IndexedDB `tessera-outbox`) holds no command, i.e. the
- * server has taken every one. */
-function outboxEmpty() {
-  return new Promise((resolve) => {
-    const open = indexedDB.open("tessera-outbox");
-    open.onupgradeneeded = () => open.transaction.abort();
-    open.onerror = () => resolve(true);
-    open.onsuccess = () => {
-      const db = open.result;
-      const count = db.transaction("entries").objectStore("entries").count();
-      count.onsuccess = () => {
-        db.close();
-        resolve(count.result === 0);
-      };
-      count.onerror = () => resolve(false);
-    };
-  });
 }
 
 /** The shell's version as the page loaded it: the content hash in its bundle's URL. */
@@ -238,25 +221,40 @@ async function journey(opts) {
       return clickAndSettle(page, opts.timeout, page.locator(".restaurant-list .card a").first());
     });
     if (atMenu) {
-      await step("add-to-cart", async () => {
+      // The server's cart version before the click, to see it take the command.
+      const user = await tokenOf(page);
+      const cartVersion = async () => {
+        const r = await fetch(`${opts.site}/api/cart`, { headers: { authorization: `Bearer ${user}` } });
+        if (!r.ok) throw new Error(`GET /api/cart answered ${r.status}`);
+        return (await r.json()).version;
+      };
+      let before = null;
+      const added = await step("add-to-cart", async () => {
+        before = user ? await cartVersion() : null;
         const badge = page.locator(".tessera-nav .badge");
         const count = async () => ((await badge.count()) ? Number(await badge.textContent()) : 0);
-        const before = await count();
+        const shownBefore = await count();
         const add = page.locator(".menu-item .add-to-cart button.add:not([disabled])").first();
         const t0 = Date.now();
         await add.click({ timeout: opts.timeout });
         await page.locator(".menu-item .add-to-cart .added").first().waitFor({ timeout: opts.timeout });
         const shown = Date.now() - t0;
         await page.waitForFunction((n) => Number(document.querySelector(".tessera-nav .badge")?.textContent ?? 0) > n,
-          before, { timeout: opts.timeout });
+          shownBefore, { timeout: opts.timeout });
         return shown;
       });
-      // Shown at once from the outbox; this is the server taking it.
-      await step("add-to-cart-synced", async () => {
-        const t0 = Date.now();
-        await page.waitForFunction(outboxEmpty, null, { timeout: opts.timeout, polling: 50 });
-        return Date.now() - t0;
-      });
+      // Shown at once from the outbox; this is the server taking it (its cart's version moves).
+      if (added) {
+        await step("add-to-cart-synced", async () => {
+          if (before === null) throw new Error("no signed-in user whose cart to read");
+          const t0 = Date.now();
+          while ((await cartVersion()) <= before) {
+            if (Date.now() - t0 > opts.timeout) throw new Error(`the server did not take the command within ${opts.timeout} ms`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return Date.now() - t0;
+        });
+      }
       await step("offline-reload", async () => {
         await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
         await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: opts.timeout });
