@@ -2,6 +2,7 @@
 // real BFF (serving the API and the store as the CDN) on 127.0.0.1 with its own SQLite
 // database, and Debian's Chromium driven by Playwright.
 import { after, before } from "node:test";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -220,4 +221,16 @@ export function workerStatus(page) {
     channel.port1.onmessage = (e) => resolve(e.data);
     navigator.serviceWorker.controller.postMessage({ type: "tessera:sw-status" }, [channel.port2]);
   }));
+}
+
+/** Polls `probe` every 100 ms until it returns a truthy value (which is returned); fails naming
+ * `what` after `ms`. */
+export async function until(what, probe, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const last = await probe();
+    if (last) return last;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

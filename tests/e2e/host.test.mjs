@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   cleanup, contextAs, controlled, eventsOf, fixture, launch, newStore, outboxEntries, publish, serve,
-  statuses, waitForStatus,
+  statuses, until, waitForStatus,
 } from "./harness.mjs";
 
 const HOST_APP = "@fixture/host-js";
@@ -63,18 +63,6 @@ async function openHostApp(subject, prepare) {
 async function bffGet(subject, path) {
   const r = await fetch(server.url + path, { headers: { authorization: `Bearer dev:${subject}:customer` } });
   return { status: r.status, body: await r.json() };
-}
-
-/** Polls `probe` until it returns a truthy value (which is returned) or `ms` pass. */
-async function until(what, probe, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await probe();
-    if (last) return last;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The server's cart line for `item` for `subject`, once the cart is at `version`. */

@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createECDH, randomUUID } from "node:crypto";
-import { cleanup, contextAs, controlled, launch, newStore, serve } from "./harness.mjs";
+import { cleanup, contextAs, controlled, launch, newStore, serve, until } from "./harness.mjs";
 import { startPushEndpoint } from "../lib/push-endpoint.mjs";
 import { median, pct } from "../bench/stats.mjs";
 
@@ -60,15 +60,8 @@ async function order(subject) {
   return id;
 }
 
-async function until(what, check, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** How long each wait of these tests may take. */
+const WAIT = 20_000;
 
 const newsOf = (name) => push.received.filter((m) => m.name === name).map((m) => ({ ...m, ...JSON.parse(m.payload) }));
 
@@ -82,7 +75,7 @@ describe("Web Push from the BFF", () => {
     }
     const id = await order("pat");
     for (const name of ["pat-phone", "pat-laptop"]) {
-      const news = await until(`${name} hears 4 steps`, () => newsOf(name).length >= 4 && newsOf(name));
+      const news = await until(`${name} hears 4 steps`, () => newsOf(name).length >= 4 && newsOf(name), WAIT);
       assert.deepEqual(news.map((n) => n.title), STEPS, name);
       for (const n of news) {
         assert.equal(n.tag, `order-${id}`);
@@ -107,18 +100,18 @@ describe("Web Push from the BFF", () => {
     }
     push.gone("sam-old");
     await order("sam");
-    await until("sam-phone hears 4 steps", () => newsOf("sam-phone").length >= 4);
+    await until("sam-phone hears 4 steps", () => newsOf("sam-phone").length >= 4, WAIT);
     const goneTries = push.attempts("sam-old");
     assert.equal(goneTries, 1, "tried once, then forgotten");
     await order("sam");
-    await until("sam-phone hears the second order", () => newsOf("sam-phone").length >= 8);
+    await until("sam-phone hears the second order", () => newsOf("sam-phone").length >= 8, WAIT);
     assert.equal(push.attempts("sam-old"), goneTries, "a gone subscription is not tried again");
 
     const out = await call("DELETE", "/api/push/subscription", "sam", { endpoint: phone.endpoint });
     assert.equal(out.status, 204);
     const id = await order("sam");
     await until("the third order delivered", async () =>
-      (await call("GET", `/api/orders/${id}`, "sam")).body?.status === "delivered");
+      (await call("GET", `/api/orders/${id}`, "sam")).body?.status === "delivered", WAIT);
     await new Promise((r) => setTimeout(r, 1_500)); // the sender polls every second
     assert.equal(newsOf("sam-phone").length, 8, "nothing after opting out");
   });
@@ -152,7 +145,7 @@ describe("Web Push in the browser", () => {
       await controlled(page);
       assert.equal((await call("PUT", "/api/push/subscription", "nia", push.subscribe("nia-browser"))).status, 204);
       const id = await order("nia");
-      const [news] = await until("the BFF's first notification", () => newsOf("nia-browser").length && newsOf("nia-browser"));
+      const [news] = await until("the BFF's first notification", () => newsOf("nia-browser").length && newsOf("nia-browser"), WAIT);
 
       // Chromium's DevTools protocol hands the payload to the worker as a push service would.
       const cdp = await context.newCDPSession(page);
@@ -167,7 +160,7 @@ describe("Web Push in the browser", () => {
         const all = await worker.evaluate(() => self.registration.getNotifications()
           .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))));
         return all.length > 0 && all;
-      });
+      }, WAIT);
       assert.deepEqual(shown, [{ title: "Your order was accepted", body: "2 items, 25.80 EUR", tag: `order-${id}`, data: "/cart" }]);
       await context.close();
     } finally {

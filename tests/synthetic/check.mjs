@@ -135,22 +135,9 @@ async function signIn(page, opts) {
   await page.locator(".tessera-account .user").waitFor({ timeout: opts.timeout });
 }
 
-/** The signed-in user's token: the one the shell sends now, or from the session it saved, or the
- * development one. */
+/** The signed-in user's token, as the shell sends it now (`window.__tessera.token`). */
 function tokenOf(page) {
-  return page.evaluate(() => new Promise((resolve) => {
-    if (window.__tessera?.token) return resolve(window.__tessera.token);
-    const dev = localStorage.getItem("tessera.devSession");
-    if (dev) return resolve(JSON.parse(dev).idToken ?? null);
-    const open = indexedDB.open("tessera-session");
-    open.onupgradeneeded = () => open.transaction.abort();
-    open.onerror = () => resolve(null);
-    open.onsuccess = () => {
-      const req = open.result.transaction("session").objectStore("session").get("current");
-      req.onsuccess = () => resolve(req.result ? JSON.parse(req.result).idToken ?? null : null);
-      req.onerror = () => resolve(null);
-    };
-  }));
+  return page.evaluate(() => window.__tessera?.token ?? null);
 }
 
 /** The shell's version as the page loaded it: the content hash in its bundle's URL. */

@@ -42,39 +42,40 @@ fn sizes(built: &[build::Built]) -> Result<()> {
     Ok(())
 }
 
-/// twiggy's top items of each crate's release wasm as rustc left it (before wasm-bindgen and
-/// wasm-opt strip the names; sizes are therefore larger than shipped), leaving out custom
-/// sections and wasm-bindgen's describe exports, which the CLI removes.
-fn biggest_items(crates: &[&str]) -> Result<()> {
-    let twiggy = tools::twiggy()?;
-    for name in crates {
-        let wasm = crate::root()
-            .join("target/wasm32-unknown-unknown/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        let listing =
-            crate::run::output(Command::new(&twiggy).args(["top", "-n", "60"]).arg(&wasm))
-                .with_context(|| format!("twiggy top {}", wasm.display()))?;
-        println!("\ntwiggy top items of {name} (before wasm-bindgen and wasm-opt):");
-        for line in listing
-            .lines()
-            .skip(2)
-            .filter(|l| !l.contains("custom section") && !l.contains("subsection"))
-            .filter(|l| {
-                !l.contains("export \"") && !l.contains("Total Rows") && !l.contains("more.")
-            })
-            .take(10)
-        {
-            println!("{line}");
-        }
+/// twiggy's whole `top` listing of a crate's release wasm as rustc left it (before wasm-bindgen
+/// and wasm-opt strip the names; sizes are therefore larger than shipped).
+fn twiggy_top(name: &str) -> Result<String> {
+    let wasm = crate::root()
+        .join("target/wasm32-unknown-unknown/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    crate::run::output(
+        Command::new(tools::twiggy()?)
+            .args(["top", "-n", "1000000"])
+            .arg(&wasm),
+    )
+    .with_context(|| format!("twiggy top {}", wasm.display()))
+}
+
+/// The 10 biggest items of a listing, leaving out custom sections and wasm-bindgen's describe
+/// exports, which the CLI removes.
+fn biggest_items(name: &str, listing: &str) {
+    println!("\ntwiggy top items of {name} (before wasm-bindgen and wasm-opt):");
+    for line in listing
+        .lines()
+        .skip(2)
+        .filter(|l| !l.contains("custom section") && !l.contains("subsection"))
+        .filter(|l| !l.contains("export \"") && !l.contains("Total Rows") && !l.contains("more."))
+        .take(10)
+    {
+        println!("{line}");
     }
-    Ok(())
 }
 
 /// Real-user monitoring's bytes on the shell's start path: its JavaScript snippet as shipped
-/// (gzip), and the shell's wasm items of `rum::` and the snippet's imports, as twiggy names them
-/// before wasm-bindgen and wasm-opt (raw bytes: the shipped wasm has no names to attribute).
+/// (gzip), and the items of `rum::` and the snippet's imports in the shell's twiggy listing
+/// (raw bytes before wasm-bindgen and wasm-opt: the shipped wasm has no names to attribute).
 /// `docs/benchmarks.md` holds the exact figure, from a build with and one without it.
-fn rum_bytes(built: &[build::Built]) -> Result<()> {
+fn rum_bytes(built: &[build::Built], shell_listing: &str) -> Result<()> {
     let shell = built
         .iter()
         .find(|b| b.label == "shell")
@@ -87,15 +88,8 @@ fn rum_bytes(built: &[build::Built]) -> Result<()> {
         }
     }
     let snippet = snippet.context("no snippet of the shell's bundle reads tessera-rum")?;
-    let wasm = crate::root().join("target/wasm32-unknown-unknown/release/shell.wasm");
-    let listing = crate::run::output(
-        Command::new(tools::twiggy()?)
-            .args(["top", "-n", "1000000"])
-            .arg(&wasm),
-    )
-    .with_context(|| format!("twiggy top {}", wasm.display()))?;
     let (mut items, mut raw) = (0, 0);
-    for line in listing.lines() {
+    for line in shell_listing.lines() {
         let mut columns = line.split('┊');
         let (Some(size), Some(_), Some(name)) = (columns.next(), columns.next(), columns.next())
         else {
@@ -111,8 +105,8 @@ fn rum_bytes(built: &[build::Built]) -> Result<()> {
         }
     }
     println!(
-        "
-real-user monitoring on the shell's start path: snippet {} B gzip ({} B raw);          {items} wasm items of rum, {raw} B raw before wasm-bindgen and wasm-opt",
+        "\nreal-user monitoring on the shell's start path: snippet {} B gzip ({} B raw); \
+         {items} wasm items of rum, {raw} B raw before wasm-bindgen and wasm-opt",
         tessera_deployer::check::gzip_len(&snippet)?,
         snippet.len()
     );
@@ -145,8 +139,10 @@ pub fn bench() -> Result<()> {
         &crate::root().join("target/readme-app-dist"),
     )?);
     sizes(&built)?;
-    biggest_items(&["shell", "nav"])?;
-    rum_bytes(&built)?;
+    let shell_listing = twiggy_top("shell")?;
+    biggest_items("shell", &shell_listing);
+    biggest_items("nav", &twiggy_top("nav")?);
+    rum_bytes(&built, &shell_listing)?;
     let (deploy, bff) = server_bins_in("server")?;
     // Page load first, then the service worker (precache, cached queries, offline start),
     // then the outbox (enqueue, reconnect to empty, replay throughput), then live updates

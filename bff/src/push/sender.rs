@@ -54,7 +54,7 @@ struct Claimed {
     attempts: i64,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Outcome {
     /// Delivered, refused for good, or too old: delete the row.
     Done,
@@ -115,9 +115,8 @@ async fn deliver_in_order(
     let mut out = Vec::with_capacity(rows.len());
     let mut held: Option<Outcome> = None;
     for row in rows {
-        let outcome = match (&held, &keys) {
-            (Some(Outcome::Gone), _) => Outcome::Gone,
-            (Some(Outcome::Retry(at)), _) => Outcome::Retry(*at),
+        let outcome = match (held, &keys) {
+            (Some(held), _) => held,
             // Unsubscribed since it was queued.
             (_, Ok(None)) => Outcome::Done,
             (_, Err(e)) => retry(&row, &format!("reading its keys: {e}")),
@@ -125,10 +124,7 @@ async fn deliver_in_order(
             (_, Ok(Some(_))) => retry(&row, "reading its keys"),
         };
         if outcome != Outcome::Done {
-            held = Some(match &outcome {
-                Outcome::Retry(at) => Outcome::Retry(*at),
-                _ => Outcome::Gone,
-            });
+            held = Some(outcome);
         }
         out.push((row.id, row.endpoint, outcome));
     }
