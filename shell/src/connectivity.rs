@@ -217,6 +217,7 @@ pub fn status_bar() -> impl IntoView {
             {crate::live::status()}
             " · "
             {crate::auth::account()}
+            {crate::push_opt_in::switch_view()}
             " · "
             <span class="tessera-version">
                 {move || connectivity::version_label(set.get().as_deref(), &shell_version)}

@@ -14,6 +14,7 @@ mod outbox;
 mod overrides;
 mod parcels;
 mod props;
+mod push_opt_in;
 mod read_ahead;
 mod registry;
 mod router;
@@ -60,6 +61,7 @@ pub fn start() {
                     host::when_answered(
                         || {
                             service_worker::register();
+                            push_opt_in::start();
                             outbox::start(&session::current());
                             live::start();
                         },

@@ -72,7 +72,8 @@ fn show_token(token: Option<&str>) {
     let _ = js_sys::Reflect::set(&crate::debug::object(), &"token".into(), &value);
 }
 
-fn subject(token: &str) -> Option<String> {
+/// The user a token names.
+pub fn subject(token: &str) -> Option<String> {
     tessera_runtime::read_through::token_subject(token)
 }
 

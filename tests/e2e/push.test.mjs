@@ -5,7 +5,7 @@
 // the news, and endpoints outside --push-hosts are refused. Prints the send latency. Then the
 // browser half: a message the BFF sent, delivered to the page's service worker through
 // Chromium's DevTools protocol (this machine reaches no real push service), shows as a
-// notification.
+// notification, and a user opts in and out from the shell's status bar.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createECDH, randomUUID } from "node:crypto";
@@ -134,6 +134,55 @@ describe("Web Push from the BFF", () => {
   });
 });
 
+/** Hands `payload` to the worker of `page`'s origin as a push service would, through Chromium's
+ * DevTools protocol; resolves with the notifications the worker then shows. */
+async function deliver(context, page, payload) {
+  const cdp = await context.newCDPSession(page);
+  const registration = new Promise((resolve) => cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+    const mine = registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(server.url));
+    if (mine) resolve(mine.registrationId);
+  }));
+  await cdp.send("ServiceWorker.enable");
+  await cdp.send("ServiceWorker.deliverPushMessage", { origin: server.url, registrationId: await registration, data: payload });
+  const [worker] = context.serviceWorkers();
+  return until("the notification shown", async () => {
+    const all = await worker.evaluate(() => self.registration.getNotifications()
+      .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))));
+    return all.length > 0 && all;
+  }, WAIT);
+}
+
+/** Headless Chromium reaches no push service (`subscribe` fails "Registration failed"), so the
+ * page's `PushManager` hands out the stand-in's subscriptions instead, kept in localStorage as a
+ * browser keeps its own; unsubscribing makes the stand-in answer 410, as a push service does. */
+async function withStandInPushManager(context, asked) {
+  await context.exposeBinding("__pushStandIn", (_, op, arg) => {
+    if (op === "subscribe") {
+      asked.push(arg);
+      return push.subscribe(`browser-${asked.length}`);
+    }
+    push.gone(new URL(arg).pathname.split("/").pop());
+  });
+  await context.addInitScript(() => {
+    const KEY = "test.pushSubscription";
+    const wrap = (json) => json && {
+      endpoint: json.endpoint,
+      toJSON: () => json,
+      unsubscribe: async () => {
+        localStorage.removeItem(KEY);
+        await window.__pushStandIn("unsubscribe", json.endpoint);
+        return true;
+      },
+    };
+    PushManager.prototype.getSubscription = async () => wrap(JSON.parse(localStorage.getItem(KEY)));
+    PushManager.prototype.subscribe = async (options) => {
+      const json = await window.__pushStandIn("subscribe", options.applicationServerKey);
+      localStorage.setItem(KEY, JSON.stringify(json));
+      return wrap(json);
+    };
+  });
+}
+
 describe("Web Push in the browser", () => {
   test("the service worker shows the notification the BFF sent", async () => {
     const browser = await launch();
@@ -146,22 +195,68 @@ describe("Web Push in the browser", () => {
       assert.equal((await call("PUT", "/api/push/subscription", "nia", push.subscribe("nia-browser"))).status, 204);
       const id = await order("nia");
       const [news] = await until("the BFF's first notification", () => newsOf("nia-browser").length && newsOf("nia-browser"), WAIT);
-
-      // Chromium's DevTools protocol hands the payload to the worker as a push service would.
-      const cdp = await context.newCDPSession(page);
-      const registration = new Promise((resolve) => cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-        const mine = registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(server.url));
-        if (mine) resolve(mine.registrationId);
-      }));
-      await cdp.send("ServiceWorker.enable");
-      await cdp.send("ServiceWorker.deliverPushMessage", { origin: server.url, registrationId: await registration, data: news.payload });
-      const [worker] = context.serviceWorkers();
-      const shown = await until("the notification shown", async () => {
-        const all = await worker.evaluate(() => self.registration.getNotifications()
-          .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))));
-        return all.length > 0 && all;
-      }, WAIT);
+      const shown = await deliver(context, page, news.payload);
       assert.deepEqual(shown, [{ title: "Your order was accepted", body: "2 items, 25.80 EUR", tag: `order-${id}`, data: "/cart" }]);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test("a user opts in from the status bar, hears of the order with no page open, opts out; the next user at the browser is not told", async () => {
+    const browser = await launch();
+    try {
+      const context = await browser.newContext();
+      // The first user until the page itself switches to another.
+      await context.addInitScript(() => localStorage.getItem("tessera.devSession") ??
+        localStorage.setItem("tessera.devSession", JSON.stringify({ userName: "Ola", idToken: "dev:ola:customer", roles: ["customer"] })));
+      await context.grantPermissions(["notifications"], { origin: server.url });
+      const asked = [];
+      await withStandInPushManager(context, asked);
+      const toggle = (page, state) => page.waitForSelector(`.tessera-push[data-push="${state}"]`, { timeout: WAIT });
+
+      let page = await context.newPage();
+      await page.goto(server.url + "/cart");
+      await controlled(page);
+      await toggle(page, "off");
+      await page.click(".tessera-push button");
+      await toggle(page, "on");
+      assert.deepEqual(asked, [publicKey], "subscribed with the server's key");
+
+      await page.close();
+      assert.equal(context.pages().length, 0, "no page open");
+      const id = await order("ola");
+      const news = await until("ola's browser hears 4 steps", () => newsOf("browser-1").length >= 4 && newsOf("browser-1"), WAIT);
+      assert.deepEqual(news.map((n) => n.title), STEPS);
+
+      page = await context.newPage();
+      await page.goto(server.url + "/cart");
+      await toggle(page, "on");
+      const shown = await deliver(context, page, news[3].payload);
+      assert.deepEqual(shown, [{ title: "Your order was delivered", body: "2 items, 25.80 EUR", tag: `order-${id}`, data: "/cart" }]);
+
+      // Opting out tells the server: it does not even try this browser again.
+      await toggle(page, "on");
+      await page.click(".tessera-push button");
+      await toggle(page, "off");
+      const tried = push.attempts("browser-1");
+      const next = await order("ola");
+      await until("ola's second order delivered", async () =>
+        (await call("GET", `/api/orders/${next}`, "ola")).body?.status === "delivered", WAIT);
+      await new Promise((r) => setTimeout(r, 1_500)); // the sender polls every second
+      assert.equal(push.attempts("browser-1"), tried, "no push after opting out");
+
+      // Opted in again, then another user at this browser: the subscription is dropped at the push service.
+      await toggle(page, "off");
+      await page.click(".tessera-push button");
+      await toggle(page, "on");
+      await page.evaluate(() => localStorage.setItem("tessera.devSession",
+        JSON.stringify({ userName: "Bob", idToken: "dev:bob:customer", roles: ["customer"] })));
+      await page.reload();
+      await toggle(page, "off");
+      await order("ola");
+      await until("the push service refused ola's news for the browser Bob now uses", () => push.attempts("browser-2") > 0, WAIT);
+      assert.equal(newsOf("browser-2").length, 0, "nothing reached Bob's browser");
       await context.close();
     } finally {
       await browser.close();
