@@ -74,6 +74,13 @@ pub struct Config {
     #[arg(long = "override-origin", env = "TESSERA_OVERRIDE_ORIGINS", value_delimiter = ',',
           value_parser = tessera_contract::overrides::parse_origin_setting)]
     pub override_origins: Vec<String>,
+    /// The BFF's regions when this server also serves the site (`--store`): `name=origin`,
+    /// repeatable (or comma-separated in the variable), in order. Pages and their service
+    /// worker use the user's primary region and move to the next when it stops answering;
+    /// all regions must share one database. See "Regions" in the README.
+    #[arg(long = "region", env = "TESSERA_REGIONS", value_delimiter = ',',
+          value_parser = tessera_contract::regions::parse_one)]
+    pub regions: Vec<tessera_contract::regions::Region>,
     /// Real-user monitoring: the most samples kept (the oldest go first).
     #[arg(long, env = "TESSERA_RUM_MAX_SAMPLES", default_value_t = 1_000_000)]
     pub rum_max_samples: u64,

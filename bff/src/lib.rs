@@ -106,7 +106,22 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .layer(axum::middleware::map_response(problem::problemize))
         .layer(axum::middleware::from_fn(http::request_limits))
+        .layer(cross_origin())
         .with_state(state)
+}
+
+/// Pages of the site call the API of another region than the one serving them (see
+/// `tessera_contract::regions`), so any origin may: the API authenticates by bearer token
+/// only, never by cookie, so a foreign page gains nothing it could not do with the token.
+/// `Authorization` is mirrored, as browsers never let a wildcard cover it.
+fn cross_origin() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, AllowMethods, Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The API under `/api` and the object store's CDN everywhere else, its pages under `policy`.
@@ -169,6 +184,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     .filter_map(|i| origin_of(i))
                     .collect(),
                 override_origins: config.override_origins.clone(),
+                regions: tessera_contract::regions::parse(&tessera_contract::regions::setting(
+                    &config.regions,
+                ))
+                .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
             },
         )?,
     };

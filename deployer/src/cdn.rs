@@ -50,6 +50,9 @@ pub struct SecurityPolicy {
     /// Origins a browser may load a local override of an app from (a team's `tessera-deploy
     /// dev`); the page names them for the shell, which honours no override without them.
     pub override_origins: Vec<String>,
+    /// The BFF's regions (`--region`): the page may call each, and the page and the service
+    /// worker are told them, in order.
+    pub regions: Vec<tessera_contract::regions::Region>,
 }
 
 impl SecurityPolicy {
@@ -71,12 +74,19 @@ impl SecurityPolicy {
             .chain(&self.connect_origins)
             .map(String::as_str)
             .collect();
+        // The live connection goes to the region in use: its `ws` origin too.
+        let sockets: Vec<String> = self
+            .regions
+            .iter()
+            .map(|r| format!("{} {}", r.origin, r.origin.replacen("http", "ws", 1)))
+            .collect();
+        let connect = [connect.join(" "), sockets.join(" ")].join(" ");
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval' {bundles}; \
              connect-src 'self' {}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
              worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; \
              form-action 'self'; frame-ancestors 'none'",
-            connect.join(" ")
+            connect
         )
         .replace("  ", " ")
         .replace(" ;", ";")
@@ -112,15 +122,25 @@ fn nonce() -> String {
 }
 
 /// The page with `nonce` on every `<script` tag, so its own inline scripts run and injected
-/// ones do not, and the origins overrides may come from named for the shell.
-fn page(html: &[u8], nonce: &str, override_origins: &[String]) -> Vec<u8> {
+/// ones do not, and the origins overrides may come from and the BFF's regions named for the
+/// shell.
+fn page(html: &[u8], nonce: &str, policy: &SecurityPolicy) -> Vec<u8> {
     let mut page =
         String::from_utf8_lossy(html).replace("<script", &format!("<script nonce=\"{nonce}\""));
-    if !override_origins.is_empty() {
-        let meta = format!(
-            "<meta name=\"{}\" content=\"{}\">",
+    let metas = [
+        (
             tessera_contract::overrides::ORIGINS_META,
-            override_origins.join(" ").replace(['"', '<', '>', '&'], "")
+            policy.override_origins.join(" "),
+        ),
+        (
+            tessera_contract::regions::META,
+            tessera_contract::regions::setting(&policy.regions),
+        ),
+    ];
+    for (name, content) in metas.iter().filter(|(_, c)| !c.is_empty()) {
+        let meta = format!(
+            "<meta name=\"{name}\" content=\"{}\">",
+            content.replace(['"', '<', '>', '&'], "")
         );
         match page.find("</head>") {
             Some(at) => page.insert_str(at, &meta),
@@ -128,6 +148,32 @@ fn page(html: &[u8], nonce: &str, override_origins: &[String]) -> Vec<u8> {
         }
     }
     page.into_bytes()
+}
+
+/// `sw.js` telling the worker the BFF's regions (a first line setting `self.tesseraRegions`),
+/// and its entity-tag, which changes with them: a worker learns new regions as it learns of
+/// any new `sw.js`.
+fn worker_with_regions(
+    script: &[u8],
+    etag: &str,
+    regions: &[tessera_contract::regions::Region],
+) -> (Vec<u8>, String) {
+    let setting = tessera_contract::regions::setting(regions);
+    let line = format!(
+        "self.tesseraRegions = {};\n",
+        serde_json::to_string(&setting).unwrap_or_default()
+    );
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(setting.as_bytes());
+    let tag = format!(
+        "{}-r{:02x}{:02x}{:02x}{:02x}\"",
+        etag.trim_end_matches('"'),
+        digest[0],
+        digest[1],
+        digest[2],
+        digest[3]
+    );
+    ([line.as_bytes(), script].concat(), tag)
 }
 
 /// Headers every response carries.
@@ -299,9 +345,13 @@ async fn answer<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respo
             Err(e) => return server_error(&key, e),
         };
     }
-    let Some(object) = object else {
+    let Some(mut object) = object else {
         return not_found(path);
     };
+    if key == "sw.js" && !cdn.policy.regions.is_empty() {
+        (object.bytes, object.etag) =
+            worker_with_regions(&object.bytes, &object.etag, &cdn.policy.regions);
+    }
     let kind = content_type(&key);
     let gzip =
         compressible(kind) && object.bytes.len() >= MIN_COMPRESS && accepts_gzip(req.headers());
@@ -325,7 +375,7 @@ async fn answer<S: Store>(State(cdn): State<Arc<Cdn<S>>>, req: Request) -> Respo
         if let Ok(csp) = HeaderValue::from_str(&cdn.policy.header(&nonce)) {
             headers.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
-        let page = page(&object.bytes, &nonce, &cdn.policy.override_origins);
+        let page = page(&object.bytes, &nonce, &cdn.policy);
         if !gzip {
             return (StatusCode::OK, headers, Body::from(page)).into_response();
         }

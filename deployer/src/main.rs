@@ -213,6 +213,10 @@ enum Command {
         /// `tessera-deploy dev` (repeatable); without any, the shell ignores overrides.
         #[arg(long = "override-origin", value_parser = tessera_contract::overrides::parse_origin_setting)]
         override_origins: Vec<String>,
+        /// A region of the BFF, `name=origin` (repeatable, in order): pages and the service
+        /// worker move to the next when the one in use stops answering.
+        #[arg(long = "region", value_parser = tessera_contract::regions::parse_one)]
+        regions: Vec<tessera_contract::regions::Region>,
         /// Seconds a client may take to send a request's header before its connection is closed.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         header_timeout: u64,
@@ -446,6 +450,7 @@ async fn real_main(cli: Cli) -> Result<i32> {
             allowed_origins,
             connect_origins,
             override_origins,
+            regions,
             header_timeout,
             idle_timeout,
         } => {
@@ -459,6 +464,10 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 bundle_origins: allowed_origins,
                 connect_origins,
                 override_origins,
+                regions: tessera_contract::regions::parse(&tessera_contract::regions::setting(
+                    &regions,
+                ))
+                .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
             };
             let timeouts = tessera_deployer::cdn::Timeouts {
                 header_read: std::time::Duration::from_secs(header_timeout),

@@ -277,7 +277,7 @@ async fn pages_may_load_and_call_only_the_configured_origins() {
     let policy = tessera_deployer::cdn::SecurityPolicy {
         bundle_origins: vec!["https://cdn.example.com".into()],
         connect_origins: vec!["https://id.example.com".into()],
-        override_origins: Vec::new(),
+        ..Default::default()
     };
     let (csp, _) = page_under(&store, policy, "/").await;
     let script = directive(&csp, "script-src");
@@ -315,6 +315,67 @@ async fn override_origins_are_let_through_and_named_in_the_page() {
         !csp.contains("8787") && !page.contains("tessera-override-origins"),
         "{csp}"
     );
+}
+
+#[tokio::test]
+async fn regions_are_named_to_the_page_and_the_worker_and_may_be_called() {
+    let f = Fixture::with_shell().await;
+    let store = Arc::new(LocalStore::open(f.store.root()).unwrap());
+    let regions =
+        tessera_contract::regions::parse("eu=http://127.0.0.1:8181 us=https://us.example.com")
+            .unwrap();
+    let policy = tessera_deployer::cdn::SecurityPolicy {
+        regions: regions.clone(),
+        ..Default::default()
+    };
+    let (csp, page) = page_under(&store, policy.clone(), "/cart").await;
+    let connect = directive(&csp, "connect-src");
+    for origin in [
+        "http://127.0.0.1:8181",
+        "ws://127.0.0.1:8181",
+        "https://us.example.com",
+        "wss://us.example.com",
+    ] {
+        assert!(connect.contains(origin), "{csp}");
+    }
+    assert!(
+        page.contains(r#"<meta name="tessera-regions" content="eu=http://127.0.0.1:8181 us=https://us.example.com"></head>"#),
+        "{page}"
+    );
+
+    let worker = |policy| {
+        let store = store.clone();
+        async move {
+            let response = tessera_deployer::cdn::cdn_router_with(store, policy)
+                .oneshot(Request::get("/sw.js").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let etag = response.headers()[header::ETAG]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (etag, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (tag, script) = worker(policy).await;
+    assert!(
+        script.starts_with(
+            "self.tesseraRegions = \"eu=http://127.0.0.1:8181 us=https://us.example.com\";\n// Tessera"
+        ),
+        "{script}"
+    );
+    let (plain_tag, plain) = worker(Default::default()).await;
+    assert!(
+        !plain.contains("tesseraRegions") && plain_tag != tag,
+        "{plain_tag} {tag}"
+    );
+    let other = tessera_deployer::cdn::SecurityPolicy {
+        regions: regions[..1].to_vec(),
+        ..Default::default()
+    };
+    assert_ne!(worker(other).await.0, tag, "other regions, another sw.js");
 }
 
 /// The headers every answer carries, errors included.

@@ -11,6 +11,7 @@ use tessera_runtime::read_through::{
     self, AfterAnswer, Answer, CachedResponse, Decision, AS_OF_HEADER, NOT_SAVED_HEADER,
     SOURCE_HEADER,
 };
+use tessera_runtime::regional;
 use tessera_runtime::response_store::{ResponseStore, StoreError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -72,7 +73,7 @@ async fn answer(event: FetchEvent, path_and_query: String) -> Result<JsValue, St
     let headers = request.headers();
     // A caller that revalidates by itself holds its own copy: answer it straight.
     if headers.has("if-none-match").unwrap_or(false) {
-        return wait(scope::global().fetch_with_request(&request)).await;
+        return regional::fetch(&request).await.map_err(|e| message(&e));
     }
     let authorization = headers.get("authorization").ok().flatten();
     let subject = read_through::bearer_subject(authorization.as_deref());
@@ -138,7 +139,7 @@ async fn fetch(query: &Query, if_none_match: Option<String>) -> Result<JsValue, 
         // revalidation may run after the page's own fetch.
         None => query.request.clone().map_err(|e| message(&e))?,
     };
-    let response: Response = match wait(scope::global().fetch_with_request(&request)).await {
+    let response: Response = match regional::fetch(&request).await {
         Ok(r) => r.unchecked_into(),
         Err(_) => {
             return match read_through::offline_answer(query.stored.as_ref(), &query.path_and_query)

@@ -2,6 +2,7 @@
 
 use crate::scope::{self, caches, wait};
 use tessera_runtime::cache_policy::{self, Strategy, NETWORK_TIMEOUT_MS, PAGE_URL};
+use tessera_runtime::regional;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -17,7 +18,10 @@ pub fn respond(event: &FetchEvent) -> Option<js_sys::Promise> {
     let path = url.pathname();
     let strategy = cache_policy::strategy(&request.method(), same_origin, &path, navigate);
     if !strategy.handled() {
-        return None;
+        // Commands, the heartbeat and the live feed are not cached, but they too go to the
+        // region in use when the site has regions.
+        let regional = same_origin && cache_policy::is_api(&path) && regional::current().is_some();
+        return regional.then(|| future_to_promise(async move { regional::fetch(&request).await }));
     }
     if strategy == Strategy::Api {
         return Some(crate::api::respond(

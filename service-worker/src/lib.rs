@@ -32,9 +32,20 @@ pub(crate) fn shell() -> Shell {
     SHELL.with(|s| s.borrow().clone())
 }
 
-/// Called once by `sw.js` after the module started, before any event is handed over.
+/// Called once by `sw.js` after the module started, before any event is handed over. The
+/// BFF's regions, if the site has them, are in `self.tesseraRegions` (see
+/// `tessera_runtime::regional`).
 #[wasm_bindgen]
 pub fn configure(version: String, stamp: String, files: Vec<String>) {
+    let regions = js_sys::Reflect::get(&js_sys::global(), &"tesseraRegions".into())
+        .ok()
+        .and_then(|r| r.as_string())
+        .unwrap_or_default();
+    if let Err(e) = tessera_runtime::regional::configure(&regions) {
+        web_sys::console::error_1(
+            &format!("tessera service worker: ignoring the site's regions: {e}").into(),
+        );
+    }
     SHELL.with(|s| {
         *s.borrow_mut() = Shell {
             version,
@@ -75,8 +86,8 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
 }
 
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
-/// `{type, shell, stamp, set}`: which shell release and precache set this worker serves (the
-/// status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
+/// `{type, shell, stamp, set, region}`: which shell release and precache set this worker serves
+/// and the BFF region it uses (the status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
 /// waiting worker once the user accepted the update, activates it. `{type:
 /// "tessera:page-started"}`, sent by each page once its shell runs, prunes sets no page uses.
 /// `{type: "tessera:replay", reconnected}`, from a page that would otherwise replay on its own
@@ -123,6 +134,7 @@ pub fn on_message(data: JsValue, ports: js_sys::Array) -> js_sys::Promise {
         put("shell", shell().version.into())?;
         put("stamp", shell().stamp.into())?;
         put("set", set.map(JsValue::from).unwrap_or(JsValue::NULL))?;
+        put("region", tessera_runtime::regional::current_message())?;
         let port = ports.get(0);
         let post: js_sys::Function = js_sys::Reflect::get(&port, &"postMessage".into())?.into();
         post.call1(&port, &reply)?;

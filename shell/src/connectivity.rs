@@ -74,7 +74,14 @@ fn update_sync(change: impl FnOnce(&mut SyncState)) {
 fn follow_version_set() {
     wasm_bindgen_futures::spawn_local(async {
         if crate::service_worker::controlled().await {
-            let set = crate::service_worker::precache_set().await;
+            let status = crate::service_worker::status().await;
+            let field = |name: &str| {
+                status
+                    .as_ref()
+                    .and_then(|s| js_sys::Reflect::get(s, &name.into()).ok())
+            };
+            crate::region::show(field("region"));
+            let set = field("set").and_then(|s| s.as_string());
             let _ = js_sys::Reflect::set(
                 &crate::debug::object(),
                 &"versionSet".into(),
@@ -190,7 +197,8 @@ fn follow_data_on_screen() {
 }
 
 /// The status bar: how the app is connected, since when it works from saved data, how old the
-/// saved data on screen is, how the last sync went, and which version set the page runs.
+/// saved data on screen is, how the last sync went, the BFF region in use and which version
+/// set the page runs.
 pub fn status_bar() -> impl IntoView {
     let (state, now) = (STATE.with(|s| s.clone()), NOW.with(|n| n.clone()));
     let (saved, sync, set) = (
@@ -218,6 +226,7 @@ pub fn status_bar() -> impl IntoView {
             " · "
             {crate::auth::account()}
             {crate::push_opt_in::switch_view()}
+            {crate::region::label()}
             " · "
             <span class="tessera-version">
                 {move || connectivity::version_label(set.get().as_deref(), &shell_version)}

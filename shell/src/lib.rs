@@ -16,6 +16,7 @@ mod parcels;
 mod props;
 mod push_opt_in;
 mod read_ahead;
+mod region;
 mod registry;
 mod router;
 mod rum;
@@ -36,6 +37,7 @@ pub fn start() {
     // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
     tessera_runtime::outbox_client::open_early();
     overrides::init();
+    region::follow();
     wasm_bindgen_futures::spawn_local(async {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;

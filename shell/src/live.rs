@@ -43,6 +43,14 @@ thread_local! {
 /// unless it is renewed on it); another user's session, or none, closes it, so the next one
 /// authenticates as whoever is signed in now.
 fn follow_session() {
+    // The worker moved to another region: the socket follows, resuming from its cursor.
+    crate::region::on_move(|| {
+        OPEN_SOCKET.with(|open| {
+            if let Some(tx) = open.borrow().as_ref() {
+                let _ = tx.unbounded_send(SocketNews::Closed);
+            }
+        })
+    });
     crate::session::on_change(|session, same_user| {
         tessera_runtime::bff_client::answers_may_have_changed();
         OPEN_SOCKET.with(|open| {
@@ -254,9 +262,11 @@ fn held_cursor() -> Option<i64> {
     (held > 0 || stored_cursor().is_some()).then_some(held)
 }
 
+/// `path` at the region in use (the worker routes everything else; a socket it cannot), or at
+/// this origin.
 fn api_url(path: &str) -> String {
-    let origin = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
+    let origin = crate::region::origin()
+        .or_else(|| web_sys::window().and_then(|w| w.location().origin().ok()))
         .unwrap_or_default();
     format!("{origin}{path}")
 }

@@ -2,6 +2,7 @@
 //! It runs after the first render and never delays it: a page works without its worker, it
 //! only loses offline support.
 
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -59,9 +60,9 @@ pub async fn controlled() -> bool {
     container.controller().is_some()
 }
 
-/// The precache set the controlling worker serves (`tessera-set-<hash>`), asked over a
-/// `MessageChannel` (`tessera:sw-status`, see the worker's `on_message`).
-pub async fn precache_set() -> Option<String> {
+/// The controlling worker's status (`tessera:sw-status`, see the worker's `on_message`):
+/// `{shell, stamp, set, region}`, asked over a `MessageChannel`.
+pub async fn status() -> Option<JsValue> {
     let controller = web_sys::window()?
         .navigator()
         .service_worker()
@@ -82,8 +83,7 @@ pub async fn precache_set() -> Option<String> {
     ))
     .await
     .ok()?;
-    let data = event.unchecked_into::<web_sys::MessageEvent>().data();
-    js_sys::Reflect::get(&data, &"set".into()).ok()?.as_string()
+    Some(event.unchecked_into::<web_sys::MessageEvent>().data())
 }
 
 /// This shell release's version, from the path its own module was loaded from

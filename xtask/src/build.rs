@@ -68,6 +68,15 @@ fn build_shell() -> Result<Built> {
     for (folder, (crate_dir, name)) in [("sw", SERVICE_WORKER), ("auth", SIGN_IN)] {
         let built = build_dir(name);
         compile(&root.join(crate_dir), name, &built, &tools, Finish::Release)?;
+        let glue = std::fs::read_to_string(built.join(format!("{name}.js")))
+            .with_context(|| format!("reading {crate_dir}'s JS glue"))?;
+        if glue.contains("./snippets/") {
+            bail!(
+                "{crate_dir}'s JS glue imports wasm-bindgen snippets (`inline_js`), which are \
+                 not copied into the shell's `{folder}/`: the module would not load. Call the \
+                 browser through web-sys or js-sys there instead"
+            );
+        }
         let dir = files.join(folder);
         std::fs::create_dir_all(&dir)?;
         for file in [format!("{name}.js"), format!("{name}_bg.wasm")] {

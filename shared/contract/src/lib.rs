@@ -7,8 +7,8 @@
 //! lifecycle props (`lifecycle`), the host services of lifecycle ABI 2 (`host`), the bus
 //! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
 //! (`bff`), how waiting commands show in answers (`overlay`), local overrides of an app's
-//! bundle (`overrides`), the retry rule (`backoff`), real-user monitoring reports (`rum`) and Web Push
-//! subscriptions and notifications (`push`).
+//! bundle (`overrides`), the retry rule (`backoff`), real-user monitoring reports (`rum`), Web Push
+//! subscriptions and notifications (`push`) and the BFF's regions with the failover rule (`regions`).
 
 pub mod abi;
 pub mod auth;
@@ -24,6 +24,7 @@ pub mod overlay;
 pub mod overrides;
 pub mod published;
 pub mod push;
+pub mod regions;
 pub mod routing;
 pub mod rum;
 pub mod sync;

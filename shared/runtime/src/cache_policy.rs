@@ -51,7 +51,7 @@ pub fn strategy(method: &str, same_origin: bool, path: &str, navigate: bool) -> 
     if !same_origin || !method.eq_ignore_ascii_case("GET") {
         return Strategy::PassThrough;
     }
-    if path == "/api" || path.starts_with("/api/") {
+    if is_api(path) {
         // The heartbeat measures the BFF itself and the event log is read by cursor: an
         // answer from a cache would be a lie for both.
         if UNCACHED_API.contains(&path) {
@@ -72,6 +72,11 @@ pub fn strategy(method: &str, same_origin: bool, path: &str, navigate: bool) -> 
         return Strategy::Navigation;
     }
     Strategy::PassThrough
+}
+
+/// A path of the BFF's API.
+pub fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// `/<@scope>/<app>/<hex version>/<file…>`: a file of a published bundle.

@@ -48,6 +48,15 @@ extern "C" {
     pub(crate) fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
 }
 
+/// Resolves after `ms` milliseconds (`setTimeout` of whatever global this runs in).
+pub async fn sleep_ms(ms: u64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout: js_sys::Function = field(&js_sys::global(), "setTimeout").unchecked_into();
+        let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from_f64(ms as f64));
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Gives up `init`'s request after `timeout_ms` (`AbortSignal.timeout`, where the browser has
 /// it): a replay run holds the replay lock, so no request of its may hang.
 pub(crate) fn time_limit(init: &web_sys::RequestInit, timeout_ms: u32) {

@@ -7,7 +7,8 @@
 //! status bar's connectivity rules (`connectivity`), the page's memory of query answers
 //! (`query_memory`) and its one request per query at a time (`query_flights`). Behind the `browser` feature: the IndexedDB
 //! stores (`outbox_store`, `response_store`, `session_store`), the replay (`replay`), a page's
-//! side of the outbox (`outbox_client`) and the BFF client (`bff_client`).
+//! side of the outbox (`outbox_client`) and the BFF client (`bff_client`); in the service worker
+//! only, the BFF's regions (`regional`).
 
 pub mod cache_policy;
 pub mod connectivity;
@@ -19,6 +20,8 @@ pub mod read_through;
 #[cfg(feature = "browser")]
 pub mod bff_client;
 #[cfg(feature = "browser")]
+mod bff_fetch;
+#[cfg(feature = "browser")]
 pub mod js_value;
 #[cfg(feature = "browser")]
 pub mod outbox_client;
@@ -28,6 +31,8 @@ pub mod outbox_handoff;
 pub mod outbox_journal;
 #[cfg(feature = "browser")]
 pub mod outbox_store;
+#[cfg(feature = "worker")]
+pub mod regional;
 #[cfg(feature = "browser")]
 pub mod replay;
 #[cfg(feature = "browser")]

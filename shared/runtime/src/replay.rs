@@ -20,7 +20,7 @@
 //! end, the saved answers its applied commands changed are read again
 //! ([`crate::write_through`]).
 
-use crate::js_value::{error_text, field, global_fetch, request_lock, time_limit, web_locks};
+use crate::js_value::{error_text, field, request_lock, time_limit, web_locks};
 use crate::outbox::{
     batch_body, outcome_of, read_batch, retry_after_ms, Answer, BatchAnswer, BatchItem, Confirmed,
     Entry, Outcome, Summary, BATCH_MAX, BATCH_PATH,
@@ -80,13 +80,7 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-pub async fn sleep_ms(ms: u64) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let set_timeout: js_sys::Function = field(&js_sys::global(), "setTimeout").unchecked_into();
-        let _ = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from_f64(ms as f64));
-    });
-    let _ = JsFuture::from(promise).await;
-}
+pub use crate::js_value::sleep_ms;
 
 /// Tells every open page (and this one) how the outbox stands.
 pub fn announce(summary: Summary) {
@@ -464,7 +458,7 @@ async fn fetch(
 ) -> Result<(u16, Option<i64>, Option<u64>, String, String), String> {
     time_limit(init, timeout_ms);
     let request = web_sys::Request::new_with_str_and_init(url, init).map_err(fail)?;
-    let response: web_sys::Response = JsFuture::from(global_fetch(&request))
+    let response: web_sys::Response = crate::bff_fetch::fetch(&request)
         .await
         .map_err(fail)?
         .unchecked_into();

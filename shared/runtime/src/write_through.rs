@@ -9,12 +9,11 @@
 //! stored would be confirmed by the server's `304` with the patch in it. One `GET` per query a
 //! run changed, not one per command.
 
-use crate::js_value::{error_text, global_fetch, time_limit};
+use crate::js_value::{error_text, time_limit};
 use crate::outbox_store::OutboxStore;
 use std::collections::BTreeSet;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// Names a write-through read (the server's logs and the tests tell it from a view's read or
 /// the read-ahead by it); a page's goes through the worker, which passes it on.
@@ -73,7 +72,7 @@ async fn get(query: &str, token: Option<&str>) -> Result<web_sys::Response, Stri
     init.set_headers(&headers);
     time_limit(&init, TIMEOUT_MS);
     let request = web_sys::Request::new_with_str_and_init(query, &init).map_err(fail)?;
-    JsFuture::from(global_fetch(&request))
+    crate::bff_fetch::fetch(&request)
         .await
         .map(|r| r.unchecked_into())
         .map_err(fail)
@@ -96,7 +95,7 @@ async fn keep(
         header("content-type"),
     );
     let body = match response.text() {
-        Ok(text) => JsFuture::from(text)
+        Ok(text) => wasm_bindgen_futures::JsFuture::from(text)
             .await
             .ok()
             .and_then(|t| t.as_string())

@@ -1,0 +1,88 @@
+//! The BFF region the page's service worker uses, when the site has regions
+//! (`tessera_runtime::regional`): the status bar shows it and the live connection goes to it.
+//! The worker names it in its status and tells every page when it moves
+//! (`{type: "tessera:region", name, origin}`).
+
+use leptos::prelude::*;
+use tessera_contract::regions::Region;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    static REGION: ArcRwSignal<Option<Region>> = ArcRwSignal::new(None);
+    static ON_MOVE: std::cell::RefCell<Vec<Box<dyn Fn()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The origin of the region in use, if the site has regions.
+pub fn origin() -> Option<String> {
+    REGION.with(|r| r.with_untracked(|r| r.as_ref().map(|r| r.origin.clone())))
+}
+
+/// Registers what runs when the page moves to another region.
+pub fn on_move(f: impl Fn() + 'static) {
+    ON_MOVE.with(|m| m.borrow_mut().push(Box::new(f)));
+}
+
+/// Takes the region from a worker's message (`null` or absent: the site has none).
+pub fn show(message: Option<JsValue>) {
+    let field = |name: &str| {
+        message
+            .as_ref()
+            .and_then(|m| js_sys::Reflect::get(m, &name.into()).ok())
+            .and_then(|v| v.as_string())
+    };
+    let region = field("name")
+        .zip(field("origin"))
+        .map(|(name, origin)| Region { name, origin });
+    let _ = js_sys::Reflect::set(
+        &crate::debug::object(),
+        &"region".into(),
+        &region
+            .as_ref()
+            .map(|r| JsValue::from(&r.name))
+            .unwrap_or(JsValue::NULL),
+    );
+    let moved = REGION.with(|r| {
+        let before = r.get_untracked();
+        let moved = before.is_some() && region.is_some() && before != region;
+        r.set(region);
+        moved
+    });
+    if moved {
+        ON_MOVE.with(|m| m.borrow().iter().for_each(|f| f()));
+    }
+}
+
+/// Follows the worker's news of moves.
+pub fn follow() {
+    let container = match web_sys::window() {
+        Some(w) => w.navigator().service_worker(),
+        None => return,
+    };
+    if container.is_undefined() {
+        return;
+    }
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
+            let data = e.data();
+            let kind = js_sys::Reflect::get(&data, &"type".into())
+                .ok()
+                .and_then(|t| t.as_string());
+            if kind.as_deref() == Some("tessera:region") {
+                show(Some(data));
+            }
+        });
+    let _ =
+        container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+    on_message.forget();
+}
+
+/// " · Region eu" in the status bar while the site has regions.
+pub fn label() -> impl IntoView {
+    let region = REGION.with(|r| r.clone());
+    move || {
+        region.get().map(|r| {
+            let name = r.name.clone();
+            view! { " · "<span class="tessera-region" data-region=name>"Region "{r.name}</span> }
+        })
+    }
+}
