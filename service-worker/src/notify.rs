@@ -4,7 +4,7 @@
 //! new one opens. The decisions are `tessera_contract::push::{click_path, window_for}`.
 
 use crate::scope;
-use tessera_contract::push::{click_path, window_for, Notification};
+use tessera_contract::push::{click_path, window_for, Notification, SHOW_MESSAGE};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -46,7 +46,8 @@ pub async fn show(event: &web_sys::PushEvent) -> Result<JsValue, String> {
     JsFuture::from(shown).await.map_err(err)
 }
 
-/// `notificationclick`: closes the notification and shows its page.
+/// `notificationclick`: closes the notification and shows its page, in the window that shows it
+/// (asked to show it again) or a new one.
 pub async fn click(event: &web_sys::NotificationEvent) -> Result<JsValue, String> {
     let notification = event.notification();
     notification.close();
@@ -70,9 +71,17 @@ pub async fn click(event: &web_sys::NotificationEvent) -> Result<JsValue, String
         })
         .collect();
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let promise = match window_for(path, &refs) {
-        Some(i) => windows[i].focus().map_err(err)?,
-        None => clients.open_window(path),
+    let Some(i) = window_for(path, &refs) else {
+        return JsFuture::from(clients.open_window(path)).await.map_err(err);
     };
-    JsFuture::from(promise).await.map_err(err)
+    // A window's URL is as the browser last recorded it, which need not follow the page's own
+    // navigations (`history.pushState`): the page is asked to show `path` whatever it shows.
+    let show = js_sys::Object::new();
+    for (key, value) in [("type", SHOW_MESSAGE), ("path", path)] {
+        js_sys::Reflect::set(&show, &key.into(), &value.into()).map_err(err)?;
+    }
+    windows[i].post_message(&show).map_err(err)?;
+    JsFuture::from(windows[i].focus().map_err(err)?)
+        .await
+        .map_err(err)
 }

@@ -37,7 +37,7 @@ pub fn start() {
     // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
     tessera_runtime::outbox_client::open_early();
     overrides::init();
-    region::follow();
+    service_worker::follow_messages();
     wasm_bindgen_futures::spawn_local(async {
         let (manifests, session) =
             futures_util::future::join(manifests::load(), auth::start()).await;

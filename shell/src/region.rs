@@ -1,7 +1,7 @@
 //! The BFF region the page's service worker uses, when the site has regions
 //! (`tessera_runtime::regional`): the status bar shows it and the live connection goes to it.
 //! The worker names it in its status and tells every page when it moves
-//! (`{type: "tessera:region", name, origin}`).
+//! (`{type: "tessera:region", name, origin}`, see `service_worker::follow_messages`).
 
 use leptos::prelude::*;
 use tessera_contract::regions::Region;
@@ -50,30 +50,6 @@ pub fn show(message: Option<JsValue>) {
     if moved {
         ON_MOVE.with(|m| m.borrow().iter().for_each(|f| f()));
     }
-}
-
-/// Follows the worker's news of moves.
-pub fn follow() {
-    let container = match web_sys::window() {
-        Some(w) => w.navigator().service_worker(),
-        None => return,
-    };
-    if container.is_undefined() {
-        return;
-    }
-    let on_message =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
-            let data = e.data();
-            let kind = js_sys::Reflect::get(&data, &"type".into())
-                .ok()
-                .and_then(|t| t.as_string());
-            if kind.as_deref() == Some("tessera:region") {
-                show(Some(data));
-            }
-        });
-    let _ =
-        container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-    on_message.forget();
 }
 
 /// " · Region eu" in the status bar while the site has regions.

@@ -39,6 +39,43 @@ pub fn register() {
     });
 }
 
+/// Follows what the worker tells pages: the BFF region it moved to (`tessera:region`), and the
+/// page to show after a click on a notification (`tessera:show`).
+pub fn follow_messages() {
+    let container = match web_sys::window() {
+        Some(w) => w.navigator().service_worker(),
+        None => return,
+    };
+    if container.is_undefined() {
+        return;
+    }
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|e: web_sys::MessageEvent| {
+            let data = e.data();
+            let field = |name: &str| {
+                js_sys::Reflect::get(&data, &name.into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+            };
+            match field("type").as_deref() {
+                Some("tessera:region") => crate::region::show(Some(data.clone())),
+                Some(tessera_contract::push::SHOW_MESSAGE) => {
+                    let path = field("path").unwrap_or_default();
+                    // Only a path of this site (the worker checked it too).
+                    if tessera_contract::push::click_path(&path) == path
+                        && tessera_sdk::current_path() != path
+                    {
+                        tessera_sdk::navigate(&path);
+                    }
+                }
+                _ => {}
+            }
+        });
+    let _ =
+        container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+    on_message.forget();
+}
+
 /// Whether a service worker controls the page, waiting for a new one to claim it.
 pub async fn controlled() -> bool {
     let Some(window) = web_sys::window() else {

@@ -5,7 +5,8 @@
 // the news, and endpoints outside --push-hosts are refused. Prints the send latency. Then the
 // browser half: a message the BFF sent, delivered to the page's service worker through
 // Chromium's DevTools protocol (this machine reaches no real push service), shows as a
-// notification, and a user opts in and out from the shell's status bar.
+// notification, a click on it shows the order's page, and a user opts in and out from the
+// shell's status bar.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createECDH, randomUUID } from "node:crypto";
@@ -163,6 +164,28 @@ async function deliver(context, page, payload) {
   }
 }
 
+/** Clicks the notification shown, in the worker; resolves with what its handler did to windows
+ * (`["focus", path]` or `["open", path]`) once it closed the notification. Only the browser's
+ * own click may let a worker open or focus a window, and nothing here can click a notification:
+ * the event is dispatched in the worker with the notification it showed, and `openWindow` and
+ * `focus` record what they were asked instead of refusing it. */
+async function click(context) {
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(async () => {
+    self.__windows = [];
+    self.clients.openWindow = async (url) => { self.__windows.push(["open", url]); return null; };
+    WindowClient.prototype.focus = async function () {
+      self.__windows.push(["focus", new URL(this.url).pathname]);
+      return this;
+    };
+    const [notification] = await self.registration.getNotifications();
+    // Untrusted, so the listener's `waitUntil` throws; the handler it was given runs all the same.
+    self.dispatchEvent(new NotificationEvent("notificationclick", { notification }));
+  });
+  return until("the click handled", () => worker.evaluate(async () =>
+    (await self.registration.getNotifications()).length === 0 && self.__windows.length > 0 && self.__windows), WAIT);
+}
+
 /** Headless Chromium reaches no push service (`subscribe` fails "Registration failed"), so the
  * page's `PushManager` hands out the stand-in's subscriptions instead, kept in localStorage as a
  * browser keeps its own; unsubscribing makes the stand-in answer 410, as a push service does. */
@@ -214,7 +237,7 @@ describe("Web Push in the browser", () => {
     }
   });
 
-  test("a user opts in from the status bar, hears of the order with no page open, opts out; the next user at the browser is not told", async () => {
+  test("a user opts in from the status bar, hears of the order with no page open, a click shows the order, opts out; the next user at the browser is not told", async () => {
     const browser = await launch();
     try {
       const context = await browser.newContext();
@@ -245,6 +268,20 @@ describe("Web Push in the browser", () => {
       await toggle(page, "on");
       const shown = await deliver(context, page, news[3].payload);
       assert.deepEqual(shown, [{ title: "Your order was delivered", body: "2 items, 25.80 EUR", tag: `order-${id}`, data: "/cart" }]);
+      // A click focuses the window showing the order's page, or opens one.
+      assert.deepEqual(await click(context), [["focus", "/cart"]], "the open /cart window is focused");
+      // Chromium still gives the window's URL as /cart after the shell's router moved it on: the
+      // focused window is asked to show the order's page, and does.
+      await page.locator('.tessera-nav a[data-menu-key="restaurants"]').click();
+      await page.waitForURL("**/restaurants");
+      await deliver(context, page, news[2].payload);
+      assert.deepEqual(await click(context), [["focus", "/cart"]]);
+      await page.waitForURL("**/cart", { timeout: WAIT });
+      await deliver(context, page, news[1].payload);
+      await page.close();
+      assert.deepEqual(await click(context), [["open", "/cart"]], "no window open: one is opened");
+      page = await context.newPage();
+      await page.goto(server.url + "/cart");
 
       // Opting out tells the server: it does not even try this browser again.
       await toggle(page, "on");

@@ -106,6 +106,10 @@ pub fn click_path(url: &str) -> &str {
     }
 }
 
+/// The worker's message to the window a click focuses, `{type, path}`: show `path` (the URL
+/// the browser last recorded for a window need not follow the page's own navigations).
+pub const SHOW_MESSAGE: &str = "tessera:show";
+
 /// Which open window of the site a click focuses: the first one showing `path` (`windows` are
 /// their paths with query and fragment); `None` opens a new one.
 pub fn window_for(path: &str, windows: &[&str]) -> Option<usize> {
