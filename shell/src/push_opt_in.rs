@@ -165,19 +165,16 @@ pub fn switch_view() -> impl IntoView {
         let shown = state
             .get()
             .filter(|_| session.with(|s| s.id_token.is_some()))?;
-        let control = match shown {
-            "on" => view! {
-                "Order notifications on "
-                <button type="button" on:click=|_| switch(false)>"Turn off"</button>
-            }
-            .into_any(),
-            "off" => view! {
-                <button type="button" on:click=|_| switch(true)>"Notify me about my orders"</button>
-            }
-            .into_any(),
-            "busy" => view! { "Order notifications…" }.into_any(),
-            _ => view! { "Notifications blocked in this browser" }.into_any(),
+        // One view for every state (each `view!` of its own costs the shell's bundle).
+        let (text, button) = match shown {
+            "on" => ("Order notifications on ", Some(("Turn off", false))),
+            "off" => ("", Some(("Notify me about my orders", true))),
+            "busy" => ("Order notifications…", None),
+            _ => ("Notifications blocked in this browser", None),
         };
-        Some(view! { " · "<span class="tessera-push" data-push=shown>{control}</span> })
+        let button = button.map(|(label, on)| {
+            view! { <button type="button" on:click=move |_| switch(on)>{label}</button> }
+        });
+        Some(view! { " · "<span class="tessera-push" data-push=shown>{text}{button}</span> })
     }
 }
