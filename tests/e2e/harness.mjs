@@ -5,10 +5,10 @@ import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { randomUUID } from "node:crypto";
 import { readyLine } from "../lib/ready.mjs";
 
 function required(name) {
@@ -54,17 +54,7 @@ export function deploy(args, env = {}) {
 }
 
 const stores = [];
-/** A port nobody listens on now, for a server whose address others must know first. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../lib/ports.mjs";
 
 /** A fresh store holding the shell and every demo app. */
 export function newStore() {
@@ -233,4 +223,21 @@ export async function until(what, probe, ms = 30_000) {
     assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** An admin renames `item` of Phở Corner's menu, straight to the BFF at `url`. */
+export async function renameDish(url, item, name) {
+  const base = `${url}/api/restaurants/pho-corner`;
+  const found = (await (await fetch(base)).json()).menu.find((i) => i.id === item);
+  const r = await fetch(`${base}/menu/${item}`, {
+    method: "PUT",
+    headers: {
+      authorization: "Bearer dev:ada:admin",
+      "idempotency-key": randomUUID(),
+      "if-match": `"${found.version}"`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ name, priceCents: found.priceCents, available: true }),
+  });
+  assert.equal(r.status, 200, await r.text());
 }

@@ -5,8 +5,7 @@
 // delivers the same sequence as the log.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { browserAndServer, contextAs, eventsOf, newStore, outboxEntries, serve } from "./harness.mjs";
+import { browserAndServer, contextAs, eventsOf, newStore, outboxEntries, renameDish, serve } from "./harness.mjs";
 
 let browser;
 let server;
@@ -22,22 +21,6 @@ function recordLive(context) {
   });
 }
 
-/** An admin's edit of pho-bo's name, straight to the BFF at `url`. */
-async function editMenuItem(url, name) {
-  const base = `${url}/api/restaurants/pho-corner`;
-  const item = (await (await fetch(base)).json()).menu.find((i) => i.id === "pho-bo");
-  const r = await fetch(`${base}/menu/pho-bo`, {
-    method: "PUT",
-    headers: {
-      authorization: "Bearer dev:ada:admin",
-      "idempotency-key": randomUUID(),
-      "if-match": `"${item.version}"`,
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ name, priceCents: item.priceCents, available: true }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
 
 const liveSeqs = (page) => page.evaluate(() => window.__live.map((l) => l.env.data.seq));
 
@@ -96,7 +79,7 @@ describe("live updates", () => {
     assert.equal(leaders.filter(Boolean).length, 1, "exactly one tab holds the connection");
     const survivor = tabs[leaders.indexOf(false)];
     await tabs[leaders.indexOf(true)].close();
-    await editMenuItem(server.url, "Phở bò after handover");
+    await renameDish(server.url, "pho-bo", "Phở bò after handover");
     await survivor.waitForFunction(
       () => document.querySelector('.menu-item[data-item="pho-bo"] .name')?.textContent === "Phở bò after handover",
       null,
@@ -164,7 +147,7 @@ describe("live updates", () => {
     const edits = (async () => {
       for (let i = 0; !stop; i++) {
         try {
-          await editMenuItem(`http://127.0.0.1:${port}`, `Phở bò restart ${i}`);
+          await renameDish(`http://127.0.0.1:${port}`, "pho-bo", `Phở bò restart ${i}`);
           made++;
         } catch {
           await new Promise((r) => setTimeout(r, 50));
@@ -195,7 +178,7 @@ describe("live updates", () => {
     await page.goto(server.url + "/restaurants/pho-corner");
     await page.locator('.tessera-live[data-live="polling"]').waitFor({ timeout: 15_000 });
     for (let round = 1; round <= 3; round++) {
-      await editMenuItem(server.url, `Phở bò poll ${round}`);
+      await renameDish(server.url, "pho-bo", `Phở bò poll ${round}`);
       await page.waitForFunction((n) => window.__live.length >= n, round, { timeout: 5_000, polling: 50 });
     }
     const seqs = await liveSeqs(page);

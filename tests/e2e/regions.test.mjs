@@ -6,8 +6,7 @@
 // started again. Prints the time to fail over and back.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { cleanup, contextAs, controlled, eventsOf, freePort, launch, newStore, serve, until } from "./harness.mjs";
+import { cleanup, contextAs, controlled, eventsOf, freePort, launch, newStore, renameDish, serve, until } from "./harness.mjs";
 import { startPostgres } from "../lib/postgres.mjs";
 
 let pg;
@@ -42,23 +41,6 @@ function primaryFor(subject, count) {
   return hash % count;
 }
 
-/** An admin's rename of banh-mi (not the dish added to the cart: a renamed row mounts its
- * add-to-cart parcel anew, which forgets what it counted), straight to the BFF at `url`. */
-async function rename(url, name) {
-  const base = `${url}/api/restaurants/pho-corner`;
-  const item = (await (await fetch(base)).json()).menu.find((i) => i.id === "banh-mi");
-  const r = await fetch(`${base}/menu/banh-mi`, {
-    method: "PUT",
-    headers: {
-      authorization: "Bearer dev:ada:admin",
-      "idempotency-key": randomUUID(),
-      "if-match": `"${item.version}"`,
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ name, priceCents: item.priceCents, available: true }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
 
 test("a page moves to region b when a dies and back when a returns; commands apply once, the live feed resumes from its cursor", async () => {
   const subject = Array.from({ length: 50 }, (_, i) => `traveller-${i}`).find((s) => primaryFor(s, 2) === 0);
@@ -89,9 +71,10 @@ test("a page moves to region b when a dies and back when a returns; commands app
   await add(1);
 
   // Region a dies. An edit lands in b while the page has no socket; the user goes on adding.
+  // (Not of the dish added: a renamed row mounts its add-to-cart parcel anew.)
   regions.a.child.kill("SIGKILL");
   const killedAt = Date.now();
-  await rename(regions.b.url, "Banh mi, edited in b");
+  await renameDish(regions.b.url, "banh-mi", "Banh mi, edited in b");
   await add(2);
   await inRegion("b");
   const failover = Date.now() - killedAt;
@@ -110,7 +93,7 @@ test("a page moves to region b when a dies and back when a returns; commands app
   const restartedAt = Date.now();
   await inRegion("a");
   const failback = Date.now() - restartedAt;
-  await rename(regions.a.url, "Banh mi, edited in a");
+  await renameDish(regions.a.url, "banh-mi", "Banh mi, edited in a");
   assert.equal(await renamed("Banh mi, edited in a"), 1);
   const seqs = await page.evaluate(() => window.__live.map((e) => e.data.seq));
   assert.equal(new Set(seqs).size, seqs.length, "each live event once across both moves");

@@ -3,9 +3,9 @@
 // temporary folder, listening on 127.0.0.1 only, without fsync (the data is thrown away).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.mjs";
 import { readyLine } from "./ready.mjs";
 
 /** `/usr/lib/postgresql/<newest major>/bin`. */
@@ -15,17 +15,6 @@ function binDir() {
   majors.sort((a, b) => Number(a) - Number(b));
   if (!majors.length) throw new Error(`no PostgreSQL server in ${root}/<version>/bin: run the tests with \`cargo xtask test\`, which installs it`);
   return join(root, majors.at(-1), "bin");
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts the server; resolves to `{ url, close() }` once it accepts connections. initdb
