@@ -87,9 +87,10 @@ pub fn on_fetch(event: &web_sys::FetchEvent) -> Option<js_sys::Promise> {
 
 /// `message`: `{type: "tessera:sw-status"}` on a `MessageChannel` is answered on its port with
 /// `{type, shell, stamp, set, region}`: which shell release and precache set this worker serves
-/// and the BFF region it uses (the status bar and the tests read it). `{type: "tessera:skip-waiting"}`, sent by the shell to a
-/// waiting worker once the user accepted the update, activates it. `{type:
-/// "tessera:page-started"}`, sent by each page once its shell runs, prunes sets no page uses.
+/// and the BFF region it uses (the status bar and the tests read it). `{type:
+/// "tessera:skip-waiting"}`, sent by the shell to a waiting worker once the user accepted the
+/// update, activates it. `{type: "tessera:page-started"}`, sent by each page once its shell
+/// runs, prunes sets no page uses.
 /// `{type: "tessera:replay", reconnected}`, from a page that would otherwise replay on its own
 /// thread, sends the outbox (after a run already going, as Background Sync's would).
 #[wasm_bindgen]

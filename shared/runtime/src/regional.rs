@@ -1,10 +1,10 @@
 //! The service worker's side of regions (`tessera_contract::regions`): every BFF request the
 //! worker makes (replays) or forwards for a page (queries, commands, the heartbeat, live polls)
-//! goes to the region in use. A request that gets no answer (or a gateway's 502 or 504) counts against its region and is
-//! sent again, on the next region once [`Failover`] moves; while away from the user's primary
-//! the worker asks the primary's `/api/health` every second and moves back once it answers.
-//! Every move is told to the pages (`{type: "tessera:region", name, origin}`): the status bar
-//! shows the region and the live connection follows it.
+//! goes to the region in use. A request that gets no answer (or a gateway's 502 or 504) counts
+//! against its region and is sent again, on the next region once [`Failover`] moves; while away
+//! from the user's primary the worker asks the primary's `/api/health` every second and moves
+//! back once it answers. Every move is told to the pages (`{type: "tessera:region", name,
+//! origin}`): the status bar shows the region and the live connection follows it.
 //!
 //! A command sent again after a move applies once: its idempotency key is in the database the
 //! regions share. A browser that says it is offline sends nothing again: no region is to blame.
