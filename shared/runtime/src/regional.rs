@@ -7,7 +7,8 @@
 //! origin}`): the status bar shows the region and the live connection follows it.
 //!
 //! A command sent again after a move applies once: its idempotency key is in the database the
-//! regions share. A browser that says it is offline sends nothing again: no region is to blame.
+//! regions share. Nothing is sent again, and no region blamed, when the browser says it is
+//! offline or the caller gave up on the request.
 
 use crate::js_value::{error_text, global_fetch, navigator_online, sleep_ms, time_limit};
 use std::cell::{Cell, RefCell};
@@ -197,7 +198,9 @@ pub async fn fetch(request: &Request) -> Result<JsValue, JsValue> {
             moved(with(|f| f.answered(index)).flatten());
             return outcome;
         }
-        if !navigator_online() {
+        // Offline, or the caller gave up on the request (a page that navigated away, a replay
+        // past its time limit): no region is to blame.
+        if !navigator_online() || request.signal().aborted() {
             break;
         }
         if let Err(e) = &outcome {
