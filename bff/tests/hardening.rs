@@ -696,3 +696,62 @@ async fn migrations_3_and_4_keep_existing_keys_and_orders(kind: common::Kind) {
         .problem(404);
     server.stop().await;
 }
+
+/// A site's service worker calls regions other than its own origin: any origin may call the
+/// API with a bearer token, and no cookie is ever let through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_origin_may_call_the_api_with_a_token_never_with_cookies() {
+    let db = TestDb::new(common::Kind::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let origin = "https://shop.example.com";
+    let preflight = server
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/cart/items/pho-corner~pho-bo", server.base),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, idempotency-key, if-match",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-methods").contains("put"));
+    for name in ["authorization", "idempotency-key", "if-match"] {
+        assert!(
+            header("access-control-allow-headers").contains(name),
+            "{name}: {headers:?}"
+        );
+    }
+    assert!(
+        headers.get("access-control-allow-credentials").is_none(),
+        "{headers:?}"
+    );
+
+    let answer = server
+        .http
+        .get(format!("{}/api/cart", server.base))
+        .header("origin", origin)
+        .header("authorization", format!("Bearer {ALICE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let headers = answer.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    // The ETag (a command's If-Match) must be readable from the other origin.
+    assert_eq!(headers["access-control-expose-headers"], "*");
+    server.stop().await;
+}
