@@ -4,7 +4,7 @@
 //! (`{type: "tessera:region", name, origin}`, see `service_worker::follow_messages`).
 
 use leptos::prelude::*;
-use tessera_contract::regions::Region;
+use tessera_contract::regions::{self, Region};
 use wasm_bindgen::prelude::*;
 
 thread_local! {
@@ -12,9 +12,30 @@ thread_local! {
     static ON_MOVE: std::cell::RefCell<Vec<Box<dyn Fn()>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The origin of the region in use, if the site has regions.
+/// The origin of the region in use, if the site has regions: as the worker said, or until it
+/// has (or with no worker), the user's primary among the page's `<meta name="tessera-regions">`.
 pub fn origin() -> Option<String> {
-    REGION.with(|r| r.with_untracked(|r| r.as_ref().map(|r| r.origin.clone())))
+    REGION
+        .with(|r| r.with_untracked(|r| r.as_ref().map(|r| r.origin.clone())))
+        .or_else(primary_in_page)
+}
+
+fn primary_in_page() -> Option<String> {
+    let setting = web_sys::window()?
+        .document()?
+        .query_selector(&format!("meta[name=\"{}\"]", regions::META))
+        .ok()??
+        .get_attribute("content")?;
+    // The server checked the setting; `name=origin`, space-separated.
+    let origins: Vec<&str> = setting
+        .split_whitespace()
+        .filter_map(|r| r.split_once('=').map(|(_, origin)| origin))
+        .collect();
+    let subject = crate::session::current()
+        .id_token
+        .and_then(|t| crate::session::subject(&t));
+    let primary = regions::primary_for(subject.as_deref(), origins.len());
+    origins.get(primary).map(|o| (*o).to_owned())
 }
 
 /// Registers what runs when the page moves to another region.
