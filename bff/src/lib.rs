@@ -184,10 +184,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     .filter_map(|i| origin_of(i))
                     .collect(),
                 override_origins: config.override_origins.clone(),
-                regions: tessera_contract::regions::parse(&tessera_contract::regions::setting(
-                    &config.regions,
-                ))
-                .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
+                regions: tessera_contract::regions::distinct(config.regions.clone())
+                    .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
             },
         )?,
     };

@@ -464,10 +464,8 @@ async fn real_main(cli: Cli) -> Result<i32> {
                 bundle_origins: allowed_origins,
                 connect_origins,
                 override_origins,
-                regions: tessera_contract::regions::parse(&tessera_contract::regions::setting(
-                    &regions,
-                ))
-                .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
+                regions: tessera_contract::regions::distinct(regions)
+                    .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
             };
             let timeouts = tessera_deployer::cdn::Timeouts {
                 header_read: std::time::Duration::from_secs(header_timeout),

@@ -62,10 +62,18 @@ pub fn parse_one(setting: &str) -> Result<Region, String> {
 /// The site's regions from their settings (`name=origin`, separated by spaces or commas), in
 /// order; names and origins must each be unique.
 pub fn parse(settings: &str) -> Result<Vec<Region>, String> {
-    let mut regions: Vec<Region> = Vec::new();
-    for setting in settings.split([' ', ',', '\n']).filter(|s| !s.is_empty()) {
-        let region = parse_one(setting)?;
-        if let Some(twin) = regions
+    let regions = settings
+        .split([' ', ',', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(parse_one)
+        .collect::<Result<Vec<_>, _>>()?;
+    distinct(regions)
+}
+
+/// `regions` as given, if no two share a name or an origin (each a region of its own).
+pub fn distinct(regions: Vec<Region>) -> Result<Vec<Region>, String> {
+    for (i, region) in regions.iter().enumerate() {
+        if let Some(twin) = regions[..i]
             .iter()
             .find(|r| r.name == region.name || r.origin == region.origin)
         {
@@ -74,7 +82,6 @@ pub fn parse(settings: &str) -> Result<Vec<Region>, String> {
                 twin.name, twin.origin, region.name, region.origin
             ));
         }
-        regions.push(region);
     }
     Ok(regions)
 }
