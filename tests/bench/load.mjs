@@ -1,7 +1,7 @@
 // Load and activation timings in headless Chromium against the real CDN server, printed as
 // figures (medians over fresh browser contexts), never asserted. Run by `cargo xtask bench`.
 import { cleanup, launch, newStore, serve } from "../e2e/harness.mjs";
-import { firstSeen, fmt, median } from "./stats.mjs";
+import { firstSeen, fmt, median, openAndWait } from "./stats.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
@@ -42,9 +42,7 @@ async function coldLoad(path, selector, rum) {
   await page.addInitScript(firstSeen, { shown: selector });
   const responses = [];
   page.on("requestfinished", (r) => responses.push(r));
-  await page.goto(server.url + path);
-  await page.locator(selector).first().waitFor();
-  const ms = await page.evaluate(() => window.__marks.shown);
+  const { shown: ms } = await openAndWait(page, server.url + path);
   let bytes = 0;
   for (const r of responses) {
     const s = await r.sizes();
@@ -71,13 +69,10 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.addInitScript(firstSeen, { navVisibleAt: ".tessera-nav" });
+    await page.addInitScript(firstSeen, { navVisibleAt: ".tessera-nav", cart: ".cart" });
     const responses = [];
     page.on("requestfinished", (r) => responses.push(r));
-    await page.goto(server.url + "/cart");
-    await page.locator(".tessera-nav").waitFor();
-    await page.locator(".cart").waitFor();
-    cold.push(await page.evaluate(() => window.__marks.navVisibleAt));
+    cold.push((await openAndWait(page, server.url + "/cart")).navVisibleAt);
     let bytes = 0;
     for (const r of responses) {
       const s = await r.sizes();

@@ -15,10 +15,13 @@ export const fmt = (xs, unit, ps = [90]) =>
 
 /** An init script (`page.addInitScript(firstSeen, {name: selector, …})`): records in
  * `window.__marks[name]` the `performance.now()` (ms since navigation start) at which an
- * element matching `selector` first appeared in the document. */
+ * element matching `selector` first appeared in the document; `window.__allSeen` resolves
+ * with the marks once every selector has matched. */
 export function firstSeen(selectors) {
   const marks = (window.__marks = {});
   const pending = new Set(Object.keys(selectors));
+  let seen;
+  window.__allSeen = new Promise((resolve) => (seen = resolve));
   new MutationObserver((_, obs) => {
     for (const name of pending) {
       if (document.querySelector(selectors[name])) {
@@ -26,6 +29,27 @@ export function firstSeen(selectors) {
         pending.delete(name);
       }
     }
-    if (pending.size === 0) obs.disconnect();
+    if (pending.size === 0) {
+      obs.disconnect();
+      seen(marks);
+    }
   }).observe(document, { childList: true, subtree: true });
+}
+
+/** Opens `url` and resolves with the page's `firstSeen` marks once all have matched (at most
+ * `ms` later). It waits inside the page: Playwright's locators would inject their script
+ * (~25 ms of the page's main thread) in the middle of the load being timed. */
+export async function openAndWait(page, url, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  await page.goto(url, { waitUntil: "commit" });
+  for (;;) {
+    // Null until the new document's init script has run, and after a second of waiting (so
+    // the deadline is checked); a navigation in between throws.
+    const marks = await page
+      .evaluate(() => window.__allSeen && Promise.race([window.__allSeen, new Promise((r) => setTimeout(r, 1000, null))]))
+      .catch(() => null);
+    if (marks) return marks;
+    if (Date.now() > deadline) throw new Error(`${url}: not everything was seen within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
