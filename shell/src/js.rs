@@ -12,6 +12,16 @@ pub fn take_started<T: JsCast>(name: &str) -> Option<T> {
     started.dyn_into().ok()
 }
 
+/// The content of the page's `<meta name="{name}">`, which the server that served the page
+/// wrote there.
+pub fn meta(name: &str) -> Option<String> {
+    web_sys::window()?
+        .document()?
+        .query_selector(&format!("meta[name=\"{name}\"]"))
+        .ok()??
+        .get_attribute("content")
+}
+
 /// Runs `f` from a timer after `ms` (a task of its own, after what is queued now).
 pub fn after_ms(ms: i32, f: impl FnOnce() + 'static) {
     let f = Closure::once_into_js(f);

@@ -22,14 +22,7 @@ thread_local! {
 
 /// The origins this page allows overrides from.
 fn allowed_origins() -> Vec<String> {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| {
-            d.query_selector(&format!("meta[name=\"{ORIGINS_META}\"]"))
-                .ok()
-                .flatten()
-        })
-        .and_then(|meta| meta.get_attribute("content"))
+    crate::js::meta(ORIGINS_META)
         .map(|c| overrides::parse_origins(&c))
         .unwrap_or_default()
 }

@@ -21,11 +21,7 @@ pub fn origin() -> Option<String> {
 }
 
 fn primary_in_page() -> Option<String> {
-    let setting = web_sys::window()?
-        .document()?
-        .query_selector(&format!("meta[name=\"{}\"]", regions::META))
-        .ok()??
-        .get_attribute("content")?;
+    let setting = crate::js::meta(regions::META)?;
     // The server checked the setting; `name=origin`, space-separated.
     let origins: Vec<&str> = setting
         .split_whitespace()
