@@ -179,8 +179,9 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     }
     registry::transition(name, E::LoadStarted);
     let failed = registry::with_app(name, |r| r.failed_loads).unwrap_or_default();
-    if failed == 0 {
-        preload_files(&bundle);
+    let preloaded = PRELOADED.with(|p| !p.borrow_mut().insert(name.to_owned()));
+    if failed == 0 && !preloaded {
+        preload_files(&bundle, false);
     }
     let module = match load_module(name, &bundle, failed).await {
         Ok(m) => m,
@@ -222,16 +223,42 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts fetching a bundle's wasm and JS snippets now, in parallel with its entry module, rather
-/// than after the entry has been parsed and has asked for them.
-fn preload_files(bundle: &Bundle) {
+thread_local! {
+    /// Apps whose files were asked for ahead of their load ([`preload`]).
+    static PRELOADED: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// Starts downloading the bundle of an app the user is about to open, once: its entry module
+/// (checked against its integrity) and the files its load fetches. An app already loading or
+/// loaded, one that failed, one from a local override or one this shell would refuse (its ABI)
+/// is left alone.
+pub fn preload(name: &str) {
+    let untouched = registry::with_app(name, |r| {
+        r.status == AppStatus::NotLoaded && r.failed_loads == 0
+    });
+    if untouched != Some(true) || !PRELOADED.with(|p| p.borrow_mut().insert(name.to_owned())) {
+        return;
+    }
+    let (abi, bundle) = bundle_for(name);
+    if bundle.overridden || !SUPPORTED_ABIS.contains(&abi) {
+        return;
+    }
+    preload_files(&bundle, true);
+}
+
+/// Starts fetching a bundle's wasm and JS snippets now (and with `entry`, its entry module), in
+/// parallel with its entry module, rather than after the entry has been parsed and has asked
+/// for them.
+fn preload_files(bundle: &Bundle, entry: bool) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
     let Some(head) = document.head() else {
         return;
     };
-    for url in &bundle.preload {
+    let entry = bundle.entry.iter().filter(|_| entry);
+    for url in entry.chain(&bundle.preload) {
         let Ok(link) = document.create_element("link") else {
             continue;
         };

@@ -89,8 +89,47 @@ pub fn start() {
         let _ = doc.add_event_listener_with_callback("click", click.as_ref().unchecked_ref());
     }
     click.forget();
+    // A pointer resting on a link, or focus on one, usually comes 100-300 ms before the click.
+    for kind in ["pointerover", "focusin"] {
+        Listener::new(kind, on_intent).forget();
+    }
     crate::js::after_ms(FIRST_PAGE_PATIENCE_MS, first_page_shown);
     request_reroute();
+}
+
+/// The link an event's target is in, and where it goes, if that is this origin.
+fn same_origin_link(
+    target: Option<web_sys::EventTarget>,
+) -> Option<(web_sys::HtmlAnchorElement, web_sys::Url)> {
+    let anchor = target?
+        .dyn_into::<web_sys::Element>()
+        .ok()?
+        .closest("a[href]")
+        .ok()??
+        .dyn_into::<web_sys::HtmlAnchorElement>()
+        .ok()?;
+    let url = web_sys::Url::new(&anchor.href()).ok()?;
+    let origin = web_sys::window()?.location().origin().ok()?;
+    (url.origin() == origin).then_some((anchor, url))
+}
+
+/// Starts downloading the bundles of the apps a link the user is about to follow shows (those
+/// the user may open), so the click does not wait for them.
+fn on_intent(ev: web_sys::Event) {
+    let Some((_, url)) = same_origin_link(ev.target()) else {
+        return;
+    };
+    let path = url.pathname();
+    let Resolution::Show(apps) = registry::with(|s| s.manifests.apps.routes.resolve(&path)) else {
+        return;
+    };
+    let session = crate::session::current();
+    for app in apps {
+        let roles = registry::with_app(&app.app, |r| r.entry.roles.clone()).unwrap_or_default();
+        if access(&roles, &session) == Access::Allowed {
+            lifecycle::preload(&app.app);
+        }
+    }
 }
 
 /// Same-origin link clicks become History API navigations (micro-apps render plain links).
@@ -104,24 +143,15 @@ fn on_click(ev: web_sys::MouseEvent) {
     {
         return;
     }
-    let anchor = ev
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        .and_then(|el| el.closest("a[href]").ok().flatten())
-        .and_then(|el| el.dyn_into::<web_sys::HtmlAnchorElement>().ok());
-    let Some(anchor) = anchor else { return };
+    let Some((anchor, url)) = same_origin_link(ev.target()) else {
+        return;
+    };
     if !matches!(anchor.target().as_str(), "" | "_self") || anchor.has_attribute("download") {
         return;
     }
-    let Ok(url) = web_sys::Url::new(&anchor.href()) else {
-        return;
-    };
     let Some(location) = web_sys::window().map(|w| w.location()) else {
         return;
     };
-    if Some(url.origin()) != location.origin().ok() {
-        return;
-    }
     let same_document = Some(url.pathname()) == location.pathname().ok()
         && Some(url.search()) == location.search().ok();
     if same_document && !url.hash().is_empty() {
