@@ -80,6 +80,31 @@ describe("demo apps", () => {
     await context.close();
   });
 
+  test("a pointer on a link starts its apps' download, once, and only for apps the user may open", async () => {
+    const { page, context, requests } = await open(server, "/restaurants");
+    await page.locator(".restaurant-list").waitFor();
+    const cartFiles = () => requests.filter((p) => p.startsWith("/@tessera/cart/"));
+    const adminFiles = () => requests.filter((p) => p.startsWith("/@tessera/menu-admin/"));
+    assert.deepEqual(cartFiles(), []);
+    // Alice is a customer: a link to the admins' menu editor downloads nothing.
+    await page.evaluate(() => {
+      const a = Object.assign(document.createElement("a"), { href: "/admin/menus", textContent: "menus" });
+      document.body.append(a);
+      a.dispatchEvent(new PointerEvent("pointerover", { bubbles: true }));
+    });
+    await page.locator('.tessera-nav a[data-menu-key="cart"]').dispatchEvent("pointerover");
+    await page.waitForFunction(() => performance.getEntriesByType("resource").some((e) => e.name.endsWith("_bg.wasm") && e.name.includes("/@tessera/cart/") && e.responseEnd > 0));
+    const early = cartFiles();
+    assert.ok(early.some((p) => p.endsWith(".js")) && early.some((p) => p.endsWith(".wasm")), early.join("\n"));
+    assert.equal((await statuses(page))["@tessera/cart"], "NOT_LOADED", "downloaded, not loaded");
+    await page.locator('.tessera-nav a[data-menu-key="cart"]').dispatchEvent("pointerover");
+    await page.click('.tessera-nav a[data-menu-key="cart"]');
+    await page.locator(".cart").waitFor();
+    assert.deepEqual(cartFiles(), early, "the click used what the pointer started");
+    assert.deepEqual(adminFiles(), []);
+    await context.close();
+  });
+
   test("sub-routes, back/forward and a reload on a deep link", async () => {
     const { page, context } = await open(server, "/restaurants");
     await page.click("text=Pho Corner");
