@@ -179,7 +179,7 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     }
     registry::transition(name, E::LoadStarted);
     let failed = registry::with_app(name, |r| r.failed_loads).unwrap_or_default();
-    let preloaded = PRELOADED.with(|p| !p.borrow_mut().insert(name.to_owned()));
+    let preloaded = registry::with_app(name, |r| r.preloaded).unwrap_or_default();
     if failed == 0 && !preloaded {
         preload_files(&bundle, false);
     }
@@ -223,27 +223,22 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-thread_local! {
-    /// Apps whose files were asked for ahead of their load ([`preload`]).
-    static PRELOADED: std::cell::RefCell<std::collections::BTreeSet<String>> =
-        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
-}
-
 /// Starts downloading the bundle of an app the user is about to open, once: its entry module
 /// (checked against its integrity) and the files its load fetches. An app already loading or
 /// loaded, one that failed, one from a local override or one this shell would refuse (its ABI)
 /// is left alone.
 pub fn preload(name: &str) {
     let untouched = registry::with_app(name, |r| {
-        r.status == AppStatus::NotLoaded && r.failed_loads == 0
+        r.status == AppStatus::NotLoaded && r.failed_loads == 0 && !r.preloaded
     });
-    if untouched != Some(true) || !PRELOADED.with(|p| p.borrow_mut().insert(name.to_owned())) {
+    if untouched != Some(true) {
         return;
     }
     let (abi, bundle) = bundle_for(name);
     if bundle.overridden || !SUPPORTED_ABIS.contains(&abi) {
         return;
     }
+    registry::with_app(name, |r| r.preloaded = true);
     preload_files(&bundle, true);
 }
 

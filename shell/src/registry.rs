@@ -32,6 +32,8 @@ pub struct AppRecord {
     pub parcels: Vec<web_sys::HtmlElement>,
     /// Failed loads so far; retries use a fresh URL because browsers may cache a failed import.
     pub failed_loads: u32,
+    /// Whether its files were asked for ahead of its load (`lifecycle::preload`).
+    pub preloaded: bool,
 }
 
 pub struct Shell {
@@ -63,6 +65,7 @@ pub fn install(manifests: Manifests) {
                 last_props: None,
                 parcels: Vec::new(),
                 failed_loads: 0,
+                preloaded: false,
             };
             (name.clone(), record)
         })
