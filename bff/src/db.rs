@@ -2,6 +2,7 @@
 //! integers for booleans, text for timestamps and JSON), run through [`crate::sql`] on sqlx's
 //! `Any` driver, and on SQLite's writer thread ([`crate::writer`]) on a synchronous connection.
 
+use crate::pg_writer::PgWriter;
 use crate::problem::ApiError;
 use crate::sequencer::Sequencer;
 use crate::sql::Sql;
@@ -35,9 +36,11 @@ pub struct Db {
     pub backend: Backend,
     /// Queries.
     reader: AnyPool,
-    /// Commands on PostgreSQL (the same pool as `reader`); on SQLite a single connection for
-    /// migrations and tests only, since commands go to `sqlite_writer`.
+    /// Migrations, the sequencer and tests' seeding (on PostgreSQL the same pool as `reader`;
+    /// on SQLite a single connection). Commands go to `sqlite_writer` or `pg_writer`.
     writer: AnyPool,
+    /// PostgreSQL's writes, pipelined (see [`crate::pg_writer`]).
+    pg_writer: Option<Arc<PgWriter>>,
     /// SQLite's one writer for commands (see [`crate::writer`]): SQLite admits one writer at a
     /// time, and queueing writes there is fair and fast where racing for the file lock would
     /// fail with `SQLITE_BUSY` or spin in the busy handler.
@@ -102,6 +105,7 @@ impl Db {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    pg_writer: Some(Arc::new(PgWriter::new(url, max_connections)?)),
                     sqlite_writer: None,
                     sequencer: None,
                     committed: Arc::new(watch::Sender::new(0)),
@@ -138,6 +142,7 @@ impl Db {
                     backend,
                     reader,
                     writer,
+                    pg_writer: None,
                     sqlite_writer: None,
                     sequencer: None,
                     committed: Arc::new(watch::Sender::new(0)),
@@ -186,9 +191,11 @@ impl Db {
                 })
                 .await;
         }
-        let mut tx = self.writer.begin().await?;
-        let (value, appended) = write.run(&mut *tx, self.backend).await?;
-        tx.commit().await.context("committing a write")?;
+        let pg_writer = self
+            .pg_writer
+            .as_ref()
+            .context("a PostgreSQL database without its writer")?;
+        let (value, appended) = pg_writer.write(write).await?;
         match (appended, &self.sequencer) {
             (Appended::Numbered(seq), _) => self.announce_commit(seq),
             (Appended::Queued, Some(sequencer)) => sequencer.numbered().await,

@@ -59,7 +59,8 @@ pub async fn append(
                 .try_get("seq")?,
         ),
         Backend::Postgres => {
-            insert.execute(conn).await.context("queueing an event")?;
+            // Nothing reads it back in this write: it goes out with the commit.
+            insert.defer(conn).await.context("queueing an event")?;
             Appended::Queued
         }
     })

@@ -7,8 +7,9 @@
 //! Only accepted commands are recorded: a rejected one (412, 409, …) changed nothing, so the
 //! client may fix its request and retry under the same key.
 //!
-//! A recorded key replays its response; otherwise the command's effect, its key
-//! and its event commit together ([`crate::routes::commands`]).
+//! The command's effect, its key and its event commit together
+//! ([`crate::routes::commands`]); a key that cannot be recorded because it has an answer undoes
+//! the effect and replays that answer.
 //!
 //! A concurrent first use of the same key cannot apply twice: both requests change the same
 //! entity, and every write is conditional (on the version read, or `ON CONFLICT DO NOTHING`),
@@ -104,7 +105,8 @@ pub enum Applied {
 }
 
 /// Stores `command`'s key with its answer, in the transaction of its effect. False when the key
-/// is already taken (by a concurrent request that committed first): nothing was stored.
+/// has an answer already (an earlier use, or a concurrent request that committed first, or a
+/// row from before keys were per caller that [`lookup`] matches): nothing was stored.
 pub async fn record(
     conn: &mut impl Sql,
     command: &Command,
@@ -112,7 +114,9 @@ pub async fn record(
 ) -> Result<bool, ApiError> {
     let inserted = query(
         "INSERT INTO idempotency (subject, key, fingerprint, status, body, etag, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS \
+           (SELECT 1 FROM idempotency WHERE subject = '' AND key = $2 AND fingerprint = $3) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(&command.subject)
     .bind(&command.key)

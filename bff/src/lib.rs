@@ -15,6 +15,7 @@ pub mod identity;
 pub mod kitchen;
 pub mod live;
 pub mod openapi;
+pub mod pg_writer;
 pub mod problem;
 pub mod push;
 pub mod routes;

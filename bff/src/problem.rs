@@ -238,8 +238,12 @@ impl std::ops::Deref for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A database's "not now" stays a `503` under the context a caller added.
     fn from(err: anyhow::Error) -> Self {
-        ApiError::internal(err)
+        match err.downcast_ref::<sqlx::Error>().and_then(transient_code) {
+            Some(_) => ApiError::from(err.downcast::<sqlx::Error>().expect("just checked")),
+            None => ApiError::internal(err),
+        }
     }
 }
 
@@ -377,6 +381,13 @@ mod tests {
             let response = err.into_response();
             assert_eq!(response.headers()[header::RETRY_AFTER], "1", "{code}");
         }
+        // Under the context a caller adds, too.
+        let wrapped = anyhow::Error::new(database_error("40P01", "deadlock detected"))
+            .context("writing a cart");
+        assert_eq!(
+            ApiError::from(wrapped).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let unique = ApiError::from(database_error("23505", "duplicate key"));
         assert_eq!(unique.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(

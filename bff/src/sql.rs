@@ -1,10 +1,13 @@
-//! The SQL the BFF runs, through one small API over two drivers: sqlx (PostgreSQL, and SQLite's
-//! readers) and a synchronous SQLite connection that SQLite's writer thread owns
-//! ([`crate::writer`]). Commands are written once, generic over [`Sql`], and run on either.
+//! The SQL the BFF runs, through one small API over three drivers: sqlx (the readers of both
+//! databases), a synchronous SQLite connection that SQLite's writer thread owns
+//! ([`crate::writer`]), and PostgreSQL's pipelined writer on tokio-postgres
+//! ([`crate::pg_writer`]). Commands are written once, generic over [`Sql`], and run on any.
 //!
-//! Why two drivers: sqlx runs every SQLite statement on a thread of its own connection, so each
-//! statement is a hop between threads, and on a loaded 2-core machine those task switches, not
-//! SQLite, were most of a command's time. On the writer thread a whole command is one hop.
+//! Why not sqlx for the writes: sqlx runs every SQLite statement on a thread of its own
+//! connection, so each statement is a hop between threads, and on a loaded 2-core machine those
+//! task switches, not SQLite, were most of a command's time. On the writer thread a whole
+//! command is one hop. On PostgreSQL, sqlx waits for each statement's answer before sending
+//! the next; the pipelined writer sends the ones whose answer is not needed with the next.
 //!
 //! Placeholders are `$1`, `$2`, …, which both databases take; a SQLite statement binds them by
 //! name, so their order in the text does not matter.
@@ -76,8 +79,8 @@ impl Bind for &Option<String> {
 /// A statement and its arguments; run it with one of the `fetch_*`/`execute` methods.
 #[must_use = "a query does nothing until it is executed or fetched"]
 pub struct Query<'q> {
-    sql: Cow<'q, str>,
-    args: Vec<Value>,
+    pub(crate) sql: Cow<'q, str>,
+    pub(crate) args: Vec<Value>,
 }
 
 pub fn query<'q>(sql: impl Into<Cow<'q, str>>) -> Query<'q> {
@@ -106,6 +109,21 @@ impl<'q> Query<'q> {
 
     pub async fn execute(self, conn: &mut impl Sql) -> Result<Done, sqlx::Error> {
         conn.exec(self).await.map(Done)
+    }
+
+    /// Runs a write whose answer is not needed (nor its rows affected) when the connection
+    /// next talks to the database: at once on most, with the next statement or the commit on
+    /// PostgreSQL's pipelined writer ([`crate::pg_writer`]). Its error, if any, is then that
+    /// statement's (or the commit's), which fails the write all the same.
+    pub async fn defer(self, conn: &mut impl Sql) -> Result<(), sqlx::Error> {
+        conn.defer(self).await
+    }
+
+    pub(crate) fn into_owned(self) -> Query<'static> {
+        Query {
+            sql: Cow::Owned(self.sql.into_owned()),
+            args: self.args,
+        }
     }
 
     pub async fn fetch_all(self, conn: &mut impl Sql) -> Result<Vec<Row>, sqlx::Error> {
@@ -146,6 +164,10 @@ pub trait Sql: Send {
         query: Query<'_>,
         first_only: bool,
     ) -> impl Future<Output = Result<Vec<Row>, sqlx::Error>> + Send;
+    /// See [`Query::defer`].
+    fn defer(&mut self, query: Query<'_>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        async move { self.exec(query).await.map(drop) }
+    }
 }
 
 async fn sqlx_fetch<'c>(
@@ -246,10 +268,7 @@ impl Sql for Lite {
                 let values = (0..width)
                     .map(|i| row.get::<_, LiteValue>(i))
                     .collect::<rusqlite::Result<_>>()?;
-                rows.push(Row::Lite(LiteRow {
-                    columns: columns.clone(),
-                    values,
-                }));
+                rows.push(Row::Owned(OwnedRow::new(columns.clone(), values)));
                 if first_only {
                     break;
                 }
@@ -263,12 +282,19 @@ impl Sql for Lite {
 /// One row of a result.
 pub enum Row {
     Any(AnyRow),
-    Lite(LiteRow),
+    /// Read whole into values: SQLite's writer, PostgreSQL's ([`crate::pg_writer`]).
+    Owned(OwnedRow),
 }
 
-pub struct LiteRow {
+pub struct OwnedRow {
     columns: Arc<[String]>,
     values: Vec<LiteValue>,
+}
+
+impl OwnedRow {
+    pub(crate) fn new(columns: Arc<[String]>, values: Vec<LiteValue>) -> OwnedRow {
+        OwnedRow { columns, values }
+    }
 }
 
 /// A column type both drivers decode.
@@ -282,7 +308,7 @@ impl Row {
         let name = name.as_ref();
         match self {
             Row::Any(row) => sqlx::Row::try_get(row, name),
-            Row::Lite(row) => {
+            Row::Owned(row) => {
                 let index = row
                     .columns
                     .iter()
@@ -360,10 +386,11 @@ impl sqlx::error::DatabaseError for DbFailure {
     }
     fn kind(&self) -> sqlx::error::ErrorKind {
         match self.code.as_str() {
-            "2067" | "1555" => sqlx::error::ErrorKind::UniqueViolation,
-            "787" => sqlx::error::ErrorKind::ForeignKeyViolation,
-            "1299" => sqlx::error::ErrorKind::NotNullViolation,
-            "275" => sqlx::error::ErrorKind::CheckViolation,
+            // SQLite's extended result codes, then PostgreSQL's SQLSTATEs.
+            "2067" | "1555" | "23505" => sqlx::error::ErrorKind::UniqueViolation,
+            "787" | "23503" => sqlx::error::ErrorKind::ForeignKeyViolation,
+            "1299" | "23502" => sqlx::error::ErrorKind::NotNullViolation,
+            "275" | "23514" => sqlx::error::ErrorKind::CheckViolation,
             _ => sqlx::error::ErrorKind::Other,
         }
     }

@@ -247,6 +247,24 @@ async fn checkout_rechecks_prices_and_availability(kind: common::Kind) {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["totalCents"], 900);
 
+    // Sent again (no If-Match) after the cart filled up and that item's price changed: the
+    // order is replayed, and the refresh its check would have made is not kept.
+    let refilled = add_to_cart(&server, ALICE, "banh-mi", 3).await;
+    set_menu_item(&server, "pho-corner", "banh-mi", "Bánh mì", 950, true).await;
+    let again = server
+        .put(
+            "/api/cart/checkout/order-h18-1",
+            ALICE,
+            &checkout_key,
+            None,
+            "{}",
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, r.text);
+    assert_eq!(server.get("/api/cart", Some(ALICE)).await.json(), refilled);
+
     // The OpenAPI document describes the problem and its `changes`.
     let doc = server.get("/api/openapi.json", None).await.json();
     let conflict = &doc["paths"]["/api/cart/checkout/{orderId}"]["put"]["responses"]["409"];

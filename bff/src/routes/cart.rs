@@ -160,7 +160,7 @@ impl PutItem {
             query("DELETE FROM cart_lines WHERE owner = $1 AND item_id = $2")
                 .bind(owner)
                 .bind(&item_id)
-                .execute(&mut *conn)
+                .defer(&mut *conn)
                 .await
                 .context("removing a cart line")?;
         } else {
@@ -176,11 +176,12 @@ impl PutItem {
             .bind(&item.name)
             .bind(item.price_cents)
             .bind(i64::from(quantity))
-            .execute(&mut *conn)
+            .defer(&mut *conn)
             .await
             .context("writing a cart line")?;
         }
-        // The cart as now stored, without reading it back (one statement less on the writer).
+        // The cart as now stored, without reading it back (one statement less on the writer):
+        // the line's write is deferred, nothing in this write reads it.
         let mut lines = before.lines;
         let position = lines.iter().position(|l| l.item_id == item_id);
         match (quantity, position) {

@@ -1,7 +1,7 @@
 //! Running commands: a single command's route and `POST /api/batch` both hand theirs here, and
-//! they run through the same steps in one write ([`Db::write`]): its `Idempotency-Key` looked up
-//! first (a recorded one replays), the command, its key recorded with its answer, its event
-//! appended last. A refused command undoes only itself: in a batch each command runs under a
+//! they run through the same steps in one write ([`Db::write`]): the command, its
+//! `Idempotency-Key` recorded with its answer (a key recorded already undoes the command and
+//! replays that answer), its event appended last. A refused command undoes only itself: in a batch each command runs under a
 //! savepoint; a command alone needs none, since undoing the write undoes just it (two round
 //! trips less on PostgreSQL).
 
@@ -132,8 +132,13 @@ impl Write for Commands {
     }
 }
 
-/// Runs a command that is its write's only one. `Err` when it is refused with nothing to keep
-/// (or its key was taken meanwhile): the write is undone, and [`run`] then answers it.
+/// Runs a command that is its write's only one. `Err` when it is refused with nothing to keep,
+/// or its key turns out to be recorded already: the write is undone, and [`run`] then answers
+/// it (replaying the recorded answer).
+///
+/// The key is not looked up first: a fresh key, by far the most common, would pay a statement
+/// for nothing. A command whose key was used applies in vain and is undone when its key cannot
+/// be recorded; one sent again with `If-Match` is refused by its own precondition first.
 async fn alone<C: Sql>(
     conn: &mut C,
     command: Prepared,
@@ -141,13 +146,7 @@ async fn alone<C: Sql>(
     applied: &mut Vec<NewEvent>,
 ) -> Result<Answer, ApiError> {
     let key = command.command().clone();
-    if let Some(outcome) = idempotency::lookup(&mut *conn, &key).await? {
-        return Ok(Answer::Done {
-            outcome,
-            replayed: true,
-        });
-    }
-    match command.apply(conn, kitchen_step_ms).await? {
+    match command.apply(&mut *conn, kitchen_step_ms).await? {
         Applied::Accepted { outcome, event } => {
             if !idempotency::record(&mut *conn, &key, &outcome).await? {
                 return Err(idempotency::key_in_use());
@@ -157,6 +156,11 @@ async fn alone<C: Sql>(
                 outcome,
                 replayed: false,
             })
+        }
+        // A refusal that keeps a change (a checkout that refreshed the cart) must not be kept
+        // for a key that already has an answer: that answer is replayed instead.
+        Applied::Refused { .. } if idempotency::lookup(&mut *conn, &key).await?.is_some() => {
+            Err(idempotency::key_in_use())
         }
         Applied::Refused { error, event } => {
             applied.push(event);
@@ -175,11 +179,15 @@ async fn one<C: Sql>(
 ) -> Result<Answer, ApiError> {
     let key = command.command().clone();
     savepoint(conn, "SAVEPOINT tessera_command").await?;
-    match alone(conn, command, kitchen_step_ms, applied).await {
-        Ok(answer) => {
-            savepoint(conn, "RELEASE SAVEPOINT tessera_command").await?;
-            Ok(answer)
-        }
+    let answered = match alone(conn, command, kitchen_step_ms, applied).await {
+        // The release also sends the command's deferred writes: their failure is its own.
+        Ok(answer) => savepoint(conn, "RELEASE SAVEPOINT tessera_command")
+            .await
+            .map(|()| answer),
+        Err(error) => Err(error),
+    };
+    match answered {
+        Ok(answer) => Ok(answer),
         Err(error) => {
             undo(conn).await?;
             Ok(replay_or(conn, &key, error).await)
