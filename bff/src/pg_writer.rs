@@ -5,9 +5,9 @@
 //! with `COMMIT`, or with the statement after them.
 //!
 //! Why not sqlx, as the reads: sqlx sends one statement and waits for its answer before the
-//! next, and on two cores each of a command's nine round trips was a wake-up of a PostgreSQL
-//! process and of a tokio worker (`docs/benchmarks.md`, "PostgreSQL numbers events after
-//! commit").
+//! next, and on two cores each of a command's round trips is a wake-up of a PostgreSQL process
+//! and of a tokio worker. A cart command takes five round trips here instead of nine
+//! (`docs/benchmarks.md`, "PostgreSQL's writes pipelined").
 //!
 //! Parameters are typed as sqlx's `Any` driver types them (`BIGINT` for integers, `TEXT` for
 //! strings, NULLs included), so the same SQL means the same on both drivers, and rows are read
@@ -26,6 +26,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
+
+/// Prepared statements kept per connection (dropping a `Statement` closes it on the server).
+const MAX_STATEMENTS: usize = 256;
 
 /// Connections for writes, at most `max` at once, opened when first needed.
 pub struct PgWriter {
@@ -179,6 +182,11 @@ impl Conn {
         let key = (q.sql.to_string(), types);
         if let Some(statement) = self.statements.get(&key) {
             return Ok(statement.clone());
+        }
+        // The BFF's statements are a fixed set, but a RUM report's insert has one shape per
+        // sample count: a bound keeps the connection's prepared statements finite anyway.
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
         }
         let statement = self
             .client
