@@ -5,31 +5,15 @@
 use crate::pg_writer::PgWriter;
 use crate::problem::ApiError;
 use crate::sequencer::Sequencer;
-use crate::sql::Sql;
+use crate::write::{Appended, Backend, Write};
 use crate::writer::Writer;
 use anyhow::{bail, Context, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
-use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -105,7 +89,10 @@ impl Db {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
-                    pg_writer: Some(Arc::new(PgWriter::new(url, max_connections)?)),
+                    pg_writer: Some(Arc::new(
+                        PgWriter::new(url, max_connections)
+                            .with_context(|| format!("parsing PostgreSQL URL {}", redact(url)))?,
+                    )),
                     sqlite_writer: None,
                     sequencer: None,
                     committed: Arc::new(watch::Sender::new(0)),
@@ -280,29 +267,6 @@ fn sqlite_path(url: &str) -> Result<String> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     Ok(path.to_owned())
-}
-
-/// What a write did to the event log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Appended {
-    #[default]
-    Nothing,
-    /// Numbered in the write's own transaction (SQLite); the newest seq.
-    Numbered(i64),
-    /// Queued for [`crate::sequencer`] (PostgreSQL), numbered after the write commits.
-    Queued,
-}
-
-/// Writes run by [`Db::write`]: commands and the kitchen's steps, written once for both
-/// databases.
-pub trait Write: Send + 'static {
-    type Output: Send + 'static;
-    /// The writes, in `conn`'s transaction: the answer, and what they appended to the log.
-    fn run<C: Sql>(
-        self,
-        conn: &mut C,
-        backend: Backend,
-    ) -> impl Future<Output = Result<(Self::Output, Appended), ApiError>> + Send;
 }
 
 /// The URL without its password, for error messages.

@@ -1,10 +1,11 @@
 //! The append-only domain-event log. Commands append inside their own transaction, so an event
 //! exists exactly when its change does; it is in the log, numbered, before the command answers.
 
-use crate::db::{Appended, Backend, Db};
+use crate::db::Db;
 use crate::problem::ApiError;
 use crate::sql::{query, Sql};
 use crate::time::now_rfc3339;
+use crate::write::{Appended, Backend};
 use anyhow::Context;
 use sqlx::Row;
 use tessera_contract::sync::DomainEvent;

@@ -9,12 +9,12 @@
 //! up whatever is due; two BFFs on one database cannot double-step an order because each step
 //! is conditional on the version it read.
 
-use crate::db::{Appended, Backend, Write};
 use crate::events::{self, NewEvent};
 use crate::problem::ApiError;
 use crate::routes::orders::load_order;
 use crate::sql::{query, Sql};
 use crate::time::{now_ms, now_rfc3339};
+use crate::write::{Appended, Backend, Write};
 use crate::AppState;
 use anyhow::Context;
 use std::time::Duration;

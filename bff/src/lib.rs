@@ -23,6 +23,7 @@ pub mod sequencer;
 pub mod server;
 pub mod sql;
 pub mod time;
+pub mod write;
 pub mod writer;
 
 use anyhow::Context;
@@ -31,8 +32,9 @@ use axum::Extension;
 use std::sync::Arc;
 
 pub use config::Config;
-pub use db::{Backend, Db};
+pub use db::Db;
 pub use identity::{Caller, IdentityProvider};
+pub use write::Backend;
 
 #[derive(Clone)]
 pub struct AppState {

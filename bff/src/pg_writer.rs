@@ -13,10 +13,9 @@
 //! strings, NULLs included), so the same SQL means the same on both drivers, and rows are read
 //! into the values SQLite's writer reads ([`crate::sql::OwnedRow`]).
 
-use crate::db::{Appended, Backend, Write};
 use crate::problem::ApiError;
 use crate::sql::{database_error, query, OwnedRow, Query, Row, Sql, Value};
-use anyhow::Context;
+use crate::write::{Appended, Backend, Write};
 use rusqlite::types::Value as Owned;
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,10 +51,8 @@ impl std::fmt::Debug for PgWriter {
 }
 
 impl PgWriter {
-    pub fn new(url: &str, max: u32) -> anyhow::Result<PgWriter> {
-        let config = url
-            .parse::<tokio_postgres::Config>()
-            .with_context(|| format!("parsing PostgreSQL URL {}", crate::db::redact(url)))?;
+    pub fn new(url: &str, max: u32) -> Result<PgWriter, tokio_postgres::Error> {
+        let config = url.parse::<tokio_postgres::Config>()?;
         Ok(PgWriter {
             config,
             idle: Mutex::new(Vec::new()),

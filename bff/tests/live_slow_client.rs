@@ -51,7 +51,7 @@ async fn a_client_that_stops_reading_is_cut_with_its_cursor_and_memory_stays_bou
         )
         .await
         .unwrap();
-        let tessera_bff::db::Appended::Numbered(seq) = appended else {
+        let tessera_bff::write::Appended::Numbered(seq) = appended else {
             panic!("SQLite numbers an event as it appends it, got {appended:?}");
         };
         newest = seq;

@@ -3,7 +3,7 @@
 //! nudges its tailer, which reads the shared log. Messages carry no events, so a lost or
 //! repeated one costs a read, never an event: the tailer's own poll covers what gets lost.
 
-use crate::db::Backend;
+use crate::write::Backend;
 use crate::AppState;
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;

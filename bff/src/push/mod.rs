@@ -8,10 +8,11 @@ pub mod hosts;
 pub mod sender;
 pub mod webpush;
 
-use crate::db::{Appended, Backend, Db, Write};
+use crate::db::Db;
 use crate::problem::ApiError;
 use crate::sql::{query, Sql};
 use crate::time::now_ms;
+use crate::write::{Appended, Backend, Write};
 use crate::Config;
 use anyhow::{bail, Context, Result};
 use tessera_contract::push::Notification;

@@ -6,10 +6,10 @@
 
 use super::webpush;
 use super::Push;
-use crate::db::{Appended, Backend, Write};
 use crate::problem::ApiError;
 use crate::sql::{query, Sql};
 use crate::time::now_ms;
+use crate::write::{Appended, Backend, Write};
 use crate::AppState;
 use anyhow::Context;
 use std::collections::BTreeMap;

@@ -2,7 +2,6 @@
 //! /api/push/subscription` with its `PushSubscription`), or out (`DELETE`), and learns the key
 //! to subscribe with (`GET /api/push/key`). What is sent, and when: `crate::push`.
 
-use crate::db::{Appended, Backend, Write};
 use crate::http::JsonBody;
 use crate::identity::Caller;
 use crate::problem::ApiError;
@@ -10,6 +9,7 @@ use crate::push::hosts::MAX_ENDPOINT;
 use crate::push::webpush;
 use crate::sql::{query, Sql};
 use crate::time::now_ms;
+use crate::write::{Appended, Backend, Write};
 use crate::AppState;
 use anyhow::Context;
 use axum::extract::State;

@@ -2,12 +2,12 @@
 //! [`tessera_contract::rum`]); admins read per-app, per-version percentiles and failure rates.
 //! The store is bounded in rows and age, and each caller may send a few reports a minute.
 
-use crate::db::{Appended, Backend, Write};
 use crate::http::JsonBody;
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::sql::{query, Sql};
 use crate::time::now_ms;
+use crate::write::{Appended, Backend, Write};
 use crate::AppState;
 use anyhow::Context;
 use axum::extract::State;
