@@ -1,6 +1,7 @@
 //! One code path for SQLite and PostgreSQL: SQL both accept (`$1` placeholders, `ON CONFLICT`,
-//! integers for booleans, text for timestamps and JSON), run through [`crate::sql`] on sqlx's
-//! `Any` driver, and on SQLite's writer thread ([`crate::writer`]) on a synchronous connection.
+//! integers for booleans, text for timestamps and JSON), run through [`crate::sql`]: queries on
+//! sqlx's `Any` driver, writes on SQLite's writer thread ([`crate::writer`]) or on PostgreSQL's
+//! pipelined writer ([`crate::pg_writer`]).
 
 use crate::pg_writer::PgWriter;
 use crate::problem::ApiError;

@@ -1,9 +1,9 @@
 //! Running commands: a single command's route and `POST /api/batch` both hand theirs here, and
 //! they run through the same steps in one write ([`crate::db::Db::write`]): the command, its
 //! `Idempotency-Key` recorded with its answer (a key recorded already undoes the command and
-//! replays that answer), its event appended last. A refused command undoes only itself: in a batch each command runs under a
-//! savepoint; a command alone needs none, since undoing the write undoes just it (two round
-//! trips less on PostgreSQL).
+//! replays that answer), its event appended last. A refused command undoes only itself: in a
+//! batch each command runs under a savepoint; a command alone needs none, since undoing the
+//! write undoes just it (two round trips less on PostgreSQL).
 
 use crate::events::{self, NewEvent};
 use crate::idempotency::{self, Applied, Command, Outcome};
