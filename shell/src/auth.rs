@@ -13,6 +13,7 @@ use tessera_contract::auth::{
 };
 use tessera_contract::Session;
 use tessera_runtime::session_store::SessionStore;
+use tessera_sdk::js::{field, DecodeError};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -100,7 +101,7 @@ async fn config() -> AuthConfig {
             .map_err(|e| tessera_runtime::js_value::error_text(&e)),
         None => fetch_text(CONFIG_PATH).await,
     };
-    match text.map(|t| (serde_json::from_str::<AuthConfig>(&t), t)) {
+    match text.map(|t| (auth_config(&t), t)) {
         Ok((Ok(config), text)) => {
             if let Some(s) = &storage {
                 let _ = s.set_item(CONFIG_KEY, &text);
@@ -114,7 +115,7 @@ async fn config() -> AuthConfig {
         Err(e) => {
             let cached = storage
                 .and_then(|s| s.get_item(CONFIG_KEY).ok().flatten())
-                .and_then(|t| serde_json::from_str(&t).ok());
+                .and_then(|t| auth_config(&t).ok());
             cached.unwrap_or_else(|| {
                 warn(&format!(
                     "{CONFIG_PATH}: {e}; no copy from an earlier start"
@@ -205,16 +206,44 @@ async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
         .map_err(|e| crate::js::error_message(&e))
 }
 
-/// A JSON answer of the sign-in module.
-fn json(value: JsValue) -> serde_json::Value {
-    value
-        .as_string()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+/// `/api/auth/config`'s answer (`{"mode":"dev"}` or `{"mode":"oidc","issuer":…,"clientId":…}`),
+/// read by the browser's `JSON.parse`: the start path carries no serde deserializer for it.
+fn auth_config(text: &str) -> Result<AuthConfig, String> {
+    let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
+    let read = || -> Result<AuthConfig, DecodeError> {
+        match field::<String>(&value, "mode")?.as_str() {
+            "dev" => Ok(AuthConfig::Dev),
+            "oidc" => Ok(AuthConfig::Oidc {
+                issuer: field(&value, "issuer")?,
+                client_id: field(&value, "clientId")?,
+            }),
+            _ => Err(DecodeError::expected("a mode of \"dev\" or \"oidc\"")),
+        }
+    };
+    read().map_err(|e| e.to_string())
 }
 
-fn tokens_of(answer: &serde_json::Value) -> Option<Tokens> {
-    serde_json::from_value(answer.get("tokens")?.clone()).ok()
+/// A JSON answer of the sign-in module, as a JS value (`null` when it is not JSON).
+fn json(value: JsValue) -> JsValue {
+    value
+        .as_string()
+        .and_then(|t| js_sys::JSON::parse(&t).ok())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// A string field of a JS value, if it has one.
+fn text_field(value: &JsValue, key: &str) -> Option<String> {
+    field::<Option<String>>(value, key).ok().flatten()
+}
+
+/// The `tokens` of an answer of the sign-in module (`auth::Tokens`' serde form).
+fn tokens_of(answer: &JsValue) -> Option<Tokens> {
+    let tokens = field::<JsValue>(answer, "tokens").ok()?;
+    Some(Tokens {
+        id_token: field(&tokens, "idToken").ok()?,
+        refresh_token: field(&tokens, "refreshToken").ok()?,
+        expires_at_ms: field(&tokens, "expiresAtMs").ok()?,
+    })
 }
 
 /// Sends the user to the provider to sign in; they come back to `return_to`.
@@ -225,7 +254,8 @@ pub fn sign_in(return_to: &str) {
             Ok(a) => json(a),
             Err(e) => return notify(format!("Cannot sign in right now: {e}")),
         };
-        let (Some(url), Some(pending)) = (answer["url"].as_str(), answer["pending"].as_str())
+        let (Some(url), Some(pending)) =
+            (text_field(&answer, "url"), text_field(&answer, "pending"))
         else {
             return notify("Cannot sign in: the sign-in module answered nothing usable");
         };
@@ -233,11 +263,11 @@ pub fn sign_in(return_to: &str) {
             .session_storage()
             .ok()
             .flatten()
-            .and_then(|s| s.set_item(PENDING_KEY, pending).ok());
+            .and_then(|s| s.set_item(PENDING_KEY, &pending).ok());
         if stored.is_none() {
             return notify("Cannot sign in: this browser refuses session storage");
         }
-        let _ = window().location().assign(url);
+        let _ = window().location().assign(&url);
     });
 }
 
@@ -261,7 +291,8 @@ async fn finish_sign_in() -> Result<Tokens, String> {
     let store = SessionStore::open().await.map_err(|e| e.to_string())?;
     store.put(&tokens).await.map_err(|e| e.to_string())?;
     announce();
-    replace_url(safe_return_path(answer["returnTo"].as_str().unwrap_or("/")));
+    let return_to = text_field(&answer, "returnTo");
+    replace_url(safe_return_path(return_to.as_deref().unwrap_or("/")));
     Ok(tokens)
 }
 
@@ -368,12 +399,14 @@ async fn renew_locked() -> Result<(), Renewal> {
             .await
             .map_err(Renewal::Unreachable)?,
     );
-    let tokens = match (tokens_of(&answer), &answer["refused"]) {
+    let tokens = match (tokens_of(&answer), text_field(&answer, "refused")) {
         (Some(tokens), _) => tokens,
-        (None, serde_json::Value::String(why)) => return Err(Renewal::Refused(why.clone())),
-        (None, _) => {
-            let why = answer["unreachable"].as_str().unwrap_or("no answer");
-            return Err(Renewal::Unreachable(why.to_owned()));
+        (None, Some(why)) => return Err(Renewal::Refused(why)),
+        (None, None) => {
+            let why = text_field(&answer, "unreachable");
+            return Err(Renewal::Unreachable(
+                why.unwrap_or_else(|| "no answer".into()),
+            ));
         }
     };
     store

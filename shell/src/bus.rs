@@ -1,8 +1,9 @@
-//! The event bus as the shell uses it: envelopes with `serde_json` payloads (the shell has its
-//! JSON anyway), over the SDK's text-level bus, so apps see the same CustomEvents.
+//! What the shell publishes on the event bus, written by serde (the shell's own types, and the
+//! runtime's, serialise with it anyway) over the SDK's text-level bus, so apps see the same
+//! CustomEvents. The shell subscribes through the SDK's `bus::subscribe`, whose envelopes are
+//! read by the browser's `JSON.parse`: no serde deserializer for them on the start path.
 
 use tessera_contract::bus::Envelope;
-use tessera_sdk::Listener;
 
 /// Publishes `data` as an envelope of `kind` on `topic`.
 pub fn publish(topic: &str, kind: &str, source: &str, data: serde_json::Value) {
@@ -16,14 +17,4 @@ pub fn publish(topic: &str, kind: &str, source: &str, data: serde_json::Value) {
     if let Ok(text) = serde_json::to_string(&env) {
         tessera_sdk::bus::publish_text(topic, &text);
     }
-}
-
-/// Subscribes to `topic`; envelopes a receiver ignores (malformed, from a future layout) are
-/// skipped.
-pub fn subscribe(topic: &str, replay: bool, mut f: impl FnMut(Envelope) + 'static) -> Listener {
-    tessera_sdk::bus::subscribe_text(topic, replay, move |text| {
-        if let Some(env) = Envelope::parse(&text) {
-            f(env);
-        }
-    })
 }

@@ -2,7 +2,7 @@
 //! bus (`connectivity.changed`) so apps can say their data is saved rather than live, and
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
-use crate::bus::{publish, subscribe};
+use crate::bus::publish;
 use leptos::prelude::*;
 use tessera_contract::bff;
 use tessera_runtime::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
@@ -184,7 +184,7 @@ fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
 fn follow_data_on_screen() {
     let saved = SAVED.with(|s| s.clone());
     let on_data = saved.clone();
-    subscribe(bff::DATA_TOPIC, false, move |env| {
+    tessera_sdk::subscribe(bff::DATA_TOPIC, false, move |env| {
         if let Some(d) = env
             .data_as::<bff::DataLoaded>()
             .filter(|_| env.kind == bff::DATA_LOADED)

@@ -3,7 +3,7 @@
 //! the session when called, so a renewed token reaches apps that stay mounted.
 //! The shapes are `tessera_contract::host`'s.
 
-use crate::bus::{publish, subscribe};
+use crate::bus::publish;
 use crate::js::after_ms;
 use std::cell::{Cell, RefCell};
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
@@ -253,9 +253,9 @@ fn listen(topic: &'static str) -> JsValue {
         let Ok(callback) = callback.dyn_into::<js_sys::Function>() else {
             return JsValue::UNDEFINED;
         };
-        let listener = subscribe(topic, false, move |env| {
+        let listener = tessera_sdk::subscribe(topic, false, move |env| {
             // A throwing callback is the app's problem, not the bus's.
-            let _ = callback.call1(&JsValue::NULL, &json(&env.data));
+            let _ = callback.call1(&JsValue::NULL, &env.data);
         });
         let mut held = Some(listener);
         Closure::<dyn FnMut()>::new(move || drop(held.take())).into_js_value()

@@ -8,13 +8,13 @@
 //! (kept in `localStorage`), so a new leader picks up where the old one stopped, and drops
 //! anything at or below it, so a seam never shows an event twice.
 
-use crate::bus::publish;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use leptos::prelude::*;
 use tessera_contract::bus::topics;
-use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy, PollAnswer};
-use tessera_contract::sync::DomainEvent;
+use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy};
+use tessera_sdk::js::{field, FromJs};
+use tessera_sdk::LiveEvent;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -65,18 +65,55 @@ fn follow_session() {
     });
 }
 
-/// What tabs say to each other.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+/// A domain event as the server sent it: read (by the browser's `JSON.parse` and the SDK's
+/// readers) only as far as the seq, and put on the bus as it came.
+#[derive(Clone)]
+struct Event {
+    seq: i64,
+    value: JsValue,
+}
+
+impl Event {
+    /// `None` for anything that is not a domain event.
+    fn read(value: JsValue) -> Option<Event> {
+        let seq = LiveEvent::from_js(&value).ok()?.seq;
+        Some(Event { seq, value })
+    }
+}
+
+/// What tabs say to each other, as JSON text: `{"kind":"event","event":…}`,
+/// `{"kind":"mode","mode":"live"}` or `{"kind":"ask"}`.
 enum Relay {
-    Event {
-        event: DomainEvent,
-    },
-    Mode {
-        mode: LinkMode,
-    },
+    Event(Event),
+    Mode(LinkMode),
     /// A tab that just opened asks the leader for the mode.
     Ask,
+}
+
+impl Relay {
+    fn to_text(&self) -> Option<String> {
+        let object = tessera_sdk::js::object();
+        let (kind, key, value) = match self {
+            Relay::Event(event) => ("event", "event", event.value.clone()),
+            Relay::Mode(mode) => ("mode", "mode", mode.as_str().into()),
+            Relay::Ask => ("ask", "", JsValue::UNDEFINED),
+        };
+        tessera_sdk::js::set(&object, "kind", kind.into());
+        if !key.is_empty() {
+            tessera_sdk::js::set(&object, key, value);
+        }
+        js_sys::JSON::stringify(&object).ok()?.as_string()
+    }
+
+    fn parse(text: &str) -> Option<Relay> {
+        let message = js_sys::JSON::parse(text).ok()?;
+        match field::<String>(&message, "kind").ok()?.as_str() {
+            "event" => Event::read(field(&message, "event").ok()?).map(Relay::Event),
+            "mode" => LinkMode::parse(&field::<String>(&message, "mode").ok()?).map(Relay::Mode),
+            "ask" => Some(Relay::Ask),
+            _ => None,
+        }
+    }
 }
 
 pub fn start() {
@@ -91,12 +128,12 @@ pub fn start() {
         let on_message =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                 let text = e.data().as_string().unwrap_or_default();
-                match serde_json::from_str::<Relay>(&text) {
-                    Ok(Relay::Event { event }) => deliver(event),
-                    Ok(Relay::Mode { mode }) => show(mode),
-                    Ok(Relay::Ask) if LEADER.with(|l| l.get()) => {
+                match Relay::parse(&text) {
+                    Some(Relay::Event(event)) => deliver(event),
+                    Some(Relay::Mode(mode)) => show(mode),
+                    Some(Relay::Ask) if LEADER.with(|l| l.get()) => {
                         let mode = MODE.with(|m| m.get_untracked());
-                        post(&answer, &Relay::Mode { mode });
+                        post(&answer, &Relay::Mode(mode));
                     }
                     _ => {}
                 }
@@ -129,7 +166,7 @@ pub fn start() {
 }
 
 fn post(channel: &web_sys::BroadcastChannel, message: &Relay) {
-    if let Ok(text) = serde_json::to_string(message) {
+    if let Some(text) = message.to_text() {
         let _ = channel.post_message(&text.into());
     }
 }
@@ -159,7 +196,7 @@ fn store_cursor(seq: i64) {
 }
 
 /// An event from the server or another tab: on the bus once, whoever delivered it.
-fn deliver(event: DomainEvent) {
+fn deliver(event: Event) {
     let new = CURSOR.with(|c| {
         let mut cursor = c.get();
         let new = cursor.accept(event.seq);
@@ -170,9 +207,8 @@ fn deliver(event: DomainEvent) {
         return;
     }
     tessera_runtime::bff_client::answers_may_have_changed();
-    let kind = event.kind.clone();
-    let data = serde_json::to_value(&event).unwrap_or_default();
-    publish(topics::LIVE, &kind, "@tessera/shell", data);
+    let kind = field::<String>(&event.value, "type").unwrap_or_default();
+    tessera_sdk::bus::publish(topics::LIVE, &kind, "@tessera/shell", &event.value);
 }
 
 fn show(mode: LinkMode) {
@@ -182,10 +218,7 @@ fn show(mode: LinkMode) {
     let _ = js_sys::Reflect::set(
         &crate::debug::object(),
         &"live".into(),
-        &serde_json::to_string(&mode)
-            .unwrap_or_default()
-            .trim_matches('"')
-            .into(),
+        &mode.as_str().into(),
     );
 }
 
@@ -200,12 +233,10 @@ async fn lead(channel: Option<web_sys::BroadcastChannel>) {
     };
     let set_mode = |mode: LinkMode| {
         show(mode);
-        relay(&Relay::Mode { mode });
+        relay(&Relay::Mode(mode));
     };
-    let on_event = |event: DomainEvent| {
-        relay(&Relay::Event {
-            event: event.clone(),
-        });
+    let on_event = |event: Event| {
+        relay(&Relay::Event(event.clone()));
         deliver(event);
         store_cursor(CURSOR.with(|c| c.get().0));
     };
@@ -236,7 +267,7 @@ async fn lead(channel: Option<web_sys::BroadcastChannel>) {
                 match poll(&token, wait).await {
                     Ok(answer) => {
                         policy.poll_ok(js_sys::Date::now());
-                        for event in answer.events {
+                        for event in answer.events.into_iter().filter_map(Event::read) {
                             on_event(event);
                         }
                         CURSOR.with(|c| {
@@ -283,7 +314,7 @@ async fn socket(
     token: &str,
     policy: &mut LinkPolicy,
     set_mode: &dyn Fn(LinkMode),
-    on_event: &dyn Fn(DomainEvent),
+    on_event: &dyn Fn(Event),
 ) -> bool {
     let url = api_url("/api/live").replacen("http", "ws", 1);
     let Ok(ws) = web_sys::WebSocket::new(&url) else {
@@ -336,20 +367,20 @@ async fn socket(
                 let _ = ws.send_with_str(&renewal.unwrap_or_default());
             }
             SocketNews::Text(text) => {
-                let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                match message["type"].as_str() {
-                    Some("ready") => {
+                let message = js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL);
+                match field::<String>(&message, "type").as_deref() {
+                    Ok("ready") => {
                         ready = true;
                         policy.socket_ready();
                         set_mode(LinkMode::Live);
                     }
-                    Some("event") => {
-                        if let Ok(event) = serde_json::from_value(message["event"].clone()) {
+                    Ok("event") => {
+                        if let Some(event) = field(&message, "event").ok().and_then(Event::read) {
                             on_event(event);
                         }
                     }
-                    Some("caught-up" | "heartbeat") => {
-                        if let Some(cursor) = message["cursor"].as_i64() {
+                    Ok("caught-up" | "heartbeat") => {
+                        if let Ok(cursor) = field::<i64>(&message, "cursor") {
                             CURSOR.with(|c| {
                                 let mut held = c.get();
                                 held.accept(cursor);
@@ -370,6 +401,12 @@ async fn socket(
     ws.set_onerror(None);
     let _ = ws.close();
     ready
+}
+
+/// A long-poll's answer (`live::PollAnswer`), its events left as they came.
+struct PollAnswer {
+    events: Vec<JsValue>,
+    cursor: i64,
 }
 
 async fn poll(token: &str, wait: u32) -> Result<PollAnswer, String> {
@@ -395,7 +432,14 @@ async fn poll(token: &str, wait: u32) -> Result<PollAnswer, String> {
         .map_err(|_| "long-poll: body")?
         .as_string()
         .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| format!("long-poll: {e}"))
+    let answer = js_sys::JSON::parse(&text).map_err(|_| "long-poll: not JSON".to_owned())?;
+    let read = || -> Result<PollAnswer, tessera_sdk::DecodeError> {
+        Ok(PollAnswer {
+            events: field(&answer, "events")?,
+            cursor: field(&answer, "cursor")?,
+        })
+    };
+    read().map_err(|e| format!("long-poll: {e}"))
 }
 
 pub(crate) async fn sleep_ms(ms: u64) {
@@ -415,7 +459,7 @@ pub fn status() -> impl IntoView {
     let mode = MODE.with(|m| m.clone());
     let label_mode = mode.clone();
     view! {
-        <span class="tessera-live" data-live=move || format!("{:?}", mode.get()).to_lowercase()>
+        <span class="tessera-live" data-live=move || mode.get().as_str()>
             {move || match label_mode.get() {
                 LinkMode::Live => "Live",
                 LinkMode::Polling => "Live (polling)",

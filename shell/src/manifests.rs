@@ -1,7 +1,9 @@
-//! Fetching the published manifests at start.
+//! Fetching the published manifests at start. They are read by the browser's `JSON.parse` and
+//! the SDK's field readers: serde's deserializers for these types cost the start path 16 KB
+//! gzip.
 
-use serde::de::DeserializeOwned;
 use tessera_contract::published::{AppsManifest, ImportMap, MountPointsManifest};
+use tessera_sdk::FromJs;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -34,13 +36,15 @@ async fn fetch_text(url: &str) -> Result<JsValue, JsValue> {
     JsFuture::from(response.text()?).await
 }
 
-async fn parse<T: DeserializeOwned>(url: &str, pending: js_sys::Promise) -> Result<T, String> {
+async fn parse<T: FromJs>(url: &str, pending: js_sys::Promise) -> Result<T, String> {
     let text = JsFuture::from(pending)
         .await
         .map_err(|e| format!("{url}: {}", crate::js::error_message(&e)))?
         .as_string()
         .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| format!("{url}: {e}"))
+    let value = js_sys::JSON::parse(&text)
+        .map_err(|e| format!("{url}: not JSON: {}", crate::js::error_message(&e)))?;
+    T::from_js(&value).map_err(|e| format!("{url}: {e}"))
 }
 
 /// The three manifests, from the page's early requests or fetched now, in parallel.

@@ -192,12 +192,17 @@ fn state_text(e: &Entry) -> &'static str {
     }
 }
 
-/// Pretty JSON for a body, or the text as it is.
+/// Pretty JSON for a body (the browser's `JSON.stringify` with two-space indents), or the
+/// text as it is.
 fn pretty(body: Option<&str>) -> String {
     let body = body.unwrap_or("");
-    serde_json::from_str::<serde_json::Value>(body)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| body.to_string())
+    js_sys::JSON::parse(body)
+        .and_then(|v| {
+            js_sys::JSON::stringify_with_replacer_and_space(&v, &JsValue::NULL, &2.into())
+        })
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_else(|| body.to_string())
 }
 
 fn entry_view(e: Entry, problem: RwSignal<Option<String>>) -> impl IntoView {

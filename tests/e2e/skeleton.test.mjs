@@ -243,6 +243,28 @@ describe("failure isolation", () => {
     }
   });
 
+  test("an apps.json the shell cannot read stops the start, naming the file and the field", async () => {
+    const appsPath = join(store, "apps.json");
+    const original = readFileSync(appsPath, "utf8");
+    const apps = JSON.parse(original);
+    apps.apps["@fixture/hello"].abi = "2";
+    writeFileSync(appsPath, JSON.stringify(apps));
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(server.url + "/hello");
+      const fatal = page.locator(".tessera-fatal");
+      await fatal.waitFor();
+      assert.match(
+        await fatal.textContent(),
+        /\/apps\.json: apps\.@fixture\/hello\.abi: expected an integer \(u32\)/,
+      );
+      await context.close();
+    } finally {
+      writeFileSync(appsPath, original);
+    }
+  });
+
   test("a new version of one app is picked up on reload without rebuilding the shell", async () => {
     const { page, context } = await open(server, "/hello");
     await page.locator(".hello", { hasText: "Hello from version 1" }).waitFor();

@@ -186,6 +186,23 @@ pub enum LinkMode {
     Offline,
 }
 
+impl LinkMode {
+    /// Its serde name, as the status bar's `data-live` and the tabs' relay carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkMode::Live => "live",
+            LinkMode::Polling => "polling",
+            LinkMode::Offline => "offline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LinkMode> {
+        [LinkMode::Live, LinkMode::Polling, LinkMode::Offline]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
 /// Which transport to try next and when. Sockets are preferred; after [`Self::SOCKET_FAILURES`]
 /// failures in a row the client long-polls, and tries a socket again every
 /// [`Self::SOCKET_RETRY_MS`] while polling works.

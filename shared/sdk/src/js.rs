@@ -197,7 +197,7 @@ macro_rules! integers {
         }
     )*};
 }
-integers!(u32, u64, i32, i64);
+integers!(u8, u32, u64, i32, i64);
 
 impl<T: FromJs> FromJs for Option<T> {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {

@@ -1,13 +1,20 @@
-//! The JS forms of the contract's types an app reads and writes: the same field names as their
-//! serde forms (the SDK's browser tests compare the two), read and written without serde.
+//! The JS forms of the contract's types an app (or the shell) reads and writes: the same field
+//! names as their serde forms (the SDK's browser tests compare the two), read and written
+//! without serde. The shell reads its published manifests with these too, so the page's start
+//! path carries no serde deserializer for them; an app links only the forms it calls.
 
 use crate::from_js;
 use crate::js::{field, object, set, DecodeError, FromJs, JsValue, ToJs};
+use tessera_contract::bff::{DataLoaded, Freshness};
 use tessera_contract::bus::topics::ItemAdded;
+use tessera_contract::cohort::{CohortEntry, CohortRule};
 use tessera_contract::host::Queued;
 use tessera_contract::manifest::NavMeta;
 use tessera_contract::overlay::Marked;
-use tessera_contract::published::NavLink;
+use tessera_contract::published::{
+    AppEntry, AppsManifest, ImportMap, MountPoint, MountPointsManifest, MountedApp, NavLink,
+    RouteNode, RouteTree,
+};
 use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::{
     Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, Order, OrderStatus, Page, Problem,
@@ -27,6 +34,80 @@ from_js!(NavMeta {
     route: "route",
     required_role: "requiredRole",
     order: "order" default,
+});
+from_js!(ImportMap {
+    imports: "imports" default,
+    scopes: "scopes" default,
+    integrity: "integrity" default,
+});
+from_js!(AppsManifest {
+    schema: "schema",
+    apps: "apps",
+    routes: "routes"
+});
+from_js!(AppEntry {
+    version: "version",
+    abi: "abi",
+    specifier: "specifier",
+    roles: "roles" default,
+    parcels: "parcels" default,
+    bff: "bff",
+    preload: "preload" default,
+    cohorts: "cohorts" default,
+});
+from_js!(CohortEntry {
+    rule: "rule",
+    version: "version",
+    entry: "entry",
+    integrity: "integrity",
+    preload: "preload" default,
+});
+from_js!(RouteTree {
+    always: "always",
+    routes: "routes",
+    default: "default",
+    not_found: "notFound",
+});
+from_js!(MountedApp {
+    app: "app",
+    mount_point: "mountPoint"
+});
+from_js!(RouteNode {
+    path: "path",
+    app: "app",
+    mount_point: "mountPoint",
+    routes: "routes" default,
+});
+from_js!(MountPointsManifest {
+    schema: "schema",
+    mount_points: "mountPoints"
+});
+from_js!(MountPoint {
+    name: "name",
+    apps: "apps",
+    navigation: "navigation"
+});
+
+/// `{"role": "beta"}` or `{"percent": 10}`, serde's form of an externally tagged enum.
+impl FromJs for CohortRule {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        if let Some(role) = field::<Option<String>>(value, "role")? {
+            return Ok(CohortRule::Role(role));
+        }
+        match field::<Option<u8>>(value, "percent")? {
+            Some(percent) => Ok(CohortRule::Percent(percent)),
+            None => Err(DecodeError::expected("a cohort rule (role or percent)")),
+        }
+    }
+}
+
+from_js!(DataLoaded {
+    path: "path",
+    freshness: "freshness"
+});
+from_js!(Freshness {
+    as_of_ms: "asOfMs",
+    from_cache: "fromCache"
 });
 from_js!(Queued {
     id: "id",

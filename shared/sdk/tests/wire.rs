@@ -6,11 +6,16 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
+use tessera_contract::bff::{DataLoaded, Freshness};
 use tessera_contract::bus::topics::ItemAdded;
+use tessera_contract::cohort::{CohortEntry, CohortRule};
 use tessera_contract::host::Queued;
 use tessera_contract::manifest::NavMeta;
 use tessera_contract::overlay::Marked;
-use tessera_contract::published::NavLink;
+use tessera_contract::published::{
+    AppEntry, AppsManifest, ImportMap, MountPoint, MountPointsManifest, MountedApp, NavLink,
+    RouteNode, RouteTree,
+};
 use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::*;
 use tessera_contract::Session;
@@ -100,14 +105,21 @@ fn contract_types_read_as_serde_writes_them() {
     reads_as_serde_wrote_it(NavLink {
         app: "@tessera/cart".into(),
         meta: NavMeta {
-            menu_key: "cart".into(),
-            label: "Cart".into(),
             icon: Some("🛒".into()),
-            route: "/cart".into(),
             required_role: None,
             order: -2,
+            ..nav_link().meta
         },
     });
+    for as_of_ms in [None, Some(1_780_000_000_123)] {
+        reads_as_serde_wrote_it(DataLoaded {
+            path: "/api/restaurants?page=2".into(),
+            freshness: Freshness {
+                as_of_ms,
+                from_cache: as_of_ms.is_some(),
+            },
+        });
+    }
     reads_as_serde_wrote_it(Queued {
         id: 9_007_199_254_740_991,
         idempotency_key: "k".into(),
@@ -196,6 +208,136 @@ fn contract_types_read_as_serde_writes_them() {
             }],
         }],
     });
+}
+
+fn nav_link() -> NavLink {
+    NavLink {
+        app: "@tessera/cart".into(),
+        meta: NavMeta {
+            menu_key: "cart".into(),
+            label: "Cart".into(),
+            icon: None,
+            route: "/cart".into(),
+            required_role: Some("customer".into()),
+            order: 3,
+        },
+    }
+}
+
+fn apps_manifest() -> AppsManifest {
+    let entry = |version: &str| AppEntry {
+        version: version.into(),
+        abi: 2,
+        specifier: "@tessera/cart".into(),
+        roles: vec![],
+        parcels: vec![],
+        bff: None,
+        preload: vec![],
+        cohorts: vec![],
+    };
+    let full = AppEntry {
+        roles: vec!["admin".into()],
+        parcels: vec!["@tessera/add-to-cart".into()],
+        bff: Some("/api".into()),
+        preload: vec!["/@tessera/cart/1a2b/cart_bg.wasm".into()],
+        cohorts: vec![
+            CohortEntry {
+                rule: CohortRule::Role("beta".into()),
+                version: "cart-2".into(),
+                entry: "/@tessera/cart/3c4d/cart.js".into(),
+                integrity: "sha384-x".into(),
+                preload: vec!["/@tessera/cart/3c4d/cart_bg.wasm".into()],
+            },
+            CohortEntry {
+                rule: CohortRule::Percent(10),
+                version: "cart-3".into(),
+                entry: "/@tessera/cart/5e6f/cart.js".into(),
+                integrity: "sha384-y".into(),
+                preload: vec![],
+            },
+        ],
+        ..entry("cart-1")
+    };
+    AppsManifest {
+        schema: 1,
+        apps: [
+            ("@tessera/cart".to_string(), full),
+            ("@tessera/nav".to_string(), entry("nav-1")),
+        ]
+        .into(),
+        routes: RouteTree {
+            always: vec![MountedApp {
+                app: "@tessera/nav".into(),
+                mount_point: "nav".into(),
+            }],
+            routes: vec![RouteNode {
+                path: "/admin".into(),
+                app: "@tessera/menu-admin".into(),
+                mount_point: "main".into(),
+                routes: vec![RouteNode {
+                    path: "/admin/:id".into(),
+                    app: "@tessera/cart".into(),
+                    mount_point: "aside".into(),
+                    routes: vec![],
+                }],
+            }],
+            default: "/restaurants".into(),
+            not_found: "main".into(),
+        },
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_published_manifests_read_as_the_deployer_writes_them() {
+    reads_as_serde_wrote_it(apps_manifest());
+    reads_as_serde_wrote_it(MountPointsManifest {
+        schema: 1,
+        mount_points: vec![
+            MountPoint {
+                name: "nav".into(),
+                apps: vec!["@tessera/nav".into()],
+                navigation: vec![],
+            },
+            MountPoint {
+                name: "main".into(),
+                apps: vec!["@tessera/cart".into()],
+                navigation: vec![nav_link()],
+            },
+        ],
+    });
+    reads_as_serde_wrote_it(ImportMap {
+        imports: [(
+            "@tessera/cart".to_string(),
+            "/@tessera/cart/1a2b/cart.js".to_string(),
+        )]
+        .into(),
+        scopes: [(
+            "/@tessera/".to_string(),
+            [("a".to_string(), "/b.js".to_string())].into(),
+        )]
+        .into(),
+        integrity: [(
+            "/@tessera/cart/1a2b/cart.js".to_string(),
+            "sha384-z".to_string(),
+        )]
+        .into(),
+    });
+    // serde leaves out empty maps; an import map with nothing but imports is spec-valid.
+    reads_as_serde_wrote_it(ImportMap::default());
+    let err = AppsManifest::from_js(
+        &js_sys::JSON::parse(
+            r#"{"schema":1,"apps":{"@tessera/cart":{"version":"1","abi":"2","specifier":"c"}},
+                "routes":{"always":[],"routes":[],"default":"/","notFound":"main"}}"#,
+        )
+        .unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "apps.@tessera/cart.abi: expected an integer (u32)"
+    );
+    let err = CohortRule::from_js(&js_sys::JSON::parse(r#"{"share":10}"#).unwrap()).unwrap_err();
+    assert_eq!(err.to_string(), "expected a cohort rule (role or percent)");
 }
 
 #[wasm_bindgen_test]

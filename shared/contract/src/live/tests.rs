@@ -108,3 +108,15 @@ fn sockets_are_retried_then_polling_takes_over_and_sockets_get_another_chance() 
     p.socket_failed(true);
     assert!(matches!(p.next(70_000.0, 0.0), Attempt::Socket { delay_ms } if delay_ms <= 1000));
 }
+
+#[test]
+fn link_modes_are_named_as_serde_names_them() {
+    for mode in [LinkMode::Live, LinkMode::Polling, LinkMode::Offline] {
+        assert_eq!(
+            serde_json::to_string(&mode).unwrap(),
+            format!("\"{}\"", mode.as_str())
+        );
+        assert_eq!(LinkMode::parse(mode.as_str()), Some(mode));
+    }
+    assert_eq!(LinkMode::parse("Live"), None);
+}
