@@ -63,8 +63,7 @@ impl Claims {
     /// The claims of a JWT's payload. No signature check: call it only on a token that was
     /// verified (the shell's sign-in verifies it; the BFF verifies every token it gets).
     pub fn of_verified(jwt: &str) -> Option<Claims> {
-        let payload = jwt.split('.').nth(1)?;
-        serde_json::from_slice(&base64url_decode(payload)?).ok()
+        serde_json::from_str(&jwt_payload(jwt)?).ok()
     }
 
     pub fn session(&self, id_token: &str) -> Session {
@@ -128,9 +127,14 @@ pub fn token_subject(token: &str) -> Option<String> {
         let subject = rest.split(':').next().unwrap_or("");
         return (!subject.is_empty()).then(|| subject.to_string());
     }
-    let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+    let claims: serde_json::Value = serde_json::from_str(&jwt_payload(token)?).ok()?;
     claims.get("sub")?.as_str().map(str::to_string)
+}
+
+/// A JWT's payload as text. Parsed with `from_str`, like every other JSON text in the browser
+/// builds: `from_slice` would link a second copy of serde_json's parser.
+fn jwt_payload(jwt: &str) -> Option<String> {
+    String::from_utf8(base64url_decode(jwt.split('.').nth(1)?)?).ok()
 }
 
 /// Unpadded base64url (RFC 4648 §5), as JWTs use it.
