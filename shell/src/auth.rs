@@ -236,14 +236,9 @@ fn text_field(value: &JsValue, key: &str) -> Option<String> {
     field::<Option<String>>(value, key).ok().flatten()
 }
 
-/// The `tokens` of an answer of the sign-in module (`auth::Tokens`' serde form).
+/// The `tokens` of an answer of the sign-in module.
 fn tokens_of(answer: &JsValue) -> Option<Tokens> {
-    let tokens = field::<JsValue>(answer, "tokens").ok()?;
-    Some(Tokens {
-        id_token: field(&tokens, "idToken").ok()?,
-        refresh_token: field(&tokens, "refreshToken").ok()?,
-        expires_at_ms: field(&tokens, "expiresAtMs").ok()?,
-    })
+    field(answer, "tokens").ok()
 }
 
 /// Sends the user to the provider to sign in; they come back to `return_to`.

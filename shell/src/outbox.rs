@@ -240,7 +240,7 @@ fn entry_view(e: Entry, problem: RwSignal<Option<String>>) -> impl IntoView {
         <button class="discard" on:click=move |_| decide(id, problem, Decision::Discard)>"Discard"</button>
     });
     view! {
-        <li class="outbox-entry" data-id=id.to_string() data-state=format!("{state:?}").to_lowercase()>
+        <li class="outbox-entry" data-id=id.to_string() data-state=state.as_str()>
             <strong class="label">{if e.label.is_empty() { e.command.path.clone() } else { e.label.clone() }}</strong>
             " · "<span class="state">{state_text(&e)}</span>
             {e.error.clone().map(|err| view! { <p class="error">{err}</p> })}

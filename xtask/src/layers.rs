@@ -1,5 +1,6 @@
-//! Dependencies point one way: apps → SDK → contract, shell → runtime → contract, and within a
-//! crate no circle of modules (`a` names `crate::b`, `b` names `crate::a`). Checked by tests.
+//! Dependencies point one way: apps → SDK → wire → contract, shell → runtime → wire → contract,
+//! and within a crate no circle of modules (`a` names `crate::b`, `b` names `crate::a`).
+//! Checked by tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -94,6 +95,7 @@ mod tests {
             "shared/contract",
             "shared/runtime",
             "shared/sdk",
+            "shared/wire",
             "shell",
             "shell/auth",
             "service-worker",
@@ -139,13 +141,18 @@ mod tests {
         let root = crate::root();
         let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
         assert_eq!(tessera_deps(&root.join("shared/contract")), set(&[]));
+        // The JS forms of the contract's types, shared by the SDK and the runtime.
         assert_eq!(
-            tessera_deps(&root.join("shared/sdk")),
+            tessera_deps(&root.join("shared/wire")),
             set(&["tessera-contract"])
         );
         assert_eq!(
+            tessera_deps(&root.join("shared/sdk")),
+            set(&["tessera-contract", "tessera-wire"])
+        );
+        assert_eq!(
             tessera_deps(&root.join("shared/runtime")),
-            set(&["tessera-contract"])
+            set(&["tessera-contract", "tessera-wire"])
         );
         for app in crate::apps::all().unwrap() {
             assert_eq!(

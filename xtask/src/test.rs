@@ -46,6 +46,8 @@ pub fn test(args: &[String]) -> Result<()> {
         "tessera-runtime/browser",
         "-p",
         "tessera-sdk",
+        "-p",
+        "tessera-wire",
     ]);
     for c in WASM_CRATES {
         wasm_clippy.args(["-p", c]);
@@ -62,11 +64,14 @@ pub fn test(args: &[String]) -> Result<()> {
 }
 
 /// wasm-bindgen-test suites in headless Chromium: the app SDK in a page (bus, location, props,
-/// host calls, and its JS forms of the contract's types against their serde forms), and the client runtime's stores: the read-through cache's IndexedDB store in a
-/// page and in a service worker, the outbox's store in a page, and replays asked for while another replayer holds the lock.
+/// host calls), the JS forms of the contract's types against their serde forms (`tessera-wire`),
+/// and the client runtime's stores: the read-through cache's IndexedDB store in a page and in a
+/// service worker, the outbox's store in a page, and replays asked for while another replayer
+/// holds the lock.
 fn browser_tests() -> Result<()> {
-    let suites: [&[&str]; 2] = [
+    let suites: [&[&str]; 3] = [
         &["-p", "tessera-sdk", "--test", "browser", "--test", "wire"],
+        &["-p", "tessera-wire", "--test", "forms"],
         &[
             "-p",
             "tessera-runtime",
@@ -80,6 +85,8 @@ fn browser_tests() -> Result<()> {
             "outbox_store",
             "--test",
             "replay_asks",
+            "--test",
+            "js_forms",
         ],
     ];
     for suite in suites {

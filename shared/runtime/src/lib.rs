@@ -7,7 +7,8 @@
 //! status bar's connectivity rules (`connectivity`), the page's memory of query answers
 //! (`query_memory`) and its one request per query at a time (`query_flights`). Behind the `browser` feature: the IndexedDB
 //! stores (`outbox_store`, `response_store`, `session_store`), the replay (`replay`), a page's
-//! side of the outbox (`outbox_client`) and the BFF client (`bff_client`); in the service worker
+//! side of the outbox (`outbox_client`), the BFF client (`bff_client`) and the outbox's records
+//! read without serde (`js_forms`); in the service worker
 //! only, the BFF's regions (`regional`).
 
 pub mod cache_policy;
@@ -21,6 +22,8 @@ pub mod read_through;
 pub mod bff_client;
 #[cfg(feature = "browser")]
 mod bff_fetch;
+#[cfg(feature = "browser")]
+pub mod js_forms;
 #[cfg(feature = "browser")]
 pub mod js_value;
 #[cfg(feature = "browser")]

@@ -35,6 +35,27 @@ pub enum EntryState {
     Rejected,
 }
 
+impl EntryState {
+    pub const ALL: [EntryState; 5] = [
+        EntryState::Pending,
+        EntryState::Sending,
+        EntryState::Done,
+        EntryState::Conflict,
+        EntryState::Rejected,
+    ];
+
+    /// Its serde name (the outbox's records, the panel's `data-state`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Pending => "pending",
+            EntryState::Sending => "sending",
+            EntryState::Done => "done",
+            EntryState::Conflict => "conflict",
+            EntryState::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {

@@ -277,7 +277,7 @@ impl OutboxStore {
         let mut out = Vec::with_capacity(raw.len());
         for value in raw {
             let text = value.as_string().unwrap_or_default();
-            match serde_json::from_str::<Entry>(&text) {
+            match crate::js_forms::parse::<Entry>(&text) {
                 Ok(e) => out.push(e),
                 Err(e) => web_sys::console::warn_1(
                     &format!(
@@ -383,7 +383,7 @@ impl OutboxStore {
             .map_err(failed(doing))?;
         Ok(raw
             .and_then(|v| v.as_string())
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .and_then(|t| crate::js_forms::applied(&t).ok())
             .unwrap_or_default())
     }
 

@@ -113,8 +113,7 @@ fn to_js(summary: &Summary) -> Result<JsValue, JsValue> {
 
 /// Reads a message from [`CHANNEL`].
 pub fn summary_from(data: &JsValue) -> Option<Summary> {
-    let text = js_sys::JSON::stringify(data).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    tessera_wire::FromJs::from_js(data).ok()
 }
 
 thread_local! {

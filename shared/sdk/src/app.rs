@@ -1,10 +1,10 @@
 //! The lifecycle exports of a Leptos micro-app, so every team writes only its views.
 
-use crate::from_js;
 use crate::js::FromJs;
 use std::collections::BTreeMap;
 use tessera_contract::published::NavLink;
 use tessera_contract::Session;
+use tessera_wire::from_js;
 use wasm_bindgen::JsValue;
 
 /// What the shell passes to `bootstrap`, `mount` and `update`, as an app reads it: the

@@ -4,9 +4,9 @@
 //! (the browser's `JSON.parse` and `JSON.stringify`); the shell, which has its own JSON, uses
 //! the text-level [`publish_text`] and [`subscribe_text`].
 
-use crate::from_js;
 use crate::js::{FromJs, JsValue, ToJs};
 pub use tessera_contract::bus::{event_name, topics, ENVELOPE_VERSION, EVENT_PREFIX};
+use tessera_wire::from_js;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 

@@ -7,8 +7,8 @@
 //! - [`Reader`]: a view's reads of its data, one at a time, the newest answer shown;
 //! - [`host`]: the shell's services (queries, commands through the outbox, parcels), called
 //!   across the JS boundary through `props.host` (lifecycle ABI 2);
-//! - [`js`]: props, answers and payloads read from plain JS values ([`FromJs`], [`from_js!`])
-//!   and command bodies written as them ([`ToJs`]), without serde.
+//! - [`js`] (the `tessera-wire` crate): props, answers and payloads read from plain JS values
+//!   ([`FromJs`], [`from_js!`]) and command bodies written as them ([`ToJs`]), without serde.
 //!
 //! The data layer (outbox, replay, IndexedDB, fetch, live connection) lives once, in the
 //! shell; an app pays only for its views and these thin calls. The contract's types are
@@ -17,22 +17,21 @@
 mod app;
 pub mod bus;
 pub mod host;
-pub mod js;
 mod kept;
 pub mod location;
 mod reader;
 pub mod time;
-mod wire;
 
 pub use app::{parse_props, Props};
 pub use bus::{on_live, publish, subscribe, Envelope, Listener, LiveEvent};
 pub use host::{Bff, CommandSpec, Edit, Host, Overlay};
-pub use js::{DecodeError, FromJs, ToJs};
 pub use kept::{keep, Kept};
 pub use location::{current_path, navigate, on_location_change};
 pub use reader::Reader;
 pub use tessera_contract::overlay::{Marked, PENDING_FIELD};
 pub use tessera_contract::{bff, lifecycle, routing, rum, sync, AppStatus, Session, ABI_VERSION};
+pub use tessera_wire as js;
+pub use tessera_wire::{from_js, DecodeError, FromJs, ToJs};
 pub use time::as_of_notice;
 
 /// What `micro_app!` expands to in the app's crate; not part of the API.

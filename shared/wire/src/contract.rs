@@ -3,8 +3,8 @@
 //! without serde. The shell reads its published manifests with these too, so the page's start
 //! path carries no serde deserializer for them; an app links only the forms it calls.
 
-use crate::from_js;
-use crate::js::{field, object, set, DecodeError, FromJs, JsValue, ToJs};
+use crate::{field, from_js, object, set, DecodeError, FromJs, JsValue, ToJs};
+use tessera_contract::auth::Tokens;
 use tessera_contract::bff::{DataLoaded, Freshness};
 use tessera_contract::bus::topics::ItemAdded;
 use tessera_contract::cohort::{CohortEntry, CohortRule};
@@ -101,6 +101,11 @@ impl FromJs for CohortRule {
     }
 }
 
+from_js!(Tokens {
+    id_token: "idToken",
+    refresh_token: "refreshToken",
+    expires_at_ms: "expiresAtMs",
+});
 from_js!(DataLoaded {
     path: "path",
     freshness: "freshness"
@@ -131,7 +136,7 @@ impl FromJs for Problem {
                 .try_into()
                 .map_err(|_| DecodeError::expected("an HTTP status"))?,
             detail: field(value, "detail")?,
-            errors: crate::js::field_or_default(value, "errors")?,
+            errors: crate::field_or_default(value, "errors")?,
             current: None,
         })
     }
@@ -237,7 +242,7 @@ impl<T: FromJs> FromJs for Marked<T> {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
         Ok(Marked {
             value: T::from_js(value)?,
-            pending: crate::js::field_or_default(value, "tesseraPending")?,
+            pending: crate::field_or_default(value, "tesseraPending")?,
         })
     }
 }

@@ -1,9 +1,14 @@
 //! Plain JS values to Rust and back without serde: the shell hands apps JS objects (props,
 //! query answers, bus envelopes), and an app reads the fields it declares with [`from_js!`]
-//! and writes command bodies with [`to_js!`]. Serde's derive and visitor machinery cost every
-//! app about 25 KB gzip before it read a single field of its own; these are a few hundred bytes.
-//! The SDK's browser tests check each contract type against its serde form, so the two cannot
-//! drift apart.
+//! and writes command bodies with [`ToJs`]; the shell and the client runtime read what the
+//! browser's `JSON.parse` made the same way. Serde's derive and visitor machinery cost every
+//! app about 25 KB gzip before it read a single field of its own, and the shell's start path
+//! as much again; these are a few hundred bytes. The browser tests (`tests/forms.rs`) check
+//! each contract type's form against its serde form, so the two cannot drift apart.
+//!
+//! The SDK re-exports this crate as `tessera_sdk::js`.
+
+mod contract;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,8 +31,9 @@ impl DecodeError {
         }
     }
 
-    /// The same error one level further out: `key` is the field or index it was found under.
-    fn under(mut self, key: &str) -> DecodeError {
+    /// The same error one level further out: `key` is the field (or `[i]`, the index) it was
+    /// found under.
+    pub fn under(mut self, key: &str) -> DecodeError {
         self.path = if self.path.is_empty() {
             key.to_string()
         } else if self.path.starts_with('[') {
@@ -197,7 +203,7 @@ macro_rules! integers {
         }
     )*};
 }
-integers!(u8, u32, u64, i32, i64);
+integers!(u8, u32, u64, usize, i32, i64);
 
 impl<T: FromJs> FromJs for Option<T> {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
@@ -238,6 +244,20 @@ impl<T: ToJs> ToJs for Vec<T> {
             .map(ToJs::to_js)
             .collect::<js_sys::Array>()
             .into()
+    }
+}
+
+/// A pair as serde writes a tuple: a two-element array.
+impl<A: FromJs, B: FromJs> FromJs for (A, B) {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        let array = value
+            .dyn_ref::<js_sys::Array>()
+            .filter(|a| a.length() == 2)
+            .ok_or(DecodeError::expected("a pair"))?;
+        Ok((
+            A::from_js(&array.get(0)).map_err(|e| e.under("[0]"))?,
+            B::from_js(&array.get(1)).map_err(|e| e.under("[1]"))?,
+        ))
     }
 }
 
@@ -284,28 +304,28 @@ impl<T: ToJs> ToJs for BTreeMap<String, T> {
 macro_rules! from_js {
     (to_js $ty:ident { $($field:ident : $key:tt $($default:ident)?),* $(,)? }) => {
         $crate::from_js!($ty { $($field : $key $($default)?),* });
-        impl $crate::js::ToJs for $ty {
-            fn to_js(&self) -> $crate::js::JsValue {
-                let object = $crate::js::object();
+        impl $crate::ToJs for $ty {
+            fn to_js(&self) -> $crate::JsValue {
+                let object = $crate::object();
                 $( $crate::from_js!(@set object, self.$field, $key); )*
                 object.into()
             }
         }
     };
     ($ty:ident { $($field:ident : $key:tt $($default:ident)?),* $(,)? }) => {
-        impl $crate::js::FromJs for $ty {
-            fn from_js(value: &$crate::js::JsValue) -> Result<Self, $crate::js::DecodeError> {
+        impl $crate::FromJs for $ty {
+            fn from_js(value: &$crate::JsValue) -> Result<Self, $crate::DecodeError> {
                 Ok($ty { $($field: $crate::from_js!(@get value, $key $($default)?),)* })
             }
         }
     };
-    (@get $v:ident, flatten) => { $crate::js::FromJs::from_js($v)? };
-    (@get $v:ident, $key:literal default) => { $crate::js::field_or_default($v, $key)? };
-    (@get $v:ident, $key:literal) => { $crate::js::field($v, $key)? };
+    (@get $v:ident, flatten) => { $crate::FromJs::from_js($v)? };
+    (@get $v:ident, $key:literal default) => { $crate::field_or_default($v, $key)? };
+    (@get $v:ident, $key:literal) => { $crate::field($v, $key)? };
     (@set $o:ident, $value:expr, flatten) => {
-        $crate::js::assign(&$o, $crate::js::ToJs::to_js(&$value))
+        $crate::assign(&$o, $crate::ToJs::to_js(&$value))
     };
     (@set $o:ident, $value:expr, $key:literal) => {
-        $crate::js::set(&$o, $key, $crate::js::ToJs::to_js(&$value))
+        $crate::set(&$o, $key, $crate::ToJs::to_js(&$value))
     };
 }

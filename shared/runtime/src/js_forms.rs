@@ -1,0 +1,111 @@
+//! The outbox's records read from their JSON text by the browser's
+//! `JSON.parse` and `tessera-wire`'s readers: the page and the worker carry no serde
+//! deserializer for them. The text is serde's (they are written with it), and the browser
+//! tests (`tests/js_forms.rs`) hold each reader to serde's form of the same value.
+
+use crate::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
+use tessera_contract::overlay::{Edit, Overlay};
+use tessera_wire::{field, field_or_default, from_js, DecodeError, FromJs, JsValue};
+
+/// `T` from JSON text: `text: expected …` names what was wrong and where.
+pub fn parse<T: FromJs>(text: &str) -> Result<T, String> {
+    let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
+    T::from_js(&value).map_err(|e| e.to_string())
+}
+
+/// A value kept as JSON inside a record (an overlay's element): read back by serde_json,
+/// which the answers' overlays are applied with.
+fn json_value(value: &JsValue) -> Result<serde_json::Value, DecodeError> {
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|t| t.as_string())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or(DecodeError::expected("a JSON value"))
+}
+
+/// `{"query": …, "edit": {"op": "upsert" | "remove" | "set", …}}`, serde's form of
+/// [`Overlay`] (the contract's type, so read by a function rather than [`FromJs`]).
+fn overlay(value: &JsValue) -> Result<Overlay, DecodeError> {
+    let edit: JsValue = field(value, "edit")?;
+    let read = || -> Result<Edit, DecodeError> {
+        Ok(match field::<String>(&edit, "op")?.as_str() {
+            "upsert" => Edit::Upsert {
+                list: field(&edit, "list")?,
+                key: field(&edit, "key")?,
+                value: json_value(&field(&edit, "value")?)?,
+            },
+            "remove" => Edit::Remove {
+                list: field(&edit, "list")?,
+                key: field(&edit, "key")?,
+                id: field(&edit, "id")?,
+            },
+            "set" => Edit::Set {
+                pointer: field(&edit, "pointer")?,
+                value: json_value(&field(&edit, "value")?)?,
+            },
+            _ => return Err(DecodeError::expected("an edit (upsert, remove or set)")),
+        })
+    };
+    Ok(Overlay {
+        query: field(value, "query")?,
+        edit: read().map_err(|e| e.under("edit"))?,
+    })
+}
+
+impl FromJs for EntryState {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        let state = value.as_string().unwrap_or_default();
+        EntryState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == state)
+            .ok_or(DecodeError::expected("an entry state"))
+    }
+}
+
+from_js!(Command {
+    method: "method",
+    path: "path",
+    body: "body"
+});
+from_js!(Theirs {
+    version: "version",
+    body: "body"
+});
+
+impl FromJs for Entry {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        let overlays: Vec<JsValue> = field_or_default(value, "overlays")?;
+        let mut read = Vec::with_capacity(overlays.len());
+        for (i, o) in overlays.iter().enumerate() {
+            read.push(overlay(o).map_err(|e| e.under(&format!("[{i}]")).under("overlays"))?);
+        }
+        Ok(Entry {
+            id: field(value, "id")?,
+            idempotency_key: field(value, "idempotencyKey")?,
+            entity: field(value, "entity")?,
+            subject: field(value, "subject")?,
+            base_version: field(value, "baseVersion")?,
+            command: field(value, "command")?,
+            label: field_or_default(value, "label")?,
+            state: field(value, "state")?,
+            attempts: field(value, "attempts")?,
+            error: field(value, "error")?,
+            theirs: field(value, "theirs")?,
+            created_at_ms: field(value, "createdAtMs")?,
+            updated_at_ms: field(value, "updatedAtMs")?,
+            not_before_ms: field(value, "notBeforeMs")?,
+            overlays: read,
+        })
+    }
+}
+
+from_js!(Summary {
+    pending: "pending",
+    inbox: "inbox",
+    syncing: "syncing"
+});
+
+/// The applied version steps: `{"<entity>": [[from, to], …]}`.
+pub fn applied(text: &str) -> Result<Applied, String> {
+    parse::<std::collections::BTreeMap<String, Vec<(i64, i64)>>>(text)
+}

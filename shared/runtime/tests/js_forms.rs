@@ -1,0 +1,124 @@
+//! The outbox's records are written by serde and read by the browser's `JSON.parse` and
+//! `tessera-wire`'s readers (`js_forms`): each record serde writes reads back equal, and a
+//! damaged one is an error that names the field.
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::json;
+use tessera_contract::overlay::{Edit, Overlay};
+use tessera_runtime::js_forms::{applied, parse};
+use tessera_runtime::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
+use wasm_bindgen_test::*;
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn entry(state: EntryState) -> Entry {
+    Entry {
+        id: 9_007_199_254_740_991,
+        idempotency_key: "3f2a-key".into(),
+        entity: "cart:ann".into(),
+        subject: "ann".into(),
+        base_version: Some(7),
+        command: Command {
+            method: "PUT".into(),
+            path: "/api/cart/items/pho-corner~pho-bo".into(),
+            body: Some(r#"{"quantity":2}"#.into()),
+        },
+        label: "Phở bò × 2 in the cart".into(),
+        state,
+        attempts: 3,
+        error: Some("HTTP 503".into()),
+        theirs: Some(Theirs {
+            version: Some(8),
+            body: Some(r#"{"quantity":1}"#.into()),
+        }),
+        created_at_ms: 1_780_000_000_000,
+        updated_at_ms: 1_780_000_000_500,
+        not_before_ms: 1_780_000_001_000,
+        overlays: vec![
+            Overlay {
+                query: "/api/cart".into(),
+                edit: Edit::Upsert {
+                    list: "/lines".into(),
+                    key: "itemId".into(),
+                    value: json!({"itemId": "pho-bo", "quantity": 2, "unitPriceCents": 1290, "x": [1.5, null, true]}),
+                },
+            },
+            Overlay {
+                query: "/api/cart".into(),
+                edit: Edit::Remove {
+                    list: "/lines".into(),
+                    key: "itemId".into(),
+                    id: "pho-ga".into(),
+                },
+            },
+            Overlay {
+                query: "/api/orders".into(),
+                edit: Edit::Set {
+                    pointer: "/pendingOrder".into(),
+                    value: json!("o-1"),
+                },
+            },
+        ],
+    }
+}
+
+#[wasm_bindgen_test]
+fn records_read_as_serde_writes_them() {
+    for state in EntryState::ALL {
+        let e = entry(state);
+        assert_eq!(parse::<Entry>(&serde_json::to_string(&e).unwrap()), Ok(e));
+        assert_eq!(
+            serde_json::to_string(&state).unwrap(),
+            format!("\"{}\"", state.as_str())
+        );
+    }
+    // What serde leaves out or writes as null reads back the same.
+    let bare = Entry {
+        base_version: None,
+        command: Command {
+            body: None,
+            ..entry(EntryState::Pending).command
+        },
+        label: String::new(),
+        error: None,
+        theirs: None,
+        overlays: vec![],
+        ..entry(EntryState::Pending)
+    };
+    let mut text = serde_json::to_value(&bare).unwrap();
+    let object = text.as_object_mut().unwrap();
+    object.remove("label");
+    object.remove("overlays");
+    assert_eq!(parse::<Entry>(&text.to_string()), Ok(bare));
+    let summary = Summary {
+        pending: 12,
+        inbox: 1,
+        syncing: true,
+    };
+    assert_eq!(
+        parse::<Summary>(&serde_json::to_string(&summary).unwrap()),
+        Ok(summary)
+    );
+    let steps: Applied = [("cart:ann".to_string(), vec![(1, 2), (2, 4)])].into();
+    assert_eq!(applied(&serde_json::to_string(&steps).unwrap()), Ok(steps));
+}
+
+#[wasm_bindgen_test]
+fn a_damaged_record_names_the_field() {
+    let mut damaged = serde_json::to_value(entry(EntryState::Pending)).unwrap();
+    damaged["overlays"][1]["edit"]["op"] = json!("rename");
+    assert_eq!(
+        parse::<Entry>(&damaged.to_string()),
+        Err("overlays[1].edit: expected an edit (upsert, remove or set)".into())
+    );
+    damaged["overlays"][1]["edit"]["op"] = json!("remove");
+    damaged["state"] = json!("lost");
+    assert_eq!(
+        parse::<Entry>(&damaged.to_string()),
+        Err("state: expected an entry state".into())
+    );
+    assert_eq!(parse::<Entry>("{\"id\":"), Err("not JSON".into()));
+    assert_eq!(
+        applied(r#"{"cart:ann":[[1,2,3]]}"#),
+        Err("cart:ann[0]: expected a pair".into())
+    );
+}
