@@ -9,11 +9,11 @@ use crate::session;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
 use tessera_contract::auth::{
-    safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
+    jwt_payload, safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
 };
 use tessera_contract::Session;
 use tessera_runtime::session_store::SessionStore;
-use tessera_sdk::js::{field, DecodeError};
+use tessera_sdk::js::{field, DecodeError, FromJs};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -236,6 +236,13 @@ fn text_field(value: &JsValue, key: &str) -> Option<String> {
     field::<Option<String>>(value, key).ok().flatten()
 }
 
+/// `Claims::of_verified`, read by the browser's `JSON.parse` (the sign-in module, which
+/// verified the token, links serde anyway; the start path does not).
+fn claims_of_verified(jwt: &str) -> Option<Claims> {
+    let payload = js_sys::JSON::parse(&jwt_payload(jwt)?).ok()?;
+    Claims::from_js(&payload).ok()
+}
+
 /// The `tokens` of an answer of the sign-in module.
 fn tokens_of(answer: &JsValue) -> Option<Tokens> {
     field(answer, "tokens").ok()
@@ -300,7 +307,7 @@ fn replace_url(path: &str) {
 /// Makes `tokens` the session and keeps it renewed. `notify_others`: tell everything holding
 /// the old session (false at start, when nothing does yet).
 fn adopt(tokens: Tokens, notify_others: bool) -> Session {
-    let Some(claims) = Claims::of_verified(&tokens.id_token) else {
+    let Some(claims) = claims_of_verified(&tokens.id_token) else {
         warn("a stored session without a subject was ignored");
         return Session::default();
     };

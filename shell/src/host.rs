@@ -8,9 +8,7 @@ use crate::js::after_ms;
 use std::cell::{Cell, RefCell};
 use tessera_contract::bff::{BffError, DataLoaded, DATA_LOADED, DATA_TOPIC};
 use tessera_contract::bus::topics;
-use tessera_contract::host::{
-    is_site_path, CommandRequest, ErrorKind, Queued, HOST_FIELD, HOST_VERSION,
-};
+use tessera_contract::host::{is_site_path, ErrorKind, Queued, HOST_FIELD, HOST_VERSION};
 use tessera_runtime::bff_client::{self, Bff};
 use tessera_runtime::js_value::{measure, now};
 use tessera_runtime::query_flights::{Board, Boarded};
@@ -229,11 +227,7 @@ async fn query(path: &str) -> Result<JsValue, BffError> {
 
 /// Queues an app's command in the outbox for the signed-in user.
 async fn command(request: &JsValue) -> Result<JsValue, BffError> {
-    let text = js_sys::JSON::stringify(request)
-        .ok()
-        .and_then(|t| t.as_string())
-        .unwrap_or_default();
-    let request: CommandRequest = serde_json::from_str(&text)
+    let request = tessera_runtime::js_forms::command_request(request)
         .map_err(|e| BffError::Decode(format!("command(request): {e}")))?;
     site_path("command(request).path", &request.path)?;
     let entry = Bff::new(&crate::session::current())

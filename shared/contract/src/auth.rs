@@ -133,7 +133,7 @@ pub fn token_subject(token: &str) -> Option<String> {
 
 /// A JWT's payload as text. Parsed with `from_str`, like every other JSON text in the browser
 /// builds: `from_slice` would link a second copy of serde_json's parser.
-fn jwt_payload(jwt: &str) -> Option<String> {
+pub fn jwt_payload(jwt: &str) -> Option<String> {
     String::from_utf8(base64url_decode(jwt.split('.').nth(1)?)?).ok()
 }
 

@@ -1,9 +1,10 @@
-//! The outbox's records read from their JSON text by the browser's
+//! The outbox's records (and the commands apps hand the host) read from their JSON text by the browser's
 //! `JSON.parse` and `tessera-wire`'s readers: the page and the worker carry no serde
 //! deserializer for them. The text is serde's (they are written with it), and the browser
 //! tests (`tests/js_forms.rs`) hold each reader to serde's form of the same value.
 
 use crate::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
+use tessera_contract::host::CommandRequest;
 use tessera_contract::overlay::{Edit, Overlay};
 use tessera_wire::{field, field_or_default, from_js, DecodeError, FromJs, JsValue};
 
@@ -72,13 +73,30 @@ from_js!(Theirs {
     body: "body"
 });
 
+/// The `overlays` of a record or request (none when absent).
+fn overlays(value: &JsValue) -> Result<Vec<Overlay>, DecodeError> {
+    let all: Vec<JsValue> = field_or_default(value, "overlays")?;
+    let mut read = Vec::with_capacity(all.len());
+    for (i, o) in all.iter().enumerate() {
+        read.push(overlay(o).map_err(|e| e.under(&format!("[{i}]")).under("overlays"))?);
+    }
+    Ok(read)
+}
+
+/// An app's `host.command(request)`, in `host::CommandRequest`'s serde form.
+pub fn command_request(value: &JsValue) -> Result<CommandRequest, DecodeError> {
+    Ok(CommandRequest {
+        path: field(value, "path")?,
+        body: json_value(&field(value, "body")?).map_err(|e| e.under("body"))?,
+        entity: field(value, "entity")?,
+        base_version: field(value, "baseVersion")?,
+        label: field_or_default(value, "label")?,
+        overlays: overlays(value)?,
+    })
+}
+
 impl FromJs for Entry {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
-        let overlays: Vec<JsValue> = field_or_default(value, "overlays")?;
-        let mut read = Vec::with_capacity(overlays.len());
-        for (i, o) in overlays.iter().enumerate() {
-            read.push(overlay(o).map_err(|e| e.under(&format!("[{i}]")).under("overlays"))?);
-        }
         Ok(Entry {
             id: field(value, "id")?,
             idempotency_key: field(value, "idempotencyKey")?,
@@ -94,7 +112,7 @@ impl FromJs for Entry {
             created_at_ms: field(value, "createdAtMs")?,
             updated_at_ms: field(value, "updatedAtMs")?,
             not_before_ms: field(value, "notBeforeMs")?,
-            overlays: read,
+            overlays: overlays(value)?,
         })
     }
 }

@@ -4,8 +4,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
+use tessera_contract::host::CommandRequest;
 use tessera_contract::overlay::{Edit, Overlay};
-use tessera_runtime::js_forms::{applied, parse};
+use tessera_runtime::js_forms::{applied, command_request, parse};
 use tessera_runtime::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
 use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
@@ -98,6 +99,22 @@ fn records_read_as_serde_writes_them() {
         parse::<Summary>(&serde_json::to_string(&summary).unwrap()),
         Ok(summary)
     );
+    let request = CommandRequest {
+        path: "/api/cart/items/pho-corner~pho-bo".into(),
+        body: json!({"quantity": 2}),
+        entity: "cart".into(),
+        base_version: Some(7),
+        label: "Phở bò × 2".into(),
+        overlays: entry(EntryState::Pending).overlays,
+    };
+    let js = js_sys::JSON::parse(&serde_json::to_string(&request).unwrap()).unwrap();
+    assert_eq!(command_request(&js), Ok(request));
+    let bare = js_sys::JSON::parse(r#"{"path":"/api/x","body":{"a":1},"entity":"x"}"#).unwrap();
+    let bare = command_request(&bare).unwrap();
+    assert_eq!(
+        (bare.base_version, bare.label.as_str(), bare.overlays.len()),
+        (None, "", 0)
+    );
     let steps: Applied = [("cart:ann".to_string(), vec![(1, 2), (2, 4)])].into();
     assert_eq!(applied(&serde_json::to_string(&steps).unwrap()), Ok(steps));
 }
@@ -117,6 +134,11 @@ fn a_damaged_record_names_the_field() {
         Err("state: expected an entry state".into())
     );
     assert_eq!(parse::<Entry>("{\"id\":"), Err("not JSON".into()));
+    let no_body = js_sys::JSON::parse(r#"{"path":"/api/x","entity":"x"}"#).unwrap();
+    assert_eq!(
+        command_request(&no_body).map_err(|e| e.to_string()),
+        Err("body: expected a JSON value".into())
+    );
     assert_eq!(
         applied(r#"{"cart:ann":[[1,2,3]]}"#),
         Err("cart:ann[0]: expected a pair".into())

@@ -4,7 +4,7 @@
 //! path carries no serde deserializer for them; an app links only the forms it calls.
 
 use crate::{field, from_js, object, set, DecodeError, FromJs, JsValue, ToJs};
-use tessera_contract::auth::Tokens;
+use tessera_contract::auth::{Claims, Tokens};
 use tessera_contract::bff::{DataLoaded, Freshness};
 use tessera_contract::bus::topics::ItemAdded;
 use tessera_contract::cohort::{CohortEntry, CohortRule};
@@ -101,6 +101,13 @@ impl FromJs for CohortRule {
     }
 }
 
+from_js!(Claims {
+    sub: "sub",
+    name: "name",
+    preferred_username: "preferred_username",
+    roles: "roles" default,
+    exp: "exp",
+});
 from_js!(Tokens {
     id_token: "idToken",
     refresh_token: "refreshToken",

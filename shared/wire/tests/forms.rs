@@ -111,6 +111,15 @@ fn contract_types_read_as_serde_writes_them() {
             ..nav_link().meta
         },
     });
+    // Claims only deserialise (the shell reads them out of a verified ID token).
+    for payload in [
+        r#"{"sub":"u1","name":"Ann","preferred_username":"ann","roles":["admin"],"exp":1780000000,"iss":"x"}"#,
+        r#"{"sub":"u2","exp":1}"#,
+    ] {
+        let serde: tessera_contract::auth::Claims = serde_json::from_str(payload).unwrap();
+        let js = js_sys::JSON::parse(payload).unwrap();
+        assert_eq!(tessera_contract::auth::Claims::from_js(&js), Ok(serde));
+    }
     for refresh_token in [None, Some("r-1".to_string())] {
         reads_as_serde_wrote_it(tessera_contract::auth::Tokens {
             id_token: "eyJ.x.y".into(),
