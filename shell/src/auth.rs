@@ -13,7 +13,7 @@ use tessera_contract::auth::{
 };
 use tessera_contract::Session;
 use tessera_runtime::session_store::SessionStore;
-use tessera_sdk::js::{field, DecodeError, FromJs};
+use tessera_sdk::js::{field, parse};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -101,7 +101,7 @@ async fn config() -> AuthConfig {
             .map_err(|e| tessera_runtime::js_value::error_text(&e)),
         None => fetch_text(CONFIG_PATH).await,
     };
-    match text.map(|t| (auth_config(&t), t)) {
+    match text.map(|t| (parse::<AuthConfig>(&t), t)) {
         Ok((Ok(config), text)) => {
             if let Some(s) = &storage {
                 let _ = s.set_item(CONFIG_KEY, &text);
@@ -115,7 +115,7 @@ async fn config() -> AuthConfig {
         Err(e) => {
             let cached = storage
                 .and_then(|s| s.get_item(CONFIG_KEY).ok().flatten())
-                .and_then(|t| auth_config(&t).ok());
+                .and_then(|t| parse(&t).ok());
             cached.unwrap_or_else(|| {
                 warn(&format!(
                     "{CONFIG_PATH}: {e}; no copy from an earlier start"
@@ -206,23 +206,6 @@ async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
         .map_err(|e| crate::js::error_message(&e))
 }
 
-/// `/api/auth/config`'s answer (`{"mode":"dev"}` or `{"mode":"oidc","issuer":…,"clientId":…}`),
-/// read by the browser's `JSON.parse`: the start path carries no serde deserializer for it.
-fn auth_config(text: &str) -> Result<AuthConfig, String> {
-    let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
-    let read = || -> Result<AuthConfig, DecodeError> {
-        match field::<String>(&value, "mode")?.as_str() {
-            "dev" => Ok(AuthConfig::Dev),
-            "oidc" => Ok(AuthConfig::Oidc {
-                issuer: field(&value, "issuer")?,
-                client_id: field(&value, "clientId")?,
-            }),
-            _ => Err(DecodeError::expected("a mode of \"dev\" or \"oidc\"")),
-        }
-    };
-    read().map_err(|e| e.to_string())
-}
-
 /// A JSON answer of the sign-in module, as a JS value (`null` when it is not JSON).
 fn json(value: JsValue) -> JsValue {
     value
@@ -239,8 +222,7 @@ fn text_field(value: &JsValue, key: &str) -> Option<String> {
 /// `Claims::of_verified`, read by the browser's `JSON.parse` (the sign-in module, which
 /// verified the token, links serde anyway; the start path does not).
 fn claims_of_verified(jwt: &str) -> Option<Claims> {
-    let payload = js_sys::JSON::parse(&jwt_payload(jwt)?).ok()?;
-    Claims::from_js(&payload).ok()
+    parse(&jwt_payload(jwt)?).ok()
 }
 
 /// The `tokens` of an answer of the sign-in module.

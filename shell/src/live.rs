@@ -70,14 +70,15 @@ fn follow_session() {
 #[derive(Clone)]
 struct Event {
     seq: i64,
+    kind: String,
     value: JsValue,
 }
 
 impl Event {
     /// `None` for anything that is not a domain event.
     fn read(value: JsValue) -> Option<Event> {
-        let seq = LiveEvent::from_js(&value).ok()?.seq;
-        Some(Event { seq, value })
+        let LiveEvent { seq, kind, .. } = LiveEvent::from_js(&value).ok()?;
+        Some(Event { seq, kind, value })
     }
 }
 
@@ -93,15 +94,18 @@ enum Relay {
 impl Relay {
     fn to_text(&self) -> Option<String> {
         let object = tessera_sdk::js::object();
-        let (kind, key, value) = match self {
-            Relay::Event(event) => ("event", "event", event.value.clone()),
-            Relay::Mode(mode) => ("mode", "mode", mode.as_str().into()),
-            Relay::Ask => ("ask", "", JsValue::UNDEFINED),
+        let kind = match self {
+            Relay::Event(event) => {
+                tessera_sdk::js::set(&object, "event", event.value.clone());
+                "event"
+            }
+            Relay::Mode(mode) => {
+                tessera_sdk::js::set(&object, "mode", mode.as_str().into());
+                "mode"
+            }
+            Relay::Ask => "ask",
         };
         tessera_sdk::js::set(&object, "kind", kind.into());
-        if !key.is_empty() {
-            tessera_sdk::js::set(&object, key, value);
-        }
         js_sys::JSON::stringify(&object).ok()?.as_string()
     }
 
@@ -207,8 +211,7 @@ fn deliver(event: Event) {
         return;
     }
     tessera_runtime::bff_client::answers_may_have_changed();
-    let kind = field::<String>(&event.value, "type").unwrap_or_default();
-    tessera_sdk::bus::publish(topics::LIVE, &kind, "@tessera/shell", &event.value);
+    tessera_sdk::bus::publish(topics::LIVE, &event.kind, "@tessera/shell", &event.value);
 }
 
 fn show(mode: LinkMode) {

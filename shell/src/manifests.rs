@@ -42,9 +42,7 @@ async fn parse<T: FromJs>(url: &str, pending: js_sys::Promise) -> Result<T, Stri
         .map_err(|e| format!("{url}: {}", crate::js::error_message(&e)))?
         .as_string()
         .unwrap_or_default();
-    let value = js_sys::JSON::parse(&text)
-        .map_err(|e| format!("{url}: not JSON: {}", crate::js::error_message(&e)))?;
-    T::from_js(&value).map_err(|e| format!("{url}: {e}"))
+    tessera_sdk::js::parse(&text).map_err(|e| format!("{url}: {e}"))
 }
 
 /// The three manifests, from the page's early requests or fetched now, in parallel.

@@ -4,8 +4,8 @@
 //! background. It runs whenever the heartbeat finds the server (at start and after each
 //! spell without it) and when another user signs in, since the cache is kept per user.
 
+use tessera_contract::sync::OfflineSet;
 use tessera_contract::Session;
-use tessera_sdk::js::field;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -57,11 +57,8 @@ async fn run(session: Session) {
 async fn read_ahead(session: &Session) -> Result<usize, String> {
     let window = web_sys::window().ok_or("no window")?;
     let text = get(&window, session, OFFLINE_SET).await?;
-    // `sync::OfflineSet`, read by the browser's `JSON.parse`.
-    let queries: Vec<String> = js_sys::JSON::parse(&text)
-        .map_err(|_| "not JSON".to_string())
-        .and_then(|v| field(&v, "queries").map_err(|e| e.to_string()))
-        .map_err(|e| format!("{OFFLINE_SET}: {e}"))?;
+    let OfflineSet { queries } =
+        tessera_sdk::js::parse(&text).map_err(|e| format!("{OFFLINE_SET}: {e}"))?;
     let failures = std::rc::Rc::new(std::cell::Cell::new(0usize));
     for batch in queries.chunks(PARALLEL) {
         let reads: js_sys::Array = batch

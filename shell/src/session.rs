@@ -13,7 +13,6 @@ use crate::bus::publish;
 use leptos::prelude::*;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
-use tessera_sdk::FromJs;
 use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";
@@ -84,11 +83,7 @@ pub fn dev() -> Session {
     let stored = web_sys::window()
         .and_then(|w| w.local_storage().ok().flatten())
         .and_then(|s| s.get_item(DEV_KEY).ok().flatten());
-    let read = |text: String| {
-        let value = js_sys::JSON::parse(&text).map_err(|_| "not JSON".to_string())?;
-        Session::from_js(&value).map_err(|e| e.to_string())
-    };
-    match stored.map(read) {
+    match stored.map(|text| tessera_sdk::js::parse::<Session>(&text)) {
         Some(Ok(session)) => session,
         Some(Err(e)) => {
             web_sys::console::warn_1(

@@ -1,18 +1,12 @@
-//! The outbox's records (and the commands apps hand the host) read from their JSON text by the browser's
-//! `JSON.parse` and `tessera-wire`'s readers: the page and the worker carry no serde
+//! The outbox's records (and the commands apps hand the host) read from their JSON text by the
+//! browser's `JSON.parse` and `tessera-wire`'s readers (`tessera_wire::parse`): the page and the worker carry no serde
 //! deserializer for them. The text is serde's (they are written with it), and the browser
 //! tests (`tests/js_forms.rs`) hold each reader to serde's form of the same value.
 
 use crate::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
 use tessera_contract::host::CommandRequest;
 use tessera_contract::overlay::{Edit, Overlay};
-use tessera_wire::{field, field_or_default, from_js, DecodeError, FromJs, JsValue};
-
-/// `T` from JSON text: `text: expected …` names what was wrong and where.
-pub fn parse<T: FromJs>(text: &str) -> Result<T, String> {
-    let value = js_sys::JSON::parse(text).map_err(|_| "not JSON".to_string())?;
-    T::from_js(&value).map_err(|e| e.to_string())
-}
+use tessera_wire::{field, field_or_default, from_js, parse, DecodeError, FromJs, JsValue};
 
 /// A value kept as JSON inside a record (an overlay's element): read back by serde_json,
 /// which the answers' overlays are applied with.

@@ -160,7 +160,7 @@ async fn put_back(store: &OutboxStore, storage: &web_sys::Storage) -> Result<usi
         let Some(text) = storage.get_item(&k).ok().flatten() else {
             continue;
         };
-        match crate::js_forms::parse::<Entry>(&text) {
+        match tessera_wire::parse::<Entry>(&text) {
             Ok(copy) if outbox.holds_key(&copy.idempotency_key) => {}
             Ok(copy) => {
                 store

@@ -118,7 +118,7 @@ impl Journal {
                 .text()
                 .map_err(|e| format!("{doing}: {}", error_text(&e)))?;
             let text = wait(text, doing).await?.as_string().unwrap_or_default();
-            match crate::js_forms::parse::<Entry>(&text) {
+            match tessera_wire::parse::<Entry>(&text) {
                 Ok(e) => out.push(e),
                 Err(e) => web_sys::console::warn_1(
                     &format!("tessera outbox: skipping a journal copy that cannot be read ({e}): {text:.200}")

@@ -277,7 +277,7 @@ impl OutboxStore {
         let mut out = Vec::with_capacity(raw.len());
         for value in raw {
             let text = value.as_string().unwrap_or_default();
-            match crate::js_forms::parse::<Entry>(&text) {
+            match tessera_wire::parse::<Entry>(&text) {
                 Ok(e) => out.push(e),
                 Err(e) => web_sys::console::warn_1(
                     &format!(

@@ -50,7 +50,7 @@ impl SessionStore {
         let Some(text) = value.and_then(|v| v.as_string()) else {
             return Ok(None);
         };
-        match crate::js_forms::parse::<Tokens>(&text) {
+        match tessera_wire::parse::<Tokens>(&text) {
             Ok(tokens) => Ok(Some(tokens)),
             Err(_) => {
                 self.clear().await?;

@@ -4,7 +4,7 @@
 //! path carries no serde deserializer for them; an app links only the forms it calls.
 
 use crate::{field, from_js, object, set, DecodeError, FromJs, JsValue, ToJs};
-use tessera_contract::auth::{Claims, Tokens};
+use tessera_contract::auth::{AuthConfig, Claims, Tokens};
 use tessera_contract::bff::{DataLoaded, Freshness};
 use tessera_contract::bus::topics::ItemAdded;
 use tessera_contract::cohort::{CohortEntry, CohortRule};
@@ -17,8 +17,8 @@ use tessera_contract::published::{
 };
 use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::{
-    Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, Order, OrderStatus, Page, Problem,
-    PutCartItem, PutMenuItem, Restaurant, RestaurantDetail,
+    Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, OfflineSet, Order, OrderStatus,
+    Page, Problem, PutCartItem, PutMenuItem, Restaurant, RestaurantDetail,
 };
 use tessera_contract::Session;
 
@@ -101,6 +101,22 @@ impl FromJs for CohortRule {
     }
 }
 
+/// `{"mode": "dev"}` or `{"mode": "oidc", "issuer": …, "clientId": …}` (serde's internally
+/// tagged form).
+impl FromJs for AuthConfig {
+    fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
+        match field::<String>(value, "mode")?.as_str() {
+            "dev" => Ok(AuthConfig::Dev),
+            "oidc" => Ok(AuthConfig::Oidc {
+                issuer: field(value, "issuer")?,
+                client_id: field(value, "clientId")?,
+            }),
+            _ => Err(DecodeError::expected("a mode of \"dev\" or \"oidc\"").under("mode")),
+        }
+    }
+}
+
+from_js!(OfflineSet { queries: "queries" });
 from_js!(Claims {
     sub: "sub",
     name: "name",

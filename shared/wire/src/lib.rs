@@ -70,6 +70,23 @@ pub trait ToJs {
     fn to_js(&self) -> JsValue;
 }
 
+/// `T` from JSON text, parsed by the browser's `JSON.parse`; the error says what was wrong and
+/// where (`not JSON: …`, or `apps.@tessera/cart.abi: expected an integer (u32)`).
+pub fn parse<T: FromJs>(text: &str) -> Result<T, String> {
+    T::from_js(&json(text)?).map_err(|e| e.to_string())
+}
+
+/// Kept out of [`parse`], which is compiled once per type it reads.
+fn json(text: &str) -> Result<JsValue, String> {
+    js_sys::JSON::parse(text).map_err(|e| {
+        let why = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_default();
+        format!("not JSON: {why}")
+    })
+}
+
 fn get(object: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }

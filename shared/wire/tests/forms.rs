@@ -111,6 +111,14 @@ fn contract_types_read_as_serde_writes_them() {
             ..nav_link().meta
         },
     });
+    reads_as_serde_wrote_it(tessera_contract::auth::AuthConfig::Dev);
+    reads_as_serde_wrote_it(tessera_contract::auth::AuthConfig::Oidc {
+        issuer: "http://127.0.0.1:9/realms/t".into(),
+        client_id: "tessera-shell".into(),
+    });
+    reads_as_serde_wrote_it(OfflineSet {
+        queries: vec!["/api/restaurants".into(), "/api/cart".into()],
+    });
     // Claims only deserialise (the shell reads them out of a verified ID token).
     for payload in [
         r#"{"sub":"u1","name":"Ann","preferred_username":"ann","roles":["admin"],"exp":1780000000,"iss":"x"}"#,
@@ -352,6 +360,12 @@ fn the_published_manifests_read_as_the_deployer_writes_them() {
         err.to_string(),
         "apps.@tessera/cart.abi: expected an integer (u32)"
     );
+    assert_eq!(
+        tessera_wire::parse::<tessera_contract::auth::AuthConfig>(r#"{"mode":"saml"}"#),
+        Err("mode: expected a mode of \"dev\" or \"oidc\"".into())
+    );
+    assert!(tessera_wire::parse::<OfflineSet>("{")
+        .is_err_and(|e| e.starts_with("not JSON: ") && e.len() > "not JSON: ".len()));
     let err = CohortRule::from_js(&js_sys::JSON::parse(r#"{"share":10}"#).unwrap()).unwrap_err();
     assert_eq!(err.to_string(), "expected a cohort rule (role or percent)");
 }
