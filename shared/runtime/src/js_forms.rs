@@ -1,7 +1,8 @@
 //! The outbox's records (and the commands apps hand the host) read from their JSON text by the
-//! browser's `JSON.parse` and `tessera-wire`'s readers (`tessera_wire::parse`): the page and the worker carry no serde
-//! deserializer for them. The text is serde's (they are written with it), and the browser
-//! tests (`tests/js_forms.rs`) hold each reader to serde's form of the same value.
+//! browser's `JSON.parse` and `tessera-wire`'s readers (`tessera_wire::parse`): the page and
+//! the worker carry no serde deserializer for them. The text is serde's (they are written with
+//! it), and the browser tests (`tests/js_forms.rs`) hold each reader to serde's form of the
+//! same value.
 
 use crate::outbox::{Applied, Command, Entry, EntryState, Summary, Theirs};
 use tessera_contract::host::CommandRequest;
