@@ -9,9 +9,9 @@ use tessera_contract::host::CommandRequest;
 use tessera_contract::overlay::{Edit, Overlay};
 use tessera_wire::{field, field_or_default, from_js, parse, DecodeError, FromJs, JsValue};
 
-/// A value kept as JSON inside a record (an overlay's element): read back by serde_json,
-/// which the answers' overlays are applied with.
-fn json_value(value: &JsValue) -> Result<serde_json::Value, DecodeError> {
+/// A JS value as serde_json's `Value` (an overlay's element, a parcel's data): the answers'
+/// overlays are applied with serde_json. `Err` for what JSON cannot hold (`undefined`).
+pub fn json_value(value: &JsValue) -> Result<serde_json::Value, DecodeError> {
     js_sys::JSON::stringify(value)
         .ok()
         .and_then(|t| t.as_string())

@@ -1,5 +1,5 @@
 //! The JS forms of the contract's types an app (or the shell) reads and writes: the same field
-//! names as their serde forms (the SDK's browser tests compare the two), read and written
+//! names as their serde forms (`tests/forms.rs` compares the two in a browser), read and written
 //! without serde. The shell reads its published manifests with these too, so the page's start
 //! path carries no serde deserializer for them; an app links only the forms it calls.
 
