@@ -86,7 +86,7 @@ pub fn merge(
 ) -> Result<Published, Vec<ManifestError>> {
     let mut errs = Vec::new();
     let mut import_map = base.clone();
-    let mut apps = BTreeMap::new();
+    let mut apps = tessera_contract::VecMap::new();
     let mut always = Vec::new();
     let mut routed: Vec<(RoutePattern, RouteNode, String)> = Vec::new();
     // Canonical route -> its index in `routed`, so a claim is checked in one look-up.

@@ -6,7 +6,7 @@
 
 use crate::scope::{self, all, caches, log, wait};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use tessera_contract::VecMap;
 use tessera_runtime::cache_policy::{self, MANIFEST_URLS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -255,15 +255,15 @@ pub async fn current_set() -> Option<String> {
 }
 
 /// Which set each page started with. Unreadable records count as none, which keeps every set.
-async fn client_records() -> BTreeMap<String, String> {
+async fn client_records() -> VecMap<String, String> {
     let Some(text) = read_meta(CLIENTS_KEY).await else {
-        return BTreeMap::new();
+        return VecMap::new();
     };
     let Ok(parsed) = js_sys::JSON::parse(&text) else {
-        return BTreeMap::new();
+        return VecMap::new();
     };
     let Some(object) = parsed.dyn_ref::<js_sys::Object>() else {
-        return BTreeMap::new();
+        return VecMap::new();
     };
     js_sys::Object::entries(object)
         .iter()
@@ -274,7 +274,7 @@ async fn client_records() -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn write_client_records(records: &BTreeMap<String, String>) -> Result<(), String> {
+async fn write_client_records(records: &VecMap<String, String>) -> Result<(), String> {
     let object = js_sys::Object::new();
     for (client, set) in records {
         js_sys::Reflect::set(&object, &client.into(), &set.into())

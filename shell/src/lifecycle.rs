@@ -84,7 +84,7 @@ struct Bundle {
     cohort: String,
     entry: Option<String>,
     preload: Vec<String>,
-    integrity: std::collections::BTreeMap<String, String>,
+    integrity: tessera_contract::VecMap<String, String>,
     /// A local override (`overrides`): no published integrity to check it against.
     overridden: bool,
 }
@@ -314,7 +314,7 @@ async fn load_module(name: &str, bundle: &Bundle, failed: u32) -> Result<JsValue
             };
             Some((key, sri))
         });
-    let js_files: std::collections::BTreeMap<String, String> = js_files.collect();
+    let js_files: tessera_contract::VecMap<String, String> = js_files.collect();
     if !js_files.is_empty() {
         js::require_integrity(&serde_json::to_string(&js_files).unwrap_or_default());
     }

@@ -4,9 +4,9 @@
 use crate::manifests::Manifests;
 use leptos::prelude::{ArcRwSignal, Set};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use tessera_contract::lifecycle::LifecycleEvent;
 use tessera_contract::published::AppEntry;
+use tessera_contract::VecMap;
 use tessera_contract::{AppStatus, Session};
 use wasm_bindgen::prelude::*;
 
@@ -38,7 +38,7 @@ pub struct AppRecord {
 
 pub struct Shell {
     pub manifests: Manifests,
-    pub records: BTreeMap<String, AppRecord>,
+    pub records: VecMap<String, AppRecord>,
     pub session: Session,
 }
 

@@ -8,7 +8,8 @@
 //! envelope (`bus`), the BFF sync protocol (`sync`, `live`, `auth`), how BFF answers read
 //! (`bff`), how waiting commands show in answers (`overlay`), local overrides of an app's
 //! bundle (`overrides`), the retry rule (`backoff`), real-user monitoring reports (`rum`), Web Push
-//! subscriptions and notifications (`push`) and the BFF's regions with the failover rule (`regions`).
+//! subscriptions and notifications (`push`), the BFF's regions with the failover rule (`regions`)
+//! and the small ordered collections the browser bundles keep (`vec_map`).
 
 pub mod abi;
 pub mod auth;
@@ -28,6 +29,8 @@ pub mod regions;
 pub mod routing;
 pub mod rum;
 pub mod sync;
+pub mod vec_map;
 
 pub use lifecycle::{AppStatus, Props, Session, ABI_VERSION, SUPPORTED_ABIS};
 pub use manifest::{ManifestError, MfeManifest};
+pub use vec_map::{VecMap, VecSet};

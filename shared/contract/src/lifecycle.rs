@@ -35,7 +35,7 @@ pub struct Props {
     pub session: Session,
     /// Parameters of the matched route (`:id` → `id`).
     #[serde(default)]
-    pub params: std::collections::BTreeMap<String, String>,
+    pub params: crate::routing::Params,
     /// The navigation entries of every mount point, in menu order.
     #[serde(default)]
     pub navigation: Vec<crate::published::NavLink>,

@@ -8,8 +8,8 @@
 
 use crate::manifest::NavMeta;
 use crate::routing::{Params, RoutePattern};
+use crate::vec_map::VecMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub const PUBLISHED_SCHEMA: u32 = 1;
 
@@ -17,11 +17,11 @@ pub const PUBLISHED_SCHEMA: u32 = 1;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportMap {
     #[serde(default)]
-    pub imports: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub scopes: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub integrity: BTreeMap<String, String>,
+    pub imports: VecMap<String, String>,
+    #[serde(default, skip_serializing_if = "VecMap::is_empty")]
+    pub scopes: VecMap<String, VecMap<String, String>>,
+    #[serde(default, skip_serializing_if = "VecMap::is_empty")]
+    pub integrity: VecMap<String, String>,
 }
 
 /// What the shell declares about its layout (`shell/shell.json`): the mount points it renders,
@@ -39,7 +39,7 @@ pub struct ShellLayout {
 #[serde(rename_all = "camelCase")]
 pub struct AppsManifest {
     pub schema: u32,
-    pub apps: BTreeMap<String, AppEntry>,
+    pub apps: VecMap<String, AppEntry>,
     pub routes: RouteTree,
 }
 
@@ -127,7 +127,9 @@ impl MountPointsManifest {
             .iter()
             .flat_map(|mp| mp.navigation.iter().cloned())
             .collect();
-        all.sort_by(|a, b| (a.meta.order, &a.meta.label).cmp(&(b.meta.order, &b.meta.label)));
+        crate::vec_map::sort_short_by(&mut all, |a, b| {
+            (a.meta.order, &a.meta.label).cmp(&(b.meta.order, &b.meta.label))
+        });
         all
     }
 }

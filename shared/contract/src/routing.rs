@@ -4,7 +4,7 @@
 //! single-spa activates apps: `/restaurants` is active at `/restaurants/7/menu` but not at
 //! `/restaurantsX`.
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub const MAX_ROUTE_SEGMENTS: usize = 16;
 pub const MAX_ROUTE_LEN: usize = 512;
 
 /// Parameters captured by a match, by name.
-pub type Params = BTreeMap<String, String>;
+pub type Params = VecMap<String, String>;
 
 fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();

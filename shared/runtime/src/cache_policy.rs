@@ -2,7 +2,7 @@
 //! URLs make one precache set (and the set's cache name). The browser side
 //! (`service-worker/`) only carries these decisions out, so they are tested here natively.
 
-use std::collections::BTreeMap;
+use tessera_contract::VecMap;
 
 /// Manifests the deployer rewrites on every publish (`no-cache` at the CDN).
 pub const MANIFEST_URLS: [&str; 3] = ["/importmap.json", "/apps.json", "/mount-points.json"];
@@ -162,7 +162,7 @@ pub fn quota_allows(usage: f64, quota: f64, needed: f64) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pruning {
     pub delete: Vec<String>,
-    pub records: BTreeMap<String, String>,
+    pub records: VecMap<String, String>,
 }
 
 /// Which set caches can go. A page keeps the set it started with until it reloads: its
@@ -182,10 +182,10 @@ pub fn prune_sets<'a>(
     cache_names: impl IntoIterator<Item = &'a str>,
     current: &str,
     live_clients: &[&str],
-    records: &BTreeMap<String, String>,
+    records: &VecMap<String, String>,
     newer_worker_pending: bool,
 ) -> Pruning {
-    let records: BTreeMap<String, String> = records
+    let records: VecMap<String, String> = records
         .iter()
         .filter(|(client, _)| live_clients.contains(&client.as_str()))
         .map(|(c, s)| (c.clone(), s.clone()))
@@ -374,7 +374,7 @@ mod tests {
         assert!(!quota_allows(0.0, 0.0, 1.0));
     }
 
-    fn records(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn records(pairs: &[(&str, &str)]) -> VecMap<String, String> {
         pairs
             .iter()
             .map(|(c, s)| (c.to_string(), s.to_string()))

@@ -91,7 +91,7 @@ pub use tessera_contract::bff::age;
 /// query path, with when the server last confirmed each (from `data.loaded` bus events).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SavedOnScreen {
-    saved: std::collections::BTreeMap<String, Option<u64>>,
+    saved: tessera_contract::VecMap<String, Option<u64>>,
 }
 
 impl SavedOnScreen {

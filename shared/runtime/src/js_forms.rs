@@ -120,5 +120,5 @@ from_js!(Summary {
 
 /// The applied version steps: `{"<entity>": [[from, to], …]}`.
 pub fn applied(text: &str) -> Result<Applied, String> {
-    parse::<std::collections::BTreeMap<String, Vec<(i64, i64)>>>(text)
+    parse::<Applied>(text)
 }

@@ -13,8 +13,9 @@
 //! `docs/outbox-durability.md` ("Batches").
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tessera_contract::overlay::Overlay;
+use tessera_contract::{VecMap, VecSet};
 
 pub use tessera_contract::backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
 
@@ -160,7 +161,7 @@ pub struct Batch {
 /// Per entity, the version the server last said one of the user's commands produced, during
 /// this run of the replayer. A batch carries more than one command of an entity only when
 /// the first one's `If-Match` is that version: see [`Outbox::claim_batch`].
-pub type Confirmed = BTreeMap<String, i64>;
+pub type Confirmed = VecMap<String, i64>;
 
 /// One result of a batch: what it means, and whether it is the answer recorded for an
 /// earlier send of the key (then its version is the one the command produced back then,
@@ -455,7 +456,7 @@ impl std::error::Error for OutboxError {}
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outbox {
     entries: BTreeMap<u64, Entry>,
-    changed: BTreeSet<u64>,
+    changed: VecSet<u64>,
     /// Per entity, the versions the user's own confirmed commands moved it between (oldest
     /// first, the last [`APPLIED_KEPT`]), kept after their entries are gone: a command queued
     /// from a read that did not see the confirmation yet follows them onto the newest.
@@ -463,11 +464,11 @@ pub struct Outbox {
     applied_changed: bool,
     /// The queries (with their subject) that commands the server applied since the last
     /// [`Outbox::take_confirmed_queries`] change: the saved answers to read again.
-    confirmed_queries: BTreeSet<(String, String)>,
+    confirmed_queries: VecSet<(String, String)>,
 }
 
 /// Per entity, `(based on, produced)` version pairs of the user's own confirmed commands.
-pub type Applied = BTreeMap<String, Vec<(i64, i64)>>;
+pub type Applied = VecMap<String, Vec<(i64, i64)>>;
 
 /// How far apart the clocks of a page and its worker may be (both read the system's clock,
 /// which may be set back meanwhile).
@@ -565,8 +566,13 @@ impl Outbox {
 
     /// The outbox as stored, while its replayer runs: entries being sent stay so.
     pub fn load(stored: impl IntoIterator<Item = Entry>) -> Outbox {
+        // Inserted one by one: `collect()` into a B-tree links a stable sort of its own.
+        let mut entries = BTreeMap::new();
+        for e in stored {
+            entries.insert(e.id, e);
+        }
         Outbox {
-            entries: stored.into_iter().map(|e| (e.id, e)).collect(),
+            entries,
             ..Outbox::default()
         }
     }
@@ -735,7 +741,7 @@ impl Outbox {
         out
     }
 
-    fn sending_entities(&self) -> BTreeSet<&str> {
+    fn sending_entities(&self) -> VecSet<&str> {
         self.entries
             .values()
             .filter(|e| e.state == EntryState::Sending)
@@ -745,7 +751,7 @@ impl Outbox {
 
     /// When the next entry becomes ready, for the replay timer; `None` when nothing waits.
     pub fn next_wake_ms(&self) -> Option<u64> {
-        let mut seen = BTreeSet::new();
+        let mut seen = VecSet::new();
         self.entries
             .values()
             .filter(|e| !matches!(e.state, EntryState::Rejected | EntryState::Done))
@@ -820,10 +826,10 @@ impl Outbox {
         &mut self,
         now_ms: u64,
         max: usize,
-        busy: &BTreeSet<String>,
+        busy: &VecSet<String>,
         confirmed: &Confirmed,
     ) -> Option<Batch> {
-        let ready: BTreeSet<u64> = self.ready(now_ms).into_iter().collect();
+        let ready: VecSet<u64> = self.ready(now_ms).into_iter().collect();
         let subject = self
             .entries
             .values()
@@ -837,7 +843,7 @@ impl Outbox {
             Open(Vec<(i64, i64)>, i64),
             Closed,
         }
-        let mut runs: BTreeMap<&str, Run> = self
+        let mut runs: VecMap<&str, Run> = self
             .sending_entities()
             .into_iter()
             .map(|entity| (entity, Run::Closed))
@@ -943,7 +949,7 @@ impl Outbox {
     ) -> Vec<OutboxError> {
         let mut errors = Vec::new();
         // Per entity seen in the batch: whether the next one's `If-Match` came about.
-        let mut came_about: BTreeMap<&str, bool> = BTreeMap::new();
+        let mut came_about: VecMap<&str, bool> = VecMap::new();
         for (item, Answer { outcome, replayed }) in items.iter().zip(answers) {
             let (id, entity) = (item.entry.id, item.entry.entity.as_str());
             let as_alone = came_about.get(entity).copied().unwrap_or(true);
@@ -1077,7 +1083,7 @@ impl Outbox {
                 self.rebase_later(id, &entity, based_on, version);
                 if let (Some(from), Some(to)) = (based_on, version) {
                     if to > from {
-                        let steps = self.applied.entry(entity).or_default();
+                        let steps = self.applied.get_or_insert_with(entity, Vec::new);
                         steps.push((from, to));
                         if steps.len() > APPLIED_KEPT {
                             steps.remove(0);
@@ -1209,7 +1215,7 @@ impl Outbox {
 
     /// The queries, with their subject, that commands the server applied since the last call
     /// change (their overlays name them).
-    pub fn take_confirmed_queries(&mut self) -> BTreeSet<(String, String)> {
+    pub fn take_confirmed_queries(&mut self) -> VecSet<(String, String)> {
         std::mem::take(&mut self.confirmed_queries)
     }
 

@@ -111,7 +111,8 @@ impl Journal {
             return Ok(Vec::new());
         };
         let responses = js_sys::Array::from(&wait(cache.match_all(), doing).await?);
-        let mut out = Vec::with_capacity(responses.length() as usize);
+        // By id, so oldest first; a B-tree of entries is linked anyway, a sort of them is not.
+        let mut out = std::collections::BTreeMap::new();
         for response in responses.iter() {
             let response: web_sys::Response = response.unchecked_into();
             let text = response
@@ -119,14 +120,15 @@ impl Journal {
                 .map_err(|e| format!("{doing}: {}", error_text(&e)))?;
             let text = wait(text, doing).await?.as_string().unwrap_or_default();
             match tessera_wire::parse::<Entry>(&text) {
-                Ok(e) => out.push(e),
+                Ok(e) => {
+                    out.insert(e.id, e);
+                }
                 Err(e) => web_sys::console::warn_1(
                     &format!("tessera outbox: skipping a journal copy that cannot be read ({e}): {text:.200}")
                         .into(),
                 ),
             }
         }
-        out.sort_by_key(|e| e.id);
-        Ok(out)
+        Ok(out.into_values().collect())
     }
 }

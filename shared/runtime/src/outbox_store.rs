@@ -223,7 +223,7 @@ impl OutboxStore {
     async fn keys_in(
         tx: &Transaction,
         doing: &str,
-    ) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+    ) -> Result<tessera_contract::VecSet<u64>, StoreError> {
         Ok(tx
             .object_store(ENTRIES)
             .map_err(failed(doing))?

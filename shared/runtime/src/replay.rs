@@ -29,9 +29,9 @@ use crate::outbox_store::{Durability, Load, OutboxStore};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use tessera_contract::sync::{entity_etag, parse_version_tag};
+use tessera_contract::{VecMap, VecSet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -177,7 +177,7 @@ pub async fn run(wait: bool, reconnected: Option<u64>) -> Result<Option<Report>,
 
 async fn run_locked(reconnected: Option<u64>) -> Result<Report, String> {
     let store = Rc::new(OutboxStore::open().await.map_err(|e| e.to_string())?);
-    let mut changed = BTreeSet::new();
+    let mut changed = VecSet::new();
     let result = replay_all(&store, reconnected, &mut changed).await;
     let summary = store
         .read()
@@ -209,7 +209,7 @@ enum Flight {
 async fn replay_all(
     store: &Rc<OutboxStore>,
     reconnected: Option<u64>,
-    changed: &mut BTreeSet<(String, String)>,
+    changed: &mut VecSet<(String, String)>,
 ) -> Result<Report, String> {
     let started = now_ms();
     let mut report = Report::default();
@@ -221,7 +221,7 @@ async fn replay_all(
     // Off for the rest of the run once the BFF turns a batch away as a whole.
     let mut batching = true;
     // Batches in flight per user, and how many commands are in flight alone.
-    let mut busy: BTreeMap<String, usize> = BTreeMap::new();
+    let mut busy: VecMap<String, usize> = VecMap::new();
     let mut alone = 0;
     // What this run's answers said about each entity's version (see `claim_batch`).
     let mut confirmed = Confirmed::new();
@@ -303,14 +303,14 @@ async fn replay_all(
                 }
                 let mut batches = Vec::new();
                 while batching && batches.len() < batch_room {
-                    let full: BTreeSet<String> = busy
+                    let full: VecSet<String> = busy
                         .iter()
                         .filter(|(_, n)| **n >= BATCHES_PER_USER)
                         .map(|(subject, _)| subject.clone())
                         .collect();
                     match o.claim_batch(now, BATCH_MAX, &full, &confirmed) {
                         Some(batch) => {
-                            *busy.entry(batch.subject.clone()).or_default() += 1;
+                            *busy.get_or_insert_with(batch.subject.clone(), || 0) += 1;
                             batches.push(batch);
                         }
                         None => break,

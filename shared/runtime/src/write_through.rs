@@ -11,7 +11,7 @@
 
 use crate::js_value::{error_text, time_limit};
 use crate::outbox_store::OutboxStore;
-use std::collections::BTreeSet;
+use tessera_contract::VecSet;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -30,7 +30,7 @@ fn warn(message: &str) {
 /// Reads each `(subject, query)` again with the subject's stored token, so the saved answer
 /// is the server's: a page's read goes through the worker, which keeps the answer; the worker
 /// keeps what it reads itself (or drops the saved answer where the data is gone).
-pub async fn refresh(outbox: &OutboxStore, queries: BTreeSet<(String, String)>) {
+pub async fn refresh(outbox: &OutboxStore, queries: VecSet<(String, String)>) {
     if queries.is_empty() {
         return;
     }

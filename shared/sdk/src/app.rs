@@ -1,7 +1,6 @@
 //! The lifecycle exports of a Leptos micro-app, so every team writes only its views.
 
 use crate::js::FromJs;
-use std::collections::BTreeMap;
 use tessera_contract::published::NavLink;
 use tessera_contract::Session;
 use tessera_wire::from_js;
@@ -20,7 +19,7 @@ pub struct Props {
     pub abi: u32,
     pub session: Session,
     /// Parameters of the matched route (`:id` → `id`).
-    pub params: BTreeMap<String, String>,
+    pub params: tessera_contract::routing::Params,
     /// The navigation entries of every mount point, in menu order.
     pub navigation: Vec<NavLink>,
     /// App-specific data, e.g. a parcel's input; `undefined` when there is none.

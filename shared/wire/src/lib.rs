@@ -10,8 +10,8 @@
 
 mod contract;
 
-use std::collections::BTreeMap;
 use std::fmt;
+use tessera_contract::VecMap;
 use wasm_bindgen::JsCast;
 pub use wasm_bindgen::JsValue;
 
@@ -278,13 +278,12 @@ impl<A: FromJs, B: FromJs> FromJs for (A, B) {
     }
 }
 
-impl<T: FromJs> FromJs for BTreeMap<String, T> {
+impl<T: FromJs> FromJs for VecMap<String, T> {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
         let object = value
             .dyn_ref::<js_sys::Object>()
             .ok_or(DecodeError::expected("an object"))?;
-        // Inserted one by one: collecting into a map sorts first, which links a stable sort.
-        let mut map = BTreeMap::new();
+        let mut map = VecMap::new();
         for k in js_sys::Object::keys(object)
             .iter()
             .filter_map(|k| k.as_string())
@@ -296,7 +295,7 @@ impl<T: FromJs> FromJs for BTreeMap<String, T> {
     }
 }
 
-impl<T: ToJs> ToJs for BTreeMap<String, T> {
+impl<T: ToJs> ToJs for VecMap<String, T> {
     fn to_js(&self) -> JsValue {
         let object = js_sys::Object::new();
         for (k, v) in self {

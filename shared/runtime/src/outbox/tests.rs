@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use std::collections::BTreeSet;
 
 fn cmd(path: &str) -> Command {
     Command {
@@ -337,13 +338,13 @@ proptest! {
         let mut next_id = 1u64;
         let mut discarded = BTreeSet::new();
         let mut in_flight: BTreeSet<u64> = BTreeSet::new();
-        let mut known: BTreeMap<String, i64> = BTreeMap::new();
+        let mut known = Confirmed::new();
         let pick = |ids: &[u64], p: u8| (!ids.is_empty()).then(|| ids[p as usize % ids.len()]);
         for s in steps {
             match s {
                 Step::Enqueue { entity } => {
                     let entity = format!("e{entity}");
-                    let base = *known.entry(entity.clone()).or_insert(1);
+                    let base = *known.get_or_insert_with(entity.clone(), || 1);
                     queue(&mut o, next_id, &entity, Some(base));
                     next_id += 1;
                 }
@@ -795,7 +796,7 @@ fn sent(batch: &Batch) -> Vec<(u64, Option<i64>)> {
 }
 
 fn claim(o: &mut Outbox, confirmed: &Confirmed) -> Batch {
-    o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), confirmed)
+    o.claim_batch(0, BATCH_MAX, &VecSet::new(), confirmed)
         .expect("something to send")
 }
 
@@ -857,7 +858,7 @@ fn a_batch_takes_each_entitys_run_in_queue_order_chained_on_the_confirmed_versio
     );
     assert_eq!(o.ready(0), Vec::<u64>::new(), "nothing else may go");
     assert_eq!(
-        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed),
+        o.claim_batch(0, BATCH_MAX, &VecSet::new(), &confirmed),
         None
     );
 }
@@ -913,7 +914,7 @@ fn an_entitys_run_ends_at_an_entry_that_cannot_go_now() {
     for id in 1..=4 {
         queue(&mut o, id, "cart", Some(3));
     }
-    let batch = o.claim_batch(0, 2, &BTreeSet::new(), &confirmed).unwrap();
+    let batch = o.claim_batch(0, 2, &VecSet::new(), &confirmed).unwrap();
     assert_eq!(sent(&batch), vec![(1, Some(3)), (2, Some(4))]);
     assert_eq!(state(&o, 3), EntryState::Pending);
 }
@@ -933,14 +934,14 @@ fn a_batch_carries_one_users_commands_and_skips_busy_users() {
         (alice.subject.as_str(), sent(&alice)),
         ("alice", vec![(1, Some(1)), (4, Some(1))])
     );
-    let busy = BTreeSet::from(["alice".to_string()]);
+    let busy = VecSet::from_iter(["alice".to_string()]);
     queue(&mut o, 5, "other@alice", Some(1));
     let bob = o.claim_batch(0, BATCH_MAX, &busy, &none).unwrap();
     assert_eq!(
         (bob.subject.as_str(), sent(&bob)),
         ("bob", vec![(2, Some(1)), (3, Some(1))])
     );
-    let busy = BTreeSet::from(["alice".to_string(), "bob".to_string()]);
+    let busy = VecSet::from_iter(["alice".to_string(), "bob".to_string()]);
     assert_eq!(o.claim_batch(0, BATCH_MAX, &busy, &none), None);
 }
 
@@ -951,7 +952,7 @@ fn cart_batch() -> (Outbox, Batch, Confirmed) {
         queue(&mut o, id, "cart", Some(3));
     }
     let confirmed = Confirmed::from([("cart".to_string(), 3)]);
-    let batch = o.claim_batch(0, 3, &BTreeSet::new(), &confirmed).unwrap();
+    let batch = o.claim_batch(0, 3, &VecSet::new(), &confirmed).unwrap();
     assert_eq!(sent(&batch), vec![(1, Some(3)), (2, Some(4)), (3, Some(5))]);
     (o, batch, confirmed)
 }
@@ -1007,7 +1008,7 @@ fn a_conflict_in_a_batch_goes_to_the_inbox_and_the_commands_behind_it_wait() {
     assert_eq!(o.pending_count(), 4);
     assert!(o.ready(0).is_empty(), "the conflict holds the cart");
     assert_eq!(
-        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed),
+        o.claim_batch(0, BATCH_MAX, &VecSet::new(), &confirmed),
         None
     );
     // Keep mine: all of them follow the server's version, in order.
@@ -1088,10 +1089,7 @@ fn a_batch_without_an_answer_is_retried_whole() {
     // Sent again: the first alone, until an answer says where the cart is; the server
     // replays what it applied of them.
     assert_eq!(
-        sent(
-            &o.claim_batch(LATER, 3, &BTreeSet::new(), &confirmed)
-                .unwrap()
-        ),
+        sent(&o.claim_batch(LATER, 3, &VecSet::new(), &confirmed).unwrap()),
         vec![(1, Some(3))]
     );
 }
@@ -1207,7 +1205,7 @@ fn a_released_batch_goes_out_again_as_if_never_sent() {
 /// What the server will do to the next command on an entity.
 #[derive(Default)]
 struct Faults {
-    busy: BTreeSet<String>,
+    busy: VecSet<String>,
     /// Refused, and whether the version moves on anyway.
     refuse: BTreeMap<String, bool>,
     /// The commands refused so far.
@@ -1308,14 +1306,14 @@ proptest! {
         let mut next_id = 1u64;
         let mut discarded = BTreeSet::new();
         let mut in_flight: Vec<Batch> = Vec::new();
-        let mut known: BTreeMap<String, i64> = BTreeMap::new();
-        let none = BTreeSet::new();
+        let mut known = Confirmed::new();
+        let none = VecSet::new();
         let lost = |n: usize| vec![Answer::from(Outcome::Retry { error: "lost".into(), retry_after_ms: None }); n];
         for s in steps {
             match s {
                 BatchStep::Enqueue { entity } => {
                     let entity = format!("e{entity}");
-                    let base = *known.entry(entity.clone()).or_insert(1);
+                    let base = *known.get_or_insert_with(entity.clone(), || 1);
                     queue(&mut o, next_id, &entity, Some(base));
                     next_id += 1;
                 }
@@ -1574,7 +1572,7 @@ fn a_rejected_command_sent_again_waits_while_its_entity_has_one_on_the_wire() {
     o.retry(1, 0).unwrap();
     assert_eq!(o.ready(0), Vec::<u64>::new());
     assert_eq!(
-        o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &Confirmed::new()),
+        o.claim_batch(0, BATCH_MAX, &VecSet::new(), &Confirmed::new()),
         None
     );
     o.settle(2, applied(4), 0, 0.0).unwrap();
@@ -1594,7 +1592,7 @@ fn a_long_queue_on_one_entity_drains_in_few_batches() {
     let mut faults = Faults::default();
     let mut confirmed = Confirmed::new();
     let mut sizes = Vec::new();
-    while let Some(b) = o.claim_batch(0, BATCH_MAX, &BTreeSet::new(), &confirmed) {
+    while let Some(b) = o.claim_batch(0, BATCH_MAX, &VecSet::new(), &confirmed) {
         sizes.push(b.items.len());
         let answers = server.batch(&b.items, &mut faults);
         assert_eq!(
