@@ -225,9 +225,9 @@ fn entry_view(e: Entry, problem: RwSignal<Option<String>>) -> impl IntoView {
                 <textarea class="edited" prop:value=text on:input=move |ev| editing.set(Some(event_target_value(&ev)))></textarea>
                 <button class="send-edit" on:click=move |_| {
                     let text = editing.get_untracked().unwrap_or_default();
-                    match serde_json::from_str::<serde_json::Value>(&text) {
+                    match tessera_runtime::json::parse(&text) {
                         Ok(v) => decide(id, problem, Decision::Resolve(Resolution::Edit { body: Some(v.to_string()) })),
-                        Err(err) => problem.set(Some(format!("Not sent: the edited change is not valid JSON ({err})"))),
+                        Err(err) => problem.set(Some(format!("Not sent: the edited change cannot be read ({err})"))),
                     }
                 }>"Send"</button>
             })}

@@ -120,19 +120,8 @@ pub fn safe_return_path(path: &str) -> &str {
     }
 }
 
-/// The subject a bearer token names (see `read_through::bearer_subject` in the client runtime).
-pub fn token_subject(token: &str) -> Option<String> {
-    let token = token.trim();
-    if let Some(rest) = token.strip_prefix("dev:") {
-        let subject = rest.split(':').next().unwrap_or("");
-        return (!subject.is_empty()).then(|| subject.to_string());
-    }
-    let claims: serde_json::Value = serde_json::from_str(&jwt_payload(token)?).ok()?;
-    claims.get("sub")?.as_str().map(str::to_string)
-}
-
-/// A JWT's payload as text. Parsed with `from_str`, like every other JSON text in the browser
-/// builds: `from_slice` would link a second copy of serde_json's parser.
+/// A JWT's payload as text, for the caller to parse (the browser builds with the browser's
+/// parser).
 pub fn jwt_payload(jwt: &str) -> Option<String> {
     String::from_utf8(base64url_decode(jwt.split('.').nth(1)?)?).ok()
 }

@@ -86,6 +86,41 @@ pub struct Problem {
     pub current: Option<serde_json::Value>,
 }
 
+impl Problem {
+    /// What an error status without a problem document (from a proxy, say) stands for.
+    pub fn of_status(url: &str, status: u16) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: format!("HTTP {status} from {url}"),
+            status,
+            detail: None,
+            errors: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// A problem document from its JSON value, read field by field (the browser bundles parse
+    /// JSON with the browser's parser and carry no serde deserializer). `None` where serde
+    /// would refuse it: `type`, `title` or `status` missing or of the wrong kind.
+    pub fn read(v: &serde_json::Value) -> Option<Problem> {
+        let text = |key| {
+            v.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(Problem {
+            kind: text("type")?,
+            title: text("title")?,
+            status: v.get("status")?.as_u64()?.try_into().ok()?,
+            detail: text("detail"),
+            errors: (v.get("errors").and_then(serde_json::Value::as_array))
+                .map(|all| all.iter().filter_map(FieldError::read).collect())
+                .unwrap_or_default(),
+            current: v.get("current").filter(|c| !c.is_null()).cloned(),
+        })
+    }
+}
+
 /// One offending input: a body member (`pointer`, a JSON pointer such as `/quantity`), a query
 /// parameter (`parameter`) or a header (`header`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +136,20 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    fn read(v: &serde_json::Value) -> Option<FieldError> {
+        let text = |key| {
+            v.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(FieldError {
+            pointer: text("pointer"),
+            parameter: text("parameter"),
+            header: text("header"),
+            detail: text("detail")?,
+        })
+    }
+
     pub fn pointer(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         FieldError {
             pointer: Some(pointer.into()),

@@ -313,7 +313,13 @@ impl Bff {
             .map_err(network)?
             .as_string()
             .unwrap_or_default();
-        let value = decode(url, response.status(), &content_type, &text)?;
+        let value = decode(
+            url,
+            response.status(),
+            &content_type,
+            &text,
+            crate::json::parse,
+        )?;
         Ok((value, freshness))
     }
 }

@@ -12,11 +12,7 @@ use tessera_wire::{field, field_or_default, from_js, parse, DecodeError, FromJs,
 /// A JS value as serde_json's `Value` (an overlay's element, a parcel's data): the answers'
 /// overlays are applied with serde_json. `Err` for what JSON cannot hold (`undefined`).
 pub fn json_value(value: &JsValue) -> Result<serde_json::Value, DecodeError> {
-    js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|t| t.as_string())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or(DecodeError::expected("a JSON value"))
+    serde_json::Value::from_js(value)
 }
 
 /// `{"query": …, "edit": {"op": "upsert" | "remove" | "set", …}}`, serde's form of

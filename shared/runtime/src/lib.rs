@@ -5,7 +5,7 @@
 //! Plain Rust with native unit tests: the outbox's state machine (`outbox`), the read-through
 //! cache's rules (`read_through`), the service worker's cache policy (`cache_policy`) and the
 //! status bar's connectivity rules (`connectivity`), the page's memory of query answers
-//! (`query_memory`) and its one request per query at a time (`query_flights`). Behind the `browser` feature: the IndexedDB
+//! (`query_memory`), JSON text read by the browser's parser where there is one (`json`) and its one request per query at a time (`query_flights`). Behind the `browser` feature: the IndexedDB
 //! stores (`outbox_store`, `response_store`, `session_store`), the replay (`replay`), a page's
 //! side of the outbox (`outbox_client`), the BFF client (`bff_client`) and the outbox's records
 //! read without serde (`js_forms`); in the service worker
@@ -13,6 +13,7 @@
 
 pub mod cache_policy;
 pub mod connectivity;
+pub mod json;
 pub mod outbox;
 pub mod query_flights;
 pub mod query_memory;

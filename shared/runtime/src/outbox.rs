@@ -14,7 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tessera_contract::bff::{decode, BffError};
 use tessera_contract::overlay::Overlay;
+use tessera_contract::sync::Problem;
 use tessera_contract::{VecMap, VecSet};
 
 pub use tessera_contract::backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
@@ -76,9 +78,7 @@ impl Command {
         self.method == "PUT"
             && self.path.starts_with("/api/")
             && !self.path.contains(['?', '#'])
-            && self.body.as_deref().is_none_or(|b| {
-                serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v.is_object())
-            })
+            && self.body.as_deref().is_none_or(crate::json::is_object)
     }
 }
 
@@ -267,11 +267,21 @@ pub fn outcome_of(
     content_type: &str,
     text: &str,
 ) -> Outcome {
-    use tessera_contract::bff::{decode, BffError};
-    let problem = decode::<serde_json::Value>(url, status, content_type, text).err();
-    let message = problem.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let error = decode(url, status, content_type, text, crate::json::parse).err();
+    outcome_with(status, version, retry_after_ms, error)
+}
+
+/// [`classify`] with the message of `error` (the server's problem, or why a success body
+/// would not read) and, for a `412`, the entity as the server has it now.
+fn outcome_with(
+    status: u16,
+    version: Option<i64>,
+    retry_after_ms: Option<u64>,
+    error: Option<BffError>,
+) -> Outcome {
+    let message = error.as_ref().map(|p| p.to_string()).unwrap_or_default();
     let mut outcome = classify(status, version, retry_after_ms, message);
-    if let (Outcome::Conflict(theirs), Some(BffError::Problem(p))) = (&mut outcome, &problem) {
+    if let (Outcome::Conflict(theirs), Some(BffError::Problem(p))) = (&mut outcome, &error) {
         if let Some(current) = &p.current {
             theirs.version = current
                 .get("version")
@@ -301,7 +311,7 @@ pub fn batch_body(items: &[BatchItem]) -> String {
                 c["ifMatch"] = tessera_contract::sync::entity_etag(v).into();
             }
             if let Some(body) = &i.entry.command.body {
-                if let Ok(body @ serde_json::Value::Object(_)) = serde_json::from_str(body) {
+                if let Ok(body @ serde_json::Value::Object(_)) = crate::json::parse(body) {
                     c["body"] = body;
                 }
             }
@@ -333,20 +343,6 @@ pub fn read_batch(
     content_type: &str,
     text: &str,
 ) -> BatchAnswer {
-    #[derive(Deserialize)]
-    struct Results {
-        results: Vec<Result>,
-    }
-    #[derive(Deserialize)]
-    struct Result {
-        status: u16,
-        #[serde(default)]
-        body: serde_json::Value,
-        #[serde(default)]
-        replayed: bool,
-        #[serde(default)]
-        etag: Option<String>,
-    }
     let retry = |error: String| {
         BatchAnswer::Failed(Outcome::Retry {
             error,
@@ -354,37 +350,33 @@ pub fn read_batch(
         })
     };
     match status {
-        200 => match serde_json::from_str::<Results>(text) {
-            Ok(r) if r.results.len() == count => BatchAnswer::Results(
-                r.results
+        200 => match batch_results(text) {
+            Ok(results) if results.len() == count => BatchAnswer::Results(
+                results
                     .into_iter()
                     .map(|r| {
-                        let content_type = if r.status >= 400 {
-                            tessera_contract::sync::PROBLEM_JSON
-                        } else {
-                            "application/json"
-                        };
+                        // A command's problem document is its body; its `ETag`, its version.
+                        let error = (!(200..300).contains(&r.status)).then(|| {
+                            let problem = (r.status >= 400)
+                                .then(|| Problem::read(&r.body))
+                                .flatten()
+                                .unwrap_or_else(|| Problem::of_status(BATCH_PATH, r.status));
+                            BffError::Problem(Box::new(problem))
+                        });
                         let version = r
                             .etag
                             .as_deref()
                             .and_then(tessera_contract::sync::parse_version_tag);
                         Answer {
-                            outcome: outcome_of(
-                                BATCH_PATH,
-                                r.status,
-                                version,
-                                None,
-                                content_type,
-                                &r.body.to_string(),
-                            ),
+                            outcome: outcome_with(r.status, version, None, error),
                             replayed: r.replayed,
                         }
                     })
                     .collect(),
             ),
-            Ok(r) => retry(format!(
+            Ok(results) => retry(format!(
                 "{BATCH_PATH} answered {} results for {count} commands",
-                r.results.len()
+                results.len()
             )),
             Err(e) => retry(format!(
                 "{BATCH_PATH} answered what is no batch result: {e}"
@@ -401,6 +393,53 @@ pub fn read_batch(
             }
         },
     }
+}
+
+/// One command's answer in a batch's `results`.
+struct BatchResult {
+    status: u16,
+    body: serde_json::Value,
+    replayed: bool,
+    etag: Option<String>,
+}
+
+/// `{"results": [{"status": 200, "body": …, "replayed": false, "etag": "\"3\""}, …]}`; the
+/// error names the first field that does not read.
+fn batch_results(text: &str) -> Result<Vec<BatchResult>, String> {
+    use serde_json::Value;
+    let mut answer = crate::json::parse(text)?;
+    let Some(Value::Array(results)) = answer.get_mut("results").map(Value::take) else {
+        return Err("results: expected an array".into());
+    };
+    let mut read = Vec::with_capacity(results.len());
+    for (i, mut r) in results.into_iter().enumerate() {
+        let field = |name: &str| format!("results[{i}].{name}");
+        let status = (r.get("status").and_then(Value::as_u64))
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| format!("{}: expected an HTTP status", field("status")))?;
+        let replayed = match r.get("replayed") {
+            None | Some(Value::Null) => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| format!("{}: expected true or false", field("replayed")))?,
+        };
+        let etag = match r.get("etag") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_str()
+                    .ok_or_else(|| format!("{}: expected a string", field("etag")))?
+                    .to_owned(),
+            ),
+        };
+        let body = r.get_mut("body").map(Value::take).unwrap_or_default();
+        read.push(BatchResult {
+            status,
+            body,
+            replayed,
+            etag,
+        });
+    }
+    Ok(read)
 }
 
 /// A `Retry-After` header (seconds or an HTTP date already converted by the caller to Unix ms)

@@ -253,7 +253,16 @@ pub fn bearer_subject(authorization: Option<&str>) -> Option<String> {
     token_subject(authorization?.trim().strip_prefix("Bearer ")?)
 }
 
-pub use tessera_contract::auth::token_subject;
+/// The subject a bearer token names: the development token's, or a JWT's `sub` claim.
+pub fn token_subject(token: &str) -> Option<String> {
+    let token = token.trim();
+    if let Some(rest) = token.strip_prefix("dev:") {
+        let subject = rest.split(':').next().unwrap_or("");
+        return (!subject.is_empty()).then(|| subject.to_string());
+    }
+    let claims = crate::json::parse(&tessera_contract::auth::jwt_payload(token)?).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
+}
 
 #[cfg(test)]
 mod tests {

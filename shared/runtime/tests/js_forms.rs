@@ -145,3 +145,66 @@ fn a_damaged_record_names_the_field() {
         Err("cart:ann[0]: expected a pair".into())
     );
 }
+
+/// The answers the outbox reads (batch results, problem documents) and the tokens it keys
+/// records by go through the browser's parser here, serde_json's in the native tests: the
+/// same rules must come out.
+#[wasm_bindgen_test]
+fn answers_read_with_the_browsers_parser_mean_what_they_mean_natively() {
+    use tessera_runtime::outbox::{read_batch, Answer, BatchAnswer, Outcome};
+    let text = json!({"results": [
+        {"status": 200, "body": {"version": 4}, "replayed": true, "etag": "\"4\""},
+        {"status": 412, "etag": "\"9\"", "body": {"type": "/problems/stale",
+            "title": "Precondition failed", "status": 412, "current": {"version": 9}}},
+        {"status": 422, "body": {"type": "/p", "title": "Invalid", "status": 422, "detail": "quantity"}},
+    ]})
+    .to_string();
+    let BatchAnswer::Results(answers) = read_batch(3, 200, None, "application/json", &text) else {
+        panic!("results");
+    };
+    assert_eq!(
+        answers[0],
+        Answer {
+            outcome: Outcome::Applied { version: Some(4) },
+            replayed: true
+        }
+    );
+    assert_eq!(
+        answers[1].outcome,
+        Outcome::Conflict(Theirs {
+            version: Some(9),
+            body: Some(r#"{"version":9}"#.into())
+        })
+    );
+    assert_eq!(
+        answers[2].outcome,
+        Outcome::Rejected {
+            status: 422,
+            message: "Invalid: quantity".into()
+        }
+    );
+    let BatchAnswer::Failed(Outcome::Retry { error, .. }) =
+        read_batch(1, 200, None, "application/json", "<html>")
+    else {
+        panic!("a failed batch");
+    };
+    assert!(error.contains("no batch result: not JSON"), "{error}");
+
+    let bob = "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2ItMSJ9.";
+    assert_eq!(
+        tessera_runtime::read_through::bearer_subject(Some(bob)).as_deref(),
+        Some("bob-1")
+    );
+    assert!(Command {
+        method: "PUT".into(),
+        path: "/api/cart".into(),
+        body: Some("{}".into())
+    }
+    .batchable());
+    assert!(!Command {
+        method: "PUT".into(),
+        path: "/api/cart".into(),
+        body: Some("[{}]".into())
+    }
+    .batchable());
+}

@@ -2,7 +2,6 @@
 //! and the outbox use. The contract types' forms are tested in `tessera-wire`.
 #![cfg(target_arch = "wasm32")]
 
-use tessera_contract::sync::*;
 use tessera_contract::Session;
 use tessera_sdk::js::ToJs;
 use wasm_bindgen::JsValue;

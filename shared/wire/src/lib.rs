@@ -9,6 +9,7 @@
 //! The SDK re-exports this crate as `tessera_sdk::js`.
 
 mod contract;
+mod json;
 
 use std::fmt;
 use tessera_contract::VecMap;

@@ -410,3 +410,46 @@ fn a_wrong_shape_is_an_error_naming_where() {
     let err = tessera_wire::field::<Vec<CartLine>>(&missing, "lines").unwrap_err();
     assert_eq!(err.to_string(), "lines[0].restaurantId: expected a value");
 }
+
+#[wasm_bindgen_test]
+fn any_json_reads_as_serde_json_reads_it() {
+    use serde_json::Value;
+    let texts = [
+        "null",
+        "true",
+        r#""caf\u00e9 \ud83c\udf5c \"quoted\"""#,
+        "0",
+        "-17",
+        "9007199254740991",
+        "0.5",
+        "-1.25e-7",
+        "1e300",
+        "[]",
+        "{}",
+        r#"{"b": [1, {"c": null, "d": [true, false]}], "a": "x", "2": 2, "10": 10}"#,
+        r#"{"dup": 1, "dup": 2}"#,
+    ];
+    for text in texts {
+        let ours = tessera_wire::parse::<Value>(text).unwrap();
+        let theirs: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(ours, theirs, "{text}");
+        assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+    }
+    // JS numbers keep no difference between 3 and 3.0: a whole number reads as an integer.
+    assert_eq!(tessera_wire::parse::<Value>("3.0").unwrap(), Value::from(3));
+}
+
+#[wasm_bindgen_test]
+fn json_too_deep_or_not_json_is_refused_by_name() {
+    use serde_json::Value;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let err = tessera_wire::parse::<Value>(&deep).unwrap_err();
+    assert!(
+        err.ends_with("expected JSON nested at most 128 deep"),
+        "{err}"
+    );
+    let err = tessera_wire::parse::<Value>("{\"a\": [1, ").unwrap_err();
+    assert!(err.starts_with("not JSON"), "{err}");
+    let err = Value::from_js(&JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(err.to_string(), "expected a JSON value");
+}

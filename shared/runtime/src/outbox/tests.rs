@@ -1505,6 +1505,17 @@ fn batch_results_mean_what_they_would_mean_alone() {
         read_batch(1, 200, None, "text/html", "<html>"),
         BatchAnswer::Failed(Outcome::Retry { .. })
     ));
+    // A result that does not read: the error names it.
+    let bad = r#"{"results": [{"status": 200}, {"status": "ok"}]}"#;
+    let BatchAnswer::Failed(Outcome::Retry { error, .. }) =
+        read_batch(2, 200, None, "application/json", bad)
+    else {
+        panic!("a failed batch");
+    };
+    assert!(
+        error.ends_with("no batch result: results[1].status: expected an HTTP status"),
+        "{error}"
+    );
 }
 
 #[test]
