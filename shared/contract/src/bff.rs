@@ -1,6 +1,6 @@
-//! Reading BFF answers the same way in every app: a success body as the type the contract
-//! names, anything else as a typed [`BffError`] carrying the server's problem document.
-//! The fetch itself is browser glue (`browser::Bff`); this part is plain Rust.
+//! Reading BFF answers the same way everywhere: a success body as its JSON value, anything else
+//! as a typed [`BffError`] carrying the server's problem document. The fetch itself is browser
+//! glue (the client runtime's `bff_client`); this part is plain Rust.
 
 use crate::sync::{Problem, PROBLEM_JSON};
 use serde::de::DeserializeOwned;
