@@ -198,12 +198,13 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
         return Err(msg);
     }
     if has_export(&module, "abi") {
-        let declared = call(name, &module, "abi", &[])
-            .await
-            .ok()
-            .and_then(|v| v.as_f64());
-        if declared != Some(f64::from(abi)) {
-            let declared = declared.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+        let declared = call(name, &module, "abi", &[]).await.ok();
+        if declared.as_ref().and_then(JsValue::as_f64) != Some(f64::from(abi)) {
+            // Written by JS: Rust's float printing would cost the shell 14 KB.
+            let declared = declared
+                .and_then(|v| js_sys::JSON::stringify(&v).ok())
+                .and_then(|v| v.as_string())
+                .unwrap_or_else(|| "nothing".into());
             let msg = format!("{name} was built for ABI {declared} but its manifest says {abi}");
             registry::fail(name, E::Refused, msg.clone());
             return Err(msg);

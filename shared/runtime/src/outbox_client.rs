@@ -21,7 +21,9 @@ thread_local! {
     static ACCEPTED: RefCell<Vec<NewEntry>> = const { RefCell::new(Vec::new()) };
     /// Names this page's connection in its announcements, so it knows its own from others',
     /// and its hand-off of commands not saved yet ([`outbox_handoff`]).
-    static ANNOUNCER: String = format!("page-{}", js_sys::Math::random());
+    /// 53 random bits as an integer: formatting the float would link Rust's float printing.
+    static ANNOUNCER: String =
+        format!("page-{:x}", (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
     /// Whether this page holds its hand-off lock, so commands can show before they are saved.
     static HANDING_OFF: Cell<bool> = const { Cell::new(false) };
     /// The read of the outbox on its way, and the store's epoch when it began ([`snapshot`]).
