@@ -78,7 +78,7 @@ async fn mount(app: String, el: JsValue, data: JsValue) -> Result<(), String> {
         .flatten()
         .ok_or_else(|| format!("{app} is not loaded"))?;
     let mut props = base_props(&app);
-    props.data = tessera_runtime::js_forms::json_value(&data).unwrap_or_default();
+    props.data = <serde_json::Value as tessera_sdk::FromJs>::from_js(&data).unwrap_or_default();
     let (props, _) = props_object(&props);
     if let Err(msg) = call(&app, &module, "mount", &[&el, &props]).await {
         registry::fail(&app, E::LifecycleFailed, msg.clone());

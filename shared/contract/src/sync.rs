@@ -103,11 +103,7 @@ impl Problem {
     /// JSON with the browser's parser and carry no serde deserializer). `None` where serde
     /// would refuse it: `type`, `title` or `status` missing or of the wrong kind.
     pub fn read(v: &serde_json::Value) -> Option<Problem> {
-        let text = |key| {
-            v.get(key)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
+        let text = |key| text_field(v, key);
         Some(Problem {
             kind: text("type")?,
             title: text("title")?,
@@ -119,6 +115,13 @@ impl Problem {
             current: v.get("current").filter(|c| !c.is_null()).cloned(),
         })
     }
+}
+
+/// The string at `key` of a JSON object, if it is one.
+fn text_field(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 /// One offending input: a body member (`pointer`, a JSON pointer such as `/quantity`), a query
@@ -137,11 +140,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn read(v: &serde_json::Value) -> Option<FieldError> {
-        let text = |key| {
-            v.get(key)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
+        let text = |key| text_field(v, key);
         Some(FieldError {
             pointer: text("pointer"),
             parameter: text("parameter"),

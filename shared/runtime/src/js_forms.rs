@@ -9,12 +9,6 @@ use tessera_contract::host::CommandRequest;
 use tessera_contract::overlay::{Edit, Overlay};
 use tessera_wire::{field, field_or_default, from_js, parse, DecodeError, FromJs, JsValue};
 
-/// A JS value as serde_json's `Value` (an overlay's element, a parcel's data): the answers'
-/// overlays are applied with serde_json. `Err` for what JSON cannot hold (`undefined`).
-pub fn json_value(value: &JsValue) -> Result<serde_json::Value, DecodeError> {
-    serde_json::Value::from_js(value)
-}
-
 /// `{"query": …, "edit": {"op": "upsert" | "remove" | "set", …}}`, serde's form of
 /// [`Overlay`] (the contract's type, so read by a function rather than [`FromJs`]).
 fn overlay(value: &JsValue) -> Result<Overlay, DecodeError> {
@@ -24,7 +18,7 @@ fn overlay(value: &JsValue) -> Result<Overlay, DecodeError> {
             "upsert" => Edit::Upsert {
                 list: field(&edit, "list")?,
                 key: field(&edit, "key")?,
-                value: json_value(&field(&edit, "value")?)?,
+                value: serde_json::Value::from_js(&field(&edit, "value")?)?,
             },
             "remove" => Edit::Remove {
                 list: field(&edit, "list")?,
@@ -33,7 +27,7 @@ fn overlay(value: &JsValue) -> Result<Overlay, DecodeError> {
             },
             "set" => Edit::Set {
                 pointer: field(&edit, "pointer")?,
-                value: json_value(&field(&edit, "value")?)?,
+                value: serde_json::Value::from_js(&field(&edit, "value")?)?,
             },
             _ => return Err(DecodeError::expected("an edit (upsert, remove or set)")),
         })
@@ -78,7 +72,7 @@ fn overlays(value: &JsValue) -> Result<Vec<Overlay>, DecodeError> {
 pub fn command_request(value: &JsValue) -> Result<CommandRequest, DecodeError> {
     Ok(CommandRequest {
         path: field(value, "path")?,
-        body: json_value(&field(value, "body")?).map_err(|e| e.under("body"))?,
+        body: serde_json::Value::from_js(&field(value, "body")?).map_err(|e| e.under("body"))?,
         entity: field(value, "entity")?,
         base_version: field(value, "baseVersion")?,
         label: field_or_default(value, "label")?,
