@@ -21,6 +21,7 @@ on_both_databases!(
     openapi_lists_every_route,
     the_offline_set_names_what_the_apps_read,
     monitoring_reports_are_checked_bounded_and_summarised,
+    a_command_answers_what_a_read_then_shows,
 );
 
 async fn two_writers_same_version_one_wins(kind: common::Kind) {
@@ -96,6 +97,88 @@ async fn two_writers_same_version_one_wins(kind: common::Kind) {
         "menu edit, cart create, one cart update: {events:?}"
     );
     s.stop().await;
+}
+
+/// Commands answer with the entity as they stored it, built without reading it back: the
+/// answer must be what a read shows afterwards (a menu item created and updated, a cart with
+/// lines from two restaurants).
+async fn a_command_answers_what_a_read_then_shows(kind: common::Kind) {
+    let db = TestDb::new(kind).await;
+    let s = TestServer::start(&db).await;
+    let path = "/api/restaurants/pho-corner/menu/bun-cha";
+    let created = s
+        .put(
+            path,
+            ADMIN,
+            &key(),
+            None,
+            r#"{"name": "  Bún chả  ", "priceCents": 1250, "available": false}"#,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        created.json()["name"],
+        "Bún chả",
+        "the name is stored trimmed"
+    );
+    assert_eq!(
+        s.menu_item("pho-corner", "bun-cha").await.unwrap(),
+        created.json()
+    );
+    let updated = s
+        .put(
+            path,
+            ADMIN,
+            &key(),
+            Some(1),
+            r#"{"name": "Bún chả Hà Nội", "priceCents": 1300, "available": true}"#,
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.json()["version"], 2);
+    assert_eq!(
+        s.menu_item("pho-corner", "bun-cha").await.unwrap(),
+        updated.json()
+    );
+    // An item id another restaurant lists is refused, and nothing changes.
+    let taken = s
+        .put(
+            "/api/restaurants/napoli/menu/bun-cha",
+            ADMIN,
+            &key(),
+            None,
+            r#"{"name": "x", "priceCents": 1, "available": true}"#,
+        )
+        .await;
+    taken.problem(409);
+    assert_eq!(
+        s.menu_item("pho-corner", "bun-cha").await.unwrap(),
+        updated.json()
+    );
+
+    let first = s
+        .put(
+            "/api/cart/items/bun-cha",
+            ALICE,
+            &key(),
+            None,
+            r#"{"quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = s
+        .put(
+            "/api/cart/items/margherita",
+            ALICE,
+            &key(),
+            Some(1),
+            r#"{"quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let cart = s.get("/api/cart", Some(ALICE)).await;
+    assert_eq!(cart.json(), second.json());
+    assert_eq!(cart.json()["lines"].as_array().map(Vec::len), Some(2));
 }
 
 async fn same_command_a_hundred_times_has_one_effect(kind: common::Kind) {

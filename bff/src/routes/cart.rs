@@ -10,8 +10,8 @@ use crate::idempotency::{Applied, Command, Outcome};
 use crate::identity::Caller;
 use crate::problem::ApiError;
 use crate::routes::commands::{self, Prepared};
-use crate::routes::restaurants::{load_menu_item, meta_from_row};
-use crate::sql::{query, Sql};
+use crate::routes::restaurants::{load_menu_item, menu_item_from_columns, meta_from_row};
+use crate::sql::{query, Row, Sql};
 use crate::time::{now_ms, now_rfc3339};
 use crate::AppState;
 use anyhow::Context;
@@ -112,15 +112,12 @@ impl PutItem {
     }
 
     /// The menu item the line is for: 404 if it is on no menu, 409 if it cannot be ordered now.
-    async fn menu_item(&self, conn: &mut impl Sql) -> Result<MenuItem, ApiError> {
+    fn orderable(&self, item: Option<MenuItem>) -> Result<MenuItem, ApiError> {
         let item_id = &self.item_id;
-        let item = load_menu_item(&mut *conn, item_id)
-            .await?
-            .filter(|i| !i.meta.deleted)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("no menu item {item_id:?}"))
-                    .with_error(FieldError::parameter("itemId", "not on any menu"))
-            })?;
+        let item = item.filter(|i| !i.meta.deleted).ok_or_else(|| {
+            ApiError::not_found(format!("no menu item {item_id:?}"))
+                .with_error(FieldError::parameter("itemId", "not on any menu"))
+        })?;
         if self.quantity > 0 && !item.available {
             return Err(
                 ApiError::conflict(format!("{:?} is not available right now", item.name))
@@ -130,14 +127,12 @@ impl PutItem {
         Ok(item)
     }
 
-    /// The cart as it is, if the command's preconditions hold for it.
-    async fn check(&self, conn: &mut impl Sql) -> Result<Cart, ApiError> {
-        let before = load_cart(&mut *conn, &self.owner).await?;
+    /// Whether the command's preconditions hold for the cart as it is.
+    fn check(&self, before: &Cart) -> Result<(), ApiError> {
         let exists = before.meta.version > 0;
         check_preconditions(&self.headers, exists.then_some(before.meta.version), || {
-            stale_cart(&before)
-        })?;
-        Ok(before)
+            stale_cart(before)
+        })
     }
 
     /// The change itself, conditional on the cart still being `before`.
@@ -216,8 +211,9 @@ impl PutItem {
 
     /// All of it inside `conn` (a batch's transaction).
     pub async fn apply(self, conn: &mut impl Sql) -> Result<Applied, ApiError> {
-        let item = self.menu_item(conn).await?;
-        let before = self.check(conn).await?;
+        let (item, before) = load_item_and_cart(conn, &self.owner, &self.item_id).await?;
+        let item = self.orderable(item)?;
+        self.check(&before)?;
         let (outcome, event) = self.write(conn, item, before).await?;
         Ok(Applied::Accepted { outcome, event })
     }
@@ -656,9 +652,51 @@ pub(crate) async fn load_cart(conn: &mut impl Sql, owner: &str) -> Result<Cart, 
     .fetch_all(conn)
     .await
     .context("reading a cart")?;
+    cart_from_rows(owner, &rows)
+}
+
+/// The menu item `item_id` (wherever it is listed, with its columns named `m_…`) and the cart
+/// of `owner`, in one statement: a cart command needs both, and on PostgreSQL each statement
+/// costs a round trip and an executor start.
+async fn load_item_and_cart(
+    conn: &mut impl Sql,
+    owner: &str,
+    item_id: &str,
+) -> Result<(Option<MenuItem>, Cart), ApiError> {
+    // One row at least (`one`), with NULLs for what is not there.
+    let rows = query(
+        "SELECT m.id AS m_id, m.restaurant_id AS m_restaurant_id, m.name AS m_name, \
+                m.price_cents AS m_price_cents, m.available AS m_available, m.version AS m_version, \
+                m.last_modified AS m_last_modified, m.last_modified_by AS m_last_modified_by, \
+                m.deleted AS m_deleted, \
+                c.version, c.last_modified, c.last_modified_by, c.deleted, \
+                l.item_id, l.restaurant_id, l.name, l.unit_price_cents, l.quantity \
+         FROM (SELECT 1 AS one) k \
+         LEFT JOIN menu_items m ON m.id = $2 \
+         LEFT JOIN carts c ON c.owner = $1 \
+         LEFT JOIN cart_lines l ON l.owner = c.owner \
+         ORDER BY l.position, l.item_id",
+    )
+    .bind(owner)
+    .bind(item_id)
+    .fetch_all(conn)
+    .await
+    .context("reading a menu item and a cart")?;
+    let item = match rows.first() {
+        Some(row) if row.try_get::<Option<String>, _>("m_id")?.is_some() => {
+            Some(menu_item_from_columns(row, "m_")?)
+        }
+        _ => None,
+    };
+    Ok((item, cart_from_rows(owner, &rows)?))
+}
+
+/// A cart from rows of `carts` left-joined with its lines; no row, or a row without a cart
+/// version, is the empty version-0 cart.
+fn cart_from_rows(owner: &str, rows: &[Row]) -> Result<Cart, ApiError> {
     let meta = match rows.first() {
-        Some(row) => meta_from_row(row)?,
-        None => EntityMeta {
+        Some(row) if row.try_get::<Option<i64>, _>("version")?.is_some() => meta_from_row(row)?,
+        _ => EntityMeta {
             version: 0,
             last_modified: String::new(),
             last_modified_by: String::new(),
@@ -666,7 +704,7 @@ pub(crate) async fn load_cart(conn: &mut impl Sql, owner: &str) -> Result<Cart, 
         },
     };
     let mut lines = Vec::new();
-    for r in &rows {
+    for r in rows {
         let Some(item_id) = r.try_get::<Option<String>, _>("item_id")? else {
             continue;
         };
