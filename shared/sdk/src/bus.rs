@@ -77,11 +77,8 @@ pub fn publish(topic: &str, kind: &str, source: &str, data: &JsValue) -> Envelop
         source: source.to_string(),
         data: data.clone(),
     };
-    if let Some(text) = js_sys::JSON::stringify(&env.to_js())
-        .ok()
-        .and_then(|t| t.as_string())
-    {
-        publish_text(topic, &text);
+    if let Ok(text) = js_sys::JSON::stringify(&env.to_js()) {
+        publish_js_text(topic, &text);
     }
     env
 }
@@ -89,13 +86,19 @@ pub fn publish(topic: &str, kind: &str, source: &str, data: &JsValue) -> Envelop
 /// Publishes the JSON text of an envelope on `tessera:<topic>` and records it for late
 /// subscribers.
 pub fn publish_text(topic: &str, text: &str) {
+    publish_js_text(topic, &JsValue::from_str(text));
+}
+
+/// [`publish_text`] with the text already a JS string: a burst of live events copied each
+/// envelope into wasm and out again twice.
+fn publish_js_text(topic: &str, text: &JsValue) {
     let log = bus_log(topic);
-    log.push(&JsValue::from_str(text));
+    log.push(text);
     if log.length() > REPLAY_LIMIT {
         log.shift();
     }
     let init = web_sys::CustomEventInit::new();
-    init.set_detail(&JsValue::from_str(text));
+    init.set_detail(text);
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name(topic), &init) {
         let _ = window().dispatch_event(&event);
     }
