@@ -126,6 +126,31 @@ export function browserAndServer(ready) {
   });
 }
 
+/** Writes `entries` into the page's outbox after what is there, as the store's enqueue does
+ * (ids from the counter, the generation moved on so every copy is read again). */
+export const appendToOutbox = (page, entries) => page.evaluate((entries) => new Promise((resolve, reject) => {
+  const open = indexedDB.open("tessera-outbox");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const tx = db.transaction(["entries", "meta"], "readwrite", { durability: "strict" });
+    const meta = tx.objectStore("meta");
+    const next = meta.get("nextId");
+    next.onsuccess = () => {
+      let id = next.result;
+      for (const e of entries) {
+        tx.objectStore("entries").add(JSON.stringify({ ...e, id }), id);
+        id += 1;
+      }
+      meta.put(id, "nextId");
+      const generation = meta.get("generation");
+      generation.onsuccess = () => meta.put((generation.result ?? 0) + 1, "generation");
+    };
+    tx.oncomplete = () => { db.close(); resolve(); };
+    tx.onerror = () => reject(tx.error);
+  };
+}), entries);
+
 /** The outbox's entries as stored in the page's IndexedDB (`tessera-outbox`), parsed. */
 export function outboxEntries(page) {
   return page.evaluate(() => new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@
 // flaps to land mid-replay without clicking hundreds of times.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
+import { appendToOutbox as append, browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
 import { seeded } from "../lib/random.mjs";
 
 // 20 per CI run; the benchmark run asks for 100 (TESSERA_FLAPS).
@@ -23,31 +23,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let browser;
 let server;
 browserAndServer((b, s) => ([browser, server] = [b, s]));
-
-/** Writes `entries` into the outbox after what is there, as the store's enqueue does (ids
- * from the counter, the generation moved on so every copy is read again). */
-const append = (page, entries) => page.evaluate((entries) => new Promise((resolve, reject) => {
-  const open = indexedDB.open("tessera-outbox");
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const db = open.result;
-    const tx = db.transaction(["entries", "meta"], "readwrite", { durability: "strict" });
-    const meta = tx.objectStore("meta");
-    const next = meta.get("nextId");
-    next.onsuccess = () => {
-      let id = next.result;
-      for (const e of entries) {
-        tx.objectStore("entries").add(JSON.stringify({ ...e, id }), id);
-        id += 1;
-      }
-      meta.put(id, "nextId");
-      const generation = meta.get("generation");
-      generation.onsuccess = () => meta.put((generation.result ?? 0) + 1, "generation");
-    };
-    tx.oncomplete = () => { db.close(); resolve(); };
-    tx.onerror = () => reject(tx.error);
-  };
-}), entries);
 
 test(`${FLAPS} offline/online flaps during a replay of ${COMMANDS} in-order commands: each applied exactly once`, async () => {
   console.log(`# flap seed: ${SEED} (rerun with TESSERA_FLAP_SEED=${SEED})`);

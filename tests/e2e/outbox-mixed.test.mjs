@@ -10,7 +10,7 @@
 // refused applies the others.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
+import { appendToOutbox as append, browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
 import { seeded } from "../lib/random.mjs";
 
 const CREATES = 900;
@@ -26,30 +26,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let browser;
 let server;
 browserAndServer((b, s) => ([browser, server] = [b, s]));
-
-/** Writes `entries` into the outbox after what is there, as the store's enqueue does. */
-const append = (page, entries) => page.evaluate((entries) => new Promise((resolve, reject) => {
-  const open = indexedDB.open("tessera-outbox");
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const db = open.result;
-    const tx = db.transaction(["entries", "meta"], "readwrite", { durability: "strict" });
-    const meta = tx.objectStore("meta");
-    const next = meta.get("nextId");
-    next.onsuccess = () => {
-      let id = next.result;
-      for (const e of entries) {
-        tx.objectStore("entries").add(JSON.stringify({ ...e, id }), id);
-        id += 1;
-      }
-      meta.put(id, "nextId");
-      const generation = meta.get("generation");
-      generation.onsuccess = () => meta.put((generation.result ?? 0) + 1, "generation");
-    };
-    tx.oncomplete = () => { db.close(); resolve(); };
-    tx.onerror = () => reject(tx.error);
-  };
-}), entries);
 
 /** `PUT {MENU}/{id}` as the other admin. */
 async function putAsOther(id, body, ifMatch) {
