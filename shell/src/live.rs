@@ -136,7 +136,7 @@ pub fn start() {
     // A save still scheduled when the page goes is made now.
     let flush = Closure::<dyn FnMut()>::new(|| {
         if SAVE_SCHEDULED.with(|s| s.get()) {
-            store_cursor(CURSOR.with(|c| c.get().0));
+            store_held_cursor();
         }
     });
     if let Some(w) = web_sys::window() {
@@ -217,6 +217,11 @@ fn store_cursor(seq: i64) {
     }
 }
 
+/// Saves the newest seq this tab holds.
+fn store_held_cursor() {
+    store_cursor(CURSOR.with(|c| c.get().0));
+}
+
 /// Keeps the cursor within [`CURSOR_SAVE_MS`].
 fn save_cursor_soon() {
     if SAVE_SCHEDULED.with(|s| s.replace(true)) {
@@ -224,7 +229,7 @@ fn save_cursor_soon() {
     }
     crate::js::after_ms(CURSOR_SAVE_MS, || {
         SAVE_SCHEDULED.with(|s| s.set(false));
-        store_cursor(CURSOR.with(|c| c.get().0));
+        store_held_cursor();
     });
 }
 
@@ -432,7 +437,7 @@ async fn socket(
                                 held.accept(cursor);
                                 c.set(held)
                             });
-                            store_cursor(CURSOR.with(|c| c.get().0));
+                            store_held_cursor();
                         }
                     }
                     _ => {}

@@ -13,7 +13,7 @@
 //      created, one entity each, so up to the replayer's parallelism go at once; (b) ENTRIES
 //      cart changes, one entity, in order, each on the version the previous one makes. The
 //      median of the rounds is printed last.
-import { cleanup, controlled, eventsOf, launchWithProfile, newStore, outboxEntries as stored, serve } from "../e2e/harness.mjs";
+import { appendToOutbox, cleanup, controlled, eventsOf, launchWithProfile, newStore, outboxEntries as stored, serve } from "../e2e/harness.mjs";
 import { median, pct } from "./stats.mjs";
 
 const CLICKS = Number(process.env.BENCH_OUTBOX_CLICKS ?? 200);
@@ -76,52 +76,34 @@ async function drained(page) {
   }
 }
 
-/** Writes `entries` (made by `make(i, nextId)` in the page from `template`) into the outbox in
- * one transaction, moving its id counter on as the shell's enqueue does. */
+/** Menu items the seeds created so far, so each round creates new ones. */
+let seededItems = 0;
+
+/** Queues `count` commands of `kind` shaped like `template` in one transaction, as the shell's
+ * enqueue does: menu creates (one entity each), or cart changes on one entity, each on the
+ * version the one before it makes from `cartVersion`. */
 function seed(page, template, kind, count, cartVersion) {
-  return page.evaluate(({ template, kind, count, cartVersion }) => new Promise((resolve, reject) => {
-    const open = indexedDB.open("tessera-outbox");
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const tx = db.transaction(["entries", "meta"], "readwrite", { durability: "strict" });
-      const meta = tx.objectStore("meta");
-      const entries = tx.objectStore("entries");
-      const dishes = ["pho-bo", "banh-mi", "goi-cuon", "ca-phe-sua-da"];
-      meta.get("nextId").onsuccess = (ev) => {
-        const first = ev.target.result ?? 1;
-        const now = Date.now();
-        for (let i = 0; i < count; i++) {
-          const id = first + i;
-          const e = structuredClone(template);
-          Object.assign(e, { id, idempotencyKey: crypto.randomUUID(), state: "pending", attempts: 0, error: null,
-            theirs: null, createdAtMs: now, updatedAtMs: now, notBeforeMs: 0, overlays: [] });
-          if (kind === "menu") {
-            const item = `bench-${id}`;
-            e.entity = `menu-item:${item}`;
-            e.baseVersion = null;
-            e.label = `Bench dish ${i}: created`;
-            e.command = { method: "PUT", path: `/api/restaurants/pho-corner/menu/${item}`,
-              body: JSON.stringify({ name: `Bench dish ${i}`, priceCents: 500 + (i % 900), available: true }) };
-          } else {
-            e.baseVersion = cartVersion + i;
-            const dish = dishes[i % dishes.length];
-            const quantity = 1 + (Math.floor(i / dishes.length) % 50);
-            e.label = `${dish} × ${quantity} in the cart`;
-            e.command = { method: "PUT", path: `/api/cart/items/${dish}`, body: JSON.stringify({ quantity }) };
-          }
-          entries.put(JSON.stringify(e), id);
-        }
-        meta.put(first + count, "nextId");
-        meta.get("generation").onsuccess = (g) => meta.put((g.target.result ?? 0) + 1, "generation");
-      };
-      tx.oncomplete = () => {
-        db.close();
-        resolve();
-      };
-      tx.onerror = () => reject(tx.error);
-    };
-  }), { template, kind, count, cartVersion });
+  const now = Date.now();
+  const entries = Array.from({ length: count }, (_, i) => {
+    const e = { ...structuredClone(template), idempotencyKey: crypto.randomUUID(), state: "pending", attempts: 0,
+      error: null, theirs: null, createdAtMs: now, updatedAtMs: now, notBeforeMs: 0, overlays: [] };
+    if (kind === "menu") {
+      const item = `bench-${++seededItems}`;
+      e.entity = `menu-item:${item}`;
+      e.baseVersion = null;
+      e.label = `Bench dish ${i}: created`;
+      e.command = { method: "PUT", path: `/api/restaurants/pho-corner/menu/${item}`,
+        body: JSON.stringify({ name: `Bench dish ${i}`, priceCents: 500 + (i % 900), available: true }) };
+    } else {
+      e.baseVersion = cartVersion + i;
+      const dish = ITEMS[i % ITEMS.length];
+      const quantity = 1 + (Math.floor(i / ITEMS.length) % 50);
+      e.label = `${dish} × ${quantity} in the cart`;
+      e.command = { method: "PUT", path: `/api/cart/items/${dish}`, body: JSON.stringify({ quantity }) };
+    }
+    return e;
+  });
+  return appendToOutbox(page, entries);
 }
 
 /** In the page: times the next click on `item`'s "Add to cart" (from the click event's

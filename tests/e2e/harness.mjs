@@ -126,6 +126,26 @@ export function browserAndServer(ready) {
   });
 }
 
+/** Opens Pho Corner's menu (of the server at `url`) in a new page of `context` and waits until its worker controls it
+ * and its read-ahead is done; then goes offline and queues one "Add to cart" of pho-bo by a
+ * real click. Returns the page, the page errors it collects, and that outbox entry (the shape
+ * of a real one, to write more beside it with [`appendToOutbox`]). */
+export async function queueOneClickOffline(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${url}/restaurants/pho-corner`);
+  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
+  await controlled(page);
+  await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: 30_000 });
+  await context.setOffline(true);
+  const row = page.locator('.menu-item[data-item="pho-bo"]');
+  await row.locator("button.add").click();
+  await row.locator('.added[data-saved="true"]', { hasText: /^1 in cart$/ }).waitFor({ timeout: 10_000 });
+  const [first] = await outboxEntries(page);
+  return { page, errors, first };
+}
+
 /** Writes `entries` into the page's outbox after what is there, as the store's enqueue does
  * (ids from the counter, the generation moved on so every copy is read again). */
 export const appendToOutbox = (page, entries) => page.evaluate((entries) => new Promise((resolve, reject) => {

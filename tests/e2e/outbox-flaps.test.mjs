@@ -9,7 +9,7 @@
 // flaps to land mid-replay without clicking hundreds of times.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendToOutbox as append, browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
+import { appendToOutbox as append, browserAndServer, contextAs, eventsOf, outboxEntries, queueOneClickOffline } from "./harness.mjs";
 import { seeded } from "../lib/random.mjs";
 
 // 20 per CI run; the benchmark run asks for 100 (TESSERA_FLAPS).
@@ -28,20 +28,8 @@ test(`${FLAPS} offline/online flaps during a replay of ${COMMANDS} in-order comm
   console.log(`# flap seed: ${SEED} (rerun with TESSERA_FLAP_SEED=${SEED})`);
   const why = `(seed ${SEED}; rerun with TESSERA_FLAP_SEED=${SEED})`;
   const context = await contextAs(browser, SUBJECT);
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(server.url + "/restaurants/pho-corner");
-  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
-  await controlled(page);
-  await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: 30_000 });
-
   // One real click offline gives the entry's shape (entity, subject, base version).
-  await context.setOffline(true);
-  const row = page.locator('.menu-item[data-item="pho-bo"]');
-  await row.locator("button.add").click();
-  await row.locator('.added[data-saved="true"]', { hasText: /^1 in cart$/ }).waitFor({ timeout: 10_000 });
-  const [first] = await outboxEntries(page);
+  const { page, errors, first } = await queueOneClickOffline(context, server.url);
   assert.equal(first?.command.path, "/api/cart/items/pho-bo", "the click queued a cart command");
 
   // The rest, each setting one line's absolute quantity as the app would from the same read.

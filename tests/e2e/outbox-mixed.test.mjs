@@ -10,7 +10,7 @@
 // refused applies the others.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendToOutbox as append, browserAndServer, contextAs, controlled, eventsOf, outboxEntries } from "./harness.mjs";
+import { appendToOutbox as append, browserAndServer, contextAs, eventsOf, outboxEntries, queueOneClickOffline } from "./harness.mjs";
 import { seeded } from "../lib/random.mjs";
 
 const CREATES = 900;
@@ -42,20 +42,8 @@ test(`${CREATES + CONFLICTS + REFUSALS} queued commands of three outcomes drain 
   for (const id of contested) await putAsOther(id, { name: `Contested ${id}`, priceCents: 900, available: true });
 
   const context = await contextAs(browser, SUBJECT, ROLES);
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(server.url + "/restaurants/pho-corner");
-  await page.locator('.menu-item[data-item="pho-bo"] button.add').waitFor({ timeout: 30_000 });
-  await controlled(page);
-  await page.waitForFunction(() => (window.__tessera?.readAhead ?? 0) > 0, null, { timeout: 30_000 });
-
   // One real click offline gives an entry's shape; it stays, and goes first.
-  await context.setOffline(true);
-  const row = page.locator('.menu-item[data-item="pho-bo"]');
-  await row.locator("button.add").click();
-  await row.locator('.added[data-saved="true"]', { hasText: /^1 in cart$/ }).waitFor({ timeout: 10_000 });
-  const [first] = await outboxEntries(page);
+  const { page, errors, first } = await queueOneClickOffline(context, server.url);
   assert.equal(first?.subject, SUBJECT, "the click queued a command of the user");
 
   // Meanwhile the other admin moves every contested item to version 2.
