@@ -64,13 +64,24 @@ pub fn test(args: &[String]) -> Result<()> {
 }
 
 /// wasm-bindgen-test suites in headless Chromium: the app SDK in a page (bus, location, props,
-/// host calls), the JS forms of the contract's types against their serde forms (`tessera-wire`),
-/// and the client runtime's stores: the read-through cache's IndexedDB store in a page and in a
-/// service worker, the outbox's store in a page, and replays asked for while another replayer
-/// holds the lock.
+/// host calls, both forms of `micro_app!`, the DOM helpers), the JS forms of the contract's
+/// types against their serde forms (`tessera-wire`), and the client runtime's stores: the
+/// read-through cache's IndexedDB store in a page and in a service worker, the outbox's store
+/// in a page, and replays asked for while another replayer holds the lock.
 fn browser_tests() -> Result<()> {
     let suites: [&[&str]; 3] = [
-        &["-p", "tessera-sdk", "--test", "browser", "--test", "wire"],
+        &[
+            "-p",
+            "tessera-sdk",
+            "--test",
+            "browser",
+            "--test",
+            "wire",
+            "--test",
+            "dom_app",
+            "--test",
+            "leptos_app",
+        ],
         &["-p", "tessera-wire", "--test", "forms"],
         &[
             "-p",

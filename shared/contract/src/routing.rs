@@ -163,13 +163,7 @@ impl RoutePattern {
                 Segment::Literal(l) if l == part => {}
                 Segment::Literal(_) => return None,
                 Segment::Param(name) => {
-                    let value = percent_decode(part);
-                    // A parameter never stands for a path step (apps build URLs from it):
-                    // not `.` or `..`, and no `/` or `\` once decoded.
-                    if matches!(value.as_str(), "." | "..") || value.contains(['/', '\\']) {
-                        return None;
-                    }
-                    params.insert(name.clone(), value);
+                    params.insert(name.clone(), param_value(part)?);
                 }
             }
         }
@@ -222,6 +216,24 @@ fn dot_segment_len(seg: &str) -> Option<usize> {
 /// resolved the way URL parsing resolves them (`/a/./b` is `/a/b`, `/x/../admin` is `/admin`,
 /// `..` above the root stays at the root), so a path the browser did not normalise cannot
 /// match a route its URL does not point at.
+/// A path segment as a route parameter's value: decoded, and never a path step (apps build
+/// URLs from it): not `.` or `..`, and no `/` or `\` once decoded.
+fn param_value(part: &str) -> Option<String> {
+    let value = percent_decode(part);
+    (!matches!(value.as_str(), "." | "..") && !value.contains(['/', '\\'])).then_some(value)
+}
+
+/// The segment right after `prefix` in `path`, as `<prefix>/:param` would match it
+/// (`/restaurants`, `/restaurants/pho-corner/x` → `pho-corner`), without parsing a pattern:
+/// an app that only needs this carries no pattern parser and its error messages.
+pub fn segment_after(prefix: &str, path: &str) -> Option<String> {
+    let (prefix, parts) = (split_path(prefix), split_path(path));
+    if parts.len() <= prefix.len() || parts[..prefix.len()] != prefix[..] {
+        return None;
+    }
+    param_value(parts[prefix.len()])
+}
+
 fn split_path(path: &str) -> Vec<&str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
     let mut out: Vec<&str> = Vec::new();
@@ -393,5 +405,30 @@ mod tests {
         assert!(!p("/restaurants/:id").is_within(&p("/restaurants/7")));
         assert!(!p("/cart").is_within(&p("/restaurants")));
         assert!(p("/cart").is_within(&p("/")));
+    }
+
+    #[test]
+    fn segment_after_matches_as_a_param_pattern_would() {
+        for (prefix, path) in [
+            ("/restaurants", "/restaurants/pho-corner"),
+            ("/restaurants/", "/restaurants/pho-corner/more?x=1"),
+            ("/restaurants", "/restaurants/caf%C3%A9"),
+            ("/restaurants", "/restaurants"),
+            ("/restaurants", "/restaurantsx/1"),
+            ("/restaurants", "/restaurants/%2F"),
+            ("/restaurants", "/restaurants/.."),
+            ("/restaurants", "/restaurants/a/../b"),
+            ("/restaurants", "/cart/1"),
+            ("/", "/a"),
+        ] {
+            let pattern =
+                RoutePattern::parse(&format!("{}/:id", prefix.trim_end_matches('/'))).unwrap();
+            let expected = pattern.match_prefix(path).and_then(|mut p| p.remove("id"));
+            assert_eq!(segment_after(prefix, path), expected, "{prefix} {path}");
+        }
+        assert_eq!(
+            segment_after("/restaurants", "/restaurants/caf%C3%A9").as_deref(),
+            Some("café")
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The lifecycle exports of a Leptos micro-app, so every team writes only its views.
+//! The lifecycle exports of a micro-app, so every team writes only its views.
 
 use crate::js::FromJs;
 use tessera_contract::published::NavLink;
@@ -44,25 +44,65 @@ pub fn parse_props(props: &JsValue) -> Result<Props, JsValue> {
     Props::from_js(props).map_err(|e| JsValue::from_str(&format!("invalid props: {e}")))
 }
 
-/// Exports the lifecycle ABI (`abi`, `bootstrap`, `mount`, `unmount`, `update`) for a Leptos
-/// micro-app, so every team writes only its views.
+/// Exports the lifecycle ABI (`abi`, `bootstrap`, `mount`, `unmount`, `update`), so every team
+/// writes only its views. Two forms:
 ///
-/// `bootstrap` is `fn(&Props, Host)`, run once per page; `view` is
-/// `fn(ArcRwSignal<Props>, Host) -> impl IntoView`, run once per mounted instance (an app used as
-/// a parcel has several). `update` sets the instance's props signal. The using crate must
-/// depend on `leptos`, `wasm-bindgen` and `web-sys` (feature `HtmlElement`).
+/// - `micro_app!(bootstrap: b, mount: m)`: a view without a framework ([`crate::dom`]). `m` is
+///   `fn(&HtmlElement, Props, Host) -> impl View`, run once per mounted instance (an app used
+///   as a parcel has several); it fills the element, and the returned [`View`] hears of new
+///   props. Unmounting drops the `View` and empties the element. The using crate depends on
+///   `wasm-bindgen` and `web-sys` (feature `HtmlElement`).
+/// - `micro_app!(bootstrap: b, view: v)`: a Leptos view. `v` is
+///   `fn(ArcRwSignal<Props>, Host) -> impl IntoView`; `update` sets the props signal.
+///   The using crate also depends on `leptos`.
+///
+/// `bootstrap` is `fn(&Props, Host)`, run once per page.
+///
+/// [`View`]: crate::dom::View
 #[macro_export]
 macro_rules! micro_app {
+    (bootstrap: $bootstrap:expr, mount: $mount:expr $(,)?) => {
+        $crate::__lifecycle!(
+            $bootstrap,
+            |element: &::web_sys::HtmlElement, props: $crate::Props, host: $crate::Host| {
+                $crate::dom::Emptied::new(element, ($mount)(element, props, host))
+            }
+        );
+    };
     (bootstrap: $bootstrap:expr, view: $view:expr $(,)?) => {
-        type __TesseraInstance = (
-            ::web_sys::HtmlElement,
+        struct __TesseraLeptos(
             ::std::boxed::Box<dyn ::std::any::Any>,
             ::leptos::prelude::ArcRwSignal<$crate::Props>,
         );
 
+        impl $crate::dom::View for __TesseraLeptos {
+            fn update(&mut self, props: $crate::Props) {
+                ::leptos::prelude::Set::set(&self.1, props);
+            }
+        }
+
+        $crate::__lifecycle!(
+            $bootstrap,
+            |element: &::web_sys::HtmlElement, props: $crate::Props, host: $crate::Host| {
+                let signal = ::leptos::prelude::ArcRwSignal::new(props);
+                let for_view = signal.clone();
+                // Dropping the handle removes the view's DOM and runs its cleanups.
+                let handle =
+                    ::leptos::mount::mount_to(element.clone(), move || ($view)(for_view, host));
+                __TesseraLeptos(::std::boxed::Box::new(handle), signal)
+            }
+        );
+    };
+}
+
+/// The lifecycle exports around a `mount` closure returning a [`crate::dom::View`]; used by
+/// [`micro_app!`], not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __lifecycle {
+    ($bootstrap:expr, $mount:expr) => {
         ::std::thread_local! {
-            static __TESSERA_INSTANCES: ::std::cell::RefCell<::std::vec::Vec<__TesseraInstance>> =
-                const { ::std::cell::RefCell::new(::std::vec::Vec::new()) };
+            static __TESSERA_INSTANCES: $crate::dom::Instances = const { $crate::dom::Instances::new() };
         }
 
         /// The lifecycle ABI this app was built against.
@@ -84,30 +124,14 @@ macro_rules! micro_app {
             props: ::wasm_bindgen::JsValue,
         ) -> Result<(), ::wasm_bindgen::JsValue> {
             let parsed = $crate::parse_props(&props)?;
-            let signal = ::leptos::prelude::ArcRwSignal::new(parsed);
-            let host = $crate::Host::new(&props);
-            let for_view = signal.clone();
-            let handle =
-                ::leptos::mount::mount_to(element.clone(), move || ($view)(for_view, host));
-            __TESSERA_INSTANCES.with(|i| {
-                i.borrow_mut()
-                    .push((element, ::std::boxed::Box::new(handle), signal))
-            });
+            let view = ($mount)(&element, parsed, $crate::Host::new(&props));
+            __TESSERA_INSTANCES.with(|i| i.add(element, ::std::boxed::Box::new(view)));
             Ok(())
         }
 
         #[::wasm_bindgen::prelude::wasm_bindgen]
         pub fn unmount(element: ::web_sys::HtmlElement) -> Result<(), ::wasm_bindgen::JsValue> {
-            // Dropping the handle removes the view's DOM and runs its cleanups.
-            let removed: ::std::vec::Vec<__TesseraInstance> = __TESSERA_INSTANCES.with(|i| {
-                let mut all = i.borrow_mut();
-                let (gone, kept) = ::std::mem::take(&mut *all)
-                    .into_iter()
-                    .partition(|(el, _, _)| el == &element);
-                *all = kept;
-                gone
-            });
-            drop(removed);
+            __TESSERA_INSTANCES.with(|i| i.remove(&element));
             Ok(())
         }
 
@@ -116,13 +140,8 @@ macro_rules! micro_app {
             element: ::web_sys::HtmlElement,
             props: ::wasm_bindgen::JsValue,
         ) -> Result<(), ::wasm_bindgen::JsValue> {
-            use ::leptos::prelude::Set;
             let parsed = $crate::parse_props(&props)?;
-            __TESSERA_INSTANCES.with(|i| {
-                if let Some((_, _, signal)) = i.borrow().iter().find(|(el, _, _)| el == &element) {
-                    signal.set(parsed);
-                }
-            });
+            __TESSERA_INSTANCES.with(|i| i.update(&element, parsed));
             Ok(())
         }
     };

@@ -104,17 +104,29 @@ fn publish_js_text(topic: &str, text: &JsValue) {
     }
 }
 
-/// A listener on `window`; removed when dropped.
+/// An event listener (on `window` unless made with [`Listener::on`]); removed when dropped.
 pub struct Listener {
+    target: web_sys::EventTarget,
     name: String,
     callback: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl Listener {
+    /// Listens to `name` on `window`.
     pub fn new(name: &str, f: impl FnMut(web_sys::Event) + 'static) -> Listener {
+        Listener::on(&window(), name, f)
+    }
+
+    /// Listens to `name` on `target` (a button's `click`, say).
+    pub fn on(
+        target: &web_sys::EventTarget,
+        name: &str,
+        f: impl FnMut(web_sys::Event) + 'static,
+    ) -> Listener {
         let callback = Closure::<dyn FnMut(web_sys::Event)>::new(f);
-        let _ = window().add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
+        let _ = target.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
         Listener {
+            target: target.clone(),
             name: name.to_string(),
             callback,
         }
@@ -128,7 +140,7 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = window().remove_event_listener_with_callback(
+        let _ = self.target.remove_event_listener_with_callback(
             &self.name,
             self.callback.as_ref().unchecked_ref(),
         );

@@ -2,6 +2,7 @@
 //!
 //! - [`micro_app!`] exports the lifecycle functions (`abi`, `bootstrap`, `mount`, `unmount`,
 //!   `update`) so a team writes only its views;
+//! - [`dom`]: views without a framework, for apps small enough to update their DOM by hand;
 //! - [`bus`]: publish and subscribe on the page's event bus (`window` CustomEvents);
 //! - [`location`]: the current path, its changes, and navigating;
 //! - [`Reader`]: a view's reads of its data, one at a time, the newest answer shown;
@@ -16,6 +17,7 @@
 
 mod app;
 pub mod bus;
+pub mod dom;
 pub mod host;
 mod kept;
 pub mod location;
