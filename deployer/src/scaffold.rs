@@ -7,10 +7,6 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tessera_contract::manifest;
 
-/// The Leptos the SDK's `micro_app!` is written against (the workspace pins the same; a test
-/// keeps them equal).
-pub const LEPTOS_VERSION: &str = "0.8.23";
-
 /// The files of a new app: (path in the app's folder, template).
 const TEMPLATES: [(&str, &str); 4] = [
     ("Cargo.toml", include_str!("../scaffold/Cargo.toml.in")),
@@ -119,7 +115,6 @@ pub fn new_app(dir: &Path, app: &NewApp) -> Result<Vec<PathBuf>> {
         ("{{label}}", app.label.clone()),
         ("{{menu_key}}", short.to_string()),
         ("{{sdk}}", app.sdk.toml()),
-        ("{{leptos}}", LEPTOS_VERSION.to_string()),
         ("{{wasm_bindgen}}", WASM_BINDGEN_VERSION.to_string()),
     ];
     let render = |template: &str| {
@@ -172,10 +167,6 @@ mod tests {
         assert!(
             cargo.contains(&format!("wasm-bindgen = \"={WASM_BINDGEN_VERSION}\"")),
             "the workspace pins another wasm-bindgen than the scaffold and the build"
-        );
-        assert!(
-            cargo.contains(&format!("leptos = {{ version = \"{LEPTOS_VERSION}\"")),
-            "the workspace's Leptos differs from the scaffold's"
         );
         let npm = workspace_file("tests/package.json");
         for (name, version) in crate::toolchain::NODE_TOOLS {

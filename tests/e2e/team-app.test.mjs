@@ -179,7 +179,7 @@ describe("a team's app built outside the workspace", () => {
     assert.ok(link.startsWith(server.url + "/?tessera-override="), link);
 
     const lib = join(app, "src/lib.rs");
-    writeFileSync(lib, readFileSync(lib, "utf8").replace('<h1>"Quick cart"</h1>', '<h1>"Quick cart, edited"</h1>'));
+    writeFileSync(lib, readFileSync(lib, "utf8").replace('el("h1").text("Quick cart")', 'el("h1").text("Quick cart, edited")'));
     const deadline = Date.now() + 240_000;
     while (!/^rebuilt /m.test(printed)) {
       assert.ok(Date.now() < deadline, `no rebuild after the change; it printed:\n${printed}`);

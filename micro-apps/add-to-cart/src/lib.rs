@@ -1,16 +1,20 @@
 //! The add-to-cart parcel: a quantity stepper and a button that queues the new line quantity
 //! for the user's cart in the outbox (so it works offline too), then announces
 //! `cart.item-added` on the event bus. Other apps mount it by hand with the item as
-//! `props.data`.
+//! `props.data`. Written without a framework (`tessera_sdk::dom`): it loads with every menu.
 
-use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::topics::{self, ItemAdded};
+use tessera_sdk::dom::{el, set_attr, Build, Slot, View};
 use tessera_sdk::sync::{Cart, CartLine, PutCartItem, MAX_QUANTITY};
-use tessera_sdk::{publish, Bff, CommandSpec, Edit, Host, Overlay, Props};
+use tessera_sdk::{publish, Bff, CommandSpec, Edit, Host, Listener, Overlay, Props};
 use tessera_sdk::{FromJs, ToJs};
+use web_sys::{Element, HtmlElement};
 
-tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: add_to_cart);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, mount: Parcel::mount);
+tessera_sdk::small_allocator!();
 
 /// The parcel's input (`props.data`).
 struct Item {
@@ -74,64 +78,178 @@ async fn add(bff: &Bff, item: &Item, quantity: u32) -> Result<(), BffError> {
     Ok(())
 }
 
-fn add_to_cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
-    let quantity = RwSignal::new(1u32);
-    let added = RwSignal::new(0u32);
-    let saving = RwSignal::new(Saving::Idle);
-    let p = props.get_untracked();
-    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
-    let source = p.name;
-    let item = move || Item::from_js(&props.get().data).ok();
-    move || match item() {
-        None => {
-            view! { <span class="parcel-error" role="alert">"This item cannot be added."</span> }
-                .into_any()
-        }
-        Some(item) => {
-            let (bff, source) = (bff.clone(), source.clone());
-            let item = std::rc::Rc::new(item);
-            let on_add = move |_| {
-                let (bff, source, item) = (bff.clone(), source.clone(), item.clone());
-                let wanted = quantity.get_untracked();
-                // Shown at the click: the shell shows the command (and keeps a copy that
-                // outlives a reload) before IndexedDB has it; a failed save takes it back.
-                added.update(|n| *n += wanted);
-                saving.set(Saving::Busy);
-                wasm_bindgen_futures::spawn_local(async move {
-                    match add(&bff, &item, wanted).await {
-                        Ok(()) => {
-                            let payload = ItemAdded {
-                                restaurant_id: item.restaurant_id.clone(),
-                                item_id: item.item_id.clone(),
-                                name: item.name.clone(),
-                                price_cents: item.price_cents,
-                                quantity: wanted,
-                            };
-                            publish(topics::CART, topics::ITEM_ADDED, &source, &payload.to_js());
-                            quantity.set(1);
-                            saving.set(Saving::Idle);
-                        }
-                        Err(e) => {
-                            added.update(|n| *n -= wanted);
-                            saving.set(Saving::Failed(e.to_string()));
-                        }
-                    }
-                });
-            };
-            view! {
-                <div class="add-to-cart">
-                    <button class="qty" aria-label="One less" on:click=move |_| quantity.update(|q| *q = (*q).saturating_sub(1).max(1))>"−"</button>
-                    <output class="quantity">{move || quantity.get()}</output>
-                    <button class="qty" aria-label="One more" on:click=move |_| quantity.update(|q| *q = (*q + 1).min(MAX_QUANTITY))>"+"</button>
-                    <button class="add" on:click=on_add disabled=move || saving.get() == Saving::Busy>"Add to cart"</button>
-                    {move || (added.get() > 0).then(|| view! { <span class="added" data-saved=move || (saving.get() != Saving::Busy).to_string()>{added.get()}" in cart"</span> })}
-                    {move || match saving.get() {
-                        Saving::Failed(e) => Some(view! { <span class="parcel-error" role="alert">"Not added: "{e}</span> }),
-                        _ => None,
-                    }}
-                </div>
+/// What the parcel shows and the elements that show it.
+struct State {
+    bff: Bff,
+    /// The app's name, as the bus's `source`.
+    source: String,
+    quantity: Cell<u32>,
+    /// Added since mount, shown at the click (the shell shows the command, and keeps a copy
+    /// that outlives a reload, before IndexedDB has it); a failed save takes it back.
+    added: Cell<u32>,
+    saving: RefCell<Saving>,
+    shown: RefCell<Option<Shown>>,
+}
+
+struct Shown {
+    quantity: Element,
+    add: Element,
+    added: Slot,
+    error: Slot,
+}
+
+impl State {
+    fn show(&self) {
+        let Some(shown) = &mut *self.shown.borrow_mut() else {
+            return;
+        };
+        let saving = self.saving.borrow();
+        shown
+            .quantity
+            .set_text_content(Some(&self.quantity.get().to_string()));
+        set_attr(
+            &shown.add,
+            "disabled",
+            (*saving == Saving::Busy).then_some(""),
+        );
+        let added = self.added.get();
+        shown.added.show((added > 0).then(|| {
+            el("span")
+                .attr("class", "added")
+                .attr(
+                    "data-saved",
+                    if *saving == Saving::Busy {
+                        "false"
+                    } else {
+                        "true"
+                    },
+                )
+                .text(&added.to_string())
+                .text(" in cart")
+        }));
+        shown.error.show(match &*saving {
+            Saving::Failed(e) => Some(error(&format!("Not added: {e}"))),
+            _ => None,
+        });
+    }
+
+    fn add(state: &Rc<State>, item: &Rc<Item>) {
+        let (state, item) = (state.clone(), item.clone());
+        let wanted = state.quantity.get();
+        state.added.set(state.added.get() + wanted);
+        *state.saving.borrow_mut() = Saving::Busy;
+        state.show();
+        wasm_bindgen_futures::spawn_local(async move {
+            match add(&state.bff, &item, wanted).await {
+                Ok(()) => {
+                    let payload = ItemAdded {
+                        restaurant_id: item.restaurant_id.clone(),
+                        item_id: item.item_id.clone(),
+                        name: item.name.clone(),
+                        price_cents: item.price_cents,
+                        quantity: wanted,
+                    };
+                    publish(
+                        topics::CART,
+                        topics::ITEM_ADDED,
+                        &state.source,
+                        &payload.to_js(),
+                    );
+                    state.quantity.set(1);
+                    *state.saving.borrow_mut() = Saving::Idle;
+                }
+                Err(e) => {
+                    state.added.set(state.added.get() - wanted);
+                    *state.saving.borrow_mut() = Saving::Failed(e.to_string());
+                }
             }
-            .into_any()
-        }
+            state.show();
+        });
+    }
+}
+
+fn error(text: &str) -> Element {
+    el("span")
+        .attr("class", "parcel-error")
+        .attr("role", "alert")
+        .text(text)
+}
+
+struct Parcel {
+    root: HtmlElement,
+    state: Rc<State>,
+    _clicks: Vec<Listener>,
+}
+
+impl Parcel {
+    fn mount(root: &HtmlElement, props: Props, host: Host) -> Parcel {
+        let state = Rc::new(State {
+            bff: host.bff(props.bff.as_deref().unwrap_or("/api/cart")),
+            source: props.name.clone(),
+            quantity: Cell::new(1),
+            added: Cell::new(0),
+            saving: RefCell::new(Saving::Idle),
+            shown: RefCell::new(None),
+        });
+        let mut parcel = Parcel {
+            root: root.clone(),
+            state,
+            _clicks: Vec::new(),
+        };
+        parcel.draw(&props);
+        parcel
+    }
+
+    /// Draws the parcel for the item in `props.data`.
+    fn draw(&mut self, props: &Props) {
+        self.root.set_text_content(None);
+        self._clicks.clear();
+        self.state.shown.take();
+        let Ok(item) = Item::from_js(&props.data) else {
+            let _ = self.root.append_child(&error("This item cannot be added."));
+            return;
+        };
+        let item = Rc::new(item);
+        let button = |class: &str, text: &str| el("button").attr("class", class).text(text);
+        let less = button("qty", "−").attr("aria-label", "One less");
+        let quantity = el("output").attr("class", "quantity");
+        let more = button("qty", "+").attr("aria-label", "One more");
+        let add = button("add", "Add to cart");
+        let div = el("div")
+            .attr("class", "add-to-cart")
+            .child(&less)
+            .child(&quantity)
+            .child(&more)
+            .child(&add);
+        let (added, error) = (Slot::new(&div), Slot::new(&div));
+        let _ = self.root.append_child(&div);
+        let step = |target: &Element, by: fn(u32) -> u32| {
+            let state = self.state.clone();
+            Listener::on(target, "click", move |_| {
+                state.quantity.set(by(state.quantity.get()));
+                state.show();
+            })
+        };
+        self._clicks = vec![
+            step(&less, |q| q.saturating_sub(1).max(1)),
+            step(&more, |q| (q + 1).min(MAX_QUANTITY)),
+            {
+                let state = self.state.clone();
+                Listener::on(&add, "click", move |_| State::add(&state, &item))
+            },
+        ];
+        *self.state.shown.borrow_mut() = Some(Shown {
+            quantity,
+            add,
+            added,
+            error,
+        });
+        self.state.show();
+    }
+}
+
+impl View for Parcel {
+    fn update(&mut self, props: Props) {
+        self.draw(&props);
     }
 }

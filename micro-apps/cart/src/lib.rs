@@ -3,17 +3,24 @@
 //! Commands go through the outbox, so all of it works offline; the view reads the cart again
 //! whenever the outbox changes. Below the cart, the user's recent orders follow the kitchen
 //! live: each `order.*` event from the BFF's live service updates its order on screen at once.
+//! Written without a framework (`tessera_sdk::dom`): each part of the page is drawn again when
+//! what it shows changes.
 
-use leptos::prelude::*;
+use std::cell::{OnceCell, RefCell};
+use std::rc::{Rc, Weak};
+use tessera_sdk::bff::{BffError, Freshness};
 use tessera_sdk::bus::topics;
+use tessera_sdk::dom::{el, Build, Slot, View};
 use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{
     event_types, total_cents, CartLine, Checkout, EntityMeta, Order, Page, PutCartItem,
 };
-use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, CommandSpec, Host, LiveEvent};
-use tessera_sdk::{Edit, Marked, Overlay, Props, Reader};
+use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, Bff, CommandSpec, Host};
+use tessera_sdk::{Edit, Listener, LiveEvent, Marked, Overlay, Props, Reader};
+use web_sys::{Element, HtmlElement};
 
-tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: cart);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, mount: CartApp::mount);
+tessera_sdk::small_allocator!();
 
 /// How many of the user's orders the cart shows.
 const RECENT_ORDERS: usize = 5;
@@ -38,7 +45,8 @@ fn newest(shown: &[Order], news: Vec<Order>) -> Vec<Order> {
             None => all.push(order),
         }
     }
-    all.sort_by(|a, b| b.placed_at.cmp(&a.placed_at).then_with(|| b.id.cmp(&a.id)));
+    // Unstable sorts cost the bundle less; the id makes every key unique.
+    all.sort_unstable_by(|a, b| b.placed_at.cmp(&a.placed_at).then_with(|| b.id.cmp(&a.id)));
     all.truncate(RECENT_ORDERS);
     all
 }
@@ -74,256 +82,393 @@ enum Shown {
     Failed(String),
 }
 
-fn cart(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
-    let p = props.get_untracked();
-    let bff = host.bff(p.bff.as_deref().unwrap_or("/api/cart"));
-    let orders = host.bff("/api/orders");
-    let shown = RwSignal::new(Shown::Loading);
-    // A command that could not be queued, shown above the cart it left unchanged.
-    let notice = RwSignal::new(None::<String>);
-    // The order a checkout shown as waiting placed, once the server confirmed it.
-    let placed = RwSignal::new(None::<Order>);
-    // The order this page's checkout asked for: online it may be placed before any read
-    // shows it waiting.
-    let awaiting = RwSignal::new(None::<String>);
-    // "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
-    let as_of = RwSignal::new(None::<String>);
-    let version = move || match shown.get_untracked() {
-        Shown::Cart(c) => c.meta.version,
-        _ => 0,
-    };
+type CartReader = Reader<Result<(CartView, Freshness), BffError>>;
 
-    let reload = {
-        let (bff, orders) = (bff.clone(), orders.clone());
-        Reader::new(
-            move || {
-                let bff = bff.clone();
-                async move { bff.query::<CartView>("").await }
-            },
-            move |answer| {
-                let next = match answer {
-                    Ok((c, freshness)) => {
-                        as_of.try_set(as_of_notice(&freshness));
-                        Shown::Cart(c)
-                    }
-                    Err(e) => Shown::Failed(e.to_string()),
-                };
-                // A checkout that was waiting is not any more: show the order it placed (a
-                // conflict or refusal placed none, and the outbox says why).
-                let pending_order = |s: &Shown| match s {
-                    Shown::Cart(c) => c.pending_order.clone(),
-                    _ => None,
-                };
-                let was_waiting = shown.try_get_untracked().as_ref().and_then(pending_order);
-                let waiting = pending_order(&next);
-                shown.try_set(next);
-                let asked = awaiting.try_get_untracked().flatten().or(was_waiting);
-                let Some(id) = asked.filter(|_| waiting.is_none()) else {
-                    return;
-                };
-                let orders = orders.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    // Not found yet: a read that began before the checkout was queued; the
-                    // next change of the outbox asks again.
-                    if let Ok(order) = orders.get::<Order>(&format!("/{id}")).await {
-                        awaiting.try_set(None);
-                        placed.try_set(Some(order));
-                    }
-                });
-            },
-        )
-    };
-    reload.ask();
-    let follow = {
-        let reload = reload.clone();
-        subscribe(topics::OUTBOX, false, move |_| reload.ask())
-    };
-    StoredValue::new_local(follow);
-    let recent = RwSignal::new(Vec::<Order>::new());
-    let read_orders = {
-        let orders = orders.clone();
-        move || {
-            let orders = orders.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                // The exact query `/api/offline` names, so the list is there offline too.
-                if let Ok((page, _)) = orders.query::<Page<Order>>("").await {
-                    recent.try_update(|shown| *shown = newest(shown, page.items));
-                }
-            });
+/// The page's parts, each drawn again when what it shows changes.
+struct Parts {
+    /// "Saved copy · as of …" while the cart shown is the device's copy, not the server's.
+    as_of: Slot,
+    /// A command that could not be queued, shown above the cart it left unchanged.
+    notice: Slot,
+    /// The order a checkout shown as waiting placed, once the server confirmed it.
+    placed: Slot,
+    body: Slot,
+    orders: Slot,
+}
+
+struct State {
+    bff: Bff,
+    orders: Bff,
+    reader: OnceCell<CartReader>,
+    shown: RefCell<Shown>,
+    placed: RefCell<Option<Order>>,
+    /// The order this page's checkout asked for: online it may be placed before any read
+    /// shows it waiting.
+    awaiting: RefCell<Option<String>>,
+    recent: RefCell<Vec<Order>>,
+    parts: RefCell<Parts>,
+    /// The body's buttons, dropped with the body they are in.
+    buttons: RefCell<Vec<Listener>>,
+}
+
+fn order_id(id: &str) -> Element {
+    el("code").text(id)
+}
+
+impl State {
+    fn ask(&self) {
+        if let Some(reader) = self.reader.get() {
+            reader.ask();
         }
-    };
-    read_orders();
-    let live = {
-        let reload = reload.clone();
-        on_live(move |event| match live_order(&event) {
+    }
+
+    fn answer(self: &Rc<Self>, answer: Result<(CartView, Freshness), BffError>) {
+        let next = match answer {
+            Ok((c, freshness)) => {
+                let notice = as_of_notice(&freshness);
+                let notice = notice.map(|n| el("p").attr("class", "tessera-as-of").text(&n));
+                self.parts.borrow_mut().as_of.show(notice);
+                Shown::Cart(c)
+            }
+            Err(e) => Shown::Failed(e.to_string()),
+        };
+        // A checkout that was waiting is not any more: show the order it placed (a conflict
+        // or refusal placed none, and the outbox says why).
+        let pending_order = |s: &Shown| match s {
+            Shown::Cart(c) => c.pending_order.clone(),
+            _ => None,
+        };
+        let was_waiting = pending_order(&self.shown.borrow());
+        let waiting = pending_order(&next);
+        *self.shown.borrow_mut() = next;
+        self.draw_body();
+        let asked = self.awaiting.borrow().clone().or(was_waiting);
+        let Some(id) = asked.filter(|_| waiting.is_none()) else {
+            return;
+        };
+        let state = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Not found yet: a read that began before the checkout was queued; the next
+            // change of the outbox asks again.
+            if let Ok(order) = state.orders.get::<Order>(&format!("/{id}")).await {
+                state.awaiting.take();
+                state.show_placed(Some(order));
+            }
+        });
+    }
+
+    fn show_placed(&self, order: Option<Order>) {
+        let shown = order.as_ref().map(|o| {
+            el("p")
+                .attr("class", "order-placed")
+                .text("Order ")
+                .child(&order_id(&o.id))
+                .text(" placed: ")
+                .text(&price(o.total_cents))
+                .text(", ")
+                .child(
+                    &el("span")
+                        .attr("class", "order-status")
+                        .text(o.status.as_str()),
+                )
+        });
+        self.parts.borrow_mut().placed.show(shown);
+        *self.placed.borrow_mut() = order;
+    }
+
+    fn read_orders(self: &Rc<Self>) {
+        let state = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            // The exact query `/api/offline` names, so the list is there offline too.
+            if let Ok((page, _)) = state.orders.query::<Page<Order>>("").await {
+                state.show_orders(page.items);
+            }
+        });
+    }
+
+    fn show_orders(&self, news: Vec<Order>) {
+        let recent = newest(&self.recent.borrow(), news);
+        let shown = if recent.is_empty() {
+            vec![]
+        } else {
+            let list = el("ul").attr("class", "orders");
+            for o in &recent {
+                let short: String = o.id.chars().take(8).collect();
+                let row = el("li")
+                    .attr("class", "order")
+                    .attr("data-order", &o.id)
+                    .attr("data-status", o.status.as_str())
+                    .child(&order_id(&short))
+                    .text(" · ")
+                    .text(&price(o.total_cents))
+                    .text(" · ")
+                    .child(&el("span").attr("class", "status").text(o.status.as_str()));
+                let _ = list.append_child(&row);
+            }
+            vec![el("h2").text("Your orders"), list]
+        };
+        self.parts.borrow_mut().orders.set(shown);
+        *self.recent.borrow_mut() = recent;
+    }
+
+    fn live(self: &Rc<Self>, event: LiveEvent) {
+        match live_order(&event) {
             Some(order) => {
-                recent.update(|shown| *shown = newest(shown, vec![order.clone()]));
-                placed.update(|p| {
-                    if p.as_ref()
-                        .is_some_and(|p| p.id == order.id && p.meta.version < order.meta.version)
-                    {
-                        *p = Some(order);
-                    }
-                });
+                self.show_orders(vec![order.clone()]);
+                let placed = self.placed.borrow().clone();
+                if placed.is_some_and(|p| p.id == order.id && p.meta.version < order.meta.version) {
+                    self.show_placed(Some(order));
+                }
                 // Keep the device's saved copies (the worker's cache) in step.
-                read_orders();
+                self.read_orders();
                 if event.kind == event_types::ORDER_PLACED {
-                    reload.ask();
+                    self.ask();
                 }
             }
-            None if event.kind == event_types::CART_UPDATED => reload.ask(),
+            None if event.kind == event_types::CART_UPDATED => self.ask(),
             None => {}
-        })
-    };
-    StoredValue::new_local(live);
-
-    let queue = {
-        let bff = bff.clone();
-        move |path: String, body: JsValue, label: String, overlays: Vec<Overlay>| {
-            let bff = bff.clone();
-            let base = version();
-            wasm_bindgen_futures::spawn_local(async move {
-                let queued = bff
-                    .command(CommandSpec {
-                        path: &path,
-                        body: &body,
-                        entity: "cart",
-                        base_version: Some(base),
-                        label,
-                        overlays,
-                    })
-                    .await;
-                notice.try_set(queued.err().map(|e| e.to_string()));
-            });
         }
-    };
-    let remove = {
-        let queue = queue.clone();
-        move |item_id: String, name: String| {
-            let body = PutCartItem {
-                quantity: 0,
-                last_modified_by: None,
-            };
-            let gone = Overlay {
+    }
+
+    /// Queues a cart command on the version shown.
+    fn queue(self: &Rc<Self>, path: String, body: JsValue, label: String, overlays: Vec<Overlay>) {
+        let base = match &*self.shown.borrow() {
+            Shown::Cart(c) => c.meta.version,
+            _ => 0,
+        };
+        let state = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let queued = state
+                .bff
+                .command(CommandSpec {
+                    path: &path,
+                    body: &body,
+                    entity: "cart",
+                    base_version: Some(base),
+                    label,
+                    overlays,
+                })
+                .await;
+            let notice = queued.err().map(|e| {
+                el("p")
+                    .attr("class", "notice")
+                    .attr("role", "alert")
+                    .text(&e.to_string())
+            });
+            state.parts.borrow_mut().notice.show(notice);
+        });
+    }
+
+    fn remove(self: &Rc<Self>, item_id: String, name: String) {
+        let body = PutCartItem {
+            quantity: 0,
+            last_modified_by: None,
+        };
+        let gone = Overlay {
+            query: String::new(),
+            edit: Edit::Remove {
+                list: "/lines".into(),
+                key: "itemId".into(),
+                id: item_id.clone(),
+            },
+        };
+        self.queue(
+            format!("/items/{item_id}"),
+            body.to_js(),
+            format!("{name} removed from the cart"),
+            vec![gone],
+        );
+    }
+
+    fn checkout(self: &Rc<Self>) {
+        let order_id = new_uuid();
+        let overlays = vec![
+            Overlay {
                 query: String::new(),
-                edit: Edit::Remove {
-                    list: "/lines".into(),
-                    key: "itemId".into(),
-                    id: item_id.clone(),
+                edit: Edit::Set {
+                    pointer: "/lines".into(),
+                    value: Vec::<String>::new().to_js(),
                 },
-            };
-            queue(
-                format!("/items/{item_id}"),
-                body.to_js(),
-                format!("{name} removed from the cart"),
-                vec![gone],
-            );
-        }
-    };
-    let checkout = {
-        let queue = queue.clone();
-        move |_| {
-            let order_id = new_uuid();
-            let overlays = vec![
-                Overlay {
-                    query: String::new(),
-                    edit: Edit::Set {
-                        pointer: "/lines".into(),
-                        value: Vec::<String>::new().to_js(),
-                    },
+            },
+            Overlay {
+                query: String::new(),
+                edit: Edit::Set {
+                    pointer: "/pendingOrder".into(),
+                    value: order_id.to_js(),
                 },
-                Overlay {
-                    query: String::new(),
-                    edit: Edit::Set {
-                        pointer: "/pendingOrder".into(),
-                        value: order_id.to_js(),
-                    },
-                },
-            ];
-            placed.set(None);
-            awaiting.set(Some(order_id.clone()));
-            queue(
-                format!("/checkout/{order_id}"),
-                Checkout::default().to_js(),
-                "Checkout".to_string(),
-                overlays,
-            );
-        }
-    };
+            },
+        ];
+        self.show_placed(None);
+        *self.awaiting.borrow_mut() = Some(order_id.clone());
+        self.queue(
+            format!("/checkout/{order_id}"),
+            Checkout::default().to_js(),
+            "Checkout".to_string(),
+            overlays,
+        );
+    }
 
-    // The view's closures must be `Send`; the reader is held for them by the view.
-    let retry = StoredValue::new_local(reload.clone());
-    let body = move || match shown.get() {
-        Shown::Loading => view! { <p class="loading">"Loading your cart…"</p> }.into_any(),
-        Shown::Failed(e) => view! {
-            <p class="tessera-app-error" role="alert">"Your cart could not be loaded: "{e}</p>
-            <button on:click=move |_| retry.with_value(Reader::ask)>"Try again"</button>
-        }
-        .into_any(),
-        Shown::Cart(c) if c.lines.is_empty() => {
-            let waiting = c.pending_order.map(|id| view! {
-                <p class="order-pending">"Order "<code>{id}</code>" will be placed as soon as the server can be reached."</p>
-            });
-            view! {
-                {waiting}
-                <p class="empty">"Your cart is empty. "<a href="/restaurants">"Find something to eat"</a></p>
+    fn draw_body(self: &Rc<Self>) {
+        // Weak: the state owns the buttons' listeners.
+        let click = |target: &Element, f: fn(&Rc<State>)| {
+            let state = Rc::downgrade(self);
+            Listener::on(target, "click", move |_| {
+                if let Some(state) = Weak::upgrade(&state) {
+                    f(&state);
+                }
+            })
+        };
+        let mut buttons = Vec::new();
+        let shown = match &*self.shown.borrow() {
+            Shown::Loading => vec![el("p").attr("class", "loading").text("Loading your cart…")],
+            Shown::Failed(e) => {
+                let retry = el("button").text("Try again");
+                buttons.push(click(&retry, |state| state.ask()));
+                vec![
+                    el("p")
+                        .attr("class", "tessera-app-error")
+                        .attr("role", "alert")
+                        .text("Your cart could not be loaded: ")
+                        .text(e),
+                    retry,
+                ]
             }
-            .into_any()
-        }
-        Shown::Cart(c) => {
-            let total = total_cents(&c.lines.iter().map(|l| l.value.clone()).collect::<Vec<_>>());
-            let rows = c
-                .lines
-                .into_iter()
-                .map(|Marked { value: l, pending }| {
-                    let remove = remove.clone();
-                    let (id, name) = (l.item_id.clone(), l.name.clone());
-                    view! {
-                        <tr data-item=l.item_id.clone() data-pending=pending.to_string()>
-                            <td>{l.name}{pending.then(|| view! { <span class="pending-mark" title="Saved on this device; not sent yet">" · not sent yet"</span> })}</td>
-                            <td class="quantity">{l.quantity}</td>
-                            <td>{price(l.unit_price_cents * i64::from(l.quantity))}</td>
-                            <td><button on:click=move |_| remove(id.clone(), name.clone())>"Remove"</button></td>
-                        </tr>
+            Shown::Cart(c) if c.lines.is_empty() => {
+                let waiting = c.pending_order.as_ref().map(|id| {
+                    el("p")
+                        .attr("class", "order-pending")
+                        .text("Order ")
+                        .child(&order_id(id))
+                        .text(" will be placed as soon as the server can be reached.")
+                });
+                let find = el("a")
+                    .attr("href", "/restaurants")
+                    .text("Find something to eat");
+                let empty = el("p")
+                    .attr("class", "empty")
+                    .text("Your cart is empty. ")
+                    .child(&find);
+                waiting.into_iter().chain([empty]).collect()
+            }
+            Shown::Cart(c) => {
+                let lines: Vec<CartLine> = c.lines.iter().map(|l| l.value.clone()).collect();
+                let head = el("tr");
+                for th in ["Item", "Qty", "Price", ""] {
+                    let _ = head.append_child(&el("th").text(th));
+                }
+                let rows = el("tbody");
+                for Marked { value: l, pending } in &c.lines {
+                    let mut name = el("td").text(&l.name);
+                    if *pending {
+                        name = name.child(
+                            &el("span")
+                                .attr("class", "pending-mark")
+                                .attr("title", "Saved on this device; not sent yet")
+                                .text(" · not sent yet"),
+                        );
                     }
-                })
-                .collect_view();
-            let checkout = checkout.clone();
-            view! {
-                <table class="cart-lines" data-pending=c.pending.to_string()>
-                    <thead><tr><th>"Item"</th><th>"Qty"</th><th>"Price"</th><th></th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-                <p class="total">"Total: "<strong>{price(total)}</strong></p>
-                <button class="checkout" on:click=checkout>"Check out"</button>
+                    let remove = el("button").text("Remove");
+                    let (state, id, item) =
+                        (Rc::downgrade(self), l.item_id.clone(), l.name.clone());
+                    buttons.push(Listener::on(&remove, "click", move |_| {
+                        if let Some(state) = Weak::upgrade(&state) {
+                            state.remove(id.clone(), item.clone());
+                        }
+                    }));
+                    let row = el("tr")
+                        .attr("data-item", &l.item_id)
+                        .attr("data-pending", if *pending { "true" } else { "false" })
+                        .child(&name)
+                        .child(
+                            &el("td")
+                                .attr("class", "quantity")
+                                .text(&l.quantity.to_string()),
+                        )
+                        .child(&el("td").text(&price(l.unit_price_cents * i64::from(l.quantity))))
+                        .child(&el("td").child(&remove));
+                    let _ = rows.append_child(&row);
+                }
+                let table = el("table")
+                    .attr("class", "cart-lines")
+                    .attr("data-pending", if c.pending { "true" } else { "false" })
+                    .child(&el("thead").child(&head))
+                    .child(&rows);
+                let total = el("p")
+                    .attr("class", "total")
+                    .text("Total: ")
+                    .child(&el("strong").text(&price(total_cents(&lines))));
+                let checkout = el("button").attr("class", "checkout").text("Check out");
+                buttons.push(click(&checkout, State::checkout));
+                vec![table, total, checkout]
             }
-            .into_any()
+        };
+        self.parts.borrow_mut().body.set(shown);
+        *self.buttons.borrow_mut() = buttons;
+    }
+}
+
+/// The mounted app: unmounting drops it, its listeners and its buttons.
+struct CartApp {
+    _state: Rc<State>,
+    _listeners: (Listener, Listener),
+}
+
+impl View for CartApp {}
+
+impl CartApp {
+    fn mount(root: &HtmlElement, props: Props, host: Host) -> CartApp {
+        let div = el("div")
+            .attr("class", "cart")
+            .child(&el("h1").text("Your cart"));
+        let parts = Parts {
+            as_of: Slot::new(&div),
+            notice: Slot::new(&div),
+            placed: Slot::new(&div),
+            body: Slot::new(&div),
+            orders: Slot::new(&div),
+        };
+        let _ = root.append_child(&div);
+        let state = Rc::new(State {
+            bff: host.bff(props.bff.as_deref().unwrap_or("/api/cart")),
+            orders: host.bff("/api/orders"),
+            reader: OnceCell::new(),
+            shown: RefCell::new(Shown::Loading),
+            placed: RefCell::new(None),
+            awaiting: RefCell::new(None),
+            recent: RefCell::new(Vec::new()),
+            parts: RefCell::new(parts),
+            buttons: RefCell::new(Vec::new()),
+        });
+        state.draw_body();
+        let reader = {
+            let (bff, state) = (state.bff.clone(), Rc::downgrade(&state));
+            Reader::new(
+                move || {
+                    let bff = bff.clone();
+                    async move { bff.query::<CartView>("").await }
+                },
+                move |answer| {
+                    if let Some(state) = Weak::upgrade(&state) {
+                        state.answer(answer);
+                    }
+                },
+            )
+        };
+        let _ = state.reader.set(reader);
+        state.ask();
+        state.read_orders();
+        let follow = {
+            let state = state.clone();
+            subscribe(topics::OUTBOX, false, move |_| state.ask())
+        };
+        let live = {
+            let state = state.clone();
+            on_live(move |event| state.live(event))
+        };
+        CartApp {
+            _state: state,
+            _listeners: (follow, live),
         }
-    };
-    view! {
-        <div class="cart">
-            <h1>"Your cart"</h1>
-            {move || as_of.get().map(|n| view! { <p class="tessera-as-of">{n}</p> })}
-            {move || notice.get().map(|n| view! { <p class="notice" role="alert">{n}</p> })}
-            {move || placed.get().map(|o| view! {
-                <p class="order-placed">"Order "<code>{o.id.clone()}</code>" placed: "{price(o.total_cents)}", "<span class="order-status">{o.status.as_str()}</span></p>
-            })}
-            {body}
-            {move || {
-                let orders = recent.get();
-                (!orders.is_empty()).then(|| view! {
-                    <h2>"Your orders"</h2>
-                    <ul class="orders">
-                        {orders.into_iter().map(|o| view! {
-                            <li class="order" data-order=o.id.clone() data-status=o.status.as_str()>
-                                <code>{o.id.chars().take(8).collect::<String>()}</code>" · "{price(o.total_cents)}" · "
-                                <span class="status">{o.status.as_str()}</span>
-                            </li>
-                        }).collect_view()}
-                    </ul>
-                })
-            }}
-        </div>
     }
 }
 

@@ -3,18 +3,22 @@
 //! override) can be compared with the released one before it is promoted; a plot of the times
 //! users wait for; each version's most frequent errors; and the synthetic checks' steps. The
 //! figures come from `GET /api/rum/summary` through the shell, so the last ones read stay
-//! readable offline, with their age.
+//! readable offline, with their age. Written without a framework (`tessera_sdk::dom`).
 
 mod figures;
 
 use figures::{bars, cell, group, on_trial, row_label, short, AppVersions, Bar};
-use figures::{label, PLOTTED, ROWS, SYNTHETIC_PREFIX};
-use leptos::prelude::*;
+use figures::{decimal, label, PLOTTED, ROWS, SYNTHETIC_PREFIX};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use tessera_sdk::bff::{BffError, Freshness};
+use tessera_sdk::dom::{el, set_attr, svg, Build, Slot, View};
 use tessera_sdk::rum::{AppFigures, Metric, RumSummary};
-use tessera_sdk::{as_of_notice, Host, Props, Reader};
+use tessera_sdk::{as_of_notice, Host, Listener, Props, Reader};
+use web_sys::{Element, HtmlElement};
 
-tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, view: operations);
+tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, mount: Operations::mount);
+tessera_sdk::small_allocator!();
 
 const PERIODS: [(&str, u64); 3] = [
     ("Last hour", 3_600_000),
@@ -31,211 +35,296 @@ fn color(version: usize) -> &'static str {
     COLORS[version % COLORS.len()]
 }
 
-type Shown = Option<Result<(RumSummary, Freshness), BffError>>;
+/// A coordinate for an SVG attribute.
+fn at(x: f64) -> String {
+    decimal(x, 1)
+}
 
-fn operations(props: ArcRwSignal<Props>, host: Host) -> impl IntoView {
-    let bff = host.bff(props.get_untracked().bff.as_deref().unwrap_or("/api/rum"));
-    let period = RwSignal::new(1usize);
-    let shown = RwSignal::<Shown>::new(None);
-    let reader = Reader::new(
-        move || {
-            // Whole minutes: one saved answer per minute and period in the shell's cache.
-            let now = js_sys::Date::now() as u64 / 60_000 * 60_000;
-            let since = now.saturating_sub(PERIODS[period.get_untracked()].1);
-            let bff = bff.clone();
-            async move {
-                bff.query::<RumSummary>(&format!("/summary?since={since}"))
-                    .await
-            }
-        },
-        move |answer| {
-            shown.try_set(Some(answer));
-        },
-    );
-    reader.ask();
-    let buttons = PERIODS
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| {
-            let reader = reader.clone();
-            view! {
-                <button
-                    aria-pressed=move || (period.get() == i).to_string()
-                    on:click=move |_| {
-                        period.set(i);
-                        reader.ask();
+struct Operations {
+    _buttons: Vec<Listener>,
+}
+
+impl View for Operations {}
+
+impl Operations {
+    fn mount(root: &HtmlElement, props: Props, host: Host) -> Operations {
+        let bff = host.bff(props.bff.as_deref().unwrap_or("/api/rum"));
+        let period = Rc::new(Cell::new(1usize));
+        let div = el("div")
+            .attr("class", "operations")
+            .child(&el("h1").text("Operations"));
+        let group = el("div")
+            .attr("class", "period")
+            .attr("role", "group")
+            .attr("aria-label", "Period");
+        let _ = div.append_child(&group);
+        let body = Rc::new(RefCell::new(Slot::new(&div)));
+        let _ = root.append_child(&div);
+        body.borrow_mut().show(Some(
+            el("p")
+                .attr("class", "loading")
+                .text("Loading the figures…"),
+        ));
+        let reader = {
+            let (period, body) = (period.clone(), body.clone());
+            Reader::new(
+                move || {
+                    // Whole minutes: one saved answer per minute and period in the shell's
+                    // cache.
+                    let now = js_sys::Date::now() as u64 / 60_000 * 60_000;
+                    let since = now.saturating_sub(PERIODS[period.get()].1);
+                    let bff = bff.clone();
+                    async move {
+                        bff.query::<RumSummary>(&format!("/summary?since={since}"))
+                            .await
                     }
-                >
-                    {*name}
-                </button>
+                },
+                move |answer: Result<(RumSummary, Freshness), BffError>| {
+                    let shown = match answer {
+                        Err(e) => vec![el("p")
+                            .attr("class", "tessera-app-error")
+                            .attr("role", "alert")
+                            .text("Could not load: ")
+                            .text(&e.to_string())],
+                        Ok((summary, freshness)) => report(summary, &freshness),
+                    };
+                    body.borrow_mut().set(shown);
+                },
+            )
+        };
+        reader.ask();
+        let choices: Vec<Element> = PERIODS
+            .iter()
+            .map(|(name, _)| el("button").text(name))
+            .collect();
+        let press = {
+            let choices = choices.clone();
+            move |chosen: usize| {
+                for (i, b) in choices.iter().enumerate() {
+                    set_attr(
+                        b,
+                        "aria-pressed",
+                        Some(if i == chosen { "true" } else { "false" }),
+                    );
+                }
             }
-        })
-        .collect_view();
-    view! {
-        <div class="operations">
-            <h1>"Operations"</h1>
-            <div class="period" role="group" aria-label="Period">
-                {buttons}
-                <button class="refresh" on:click=move |_| reader.ask()>"Refresh"</button>
-            </div>
-            {move || match shown.get() {
-                None => view! { <p class="loading">"Loading the figures…"</p> }.into_any(),
-                Some(Err(e)) => view! {
-                    <p class="tessera-app-error" role="alert">"Could not load: "{e.to_string()}</p>
-                }.into_any(),
-                Some(Ok((summary, freshness))) => report(summary, &freshness).into_any(),
-            }}
-        </div>
+        };
+        press(period.get());
+        let mut buttons: Vec<Listener> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let _ = group.append_child(b);
+                let (period, reader, press) = (period.clone(), reader.clone(), press.clone());
+                Listener::on(b, "click", move |_| {
+                    period.set(i);
+                    press(i);
+                    reader.ask();
+                })
+            })
+            .collect();
+        let refresh = el("button").attr("class", "refresh").text("Refresh");
+        let _ = group.append_child(&refresh);
+        buttons.push(Listener::on(&refresh, "click", move |_| reader.ask()));
+        Operations { _buttons: buttons }
     }
 }
 
-fn report(summary: RumSummary, freshness: &Freshness) -> impl IntoView {
-    let notice = as_of_notice(freshness).map(|n| view! { <p class="as-of">{n}</p> });
-    let empty = summary.apps.is_empty();
+fn report(summary: RumSummary, freshness: &Freshness) -> Vec<Element> {
+    let mut shown = Vec::new();
+    if let Some(n) = as_of_notice(freshness) {
+        shown.push(el("p").attr("class", "as-of").text(&n));
+    }
+    if summary.apps.is_empty() {
+        shown.push(
+            el("p")
+                .attr("class", "empty")
+                .text("No reports in this period."),
+        );
+    }
     let (apps, steps) = group(summary.apps);
-    view! {
-        {notice}
-        {empty.then(|| view! { <p class="empty">"No reports in this period."</p> })}
-        {apps.into_iter().map(app_section).collect_view()}
-        {(!steps.is_empty()).then(|| synthetic(steps))}
+    shown.extend(apps.into_iter().map(app_section));
+    if !steps.is_empty() {
+        shown.push(synthetic(steps));
     }
+    shown
 }
 
-fn app_section(AppVersions { app, versions }: AppVersions) -> impl IntoView {
-    let heads = versions
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let trial = on_trial(v).then(|| view! { <span class="trial">" on trial"</span> });
-            view! {
-                <th scope="col" data-version=v.version.clone() title=v.cohorts.join(", ")>
-                    <span class="swatch" style:background=color(i) aria-hidden="true">" "</span>
-                    {short(&v.version).to_owned()}
-                    {trial}
-                </th>
-            }
-        })
-        .collect_view();
-    let rows = ROWS
-        .into_iter()
-        .map(|row| {
-            let cells = versions
-                .iter()
-                .map(|v| view! { <td>{cell(v, row)}</td> })
-                .collect_view();
-            view! { <tr><th scope="row">{row_label(row)}</th>{cells}</tr> }
-        })
-        .collect_view();
-    view! {
-        <section class="app-figures" data-app=app.clone()>
-            <h2>{app.clone()}</h2>
-            <table class="versions">
-                <thead><tr><th></th>{heads}</tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-            {plot(&app, &versions)}
-            {errors(&versions)}
-        </section>
+fn swatch(version: usize) -> Element {
+    el("span")
+        .attr("class", "swatch")
+        .attr("style", &format!("background: {}", color(version)))
+        .attr("aria-hidden", "true")
+        .text(" ")
+}
+
+fn app_section(AppVersions { app, versions }: AppVersions) -> Element {
+    let heads = el("tr").child(&el("th"));
+    for (i, v) in versions.iter().enumerate() {
+        let mut th = el("th")
+            .attr("scope", "col")
+            .attr("data-version", &v.version)
+            .attr("title", &v.cohorts.join(", "))
+            .child(&swatch(i))
+            .text(short(&v.version));
+        if on_trial(v) {
+            th = th.child(&el("span").attr("class", "trial").text(" on trial"));
+        }
+        let _ = heads.append_child(&th);
     }
+    let rows = el("tbody");
+    for row in ROWS {
+        let tr = el("tr").child(&el("th").attr("scope", "row").text(&row_label(row)));
+        for v in &versions {
+            let _ = tr.append_child(&el("td").text(&cell(v, row)));
+        }
+        let _ = rows.append_child(&tr);
+    }
+    let table = el("table")
+        .attr("class", "versions")
+        .child(&el("thead").child(&heads))
+        .child(&rows);
+    let mut section = el("section")
+        .attr("class", "app-figures")
+        .attr("data-app", &app)
+        .child(&el("h2").text(&app))
+        .child(&table);
+    if let Some(plot) = plot(&app, &versions) {
+        section = section.child(&plot);
+    }
+    for e in errors(&versions) {
+        section = section.child(&e);
+    }
+    section
 }
 
 /// Per plotted metric, one bar per version: p50 filled, a whisker to p90, a tick at p99.
-fn plot(app: &str, versions: &[AppFigures]) -> impl IntoView {
+fn plot(app: &str, versions: &[AppFigures]) -> Option<Element> {
     let groups: Vec<(Metric, Vec<Bar>)> = PLOTTED
         .into_iter()
         .filter_map(|m| Some((m, bars(versions, m, PLOT_WIDTH)?)))
         .collect();
+    if groups.is_empty() {
+        return None;
+    }
     let step = BAR + 4.0;
     let mut y = 0.0;
     let mut drawn = Vec::new();
     for (metric, bars) in groups {
         let top = y;
         y += 4.0;
-        let bars = bars
-            .into_iter()
-            .map(|b| {
-                let at = y;
-                y += step;
-                let mid = at + BAR / 2.0;
-                let x = |len: f64| PLOT_LABEL + len;
-                view! {
-                    <rect x=PLOT_LABEL y=at width=b.p50.max(1.0) height=BAR fill=color(b.version)/>
-                    <line x1=x(b.p50) x2=x(b.p90) y1=mid y2=mid stroke=color(b.version)/>
-                    <line x1=x(b.p99) x2=x(b.p99) y1=at y2=at + BAR stroke=color(b.version)/>
-                    <text x=x(b.p99) + 4.0 y=at + BAR - 1.0 font-size="9">{b.text}</text>
-                }
-            })
-            .collect_view();
-        drawn.push(view! {
-            <text x="0" y=top + 4.0 + BAR - 1.0 font-size="10">{label(metric)}</text>
-            {bars}
-        });
+        drawn.push(
+            svg("text")
+                .attr("x", "0")
+                .attr("y", &at(top + 4.0 + BAR - 1.0))
+                .attr("font-size", "10")
+                .text(label(metric)),
+        );
+        for b in bars {
+            let top = y;
+            y += step;
+            let mid = at(top + BAR / 2.0);
+            let x = |len: f64| at(PLOT_LABEL + len);
+            let stroke = color(b.version);
+            drawn.push(
+                svg("rect")
+                    .attr("x", &at(PLOT_LABEL))
+                    .attr("y", &at(top))
+                    .attr("width", &at(b.p50.max(1.0)))
+                    .attr("height", &at(BAR))
+                    .attr("fill", stroke),
+            );
+            let line = |x1: &str, x2: &str, y1: &str, y2: &str| {
+                svg("line")
+                    .attr("x1", x1)
+                    .attr("x2", x2)
+                    .attr("y1", y1)
+                    .attr("y2", y2)
+                    .attr("stroke", stroke)
+            };
+            drawn.push(line(&x(b.p50), &x(b.p90), &mid, &mid));
+            drawn.push(line(&x(b.p99), &x(b.p99), &at(top), &at(top + BAR)));
+            drawn.push(
+                svg("text")
+                    .attr("x", &x(b.p99 + 4.0))
+                    .attr("y", &at(top + BAR - 1.0))
+                    .attr("font-size", "9")
+                    .text(&b.text),
+            );
+        }
         y += 4.0;
     }
-    let height = y.max(1.0);
-    let width = PLOT_LABEL + PLOT_WIDTH + 60.0;
-    (!drawn.is_empty()).then(|| {
-        view! {
-            <svg class="plot" role="img" width=width height=height
-                viewBox=format!("0 0 {width} {height}")
-                aria-label=format!("{app}: p50 (bar), p90 (line) and p99 (tick) per version")>
-                {drawn}
-            </svg>
-        }
-    })
-}
-
-fn errors(versions: &[AppFigures]) -> impl IntoView {
-    let items = versions
-        .iter()
-        .enumerate()
-        .flat_map(|(i, v)| v.top_errors.iter().map(move |e| (i, v, e)))
-        .map(|(i, v, e)| {
-            view! {
-                <li>
-                    <span class="swatch" style:background=color(i) aria-hidden="true">" "</span>
-                    <code>{short(&v.version).to_owned()}</code>" "{e.detail.clone()}" ×"{e.count}
-                </li>
-            }
-        })
-        .collect_view();
-    let any = versions.iter().any(|v| !v.top_errors.is_empty());
-    any.then(|| view! { <h3>"Most frequent errors"</h3><ul class="errors">{items}</ul> })
-}
-
-fn synthetic(steps: Vec<AppFigures>) -> impl IntoView {
-    let rows = steps
-        .into_iter()
-        .map(|s| {
-            let step = s.app.trim_start_matches(SYNTHETIC_PREFIX).to_owned();
-            let last = s
-                .top_errors
-                .first()
-                .map(|e| e.detail.clone())
-                .unwrap_or_default();
-            view! {
-                <tr data-step=step.clone() data-failures=s.failures.to_string()>
-                    <th scope="row">{step.clone()}</th>
-                    <td>{short(&s.version).to_owned()}</td>
-                    <td>{s.views}</td>
-                    <td>{cell(&s, figures::Row::Failures)}</td>
-                    <td>{cell(&s, figures::Row::Measured(Metric::Step))}</td>
-                    <td>{last}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <section class="synthetic">
-            <h2>"Synthetic checks"</h2>
-            <table>
-                <thead><tr>
-                    <th scope="col">"Step"</th><th scope="col">"Shell"</th><th scope="col">"Runs"</th>
-                    <th scope="col">"Failures (rate)"</th><th scope="col">"p50 / p90 / p99"</th>
-                    <th scope="col">"Most frequent error"</th>
-                </tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </section>
+    let (width, height) = (at(PLOT_LABEL + PLOT_WIDTH + 60.0), at(y.max(1.0)));
+    let mut plot = svg("svg")
+        .attr("class", "plot")
+        .attr("role", "img")
+        .attr("width", &width)
+        .attr("height", &height)
+        .attr("viewBox", &format!("0 0 {width} {height}"))
+        .attr(
+            "aria-label",
+            &format!("{app}: p50 (bar), p90 (line) and p99 (tick) per version"),
+        );
+    for d in drawn {
+        plot = plot.child(&d);
     }
+    Some(plot)
+}
+
+fn errors(versions: &[AppFigures]) -> Vec<Element> {
+    if versions.iter().all(|v| v.top_errors.is_empty()) {
+        return vec![];
+    }
+    let list = el("ul").attr("class", "errors");
+    for (i, v) in versions.iter().enumerate() {
+        for e in &v.top_errors {
+            let li = el("li")
+                .child(&swatch(i))
+                .child(&el("code").text(short(&v.version)))
+                .text(" ")
+                .text(&e.detail)
+                .text(" ×")
+                .text(&e.count.to_string());
+            let _ = list.append_child(&li);
+        }
+    }
+    vec![el("h3").text("Most frequent errors"), list]
+}
+
+fn synthetic(steps: Vec<AppFigures>) -> Element {
+    let head = el("tr");
+    for th in [
+        "Step",
+        "Shell",
+        "Runs",
+        "Failures (rate)",
+        "p50 / p90 / p99",
+        "Most frequent error",
+    ] {
+        let _ = head.append_child(&el("th").attr("scope", "col").text(th));
+    }
+    let rows = el("tbody");
+    for s in steps {
+        let step = s.app.trim_start_matches(SYNTHETIC_PREFIX);
+        let last = s
+            .top_errors
+            .first()
+            .map(|e| e.detail.as_str())
+            .unwrap_or_default();
+        let td = |text: &str| el("td").text(text);
+        let tr = el("tr")
+            .attr("data-step", step)
+            .attr("data-failures", &s.failures.to_string())
+            .child(&el("th").attr("scope", "row").text(step))
+            .child(&td(short(&s.version)))
+            .child(&td(&s.views.to_string()))
+            .child(&td(&cell(&s, figures::Row::Failures)))
+            .child(&td(&cell(&s, figures::Row::Measured(Metric::Step))))
+            .child(&td(last));
+        let _ = rows.append_child(&tr);
+    }
+    el("section")
+        .attr("class", "synthetic")
+        .child(&el("h2").text("Synthetic checks"))
+        .child(&el("table").child(&el("thead").child(&head)).child(&rows))
 }
