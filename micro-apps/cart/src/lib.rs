@@ -10,7 +10,7 @@ use std::cell::{OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 use tessera_sdk::bff::{BffError, Freshness};
 use tessera_sdk::bus::topics;
-use tessera_sdk::dom::{el, Build, Slot, View};
+use tessera_sdk::dom::{el, pending_mark, Build, Slot, View};
 use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{
     event_types, total_cents, CartLine, Checkout, EntityMeta, Order, Page, PutCartItem,
@@ -360,12 +360,7 @@ impl State {
                 for Marked { value: l, pending } in &c.lines {
                     let mut name = el("td").text(&l.name);
                     if *pending {
-                        name = name.child(
-                            &el("span")
-                                .attr("class", "pending-mark")
-                                .attr("title", "Saved on this device; not sent yet")
-                                .text(" · not sent yet"),
-                        );
+                        name = name.child(&pending_mark());
                     }
                     let remove = el("button").text("Remove");
                     let (state, id, item) =

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_sdk::bff::BffError;
 use tessera_sdk::bus::topics;
-use tessera_sdk::dom::{el, Build, Keyed, Pages, Slot};
+use tessera_sdk::dom::{el, pending_mark, Build, Keyed, Pages, Slot};
 use tessera_sdk::js::{self, JsValue, ToJs};
 use tessera_sdk::sync::{event_types, MenuItem, Page, PutMenuItem, Restaurant};
 use tessera_sdk::{on_live, subscribe, Bff, CommandSpec, Host};
@@ -201,12 +201,7 @@ fn row(bff: &Bff, marked: &Marked<MenuItem>) -> (Element, Editor) {
         line = line.child(&el("span").attr("class", "unavailable").text(" · sold out"));
     }
     if *pending {
-        line = line.child(
-            &el("span")
-                .attr("class", "pending-mark")
-                .attr("title", "Saved on this device; not sent yet")
-                .text(" · not sent yet"),
-        );
+        line = line.child(&pending_mark());
     }
     let li = el("li")
         .attr("class", "menu-item")

@@ -9,13 +9,28 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_sdk::bus::topics;
 use tessera_sdk::dom::{el, set_attr, Build, View};
-use tessera_sdk::sync::{event_types, Cart};
+use tessera_sdk::sync::event_types;
 use tessera_sdk::Reader;
 use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Host, Listener, Props};
 use web_sys::{Element, HtmlElement};
 
 tessera_sdk::micro_app!(bootstrap: |_: &Props, _: Host| {}, mount: Nav::mount);
 tessera_sdk::small_allocator!();
+
+/// Of the cart, what the badge counts: each line's quantity (reading the whole cart would cost
+/// the bundle its decoder).
+struct Line {
+    quantity: u32,
+}
+
+struct Lines {
+    lines: Vec<Line>,
+}
+
+tessera_sdk::from_js!(Line {
+    quantity: "quantity"
+});
+tessera_sdk::from_js!(Lines { lines: "lines" });
 
 fn is_active(path: &str, route: &str) -> bool {
     path == route || path.starts_with(&format!("{}/", route.trim_end_matches('/')))
@@ -126,12 +141,12 @@ impl Nav {
         let reader = Reader::new(
             move || {
                 let bff = bff.clone();
-                async move { bff.get::<Cart>("").await }
+                async move { bff.get::<Lines>("").await }
             },
             {
                 let menu = menu.clone();
                 // Without it the badge waits for the next change; not worth an error.
-                move |answer: Result<Cart, _>| {
+                move |answer: Result<Lines, _>| {
                     if let Ok(c) = answer {
                         menu.items.set(c.lines.iter().map(|l| l.quantity).sum());
                         menu.show_items();

@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_sdk::bff::{BffError, Freshness};
 use tessera_sdk::bus::topics;
-use tessera_sdk::dom::{el, Build, Keyed, Pages, Slot};
+use tessera_sdk::dom::{el, pending_mark, Build, Keyed, Pages, Slot};
 use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{event_types, MenuItem, Page, Restaurant};
 use tessera_sdk::{as_of_notice, on_live, subscribe};
@@ -214,12 +214,7 @@ fn row(
                 .text(&price(item.price_cents)),
         );
     if *pending {
-        line = line.child(
-            &el("span")
-                .attr("class", "pending-mark")
-                .attr("title", "Saved on this device; not sent yet")
-                .text(" · not sent yet"),
-        );
+        line = line.child(&pending_mark());
     }
     let li = el("li")
         .attr("class", "menu-item")

@@ -148,12 +148,13 @@ macro_rules! __lifecycle {
 }
 
 /// Makes [talc](https://crates.io/crates/talc) the app's global allocator instead of std's
-/// dlmalloc: about 2 KB gzip less for an app whose views have no event handlers (`on:`). An
-/// app with handlers links dlmalloc anyway (tachys keeps each handler in a `SendWrapper`, which
-/// asks `std::thread::current`, whose thread handle std allocates with dlmalloc), so there
-/// talc only adds its 0.5 KB; leave it out. Likewise, such an app should hold its listeners with
-/// [`keep`](crate::keep) rather than Leptos's `StoredValue::new_local` (another `SendWrapper`).
-/// An app's wasm is single-threaded; talc frees and merges memory as dlmalloc does.
+/// dlmalloc: about 2 KB gzip less. For every app drawn with [`crate::dom`]. A Leptos view with
+/// event handlers (`on:`) links dlmalloc anyway (tachys keeps each handler in a `SendWrapper`,
+/// which asks `std::thread::current`, whose thread handle std allocates with dlmalloc), so
+/// there talc only adds its 0.5 KB; leave it out. Likewise, a Leptos view should hold its
+/// listeners with [`keep`](crate::keep) rather than `StoredValue::new_local` (another
+/// `SendWrapper`). An app's wasm is single-threaded; talc frees and merges memory as dlmalloc
+/// does.
 #[macro_export]
 macro_rules! small_allocator {
     () => {
