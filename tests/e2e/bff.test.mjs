@@ -127,6 +127,34 @@ describe("demo apps on the BFF", () => {
     await context.close();
   });
 
+  test("the restaurant list reads a page at a time, each page once however often 'More' is clicked", async () => {
+    // No worker, so the page's own requests can be rewritten: pages of 3 instead of the BFF's
+    // 20, so the 8 restaurants take three pages.
+    const context = await contextAs(browser, "gina", ["customer"], { serviceWorkers: "block" });
+    await context.route("**/api/restaurants*", (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname !== "/api/restaurants") return route.continue();
+      url.searchParams.set("limit", "3");
+      return route.continue({ url: url.toString() });
+    });
+    const p = await context.newPage();
+    await p.goto(server.url + "/restaurants");
+    const cards = p.locator(".restaurant-list .card");
+    const more = p.locator(".restaurants button.more");
+    await more.waitFor();
+    assert.equal(await cards.count(), 3);
+    // Two clicks before the page comes: it is read and added once.
+    await more.dblclick();
+    await p.locator(".restaurants button.more:not([disabled])").waitFor();
+    assert.equal(await cards.count(), 6);
+    await more.click();
+    await more.waitFor({ state: "detached" });
+    const names = await p.locator(".restaurant-list .card a").allTextContents();
+    assert.equal(names.length, 8);
+    assert.equal(new Set(names).size, 8, names.join(", "));
+    await context.close();
+  });
+
   test("a restaurant the BFF does not know shows 'not found' in the restaurants app only", async () => {
     const { page: p, context } = await page("frank", "/restaurants/no-such-place");
     await p.locator(".restaurants h1", { hasText: "Restaurant not found" }).waitFor();

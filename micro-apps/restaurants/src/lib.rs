@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_sdk::bff::{BffError, Freshness};
 use tessera_sdk::bus::topics;
-use tessera_sdk::dom::{el, pending_mark, Build, Keyed, Pages, Slot};
+use tessera_sdk::dom::{el, pending_mark, set_attr, Build, Keyed, Pages, Slot};
 use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{event_types, MenuItem, Page, Restaurant};
 use tessera_sdk::{as_of_notice, on_live, subscribe};
@@ -132,8 +132,10 @@ impl List {
                         .borrow_mut()
                         .show(as_of(as_of_notice(&freshness)));
                     list.add_cards(page.items, cursor.is_some());
-                    List::show_more(&list, page.next_cursor);
+                    List::show_more(&list, page.next_cursor, None);
                 }
+                // The cards shown stay; the button asks for the same page again.
+                Err(e) if cursor.is_some() => List::show_more(&list, cursor, Some(failure(&e))),
                 Err(e) => list.body.borrow_mut().show(Some(failure(&e))),
             }
         });
@@ -160,23 +162,26 @@ impl List {
         }
     }
 
-    fn show_more(list: &Rc<List>, next: Option<String>) {
+    /// The button that reads the page after `next`, if there is one, below `problem`.
+    fn show_more(list: &Rc<List>, next: Option<String>, problem: Option<Element>) {
+        list.more_click.take();
         let button = next.map(|cursor| {
             let button = el("button").attr("class", "more").text("More restaurants");
             // Weak: the list owns this listener.
-            let list_ = Rc::downgrade(list);
+            let (list_, pressed) = (Rc::downgrade(list), button.clone());
             let click = Listener::on(&button, "click", move |_| {
                 if let Some(list) = list_.upgrade() {
+                    // Once: a second click while the page is on its way would add it twice.
+                    set_attr(&pressed, "disabled", Some(""));
                     List::load(&list, Some(cursor.clone()));
                 }
             });
             *list.more_click.borrow_mut() = Some(click);
             button
         });
-        if button.is_none() {
-            list.more_click.take();
-        }
-        list.more.borrow_mut().show(button);
+        list.more
+            .borrow_mut()
+            .set(problem.into_iter().chain(button).collect());
     }
 }
 
