@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_sdk::bus::topics;
-use tessera_sdk::dom::{el, set_attr, Build, View};
+use tessera_sdk::dom::{el, set_attr, Build, Slot, View};
 use tessera_sdk::sync::event_types;
 use tessera_sdk::Reader;
 use tessera_sdk::{current_path, on_live, on_location_change, subscribe, Host, Listener, Props};
@@ -46,6 +46,8 @@ struct Link {
 /// What the listeners change: the links (rebuilt when the props change) and the cart count.
 struct Menu {
     nav: Element,
+    /// Why the menu cannot be shown: the shell passed navigation entries it cannot read.
+    problem: RefCell<Slot>,
     links: RefCell<Vec<Link>>,
     items: Cell<u32>,
 }
@@ -56,8 +58,16 @@ impl Menu {
         for old in self.links.take() {
             old.a.remove();
         }
-        let links = props
-            .navigation
+        self.problem.borrow_mut().show(None);
+        let navigation = props.navigation.links().unwrap_or_else(|e| {
+            let text = format!("The menu cannot be shown: {e}");
+            let problem = el("p")
+                .attr("class", "tessera-app-error")
+                .attr("role", "alert");
+            self.problem.borrow_mut().show(Some(problem.text(&text)));
+            Vec::new()
+        });
+        let links = navigation
             .iter()
             .filter(|link| {
                 link.meta
@@ -131,6 +141,7 @@ impl Nav {
         let _ = nav.append_child(&brand);
         let _ = root.append_child(&nav);
         let menu = Rc::new(Menu {
+            problem: RefCell::new(Slot::new(&nav)),
             nav,
             links: RefCell::default(),
             items: Cell::new(0),

@@ -134,6 +134,26 @@ fn props_parse_and_report_bad_input() {
 }
 
 #[wasm_bindgen_test]
+fn navigation_is_read_when_asked_and_its_errors_name_the_entry() {
+    let props = |navigation: &str| {
+        parse_props(&json(&format!(
+            r#"{{"name":"@t/a","basePath":"","abi":2,"session":{{"userName":null,"idToken":null,"roles":[]}}{navigation}}}"#
+        )))
+        .unwrap()
+    };
+    let good = props(
+        r#","navigation":[{"app":"@t/a","meta":{"menuKey":"a","label":"A","route":"/a","order":1}}]"#,
+    );
+    let links = good.navigation.links().unwrap();
+    assert_eq!((links.len(), links[0].meta.label.as_str()), (1, "A"));
+    assert_eq!(props("").navigation.links(), Ok(vec![]));
+    // Props with a broken entry still mount; the menu that reads them is told what is wrong.
+    let broken = props(r#","navigation":[{"app":"@t/a","meta":{"menuKey":"a","route":"/a"}}]"#);
+    let err = broken.navigation.links().unwrap_err().to_string();
+    assert!(err.contains("navigation[0].meta.label"), "{err}");
+}
+
+#[wasm_bindgen_test]
 async fn host_reports_a_shell_without_parcels() {
     let host = Host::new(&js_sys::Object::new().into());
     let el: web_sys::HtmlElement = web_sys::window()
