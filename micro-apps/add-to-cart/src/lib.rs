@@ -178,7 +178,7 @@ fn error(text: &str) -> Element {
 struct Parcel {
     root: HtmlElement,
     state: Rc<State>,
-    _clicks: Vec<Listener>,
+    clicks: Vec<Listener>,
 }
 
 impl Parcel {
@@ -194,7 +194,7 @@ impl Parcel {
         let mut parcel = Parcel {
             root: root.clone(),
             state,
-            _clicks: Vec::new(),
+            clicks: Vec::new(),
         };
         parcel.draw(&props);
         parcel
@@ -203,7 +203,7 @@ impl Parcel {
     /// Draws the parcel for the item in `props.data`.
     fn draw(&mut self, props: &Props) {
         self.root.set_text_content(None);
-        self._clicks.clear();
+        self.clicks.clear();
         self.state.shown.take();
         let Ok(item) = Item::from_js(&props.data) else {
             let _ = self.root.append_child(&error("This item cannot be added."));
@@ -230,7 +230,7 @@ impl Parcel {
                 state.show();
             })
         };
-        self._clicks = vec![
+        self.clicks = vec![
             step(&less, |q| q.saturating_sub(1).max(1)),
             step(&more, |q| (q + 1).min(MAX_QUANTITY)),
             {

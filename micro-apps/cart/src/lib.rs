@@ -308,16 +308,19 @@ impl State {
         );
     }
 
+    /// Calls `f` on a click of `target`, while the state lives (weakly held: the state owns
+    /// the buttons' listeners).
+    fn on_click(self: &Rc<Self>, target: &Element, f: impl Fn(&Rc<State>) + 'static) -> Listener {
+        let state = Rc::downgrade(self);
+        Listener::on(target, "click", move |_| {
+            if let Some(state) = Weak::upgrade(&state) {
+                f(&state);
+            }
+        })
+    }
+
     fn draw_body(self: &Rc<Self>) {
-        // Weak: the state owns the buttons' listeners.
-        let click = |target: &Element, f: fn(&Rc<State>)| {
-            let state = Rc::downgrade(self);
-            Listener::on(target, "click", move |_| {
-                if let Some(state) = Weak::upgrade(&state) {
-                    f(&state);
-                }
-            })
-        };
+        let click = |target: &Element, f: fn(&Rc<State>)| self.on_click(target, f);
         let mut buttons = Vec::new();
         let shown = match &*self.shown.borrow() {
             Shown::Loading => vec![el("p").attr("class", "loading").text("Loading your cart…")],
@@ -363,12 +366,9 @@ impl State {
                         name = name.child(&pending_mark());
                     }
                     let remove = el("button").text("Remove");
-                    let (state, id, item) =
-                        (Rc::downgrade(self), l.item_id.clone(), l.name.clone());
-                    buttons.push(Listener::on(&remove, "click", move |_| {
-                        if let Some(state) = Weak::upgrade(&state) {
-                            state.remove(id.clone(), item.clone());
-                        }
+                    let (id, item) = (l.item_id.clone(), l.name.clone());
+                    buttons.push(self.on_click(&remove, move |state| {
+                        state.remove(id.clone(), item.clone());
                     }));
                     let row = el("tr")
                         .attr("data-item", &l.item_id)

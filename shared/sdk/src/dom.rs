@@ -144,29 +144,23 @@ impl Instances {
         self.0.borrow_mut().push((element, view));
     }
 
-    /// Drops the instance mounted at `element`, after taking it out of the list: its drop may
-    /// mount or unmount others (a parcel of the same app). The shell mounts one instance per
-    /// element at a time.
-    pub fn remove(&self, element: &HtmlElement) {
-        let gone = {
-            let mut all = self.0.borrow_mut();
-            all.iter()
-                .position(|(el, _)| el == element)
-                .map(|i| all.swap_remove(i))
-        };
-        drop(gone);
+    /// Takes the instance mounted at `element` out of the list, so what it does next (its
+    /// drop, its update) may mount or unmount others (a parcel of the same app). The shell
+    /// mounts one instance per element at a time.
+    fn take(&self, element: &HtmlElement) -> Option<(HtmlElement, Box<dyn View>)> {
+        let mut all = self.0.borrow_mut();
+        let i = all.iter().position(|(el, _)| el == element)?;
+        Some(all.swap_remove(i))
     }
 
-    /// Hands `props` to the instance mounted at `element`, outside the list for the same
-    /// reason as [`remove`](Self::remove).
+    /// Drops the instance mounted at `element`.
+    pub fn remove(&self, element: &HtmlElement) {
+        drop(self.take(element));
+    }
+
+    /// Hands `props` to the instance mounted at `element`.
     pub fn update(&self, element: &HtmlElement, props: Props) {
-        let taken = {
-            let mut all = self.0.borrow_mut();
-            all.iter()
-                .position(|(el, _)| el == element)
-                .map(|i| all.swap_remove(i))
-        };
-        if let Some((element, mut view)) = taken {
+        if let Some((element, mut view)) = self.take(element) {
             view.update(props);
             self.add(element, view);
         }
@@ -270,8 +264,9 @@ impl<K: PartialEq, R> Keyed<K, R> {
             };
             self.rows.push(row);
         }
-        drop(old); // rows no longer shown: removed, with what they held
-                   // In order: each row before the first one not yet in its place.
+        // Rows no longer shown: removed, with what they held.
+        drop(old);
+        // In order: each row before the first one not yet in its place.
         let mut here = self.list.first_element_child();
         for row in &self.rows {
             if here.as_ref() == Some(&row.element) {
