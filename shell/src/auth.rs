@@ -6,14 +6,17 @@
 //! `tessera-session`), and sign-out at the provider.
 
 use crate::session;
-use leptos::prelude::*;
+use crate::view::Part;
+use crate::watched::Watched;
 use std::cell::{Cell, RefCell};
 use tessera_contract::auth::{
     jwt_payload, safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
 };
 use tessera_contract::Session;
 use tessera_runtime::session_store::SessionStore;
+use tessera_sdk::dom::{el, Build};
 use tessera_sdk::js::{field, parse};
+use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -32,7 +35,7 @@ thread_local! {
     static TOKENS: RefCell<Option<Tokens>> = const { RefCell::new(None) };
     /// Bumped by every new session, so an older renewal loop stops.
     static GENERATION: Cell<u32> = const { Cell::new(0) };
-    static NOTICE: ArcRwSignal<Option<String>> = ArcRwSignal::new(None);
+    static NOTICE: Watched<Option<String>> = Watched::new(None);
 }
 
 fn window() -> web_sys::Window {
@@ -495,40 +498,54 @@ fn follow_other_tabs() {
     std::mem::forget(channel);
 }
 
-/// The status bar's part: who is signed in, with sign-in and sign-out.
-pub fn account() -> impl IntoView {
-    let session = session::signal();
-    let notice = NOTICE.with(|n| n.clone());
-    let clear = notice.clone();
-    let shown = notice.clone();
-    view! {
-        <span class="tessera-account">
-            {move || {
-                let s = session.get();
-                match (s.id_token.is_some(), can_sign_in()) {
-                    (true, true) => view! {
-                        <span class="user">{s.user_name.unwrap_or_default()}</span>" "
-                        <button class="sign-out" on:click=|_| sign_out()>"Sign out"</button>
-                    }.into_any(),
-                    (true, false) => view! {
-                        <span class="user">{s.user_name.unwrap_or_default()}</span>" (development)"
-                    }.into_any(),
-                    (false, _) => view! {
-                        <button class="sign-in" on:click=|_| {
-                            sign_in(&tessera_sdk::current_path());
-                        }>"Sign in"</button>
-                    }.into_any(),
-                }
-            }}
-        </span>
-        {move || shown.get().map(|text| {
-            let clear = clear.clone();
-            view! {
-                <div class="tessera-notice" role="alert">
-                    <span>{text}</span>" "
-                    <button class="dismiss" on:click=move |_| clear.set(None)>"Dismiss"</button>
-                </div>
+/// The status bar's part: who is signed in, with sign-in and sign-out, and what the user
+/// should know about their session.
+pub fn account(bar: &web_sys::Element) {
+    let part = el("span").attr("class", "tessera-account");
+    let _ = bar.append_child(&part);
+    let sign_out_button = el("button").attr("class", "sign-out").text("Sign out");
+    Listener::on(&sign_out_button, "click", |_| sign_out()).forget();
+    let sign_in_button = el("button").attr("class", "sign-in").text("Sign in");
+    Listener::on(&sign_in_button, "click", |_| {
+        sign_in(&tessera_sdk::current_path());
+    })
+    .forget();
+    session::watched().follow(move |s| {
+        part.set_text_content(None);
+        let user = || {
+            el("span")
+                .attr("class", "user")
+                .text(s.user_name.as_deref().unwrap_or_default())
+        };
+        match (s.id_token.is_some(), can_sign_in()) {
+            (true, true) => {
+                let _ = part.append_child(&user());
+                let _ = part.append_with_str_1(" ");
+                let _ = part.append_child(&sign_out_button);
             }
-        })}
-    }
+            (true, false) => {
+                let _ = part.append_child(&user().text(" (development)"));
+            }
+            (false, _) => {
+                let _ = part.append_child(&sign_in_button);
+            }
+        }
+    });
+    let dismiss = el("button").attr("class", "dismiss").text("Dismiss");
+    Listener::on(&dismiss, "click", |_| NOTICE.with(|n| n.set(None))).forget();
+    let shown = el("span");
+    let notice = el("div")
+        .attr("class", "tessera-notice")
+        .attr("role", "alert")
+        .child(&shown)
+        .text(" ")
+        .child(&dismiss);
+    let part = std::cell::RefCell::new(Part::new(bar));
+    NOTICE.with(|n| {
+        n.follow(move |text| {
+            shown.set_text_content(text.as_deref());
+            let nodes = text.as_ref().map(|_| vec![notice.clone().into()]);
+            part.borrow_mut().set(nodes.unwrap_or_default());
+        })
+    });
 }

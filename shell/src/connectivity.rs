@@ -3,13 +3,18 @@
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
 use crate::bus::publish;
-use leptos::prelude::*;
+use crate::view::Part;
+use crate::watched::Watched;
+use std::cell::RefCell;
+use std::rc::Rc;
 use tessera_contract::bff;
 use tessera_runtime::connectivity::{self, Connectivity, Link, SavedOnScreen, SyncState};
+use tessera_sdk::dom::{el, Build};
 use tessera_sdk::{on_location_change, Listener};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Element;
 
 const HEARTBEAT_URL: &str = "/api/health";
 const INTERVAL_MS: i32 = 10_000;
@@ -26,16 +31,16 @@ pub fn on_reconnect(f: impl Fn() + 'static) {
 }
 
 thread_local! {
-    static STATE: ArcRwSignal<Connectivity> = ArcRwSignal::new(Connectivity::default());
+    static STATE: Watched<Connectivity> = Watched::new(Connectivity::default());
     // Moves the "… ago" in the label on between heartbeats.
-    static NOW: ArcRwSignal<u64> = ArcRwSignal::new(now());
-    static SAVED: ArcRwSignal<SavedOnScreen> = ArcRwSignal::new(SavedOnScreen::default());
-    static SYNC: ArcRwSignal<SyncState> = ArcRwSignal::new(SyncState {
+    static NOW: Watched<u64> = Watched::new(now());
+    static SAVED: Watched<SavedOnScreen> = Watched::new(SavedOnScreen::default());
+    static SYNC: Watched<SyncState> = Watched::new(SyncState {
         last_ok_ms: stored_last_sync(),
         ..SyncState::default()
     });
     // The precache set the controlling worker serves; `None` until one does.
-    static SET: ArcRwSignal<Option<String>> = ArcRwSignal::new(None);
+    static SET: Watched<Option<String>> = Watched::new(None);
 }
 
 /// Where the last completed sync's time is kept, so an offline start can still say it.
@@ -154,11 +159,11 @@ async fn heartbeat() -> bool {
 fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
     let state = STATE.with(|s| s.clone());
     let mut changed = false;
-    let was = state.get_untracked().link;
+    let was = state.get().link;
     state.update(|c| changed = change(c));
     NOW.with(|n| n.set(now()));
     if changed {
-        let c = state.get_untracked();
+        let c = state.get();
         // The server answers, first or again after a spell without it: bring the saved copy
         // up to date. Syncing only then keeps a start without the server from reporting a
         // failed sync it never had a chance of.
@@ -199,38 +204,61 @@ fn follow_data_on_screen() {
 /// The status bar: how the app is connected, since when it works from saved data, how old the
 /// saved data on screen is, how the last sync went, the BFF region in use and which version
 /// set the page runs.
-pub fn status_bar() -> impl IntoView {
-    let (state, now) = (STATE.with(|s| s.clone()), NOW.with(|n| n.clone()));
-    let (saved, sync, set) = (
-        SAVED.with(|s| s.clone()),
-        SYNC.with(|s| s.clone()),
-        SET.with(|s| s.clone()),
-    );
-    let link = state.clone();
-    let (age_now, sync_now) = (now.clone(), now.clone());
-    let syncing = sync.clone();
+pub fn status_bar() -> Element {
+    let link = el("span").attr("class", "tessera-link");
+    let age = el("span").attr("class", "tessera-data-age");
+    let sync = el("span").attr("class", "tessera-sync");
+    let version = el("span").attr("class", "tessera-version");
+    let bar = el("div")
+        .attr("class", "tessera-statusbar")
+        .attr("role", "status")
+        .child(&link);
+    let age_part = Rc::new(RefCell::new(Part::new(&bar)));
+    let bar = bar.text(" · ").child(&sync);
+    crate::outbox::status(&bar);
+    let _ = bar.append_with_str_1(" · ");
+    let _ = bar.append_child(&crate::live::status());
+    let _ = bar.append_with_str_1(" · ");
+    crate::auth::account(&bar);
+    crate::push_opt_in::switch_view(&bar);
+    crate::region::label(&bar);
+    let bar = bar.text(" · ").child(&version);
     let shell_version = crate::service_worker::shell_version();
-    view! {
-        <div class="tessera-statusbar" role="status" data-link=move || link.get().link.as_str()>
-            <span class="tessera-link">{move || state.get().label(now.get())}</span>
-            {move || saved.get().label(age_now.get()).map(|text| view! {
-                <span class="tessera-data-age">" · "{text}</span>
-            })}
-            " · "
-            <span class="tessera-sync" data-syncing=move || syncing.get().running.to_string()>
-                {move || sync.get().label(sync_now.get())}
-            </span>
-            {crate::outbox::status()}
-            " · "
-            {crate::live::status()}
-            " · "
-            {crate::auth::account()}
-            {crate::push_opt_in::switch_view()}
-            {crate::region::label()}
-            " · "
-            <span class="tessera-version">
-                {move || connectivity::version_label(set.get().as_deref(), &shell_version)}
-            </span>
-        </div>
-    }
+    let draw = {
+        let bar = bar.clone();
+        move || {
+            let (state, now, sync_state) = (
+                STATE.with(Watched::get),
+                NOW.with(Watched::get),
+                SYNC.with(Watched::get),
+            );
+            let _ = bar.set_attribute("data-link", state.link.as_str());
+            link.set_text_content(Some(&state.label(now)));
+            let shown = SAVED.with(Watched::get).label(now).map(|label| {
+                age.set_text_content(Some(&format!(" · {label}")));
+                age.clone().into()
+            });
+            age_part.borrow_mut().set(shown.into_iter().collect());
+            let _ = sync.set_attribute("data-syncing", &sync_state.running.to_string());
+            sync.set_text_content(Some(&sync_state.label(now)));
+            let set = SET.with(Watched::get);
+            version.set_text_content(Some(&connectivity::version_label(
+                set.as_deref(),
+                &shell_version,
+            )));
+        }
+    };
+    let draw = Rc::new(draw);
+    STATE.with(|w| follow(w, &draw));
+    NOW.with(|w| follow(w, &draw));
+    SAVED.with(|w| follow(w, &draw));
+    SYNC.with(|w| follow(w, &draw));
+    SET.with(|w| follow(w, &draw));
+    bar
+}
+
+/// Draws the status bar's own parts again when `watched` changes.
+fn follow<T: Clone + 'static>(watched: &Watched<T>, draw: &Rc<impl Fn() + 'static>) {
+    let draw = draw.clone();
+    watched.follow(move |_| draw());
 }

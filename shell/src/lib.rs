@@ -24,6 +24,7 @@ mod service_worker;
 mod session;
 mod update_prompt;
 mod view;
+mod watched;
 
 use wasm_bindgen::prelude::*;
 

@@ -8,9 +8,9 @@
 //! (kept in `localStorage`), so a new leader picks up where the old one stopped, and drops
 //! anything at or below it, so a seam never shows an event twice.
 
+use crate::watched::Watched;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
-use leptos::prelude::*;
 use tessera_contract::bus::topics;
 use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy};
 use tessera_sdk::js::{field, FromJs};
@@ -35,7 +35,7 @@ const SIGNED_OUT_CHECK_MS: u64 = 2_000;
 const CURSOR_SAVE_MS: i32 = 500;
 
 thread_local! {
-    static MODE: ArcRwSignal<LinkMode> = ArcRwSignal::new(LinkMode::Offline);
+    static MODE: Watched<LinkMode> = Watched::new(LinkMode::Offline);
     static CURSOR: std::cell::Cell<Cursor> = std::cell::Cell::new(Cursor(stored_cursor().unwrap_or(0)));
     /// Whether this tab holds the connection.
     static LEADER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -154,7 +154,7 @@ pub fn start() {
                     Some(Relay::Event(event)) => deliver(event),
                     Some(Relay::Mode(mode)) => show(mode),
                     Some(Relay::Ask) if LEADER.with(|l| l.get()) => {
-                        let mode = MODE.with(|m| m.get_untracked());
+                        let mode = MODE.with(Watched::get);
                         post(&answer, &Relay::Mode(mode));
                     }
                     _ => {}
@@ -506,16 +506,19 @@ pub(crate) async fn sleep_ms(ms: u64) {
 }
 
 /// The status bar's part: how live the data on screen is.
-pub fn status() -> impl IntoView {
-    let mode = MODE.with(|m| m.clone());
-    let label_mode = mode.clone();
-    view! {
-        <span class="tessera-live" data-live=move || mode.get().as_str()>
-            {move || match label_mode.get() {
+pub fn status() -> web_sys::Element {
+    let part = tessera_sdk::dom::el("span");
+    let _ = part.set_attribute("class", "tessera-live");
+    let shown = part.clone();
+    MODE.with(|m| {
+        m.follow(move |mode| {
+            let _ = shown.set_attribute("data-live", mode.as_str());
+            shown.set_text_content(Some(match mode {
                 LinkMode::Live => "Live",
                 LinkMode::Polling => "Live (polling)",
                 LinkMode::Offline => "Not live",
-            }}
-        </span>
-    }
+            }));
+        })
+    });
+    part
 }

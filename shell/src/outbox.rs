@@ -6,14 +6,19 @@
 //! rejections with what the user can do about each.
 
 use crate::bus::publish;
-use leptos::prelude::*;
+use crate::view::{text, Part};
+use crate::watched::Watched;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
 use tessera_runtime::outbox::{Entry, EntryState, Resolution, Summary};
 use tessera_runtime::{outbox_client, replay};
+use tessera_sdk::dom::{el, Build, Keyed};
 use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use web_sys::Element;
 
 /// How often a page looks whether waiting commands can go now (they may have backed off).
 const RETRY_EVERY_MS: i32 = 15_000;
@@ -21,9 +26,9 @@ const RETRY_EVERY_MS: i32 = 15_000;
 const DRAINED_NOTICE_MS: i32 = 5_000;
 
 thread_local! {
-    static SUMMARY: ArcRwSignal<Summary> = ArcRwSignal::new(Summary::default());
-    static DRAINED: ArcRwSignal<bool> = ArcRwSignal::new(false);
-    static PANEL_OPEN: ArcRwSignal<bool> = ArcRwSignal::new(false);
+    static SUMMARY: Watched<Summary> = Watched::new(Summary::default());
+    static DRAINED: Watched<bool> = Watched::new(false);
+    static PANEL_OPEN: Watched<bool> = Watched::new(false);
 }
 
 pub fn start(session: &Session) {
@@ -34,7 +39,7 @@ pub fn start(session: &Session) {
     // registration alone left the commands for the retry timer (the flaps test showed it).
     Listener::new("online", |_| outbox_client::retry_now(true)).forget();
     let tick = Closure::<dyn FnMut()>::new(|| {
-        if SUMMARY.with(|s| s.get_untracked().pending) > 0 {
+        if SUMMARY.with(|s| s.get().pending) > 0 {
             outbox_client::retry_now(false);
         }
     });
@@ -100,7 +105,7 @@ fn follow_announcements() {
 /// here, which changes no server answer).
 fn show(summary: Summary, ours: bool) {
     let state = SUMMARY.with(|s| s.clone());
-    let before = state.get_untracked();
+    let before = state.get();
     // A command confirmed meanwhile is in the server's answers now, not in remembered ones;
     // one only queued is overlaid on them.
     if !ours && !summary.only_queued_since(&before) {
@@ -114,9 +119,8 @@ fn show(summary: Summary, ours: bool) {
             .unwrap_or(JsValue::NULL),
     );
     if summary.drained_since(&before) {
-        let drained = DRAINED.with(|d| d.clone());
-        drained.set(true);
-        crate::js::after_ms(DRAINED_NOTICE_MS, move || drained.set(false));
+        DRAINED.with(|d| d.set(true));
+        crate::js::after_ms(DRAINED_NOTICE_MS, || DRAINED.with(|d| d.set(false)));
     }
     let data = serde_json::to_value(summary).unwrap_or_default();
     publish(
@@ -129,33 +133,36 @@ fn show(summary: Summary, ours: bool) {
 
 /// The status bar's outbox part: what waits, what needs the user, and a short "All changes
 /// saved" when the outbox empties. Clicking it opens the outbox.
-pub fn status() -> impl IntoView {
-    let summary = SUMMARY.with(|s| s.clone());
-    let drained = DRAINED.with(|d| d.clone());
-    let open = PANEL_OPEN.with(|o| o.clone());
-    let (pending, inbox, syncing) = (summary.clone(), summary.clone(), summary.clone());
-    let text = move || {
-        summary
-            .get()
+pub fn status(bar: &Element) {
+    let part = el("span").attr("class", "tessera-outbox");
+    let _ = bar.append_child(&part);
+    let open = el("button").attr("class", "tessera-outbox-open");
+    Listener::on(&open, "click", |_| {
+        PANEL_OPEN.with(|o| o.update(|o| *o = !*o))
+    })
+    .forget();
+    let shown = Rc::new(RefCell::new(Part::new(&part)));
+    let draw = move || {
+        let (summary, drained) = (SUMMARY.with(Watched::get), DRAINED.with(Watched::get));
+        let _ = part.set_attribute("data-pending", &summary.pending.to_string());
+        let _ = part.set_attribute("data-inbox", &summary.inbox.to_string());
+        let _ = part.set_attribute("data-syncing", &summary.syncing.to_string());
+        let label = summary
             .label()
-            .or_else(|| drained.get().then(|| "All changes saved".to_string()))
+            .or_else(|| drained.then(|| "All changes saved".to_string()));
+        let nodes = match label {
+            Some(label) => {
+                open.set_text_content(Some(&label));
+                vec![text(" · "), open.clone().into()]
+            }
+            None => Vec::new(),
+        };
+        shown.borrow_mut().set(nodes);
     };
-    view! {
-        <span
-            class="tessera-outbox"
-            data-pending=move || pending.get().pending.to_string()
-            data-inbox=move || inbox.get().inbox.to_string()
-            data-syncing=move || syncing.get().syncing.to_string()
-        >
-            {move || text().map(|t| view! {
-                " · "
-                <button class="tessera-outbox-open" on:click={
-                    let open = open.clone();
-                    move |_| open.update(|o| *o = !*o)
-                }>{t}</button>
-            })}
-        </span>
-    }
+    let draw = Rc::new(draw);
+    let again = draw.clone();
+    SUMMARY.with(|s| s.follow(move |_| again()));
+    DRAINED.with(|d| d.follow(move |_| draw()));
 }
 
 fn now() -> u64 {
@@ -163,7 +170,7 @@ fn now() -> u64 {
 }
 
 /// Runs the user's decision on entry `id`; a failure shows in the panel.
-fn decide(id: u64, problem: RwSignal<Option<String>>, what: Decision) {
+fn decide(id: u64, what: Decision) {
     wasm_bindgen_futures::spawn_local(async move {
         let result = outbox_client::decide(move |o| match what {
             Decision::Retry => o.retry(id, now()),
@@ -171,8 +178,13 @@ fn decide(id: u64, problem: RwSignal<Option<String>>, what: Decision) {
             Decision::Resolve(r) => o.resolve(id, r, now()),
         })
         .await;
-        problem.try_set(result.err());
+        PROBLEM.with(|p| p.set(result.err()));
     });
+}
+
+thread_local! {
+    /// What went wrong reading the outbox or acting on an entry, shown atop the panel.
+    static PROBLEM: Watched<Option<String>> = Watched::new(None);
 }
 
 enum Decision {
@@ -205,112 +217,183 @@ fn pretty(body: Option<&str>) -> String {
         .unwrap_or_else(|| body.to_string())
 }
 
-fn entry_view(e: Entry, problem: RwSignal<Option<String>>) -> impl IntoView {
-    let id = e.id;
-    let state = e.state;
-    let mine = pretty(e.command.body.as_deref());
-    let theirs = e.theirs.as_ref().map(|t| pretty(t.body.as_deref()));
-    let editing = RwSignal::new(None::<String>);
-    let conflict = (state == EntryState::Conflict).then(|| {
-        let mine_text = mine.clone();
-        view! {
-            <div class="conflict">
-                <div><h4>"Mine"</h4><pre class="mine">{mine.clone()}</pre></div>
-                <div><h4>"Theirs"</h4><pre class="theirs">{theirs.unwrap_or_default()}</pre></div>
-            </div>
-            <button class="keep-mine" on:click=move |_| decide(id, problem, Decision::Resolve(Resolution::KeepMine))>"Keep mine"</button>
-            <button class="take-theirs" on:click=move |_| decide(id, problem, Decision::Resolve(Resolution::TakeTheirs))>"Take theirs"</button>
-            <button class="edit-mine" on:click=move |_| editing.set(Some(mine_text.clone()))>"Edit"</button>
-            {move || editing.get().map(|text| view! {
-                <textarea class="edited" prop:value=text on:input=move |ev| editing.set(Some(event_target_value(&ev)))></textarea>
-                <button class="send-edit" on:click=move |_| {
-                    let text = editing.get_untracked().unwrap_or_default();
-                    match tessera_runtime::json::parse(&text) {
-                        Ok(v) => decide(id, problem, Decision::Resolve(Resolution::Edit { body: Some(v.to_string()) })),
-                        Err(err) => problem.set(Some(format!("Not sent: the edited change cannot be read ({err})"))),
-                    }
-                }>"Send"</button>
-            })}
+/// A button that runs `f` when clicked, for as long as the row holding the listener lives.
+fn button(class: &str, label: &str, held: &mut Vec<Listener>, f: impl Fn() + 'static) -> Element {
+    let b = el("button").attr("class", class).text(label);
+    held.push(Listener::on(&b, "click", move |_| f()));
+    b
+}
+
+/// One entry's row, with the listeners it holds.
+fn entry_view(e: &Entry) -> (Element, Vec<Listener>) {
+    let (id, state) = (e.id, e.state);
+    let mut held = Vec::new();
+    let label = if e.label.is_empty() {
+        &e.command.path
+    } else {
+        &e.label
+    };
+    let row = el("li")
+        .attr("class", "outbox-entry")
+        .attr("data-id", &id.to_string())
+        .attr("data-state", state.as_str())
+        .child(&el("strong").attr("class", "label").text(label))
+        .text(" · ")
+        .child(&el("span").attr("class", "state").text(state_text(e)));
+    if let Some(err) = &e.error {
+        let _ = row.append_child(&el("p").attr("class", "error").text(err));
+    }
+    if state == EntryState::Conflict {
+        let mine = pretty(e.command.body.as_deref());
+        let theirs = e.theirs.as_ref().map(|t| pretty(t.body.as_deref()));
+        let side = |title: &str, class: &str, body: &str| {
+            el("div")
+                .child(&el("h4").text(title))
+                .child(&el("pre").attr("class", class).text(body))
+        };
+        let conflict = el("div")
+            .attr("class", "conflict")
+            .child(&side("Mine", "mine", &mine))
+            .child(&side(
+                "Theirs",
+                "theirs",
+                theirs.as_deref().unwrap_or_default(),
+            ));
+        let keep = button("keep-mine", "Keep mine", &mut held, move || {
+            decide(id, Decision::Resolve(Resolution::KeepMine))
+        });
+        let take = button("take-theirs", "Take theirs", &mut held, move || {
+            decide(id, Decision::Resolve(Resolution::TakeTheirs))
+        });
+        // The editor is drawn with the row and shown by "Edit", before the Discard button.
+        let area: web_sys::HtmlTextAreaElement =
+            el("textarea").attr("class", "edited").unchecked_into();
+        let edited = area.clone();
+        let send = button("send-edit", "Send", &mut held, move || {
+            send_edit(id, &edited.value())
+        });
+        let (row_at, mine) = (row.clone(), mine.clone());
+        let edit = button("edit-mine", "Edit", &mut held, move || {
+            area.set_value(&mine);
+            let discard = row_at.query_selector(".discard").ok().flatten();
+            for node in [area.unchecked_ref::<Element>(), &send] {
+                let _ = row_at.insert_before(node, discard.as_ref().map(|d| d.as_ref()));
+            }
+        });
+        for node in [&conflict, &keep, &take, &edit] {
+            let _ = row.append_child(node);
         }
-    });
-    let retry = (state == EntryState::Rejected).then(|| view! {
-        <button class="retry" on:click=move |_| decide(id, problem, Decision::Retry)>"Retry"</button>
-    });
-    let discard = matches!(state, EntryState::Pending | EntryState::Conflict | EntryState::Rejected).then(|| view! {
-        <button class="discard" on:click=move |_| decide(id, problem, Decision::Discard)>"Discard"</button>
-    });
-    view! {
-        <li class="outbox-entry" data-id=id.to_string() data-state=state.as_str()>
-            <strong class="label">{if e.label.is_empty() { e.command.path.clone() } else { e.label.clone() }}</strong>
-            " · "<span class="state">{state_text(&e)}</span>
-            {e.error.clone().map(|err| view! { <p class="error">{err}</p> })}
-            {conflict}
-            {retry}
-            {discard}
-        </li>
+    }
+    if state == EntryState::Rejected {
+        let retry = button("retry", "Retry", &mut held, move || {
+            decide(id, Decision::Retry)
+        });
+        let _ = row.append_child(&retry);
+    }
+    if matches!(
+        state,
+        EntryState::Pending | EntryState::Conflict | EntryState::Rejected
+    ) {
+        let discard = button("discard", "Discard", &mut held, move || {
+            decide(id, Decision::Discard)
+        });
+        let _ = row.append_child(&discard);
+    }
+    (row, held)
+}
+
+/// Sends the user's edit of a conflicting change as its resolution, if it reads as JSON.
+fn send_edit(id: u64, text: &str) {
+    match tessera_runtime::json::parse(text) {
+        Ok(v) => decide(
+            id,
+            Decision::Resolve(Resolution::Edit {
+                body: Some(v.to_string()),
+            }),
+        ),
+        Err(err) => PROBLEM.with(|p| {
+            p.set(Some(format!(
+                "Not sent: the edited change cannot be read ({err})"
+            )))
+        }),
     }
 }
 
+/// The panel's rows, by what they show of their entry, with their buttons' listeners.
+type Rows = Keyed<(u64, EntryState, u32, u64), Vec<Listener>>;
+
 /// The outbox, opened from the status bar: the inbox first (it needs the user), then what
 /// waits. Read again whenever the outbox changes while it is open.
-pub fn panel() -> impl IntoView {
-    let open = PANEL_OPEN.with(|o| o.clone());
-    let summary = SUMMARY.with(|s| s.clone());
-    let entries = RwSignal::new(Vec::<Entry>::new());
-    let problem = RwSignal::new(None::<String>);
-    let reads = StoredValue::new(0u64);
-    let watching = open.clone();
-    Effect::new(move |_| {
-        let _ = summary.get();
-        if !watching.get() {
+pub fn panel(parent: &Element) {
+    let close = el("button").attr("class", "close").text("Close");
+    Listener::on(&close, "click", |_| PANEL_OPEN.with(|o| o.set(false))).forget();
+    let list = el("ul");
+    let panel = el("section")
+        .attr("class", "tessera-outbox-panel")
+        .attr("aria-label", "Changes on this device")
+        .child(&el("h2").text("Your changes"))
+        .child(&close);
+    let problem = Rc::new(RefCell::new(Part::new(&panel)));
+    let empty = Rc::new(RefCell::new(Part::new(&panel)));
+    let _ = panel.append_child(&list);
+    PROBLEM.with(|p| {
+        p.follow(move |shown| {
+            let alert = shown.as_ref().map(|text| {
+                el("p")
+                    .attr("class", "tessera-app-error")
+                    .attr("role", "alert")
+                    .text(text)
+                    .into()
+            });
+            problem.borrow_mut().set(alert.into_iter().collect());
+        })
+    });
+    let rows: Rc<RefCell<Rows>> = Rc::new(RefCell::new(Keyed::new(list)));
+    let reads = Rc::new(Cell::new(0u64));
+    let read = move || {
+        if !PANEL_OPEN.with(Watched::get) {
             return;
         }
-        reads.update_value(|n| *n += 1);
-        let this = reads.get_value();
+        let this = reads.get() + 1;
+        reads.set(this);
+        let (reads, rows, empty) = (reads.clone(), rows.clone(), empty.clone());
         wasm_bindgen_futures::spawn_local(async move {
             match outbox_client::snapshot().await {
-                Ok(o) if reads.try_get_value() == Some(this) => {
-                    let mut list: Vec<Entry> = o.inbox().cloned().collect();
-                    list.extend(
-                        o.entries()
-                            .filter(|e| {
-                                !matches!(e.state, EntryState::Conflict | EntryState::Rejected)
-                            })
-                            .cloned(),
-                    );
+                // A later read is on its way: its entries are the current ones.
+                Ok(_) if reads.get() != this => {}
+                Ok(o) => {
+                    let mut list: Vec<&Entry> = o.inbox().collect();
+                    list.extend(o.entries().filter(|e| {
+                        !matches!(e.state, EntryState::Conflict | EntryState::Rejected)
+                    }));
+                    let note = list.is_empty().then(|| {
+                        el("p")
+                            .attr("class", "empty")
+                            .text("Everything you changed has reached the server.")
+                            .into()
+                    });
+                    empty.borrow_mut().set(note.into_iter().collect());
                     // Unchanged entries keep their rows (and an edit in progress).
-                    if entries.try_get_untracked().is_some_and(|l| l != list) {
-                        entries.try_set(list);
-                    }
+                    rows.borrow_mut().show(
+                        list,
+                        |e| (e.id, e.state, e.attempts, e.updated_at_ms),
+                        |e| entry_view(e),
+                    );
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    problem.try_set(Some(e.to_string()));
-                }
+                Err(e) => PROBLEM.with(|p| p.set(Some(e.to_string()))),
             }
         });
-    });
-    let close = open.clone();
-    move || {
-        open.get().then(|| {
-            let close = close.clone();
-            view! {
-                <section class="tessera-outbox-panel" aria-label="Changes on this device">
-                    <h2>"Your changes"</h2>
-                    <button class="close" on:click=move |_| close.set(false)>"Close"</button>
-                    {move || problem.get().map(|p| view! { <p class="tessera-app-error" role="alert">{p}</p> })}
-                    {move || entries.with(Vec::is_empty).then(|| view! {
-                        <p class="empty">"Everything you changed has reached the server."</p>
-                    })}
-                    <ul>
-                        <For
-                            each=move || entries.get()
-                            key=|e| (e.id, e.state, e.attempts, e.updated_at_ms)
-                            children=move |e| entry_view(e, problem)
-                        />
-                    </ul>
-                </section>
-            }
+    };
+    let read = Rc::new(read);
+    let again = read.clone();
+    SUMMARY.with(|s| s.follow(move |_| again()));
+    let shown = Rc::new(RefCell::new(Part::new(parent)));
+    PANEL_OPEN.with(|o| {
+        o.follow(move |open| {
+            shown
+                .borrow_mut()
+                .set(open.then(|| panel.clone().into()).into_iter().collect());
+            read();
         })
-    }
+    });
 }

@@ -8,8 +8,12 @@
 //! starts opted in sends its subscription again, so a server that forgot it learns it anew.
 
 use crate::session;
-use leptos::prelude::*;
+use crate::view::{text, Part};
+use crate::watched::Watched;
+use std::cell::RefCell;
 use tessera_contract::Session;
+use tessera_sdk::dom::{el, Build};
+use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -86,7 +90,7 @@ extern "C" {
 
 thread_local! {
     /// What the switch shows; `None` hides it (no worker yet, no push in this browser).
-    static STATE: ArcRwSignal<Option<&'static str>> = ArcRwSignal::new(None);
+    static STATE: Watched<Option<&'static str>> = Watched::new(None);
 }
 
 fn signed_in(s: &Session) -> Option<(String, String)> {
@@ -158,23 +162,36 @@ fn switch(on: bool) {
 }
 
 /// The switch in the status bar, for a signed-in user of a browser that can be notified.
-pub fn switch_view() -> impl IntoView {
-    let state = STATE.with(|s| s.clone());
-    let session = session::signal();
-    move || {
-        let shown = state
-            .get()
-            .filter(|_| session.with(|s| s.id_token.is_some()))?;
-        // One view for every state (each `view!` of its own costs the shell's bundle).
-        let (text, button) = match shown {
+pub fn switch_view(bar: &web_sys::Element) {
+    let part = std::rc::Rc::new(RefCell::new((Part::new(bar), None::<Listener>)));
+    let draw = move || {
+        let signed_in = session::current().id_token.is_some();
+        let shown = STATE.with(Watched::get).filter(|_| signed_in);
+        let mut part = part.borrow_mut();
+        let Some(shown) = shown else {
+            part.0.set(Vec::new());
+            part.1 = None;
+            return;
+        };
+        let (label, button) = match shown {
             "on" => ("Order notifications on ", Some(("Turn off", false))),
             "off" => ("", Some(("Notify me about my orders", true))),
             "busy" => ("Order notifications…", None),
             _ => ("Notifications blocked in this browser", None),
         };
-        let button = button.map(|(label, on)| {
-            view! { <button type="button" on:click=move |_| switch(on)>{label}</button> }
+        let switch_part = el("span")
+            .attr("class", "tessera-push")
+            .attr("data-push", shown)
+            .text(label);
+        part.1 = button.map(|(label, on)| {
+            let b = el("button").attr("type", "button").text(label);
+            let _ = switch_part.append_child(&b);
+            Listener::on(&b, "click", move |_| switch(on))
         });
-        Some(view! { " · "<span class="tessera-push" data-push=shown>{text}{button}</span> })
-    }
+        part.0.set(vec![text(" · "), switch_part.into()]);
+    };
+    let draw = std::rc::Rc::new(draw);
+    let again = draw.clone();
+    STATE.with(|s| s.follow(move |_| again()));
+    session::watched().follow(move |_| draw());
 }

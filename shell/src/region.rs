@@ -3,12 +3,14 @@
 //! The worker names it in its status and tells every page when it moves
 //! (`{type: "tessera:region", name, origin}`, see `service_worker::follow_messages`).
 
-use leptos::prelude::*;
+use crate::view::{text, Part};
+use crate::watched::Watched;
 use tessera_contract::regions::{self, Region};
+use tessera_sdk::dom::{el, Build};
 use wasm_bindgen::prelude::*;
 
 thread_local! {
-    static REGION: ArcRwSignal<Option<Region>> = ArcRwSignal::new(None);
+    static REGION: Watched<Option<Region>> = Watched::new(None);
     static ON_MOVE: std::cell::RefCell<Vec<Box<dyn Fn()>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -16,7 +18,7 @@ thread_local! {
 /// has (or with no worker), the user's primary among the page's `<meta name="tessera-regions">`.
 pub fn origin() -> Option<String> {
     REGION
-        .with(|r| r.with_untracked(|r| r.as_ref().map(|r| r.origin.clone())))
+        .with(|r| r.get().map(|r| r.origin))
         .or_else(primary_in_page)
 }
 
@@ -60,7 +62,7 @@ pub fn show(message: Option<JsValue>) {
             .unwrap_or(JsValue::NULL),
     );
     let moved = REGION.with(|r| {
-        let before = r.get_untracked();
+        let before = r.get();
         let moved = before.is_some() && region.is_some() && before != region;
         r.set(region);
         moved
@@ -71,12 +73,18 @@ pub fn show(message: Option<JsValue>) {
 }
 
 /// " · Region eu" in the status bar while the site has regions.
-pub fn label() -> impl IntoView {
-    let region = REGION.with(|r| r.clone());
-    move || {
-        region.get().map(|r| {
-            let name = r.name.clone();
-            view! { " · "<span class="tessera-region" data-region=name>"Region "{r.name}</span> }
+pub fn label(bar: &web_sys::Element) {
+    let part = std::cell::RefCell::new(Part::new(bar));
+    REGION.with(|r| {
+        r.follow(move |region| {
+            let nodes = region.as_ref().map(|r| {
+                let name = el("span")
+                    .attr("class", "tessera-region")
+                    .attr("data-region", &r.name)
+                    .text(&format!("Region {}", r.name));
+                vec![text(" · "), name.into()]
+            });
+            part.borrow_mut().set(nodes.unwrap_or_default());
         })
-    }
+    });
 }

@@ -2,7 +2,7 @@
 //! changes go through the shared status machine and are published for debugging.
 
 use crate::manifests::Manifests;
-use leptos::prelude::{ArcRwSignal, Set};
+use crate::watched::Watched;
 use std::cell::RefCell;
 use tessera_contract::lifecycle::LifecycleEvent;
 use tessera_contract::published::AppEntry;
@@ -127,11 +127,11 @@ pub struct StatusRow {
 }
 
 thread_local! {
-    static STATUS_ROWS: ArcRwSignal<Vec<StatusRow>> = ArcRwSignal::new(Vec::new());
+    static STATUS_ROWS: Watched<Vec<StatusRow>> = Watched::new(Vec::new());
 }
 
-/// Every app's row as a signal, for the status panel.
-pub fn status_rows() -> ArcRwSignal<Vec<StatusRow>> {
+/// Every app's row, for the status panel.
+pub fn status_rows() -> Watched<Vec<StatusRow>> {
     STATUS_ROWS.with(|s| s.clone())
 }
 

@@ -10,7 +10,7 @@
 //! as Alice (a customer) when none is stored.
 
 use crate::bus::publish;
-use leptos::prelude::*;
+use crate::watched::Watched;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
 use wasm_bindgen::JsValue;
@@ -21,7 +21,7 @@ const DEV_KEY: &str = "tessera.devSession";
 type Reaction = Box<dyn Fn(&Session, bool)>;
 
 thread_local! {
-    static SESSION: ArcRwSignal<Session> = ArcRwSignal::new(Session::default());
+    static SESSION: Watched<Session> = Watched::new(Session::default());
     static REACTIONS: std::cell::RefCell<Vec<Reaction>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -32,11 +32,11 @@ pub fn on_change(f: impl Fn(&Session, bool) + 'static) {
 
 /// The current session.
 pub fn current() -> Session {
-    SESSION.with(|s| s.get_untracked())
+    SESSION.with(|s| s.get())
 }
 
-/// The session as a signal, for views.
-pub fn signal() -> ArcRwSignal<Session> {
+/// The session, for views that follow it.
+pub fn watched() -> Watched<Session> {
     SESSION.with(|s| s.clone())
 }
 

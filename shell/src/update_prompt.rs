@@ -3,8 +3,10 @@
 //! with, so its lazy loads keep finding their files. Only when the user accepts does the page
 //! ask the waiting worker to take over, and it reloads onto the new set once it has.
 
-use leptos::prelude::*;
+use crate::view::Part;
+use crate::watched::Watched;
 use std::cell::{Cell, RefCell};
+use tessera_sdk::dom::{el, Build};
 use tessera_sdk::Listener;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,7 +17,7 @@ use web_sys::{ServiceWorkerContainer, ServiceWorkerRegistration, ServiceWorkerSt
 const CHECK_EVERY_MS: i32 = 5 * 60 * 1000;
 
 thread_local! {
-    static AVAILABLE: ArcRwSignal<bool> = ArcRwSignal::new(false);
+    static AVAILABLE: Watched<bool> = Watched::new(false);
     static REGISTRATION: RefCell<Option<ServiceWorkerRegistration>> = const { RefCell::new(None) };
     // The worker changes under a page for other reasons too (its first worker claiming it,
     // another tab accepting the update): only the user's own click may reload it.
@@ -23,21 +25,26 @@ thread_local! {
     static RELOADING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The prompt, shown while a newer worker is waiting (or took over without this page).
-pub fn update_prompt() -> impl IntoView {
-    let available = AVAILABLE.with(|a| a.clone());
-    move || {
-        available.get().then(|| {
-            view! {
-                <div class="tessera-update-bar" role="status">
-                    <span>"A new version is available"</span>
-                    <button type="button" class="tessera-update" on:click=|_| accept()>
-                        "Reload"
-                    </button>
-                </div>
-            }
+/// The prompt, shown at the end of `parent` while a newer worker is waiting (or took over
+/// without this page).
+pub fn update_prompt(parent: &web_sys::Element) {
+    let reload = el("button")
+        .attr("type", "button")
+        .attr("class", "tessera-update")
+        .text("Reload");
+    Listener::on(&reload, "click", |_| accept()).forget();
+    let bar = el("div")
+        .attr("class", "tessera-update-bar")
+        .attr("role", "status")
+        .child(&el("span").text("A new version is available"))
+        .child(&reload);
+    let part = RefCell::new(Part::new(parent));
+    AVAILABLE.with(|a| {
+        a.follow(move |shown| {
+            part.borrow_mut()
+                .set(shown.then(|| bar.clone().into()).into_iter().collect())
         })
-    }
+    });
 }
 
 fn container() -> Option<ServiceWorkerContainer> {

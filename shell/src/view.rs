@@ -3,8 +3,10 @@
 //! and errors is always set as text, never as HTML.
 
 use crate::registry;
-use leptos::prelude::*;
+use tessera_sdk::dom::{el, replace_children, Build};
+use tessera_sdk::Listener;
 use wasm_bindgen::JsCast;
+use web_sys::{Element, Node};
 
 fn document() -> web_sys::Document {
     web_sys::window()
@@ -18,62 +20,115 @@ fn remove_boot_message() {
     }
 }
 
-/// Renders the layout: one element per mount point, in the order the shell declared them.
+/// Renders the layout: one element per mount point, in the order the shell declared them,
+/// the status bar, the outbox panel, the update prompt and the app status panel.
 pub fn mount_chrome(mount_points: Vec<String>) {
     remove_boot_message();
-    let rows = registry::status_rows();
-    leptos::mount::mount_to_body(move || {
-        let points = mount_points
-            .into_iter()
-            .map(|mp| {
-                let class = format!("mount-point mp-{mp}");
-                view! { <div class=class data-mount-point=mp></div> }
-            })
-            .collect_view();
-        view! {
-            <div class="tessera-layout">{points}</div>
-            {crate::connectivity::status_bar()}
-            {crate::outbox::panel()}
-            {crate::update_prompt::update_prompt()}
-            <details class="tessera-status" id="tessera-status">
-                <summary>"App status"</summary>
-                <table>
-                    <thead><tr><th>"App"</th><th>"Status"</th><th>"Version"</th><th>"Error"</th></tr></thead>
-                    <tbody>
-                        {move || rows.get().into_iter().map(|r| {
-                            let parcels = (r.parcels > 0).then(|| format!(" ({} parcels)", r.parcels));
-                            let name = r.name.clone();
-                            view! {
-                                <tr data-app=name data-status=r.status.as_str()>
-                                    <td>{r.name}</td>
-                                    <td>{r.status.as_str()}{parcels}</td>
-                                    <td><code>{r.version}</code></td>
-                                    <td>{r.error.unwrap_or_default()}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </details>
-        }
-    });
+    let layout = el("div").attr("class", "tessera-layout");
+    for mp in mount_points {
+        let point = el("div")
+            .attr("class", &format!("mount-point mp-{mp}"))
+            .attr("data-mount-point", &mp);
+        let _ = layout.append_child(&point);
+    }
+    let body = document().body().expect("the page has a body");
+    let _ = body.append_child(&layout);
+    let _ = body.append_child(&crate::connectivity::status_bar());
+    crate::outbox::panel(&body);
+    crate::update_prompt::update_prompt(&body);
+    let _ = body.append_child(&status_panel());
     crate::overrides::show_in_status_bar();
     crate::connectivity::start();
+}
+
+/// The app status panel: every app's status, version and last error.
+fn status_panel() -> Element {
+    let head = el("tr");
+    for title in ["App", "Status", "Version", "Error"] {
+        let _ = head.append_child(&el("th").text(title));
+    }
+    let rows = el("tbody");
+    let table = el("table").child(&el("thead").child(&head)).child(&rows);
+    registry::status_rows().follow(move |all| {
+        let drawn: Vec<Element> = all.iter().map(status_row).collect();
+        replace_children(&rows, &drawn);
+    });
+    el("details")
+        .attr("class", "tessera-status")
+        .attr("id", "tessera-status")
+        .child(&el("summary").text("App status"))
+        .child(&table)
+}
+
+fn status_row(r: &registry::StatusRow) -> Element {
+    let mut status = r.status.as_str().to_string();
+    if r.parcels > 0 {
+        status.push_str(&format!(" ({} parcels)", r.parcels));
+    }
+    el("tr")
+        .attr("data-app", &r.name)
+        .attr("data-status", r.status.as_str())
+        .child(&el("td").text(&r.name))
+        .child(&el("td").text(&status))
+        .child(&el("td").child(&el("code").text(&r.version)))
+        .child(&el("td").text(r.error.as_deref().unwrap_or_default()))
 }
 
 /// The shell could not start (manifests unreachable or invalid): say so where the app would be.
 pub fn fatal(message: &str) {
     remove_boot_message();
-    let message = message.to_string();
-    leptos::mount::mount_to_body(move || {
-        view! {
-            <div class="tessera-fatal" role="alert">
-                <h1>"Tessera could not start"</h1>
-                <p>{message}</p>
-                <button on:click=|_| { let _ = web_sys::window().map(|w| w.location().reload()); }>"Try again"</button>
-            </div>
+    let retry = el("button").text("Try again");
+    Listener::on(&retry, "click", |_| {
+        let _ = web_sys::window().map(|w| w.location().reload());
+    })
+    .forget();
+    let page = el("div")
+        .attr("class", "tessera-fatal")
+        .attr("role", "alert")
+        .child(&el("h1").text("Tessera could not start"))
+        .child(&el("p").text(message))
+        .child(&retry);
+    if let Some(body) = document().body() {
+        let _ = body.append_child(&page);
+    }
+}
+
+/// A place among a parent's children whose nodes (text included: a part of the status bar
+/// with its " · ") come and go as a whole.
+pub struct Part {
+    end: Node,
+    shown: Vec<Node>,
+}
+
+impl Part {
+    /// A part at the end of `parent`'s children, empty.
+    pub fn new(parent: &Element) -> Part {
+        let end: Node = document().create_text_node("").into();
+        let _ = parent.append_child(&end);
+        Part {
+            end,
+            shown: Vec::new(),
         }
-    });
+    }
+
+    pub fn set(&mut self, nodes: Vec<Node>) {
+        for old in self.shown.drain(..) {
+            if let Some(parent) = old.parent_node() {
+                let _ = parent.remove_child(&old);
+            }
+        }
+        if let Some(parent) = self.end.parent_node() {
+            for node in &nodes {
+                let _ = parent.insert_before(node, Some(&self.end));
+            }
+        }
+        self.shown = nodes;
+    }
+}
+
+/// A text node, for a [`Part`].
+pub fn text(text: &str) -> Node {
+    document().create_text_node(text).into()
 }
 
 fn mount_point(name: &str) -> Option<web_sys::Element> {
