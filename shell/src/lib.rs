@@ -28,8 +28,6 @@ mod watched;
 
 use wasm_bindgen::prelude::*;
 
-tessera_sdk::small_allocator!();
-
 /// How long the work that waits for the first page waits for its apps' data, at most.
 const ANSWERS_PATIENCE_MS: i32 = 2_000;
 
