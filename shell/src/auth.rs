@@ -524,7 +524,8 @@ pub fn account(bar: &web_sys::Element) {
                 let _ = part.append_child(&sign_out_button);
             }
             (true, false) => {
-                let _ = part.append_child(&user().text(" (development)"));
+                let _ = part.append_child(&user());
+                let _ = part.append_with_str_1(" (development)");
             }
             (false, _) => {
                 let _ = part.append_child(&sign_in_button);
@@ -540,12 +541,13 @@ pub fn account(bar: &web_sys::Element) {
         .child(&shown)
         .text(" ")
         .child(&dismiss);
-    let part = std::cell::RefCell::new(Part::new(bar));
     NOTICE.with(|n| {
-        n.follow(move |text| {
+        Part::follow(bar, n, move |text| {
             shown.set_text_content(text.as_deref());
-            let nodes = text.as_ref().map(|_| vec![notice.clone().into()]);
-            part.borrow_mut().set(nodes.unwrap_or_default());
+            text.as_ref()
+                .map(|_| notice.clone().into())
+                .into_iter()
+                .collect()
         })
     });
 }

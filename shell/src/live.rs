@@ -507,8 +507,8 @@ pub(crate) async fn sleep_ms(ms: u64) {
 
 /// The status bar's part: how live the data on screen is.
 pub fn status() -> web_sys::Element {
-    let part = tessera_sdk::dom::el("span");
-    let _ = part.set_attribute("class", "tessera-live");
+    use tessera_sdk::dom::{el, Build};
+    let part = el("span").attr("class", "tessera-live");
     let shown = part.clone();
     MODE.with(|m| {
         m.follow(move |mode| {

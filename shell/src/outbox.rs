@@ -333,11 +333,8 @@ pub fn panel(parent: &Element) {
         .attr("aria-label", "Changes on this device")
         .child(&el("h2").text("Your changes"))
         .child(&close);
-    let problem = Rc::new(RefCell::new(Part::new(&panel)));
-    let empty = Rc::new(RefCell::new(Part::new(&panel)));
-    let _ = panel.append_child(&list);
     PROBLEM.with(|p| {
-        p.follow(move |shown| {
+        Part::follow(&panel, p, |shown| {
             let alert = shown.as_ref().map(|text| {
                 el("p")
                     .attr("class", "tessera-app-error")
@@ -345,9 +342,11 @@ pub fn panel(parent: &Element) {
                     .text(text)
                     .into()
             });
-            problem.borrow_mut().set(alert.into_iter().collect());
+            alert.into_iter().collect()
         })
     });
+    let empty = Rc::new(RefCell::new(Part::new(&panel)));
+    let _ = panel.append_child(&list);
     let rows: Rc<RefCell<Rows>> = Rc::new(RefCell::new(Keyed::new(list)));
     let reads = Rc::new(Cell::new(0u64));
     let read = move || {
@@ -387,13 +386,10 @@ pub fn panel(parent: &Element) {
     let read = Rc::new(read);
     let again = read.clone();
     SUMMARY.with(|s| s.follow(move |_| again()));
-    let shown = Rc::new(RefCell::new(Part::new(parent)));
     PANEL_OPEN.with(|o| {
-        o.follow(move |open| {
-            shown
-                .borrow_mut()
-                .set(open.then(|| panel.clone().into()).into_iter().collect());
+        Part::follow(parent, o, move |open| {
             read();
+            open.then(|| panel.clone().into()).into_iter().collect()
         })
     });
 }

@@ -74,17 +74,16 @@ pub fn show(message: Option<JsValue>) {
 
 /// " · Region eu" in the status bar while the site has regions.
 pub fn label(bar: &web_sys::Element) {
-    let part = std::cell::RefCell::new(Part::new(bar));
     REGION.with(|r| {
-        r.follow(move |region| {
-            let nodes = region.as_ref().map(|r| {
-                let name = el("span")
-                    .attr("class", "tessera-region")
-                    .attr("data-region", &r.name)
-                    .text(&format!("Region {}", r.name));
-                vec![text(" · "), name.into()]
-            });
-            part.borrow_mut().set(nodes.unwrap_or_default());
+        Part::follow(bar, r, |region| {
+            let Some(r) = region else {
+                return Vec::new();
+            };
+            let name = el("span")
+                .attr("class", "tessera-region")
+                .attr("data-region", &r.name)
+                .text(&format!("Region {}", r.name));
+            vec![text(" · "), name.into()]
         })
     });
 }

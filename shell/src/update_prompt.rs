@@ -38,11 +38,9 @@ pub fn update_prompt(parent: &web_sys::Element) {
         .attr("role", "status")
         .child(&el("span").text("A new version is available"))
         .child(&reload);
-    let part = RefCell::new(Part::new(parent));
     AVAILABLE.with(|a| {
-        a.follow(move |shown| {
-            part.borrow_mut()
-                .set(shown.then(|| bar.clone().into()).into_iter().collect())
+        Part::follow(parent, a, move |shown| {
+            shown.then(|| bar.clone().into()).into_iter().collect()
         })
     });
 }

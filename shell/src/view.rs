@@ -3,6 +3,8 @@
 //! and errors is always set as text, never as HTML.
 
 use crate::registry;
+use crate::watched::Watched;
+use std::cell::RefCell;
 use tessera_sdk::dom::{el, replace_children, Build};
 use tessera_sdk::Listener;
 use wasm_bindgen::JsCast;
@@ -109,6 +111,17 @@ impl Part {
             end,
             shown: Vec::new(),
         }
+    }
+
+    /// A part at the end of `parent`'s children drawn by `draw` from `watched`'s value, now
+    /// and after every change.
+    pub fn follow<T: Clone + 'static>(
+        parent: &Element,
+        watched: &Watched<T>,
+        draw: impl Fn(&T) -> Vec<Node> + 'static,
+    ) {
+        let part = RefCell::new(Part::new(parent));
+        watched.follow(move |value| part.borrow_mut().set(draw(value)));
     }
 
     pub fn set(&mut self, nodes: Vec<Node>) {
