@@ -5,8 +5,8 @@
 //! the Web Lock `tessera-session`, the others adopt the result over the `BroadcastChannel`
 //! `tessera-session`), and sign-out at the provider.
 
+use crate::part::Part;
 use crate::session;
-use crate::view::Part;
 use crate::watched::Watched;
 use std::cell::{Cell, RefCell};
 use tessera_contract::auth::{

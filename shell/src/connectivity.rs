@@ -3,7 +3,7 @@
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
 use crate::bus::publish;
-use crate::view::Part;
+use crate::part::Part;
 use crate::watched::Watched;
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -13,6 +13,7 @@ mod manifests;
 mod outbox;
 mod overrides;
 mod parcels;
+mod part;
 mod props;
 mod push_opt_in;
 mod read_ahead;

@@ -6,7 +6,7 @@
 //! rejections with what the user can do about each.
 
 use crate::bus::publish;
-use crate::view::{text, Part};
+use crate::part::{text, Part};
 use crate::watched::Watched;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -7,8 +7,8 @@
 //! so one person's order news never reaches the next person at this browser. A page that
 //! starts opted in sends its subscription again, so a server that forgot it learns it anew.
 
+use crate::part::{text, Part};
 use crate::session;
-use crate::view::{text, Part};
 use crate::watched::Watched;
 use std::cell::RefCell;
 use tessera_contract::Session;

@@ -3,7 +3,7 @@
 //! The worker names it in its status and tells every page when it moves
 //! (`{type: "tessera:region", name, origin}`, see `service_worker::follow_messages`).
 
-use crate::view::{text, Part};
+use crate::part::{text, Part};
 use crate::watched::Watched;
 use tessera_contract::regions::{self, Region};
 use tessera_sdk::dom::{el, Build};

@@ -3,7 +3,7 @@
 //! with, so its lazy loads keep finding their files. Only when the user accepts does the page
 //! ask the waiting worker to take over, and it reloads onto the new set once it has.
 
-use crate::view::Part;
+use crate::part::Part;
 use crate::watched::Watched;
 use std::cell::{Cell, RefCell};
 use tessera_sdk::dom::{el, Build};
