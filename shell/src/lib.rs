@@ -1,51 +1,42 @@
 //! Tessera's shell: reads the published manifests, renders the layout and navigation mount
 //! points, and loads, mounts and unmounts independently built micro-apps as the route changes.
+//!
+//! This crate is the start module, what `index.html` loads: only what draws the first page.
+//! The data layer behind the apps' host services, sign-in sessions, live updates, the status
+//! bar and the worker are the platform module's (`shell/platform`), which this one imports as
+//! it begins (`platform`).
 
-mod auth;
-mod bus;
-mod connectivity;
-mod debug;
 mod host;
-mod js;
 mod lifecycle;
-mod live;
 mod manifests;
-mod outbox;
 mod overrides;
 mod parcels;
-mod part;
+mod platform;
 mod props;
-mod push_opt_in;
-mod read_ahead;
-mod region;
 mod registry;
 mod router;
 mod rum;
-mod service_worker;
 mod session;
-mod update_prompt;
+mod sign_in;
 mod view;
-mod watched;
 
+use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
-
-/// How long the work that waits for the first page waits for its apps' data, at most.
-const ANSWERS_PATIENCE_MS: i32 = 2_000;
 
 #[wasm_bindgen(start)]
 pub fn start() {
     // First, so it sees the first page's loads (a few listeners; no request until later).
     rum::start();
-    // In parallel with the manifests and the apps' bundles: the apps' first queries need it.
-    tessera_runtime::outbox_client::open_early();
+    // Downloads and compiles beside the manifests and the apps: their first queries need it.
+    platform::import();
     overrides::init();
-    service_worker::follow_messages();
     wasm_bindgen_futures::spawn_local(async {
-        let (manifests, session) =
-            futures_util::future::join(manifests::load(), auth::start()).await;
+        let (manifests, (session, started)) =
+            futures_util::future::join(manifests::load(), first_session()).await;
         session::init(session);
         rum::use_token(session::current().id_token);
         react_to_session_changes();
+        platform::follow(started, overrides::show_in_status_bar);
         match manifests {
             Ok(m) => {
                 let points = m
@@ -54,42 +45,46 @@ pub fn start() {
                     .iter()
                     .map(|mp| mp.name.clone())
                     .collect();
-                connectivity::on_reconnect(|| read_ahead::start(session::current()));
                 view::mount_chrome(points);
                 registry::install(m);
                 parcels::install();
                 host::install();
                 router::start();
-                let _ = js_sys::Reflect::set(&debug::object(), &"ready".into(), &true.into());
-                router::after_first_page(|| {
-                    host::when_answered(
-                        || {
-                            service_worker::register();
-                            push_opt_in::start();
-                            outbox::start(&session::current());
-                            live::start();
-                        },
-                        ANSWERS_PATIENCE_MS,
-                    )
-                });
+                let _ = js_sys::Reflect::set(
+                    &shell_common::debug::object(),
+                    &"ready".into(),
+                    &true.into(),
+                );
+                router::after_first_page(|| platform::call("afterFirstPage", JsValue::UNDEFINED));
             }
             Err(e) => view::fatal(&e),
         }
     });
 }
 
-/// What a new session (sign-in, renewal, sign-out) reaches, in this order: the registry (props
-/// of apps mounted from now on), the outbox (replays send the new token), the router (mounted
-/// apps get `update(props)`, role gates are checked again) and, for another user, the
-/// read-ahead (the offline copy is kept per user).
+/// The session the page starts with, and the platform module starting with it: the page's own
+/// reading where it has one, else (back from the provider) the platform's.
+async fn first_session() -> (Session, js_sys::Promise) {
+    let (config, ours) = sign_in::start().await;
+    let started = platform::begin(&config, ours.as_ref());
+    let session = match ours {
+        Some(s) => s,
+        None => platform::session_of(started.clone())
+            .await
+            .unwrap_or_else(|e| {
+                web_sys::console::error_1(&format!("tessera: {e}").into());
+                Session::default()
+            }),
+    };
+    (session, started)
+}
+
+/// What a new session (sign-in, renewal, sign-out) reaches here, in this order: the registry
+/// (props of apps mounted from now on), real-user monitoring and the router (mounted apps get
+/// `update(props)`, role gates are checked again). The platform module's own parts (the
+/// outbox, the read-ahead) heard of it first.
 fn react_to_session_changes() {
-    session::on_change(|s, _| registry::with(|r| r.session = s.clone()));
-    session::on_change(|s, _| outbox::use_session(s));
-    session::on_change(|s, _| rum::use_token(s.id_token.clone()));
-    session::on_change(|_, _| router::request_reroute());
-    session::on_change(|s, same_user| {
-        if !same_user {
-            read_ahead::start(s.clone());
-        }
-    });
+    session::on_change(|s| registry::with(|r| r.session = s.clone()));
+    session::on_change(|s| rum::use_token(s.id_token.clone()));
+    session::on_change(|_| router::request_reroute());
 }

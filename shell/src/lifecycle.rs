@@ -1,7 +1,7 @@
 //! Calling an app's module: loading it, and invoking its lifecycle functions with a timeout.
 
-use crate::js;
 use crate::registry;
+use shell_common::js;
 use tessera_contract::lifecycle::LifecycleEvent as E;
 use tessera_contract::{AppStatus, SUPPORTED_ABIS};
 use wasm_bindgen::prelude::*;
@@ -95,7 +95,7 @@ fn bundle_for(name: &str) -> (u32, Bundle) {
     let subject = session
         .id_token
         .as_deref()
-        .and_then(tessera_runtime::read_through::token_subject);
+        .and_then(crate::session::subject);
     registry::with(|s| {
         let Some(record) = s.records.get(name) else {
             return (

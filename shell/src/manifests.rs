@@ -17,15 +17,19 @@ const URLS: [&str; 3] = ["/importmap.json", "/apps.json", "/mount-points.json"];
 
 /// The requests `index.html` started before the shell loaded (promises of text), if it did.
 fn started_by_page() -> Option<[js_sys::Promise; 3]> {
-    let array: js_sys::Array = crate::js::take_started("__tesseraManifests")?;
+    let array: js_sys::Array = shell_common::js::take_started("__tesseraManifests")?;
     let promise = |i| array.get(i).dyn_into::<js_sys::Promise>().ok();
     Some([promise(0)?, promise(1)?, promise(2)?])
 }
 
-/// Requests a manifest's text; manifests change with every deploy, so always revalidate.
-async fn fetch_text(url: &str) -> Result<JsValue, JsValue> {
+/// Requests a text (a promise of it) with the cache mode `cache`.
+pub fn fetch_text(url: &'static str, cache: web_sys::RequestCache) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(fetch(url, cache))
+}
+
+async fn fetch(url: &str, cache: web_sys::RequestCache) -> Result<JsValue, JsValue> {
     let init = web_sys::RequestInit::new();
-    init.set_cache(web_sys::RequestCache::NoCache);
+    init.set_cache(cache);
     let window = web_sys::window().ok_or("no window")?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await?
@@ -39,7 +43,7 @@ async fn fetch_text(url: &str) -> Result<JsValue, JsValue> {
 async fn parse<T: FromJs>(url: &str, pending: js_sys::Promise) -> Result<T, String> {
     let text = JsFuture::from(pending)
         .await
-        .map_err(|e| format!("{url}: {}", crate::js::error_message(&e)))?
+        .map_err(|e| format!("{url}: {}", shell_common::js::error_message(&e)))?
         .as_string()
         .unwrap_or_default();
     tessera_sdk::js::parse(&text).map_err(|e| format!("{url}: {e}"))
@@ -48,7 +52,8 @@ async fn parse<T: FromJs>(url: &str, pending: js_sys::Promise) -> Result<T, Stri
 /// The three manifests, from the page's early requests or fetched now, in parallel.
 pub async fn load() -> Result<Manifests, String> {
     let [a, b, c] = started_by_page().unwrap_or_else(|| {
-        URLS.map(|url| wasm_bindgen_futures::future_to_promise(fetch_text(url)))
+        // Manifests change with every deploy: always revalidate.
+        URLS.map(|url| fetch_text(url, web_sys::RequestCache::NoCache))
     });
     Ok(Manifests {
         import_map: parse(URLS[0], a).await?,

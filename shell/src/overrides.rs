@@ -22,7 +22,7 @@ thread_local! {
 
 /// The origins this page allows overrides from.
 fn allowed_origins() -> Vec<String> {
-    crate::js::meta(ORIGINS_META)
+    shell_common::js::meta(ORIGINS_META)
         .map(|c| overrides::parse_origins(&c))
         .unwrap_or_default()
 }
@@ -30,7 +30,7 @@ fn allowed_origins() -> Vec<String> {
 /// Reads the overrides; run once, before any app loads.
 pub fn init() {
     let allowed = allowed_origins();
-    let all: Vec<Override> = crate::js::take_overrides(STORAGE_KEY, URL_PARAM)
+    let all: Vec<Override> = shell_common::js::take_overrides(STORAGE_KEY, URL_PARAM)
         .iter()
         .filter_map(|pair| {
             let pair: js_sys::Array = pair.unchecked_into();
@@ -94,7 +94,7 @@ pub fn show_in_status_bar() {
     }
     if let Some(button) = element("button", "tessera-clear-overrides", "Clear overrides") {
         let on_click = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(|| {
-            crate::js::clear_overrides(STORAGE_KEY)
+            shell_common::js::clear_overrides(STORAGE_KEY)
         });
         let _ = button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
         on_click.forget();

@@ -70,7 +70,7 @@ async fn mount(app: String, el: JsValue, data: JsValue) -> Result<(), String> {
     let ready =
         lifecycle::ready(&app).ok_or_else(|| format!("no app named {app:?} is published"))?;
     if let Err(e) = JsFuture::from(ready).await {
-        let msg = crate::js::error_message(&e);
+        let msg = shell_common::js::error_message(&e);
         crate::view::show_error(&el, &app, &msg);
         return Err(msg);
     }

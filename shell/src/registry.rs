@@ -2,7 +2,7 @@
 //! changes go through the shared status machine and are published for debugging.
 
 use crate::manifests::Manifests;
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use std::cell::RefCell;
 use tessera_contract::lifecycle::LifecycleEvent;
 use tessera_contract::published::AppEntry;
@@ -172,6 +172,6 @@ pub fn publish_status() {
         set("parcels", (row.parcels as u32).into());
         let _ = js_sys::Reflect::set(&apps, &row.name.as_str().into(), &entry);
     }
-    let _ = js_sys::Reflect::set(&crate::debug::object(), &"apps".into(), &apps);
+    let _ = js_sys::Reflect::set(&shell_common::debug::object(), &"apps".into(), &apps);
     STATUS_ROWS.with(|s| s.set(rows));
 }

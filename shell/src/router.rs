@@ -93,7 +93,7 @@ pub fn start() {
     for kind in ["pointerover", "focusin"] {
         Listener::new(kind, on_intent).forget();
     }
-    crate::js::after_ms(FIRST_PAGE_PATIENCE_MS, first_page_shown);
+    shell_common::js::after_ms(FIRST_PAGE_PATIENCE_MS, first_page_shown);
     request_reroute();
 }
 
@@ -243,14 +243,15 @@ fn allowed(wanted: Vec<Activated>, path: &str) -> Option<Vec<Activated>> {
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
-    if denied == Access::SignIn && crate::auth::can_sign_in() {
-        crate::auth::sign_in(&format!("{path}{search}"));
+    if denied == Access::SignIn && crate::sign_in::can_sign_in() {
+        crate::platform::call("signIn", format!("{path}{search}").into());
         return None;
     }
-    crate::auth::notify(format!(
+    let notice = format!(
         "{path} needs the role {}; it was not opened.",
         roles.join(", ")
-    ));
+    );
+    crate::platform::call("notify", notice.into());
     if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some("/"));
     }

@@ -1,61 +1,54 @@
-//! The signed-in user every app receives in its props, whose token goes to every BFF call. It
-//! changes when the user signs in or out and when its token is renewed (by sign-in); a
-//! change reaches the bus (`session.changed`) and whatever registered with [`on_change`] at
-//! start: the registry and the router (mounted apps get `update(props)`), the outbox (its
-//! replays read the new token) and the read-ahead. It depends on no other part of the shell.
+//! The signed-in user every app receives in its props. The start module begins with the
+//! session it can read itself (`sign_in`); after that the platform module, which renews and
+//! ends sessions, brings every change (`platform`'s bridge). A change reaches the bus
+//! (`session.changed`) and whatever registered with [`on_change`] at start: the registry and
+//! the router (mounted apps get `update(props)`, role gates are checked again).
 //!
 //! When the BFF runs with development tokens (`--dev-tokens`) there is no sign-in: a page acts
 //! as the session stored as JSON under `localStorage["tessera.devSession"]`, e.g.
 //! `{"userName":"Bob","idToken":"dev:bob:customer,admin","roles":["customer","admin"]}`, or
 //! as Alice (a customer) when none is stored.
 
-use crate::bus::publish;
-use crate::watched::Watched;
+use shell_common::bus::publish;
+use std::cell::RefCell;
+use tessera_contract::auth::{jwt_payload, Claims};
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
-use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";
 
-/// Called with the new session and whether it is the same user as before.
-type Reaction = Box<dyn Fn(&Session, bool)>;
+type Reaction = Box<dyn Fn(&Session)>;
 
 thread_local! {
-    static SESSION: Watched<Session> = Watched::new(Session::default());
-    static REACTIONS: std::cell::RefCell<Vec<Reaction>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SESSION: RefCell<Session> = RefCell::new(Session::default());
+    static REACTIONS: RefCell<Vec<Reaction>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Registers what follows every change of the session, in registration order.
-pub fn on_change(f: impl Fn(&Session, bool) + 'static) {
+pub fn on_change(f: impl Fn(&Session) + 'static) {
     REACTIONS.with(|r| r.borrow_mut().push(Box::new(f)));
 }
 
 /// The current session.
 pub fn current() -> Session {
-    SESSION.with(|s| s.get())
-}
-
-/// The session, for views that follow it.
-pub fn watched() -> Watched<Session> {
-    SESSION.with(|s| s.clone())
+    SESSION.with(|s| s.borrow().clone())
 }
 
 /// Sets the session at start, before anything reads it.
 pub fn init(session: Session) {
-    show_token(session.id_token.as_deref());
-    SESSION.with(|s| s.set(session));
+    SESSION.with(|s| *s.borrow_mut() = session);
 }
 
 /// A new session (sign-in, renewal, sign-out): tells everything that holds the old one.
 pub fn change(session: Session) {
-    let same_user =
-        current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
-    show_token(session.id_token.as_deref());
-    SESSION.with(|s| s.set(session.clone()));
-    REACTIONS.with(|r| r.borrow().iter().for_each(|f| f(&session, same_user)));
+    if current() == session {
+        return;
+    }
+    SESSION.with(|s| *s.borrow_mut() = session.clone());
+    REACTIONS.with(|r| r.borrow().iter().for_each(|f| f(&session)));
     let public = Session {
         id_token: None,
-        ..session.clone()
+        ..session
     };
     publish(
         topics::SESSION,
@@ -65,16 +58,15 @@ pub fn change(session: Session) {
     );
 }
 
-/// `window.__tessera.token`: the token the host services send now, on the shell's debugging
-/// surface, so a test or a developer can see that a renewal reached the page.
-fn show_token(token: Option<&str>) {
-    let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
-    let _ = js_sys::Reflect::set(&crate::debug::object(), &"token".into(), &value);
-}
-
-/// The user a token names.
+/// The user a token names: a development token's, or an ID token's subject.
 pub fn subject(token: &str) -> Option<String> {
-    tessera_runtime::read_through::token_subject(token)
+    let token = token.trim();
+    if let Some(rest) = token.strip_prefix("dev:") {
+        let subject = rest.split(':').next().unwrap_or("");
+        return (!subject.is_empty()).then(|| subject.to_string());
+    }
+    let claims: Claims = tessera_sdk::js::parse(&jwt_payload(token)?).ok()?;
+    Some(claims.sub)
 }
 
 /// The development session: the stored one, or Alice (a customer) when none is stored or it

@@ -20,8 +20,8 @@ fn remove_boot_message() {
     }
 }
 
-/// Renders the layout: one element per mount point, in the order the shell declared them,
-/// the status bar, the outbox panel, the update prompt and the app status panel.
+/// Renders the layout: one element per mount point, in the order the shell declared them, and
+/// the app status panel (the platform module adds the status bar and its panels).
 pub fn mount_chrome(mount_points: Vec<String>) {
     remove_boot_message();
     let layout = el("div").attr("class", "tessera-layout");
@@ -33,12 +33,7 @@ pub fn mount_chrome(mount_points: Vec<String>) {
     }
     let body = document().body().expect("the page has a body");
     let _ = body.append_child(&layout);
-    let _ = body.append_child(&crate::connectivity::status_bar());
-    crate::outbox::panel(&body);
-    crate::update_prompt::update_prompt(&body);
     let _ = body.append_child(&status_panel());
-    crate::overrides::show_in_status_bar();
-    crate::connectivity::start();
 }
 
 /// The app status panel: every app's status, version and last error.

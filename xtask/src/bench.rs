@@ -12,33 +12,63 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-/// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip.
+/// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip. The shell's
+/// bundle is shown by module: the start path (what `index.html` loads before the first app
+/// mounts), the platform module (imported beside it), the worker and the sign-in module.
 fn sizes(built: &[build::Built]) -> Result<()> {
     println!(
-        "\n{:<14} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "\n{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "app", "wasm raw", "wasm gz", "js raw", "js gz", "wasm+js gz"
     );
     for b in built {
-        let (mut wasm, mut wasm_gz, mut js, mut js_gz) = (0, 0, 0, 0);
-        for file in files(&b.dir)? {
-            let bytes = std::fs::read(&file)?;
-            let gz = tessera_deployer::check::gzip_len(&bytes)? as usize;
-            match file.extension().and_then(|e| e.to_str()) {
-                Some("wasm") => (wasm, wasm_gz) = (wasm + bytes.len(), wasm_gz + gz),
-                Some("js") => (js, js_gz) = (js + bytes.len(), js_gz + gz),
-                _ => {}
-            }
+        let all = files(&b.dir)?;
+        if b.label != "shell" {
+            size_row(&b.label, &all)?;
+            continue;
         }
-        println!(
-            "{:<14} {:>10} {:>10} {:>10} {:>10} {:>12}",
-            b.label,
-            wasm,
-            wasm_gz,
-            js,
-            js_gz,
-            wasm_gz + js_gz
-        );
+        let module_of = |f: &Path| {
+            let path = f.to_string_lossy();
+            ["platform", "sw", "auth"]
+                .into_iter()
+                .find(|m| path.contains(&format!("/{m}/")))
+        };
+        for (label, module) in [
+            ("shell start", None),
+            ("  platform", Some("platform")),
+            ("  worker", Some("sw")),
+            ("  sign-in", Some("auth")),
+        ] {
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|f| module_of(f) == module)
+                .cloned()
+                .collect();
+            size_row(label, &mine)?;
+        }
     }
+    Ok(())
+}
+
+fn size_row(label: &str, files: &[std::path::PathBuf]) -> Result<()> {
+    let (mut wasm, mut wasm_gz, mut js, mut js_gz) = (0, 0, 0, 0);
+    for file in files {
+        let bytes = std::fs::read(file)?;
+        let gz = tessera_deployer::check::gzip_len(&bytes)? as usize;
+        match file.extension().and_then(|e| e.to_str()) {
+            Some("wasm") => (wasm, wasm_gz) = (wasm + bytes.len(), wasm_gz + gz),
+            Some("js") => (js, js_gz) = (js + bytes.len(), js_gz + gz),
+            _ => {}
+        }
+    }
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        label,
+        wasm,
+        wasm_gz,
+        js,
+        js_gz,
+        wasm_gz + js_gz
+    );
     Ok(())
 }
 
@@ -141,6 +171,7 @@ pub fn bench() -> Result<()> {
     sizes(&built)?;
     let shell_listing = twiggy_top("shell")?;
     biggest_items("shell", &shell_listing);
+    biggest_items("the platform module", &twiggy_top("shell_platform")?);
     biggest_items("nav", &twiggy_top("nav")?);
     rum_bytes(&built, &shell_listing)?;
     let (deploy, bff) = server_bins_in("server")?;

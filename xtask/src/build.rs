@@ -46,6 +46,10 @@ const SERVICE_WORKER: (&str, &str) = ("service-worker", "tessera_sw");
 /// The sign-in module's crate folder and its name inside the shell bundle (`auth/<name>.js`),
 /// which the shell imports only when a user signs in, renews or signs out.
 const SIGN_IN: (&str, &str) = ("shell/auth", "tessera_auth");
+/// The platform module's crate folder and its name inside the shell bundle
+/// (`platform/<name>.js`, with its own `snippets/`), which the start module imports as it
+/// begins.
+const PLATFORM: (&str, &str) = ("shell/platform", "tessera_platform");
 
 /// Where a crate's module is built before packaging (the shell's stays there: the e2e
 /// fixtures package it again as a second release).
@@ -65,19 +69,26 @@ fn build_shell() -> Result<Built> {
         Finish::Release,
     )?;
     // The worker ships inside the shell's bundle: one worker per shell release.
-    for (folder, (crate_dir, name)) in [("sw", SERVICE_WORKER), ("auth", SIGN_IN)] {
+    for (folder, (crate_dir, name)) in [
+        ("sw", SERVICE_WORKER),
+        ("auth", SIGN_IN),
+        ("platform", PLATFORM),
+    ] {
         let built = build_dir(name);
         compile(&root.join(crate_dir), name, &built, &tools, Finish::Release)?;
         let glue = std::fs::read_to_string(built.join(format!("{name}.js")))
             .with_context(|| format!("reading {crate_dir}'s JS glue"))?;
-        if glue.contains("./snippets/") {
+        let dir = files.join(folder);
+        if folder == "platform" {
+            // Its snippets beside its glue, where the glue imports them from.
+            copy_tree(&built.join("snippets"), &dir.join("snippets"))?;
+        } else if glue.contains("./snippets/") {
             bail!(
                 "{crate_dir}'s JS glue imports wasm-bindgen snippets (`inline_js`), which are \
                  not copied into the shell's `{folder}/`: the module would not load. Call the \
                  browser through web-sys or js-sys there instead"
             );
         }
-        let dir = files.join(folder);
         std::fs::create_dir_all(&dir)?;
         for file in [format!("{name}.js"), format!("{name}_bg.wasm")] {
             std::fs::copy(built.join(&file), dir.join(&file))
@@ -90,6 +101,24 @@ fn build_shell() -> Result<Built> {
         label: "shell".into(),
         dir,
     })
+}
+
+/// Copies the folder `from` into `to` (nothing when `from` does not exist).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Packages the shell built into `files` with the page template `template` into `out`.

@@ -98,6 +98,8 @@ mod tests {
             "shared/wire",
             "shell",
             "shell/auth",
+            "shell/common",
+            "shell/platform",
             "service-worker",
             "deployer",
             "bff",
@@ -165,6 +167,21 @@ mod tests {
         assert_eq!(
             tessera_deps(&root.join("examples/readme-app")),
             set(&["tessera-sdk"])
+        );
+        // The start module draws the first page without the client runtime; the platform
+        // module holds it. The start module loads the platform at run time, never links it.
+        assert_eq!(
+            tessera_deps(&root.join("shell")),
+            set(&["tessera-contract", "tessera-sdk"])
+        );
+        let start = std::fs::read_to_string(root.join("shell/Cargo.toml")).unwrap();
+        assert!(
+            !start.contains("shell-platform"),
+            "the start module links the platform"
+        );
+        assert_eq!(
+            tessera_deps(&root.join("shell/platform")),
+            set(&["tessera-contract", "tessera-runtime", "tessera-sdk"])
         );
     }
 

@@ -33,6 +33,14 @@ pub enum AuthConfig {
     Dev,
 }
 
+/// Where the shell keeps the signed-in session's tokens: one record in IndexedDB (the
+/// runtime's `session_store` writes it; the start module reads it without the runtime).
+pub mod session_store {
+    pub const DATABASE: &str = "tessera-session";
+    pub const STORE: &str = "session";
+    pub const KEY: &str = "current";
+}
+
 /// A signed-in session as the shell keeps it (in IndexedDB, never `localStorage`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

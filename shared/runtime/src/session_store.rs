@@ -8,9 +8,7 @@ use idb::{Database, TransactionMode};
 use tessera_contract::auth::Tokens;
 use wasm_bindgen::JsValue;
 
-pub const DATABASE: &str = "tessera-session";
-const STORE: &str = "session";
-const KEY: &str = "current";
+use tessera_contract::auth::session_store::{DATABASE, KEY, STORE};
 
 pub struct SessionStore {
     db: Database,

@@ -4,7 +4,7 @@
 //! (`{type: "tessera:region", name, origin}`, see `service_worker::follow_messages`).
 
 use crate::part::{text, Part};
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use tessera_contract::regions::{self, Region};
 use tessera_sdk::dom::{el, Build};
 use wasm_bindgen::prelude::*;
@@ -23,7 +23,7 @@ pub fn origin() -> Option<String> {
 }
 
 fn primary_in_page() -> Option<String> {
-    let setting = crate::js::meta(regions::META)?;
+    let setting = shell_common::js::meta(regions::META)?;
     // The server checked the setting; `name=origin`, space-separated. (The contract's
     // `regions::parse` would check it again, for 784 B more gzip on the start path.)
     let origins: Vec<&str> = setting
@@ -54,7 +54,7 @@ pub fn show(message: Option<JsValue>) {
         .zip(field("origin"))
         .map(|(name, origin)| Region { name, origin });
     let _ = js_sys::Reflect::set(
-        &crate::debug::object(),
+        &shell_common::debug::object(),
         &"region".into(),
         &region
             .as_ref()

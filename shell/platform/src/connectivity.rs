@@ -2,9 +2,9 @@
 //! bus (`connectivity.changed`) so apps can say their data is saved rather than live, and
 //! mirrored to `window.__tessera.connectivity` for tests and the console.
 
-use crate::bus::publish;
 use crate::part::Part;
-use crate::watched::Watched;
+use shell_common::bus::publish;
+use shell_common::watched::Watched;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tessera_contract::bff;
@@ -88,7 +88,7 @@ fn follow_version_set() {
             crate::region::show(field("region"));
             let set = field("set").and_then(|s| s.as_string());
             let _ = js_sys::Reflect::set(
-                &crate::debug::object(),
+                &shell_common::debug::object(),
                 &"versionSet".into(),
                 &set.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL),
             );
@@ -150,7 +150,13 @@ async fn heartbeat() -> bool {
     let init = web_sys::RequestInit::new();
     init.set_cache(web_sys::RequestCache::NoStore);
     let pending = window.fetch_with_str_and_init(HEARTBEAT_URL, &init);
-    match JsFuture::from(crate::js::with_timeout(&pending, TIMEOUT_MS, "heartbeat")).await {
+    match JsFuture::from(shell_common::js::with_timeout(
+        &pending,
+        TIMEOUT_MS,
+        "heartbeat",
+    ))
+    .await
+    {
         Ok(r) => r.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
         Err(_) => false,
     }
@@ -171,7 +177,7 @@ fn record(change: impl FnOnce(&mut Connectivity) -> bool) {
             ON_RECONNECT.with(|r| r.borrow().iter().for_each(|f| f()));
         }
         let _ = js_sys::Reflect::set(
-            &crate::debug::object(),
+            &shell_common::debug::object(),
             &"connectivity".into(),
             &c.link.as_str().into(),
         );

@@ -31,7 +31,7 @@ pub fn register() {
             Err(e) => web_sys::console::warn_1(
                 &format!(
                     "the service worker did not register (no offline support): {}",
-                    crate::js::error_message(&e)
+                    shell_common::js::error_message(&e)
                 )
                 .into(),
             ),
@@ -113,7 +113,7 @@ pub async fn status() -> Option<JsValue> {
     controller
         .post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))
         .ok()?;
-    let event = JsFuture::from(crate::js::with_timeout(
+    let event = JsFuture::from(shell_common::js::with_timeout(
         &reply,
         STATUS_TIMEOUT_MS,
         "the service worker's status",
@@ -126,7 +126,7 @@ pub async fn status() -> Option<JsValue> {
 /// This shell release's version, from the path its own module was loaded from
 /// (`/@tessera/shell/<version>/…`).
 pub fn shell_version() -> String {
-    let url = crate::js::module_url();
+    let url = shell_common::js::module_url();
     url.split('/')
         .skip_while(|segment| *segment != "shell")
         .nth(1)

@@ -4,7 +4,7 @@
 //! ask the waiting worker to take over, and it reloads onto the new set once it has.
 
 use crate::part::Part;
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use std::cell::{Cell, RefCell};
 use tessera_sdk::dom::{el, Build};
 use tessera_sdk::Listener;

@@ -1,7 +1,7 @@
 //! A place among a parent's nodes that comes and goes as a whole with a value the shell
 //! follows (a part of the status bar with its " · ", the outbox panel, the update prompt).
 
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use std::cell::RefCell;
 use web_sys::{Element, Node};
 

@@ -41,7 +41,7 @@ async fn run(session: Session) {
         Ok(n) => {
             crate::connectivity::sync_succeeded();
             let _ = js_sys::Reflect::set(
-                &crate::debug::object(),
+                &shell_common::debug::object(),
                 &"readAhead".into(),
                 &JsValue::from(n as u32),
             );
@@ -85,7 +85,7 @@ async fn read_ahead(session: &Session) -> Result<usize, String> {
 }
 
 async fn get(window: &web_sys::Window, session: &Session, path: &str) -> Result<String, String> {
-    let fail = |e: JsValue| format!("{path}: {}", crate::js::error_message(&e));
+    let fail = |e: JsValue| format!("{path}: {}", shell_common::js::error_message(&e));
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().map_err(fail)?;
     headers.set("Accept", "application/json").map_err(fail)?;

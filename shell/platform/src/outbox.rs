@@ -5,9 +5,9 @@
 //! opens the outbox from there: every waiting command, and the inbox of conflicts and
 //! rejections with what the user can do about each.
 
-use crate::bus::publish;
 use crate::part::{text, Part};
-use crate::watched::Watched;
+use shell_common::bus::publish;
+use shell_common::watched::Watched;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use tessera_contract::bus::topics;
@@ -113,14 +113,14 @@ fn show(summary: Summary, ours: bool) {
     }
     state.set(summary);
     let _ = js_sys::Reflect::set(
-        &crate::debug::object(),
+        &shell_common::debug::object(),
         &"outbox".into(),
         &js_sys::JSON::parse(&serde_json::to_string(&summary).unwrap_or_default())
             .unwrap_or(JsValue::NULL),
     );
     if summary.drained_since(&before) {
         DRAINED.with(|d| d.set(true));
-        crate::js::after_ms(DRAINED_NOTICE_MS, || DRAINED.with(|d| d.set(false)));
+        shell_common::js::after_ms(DRAINED_NOTICE_MS, || DRAINED.with(|d| d.set(false)));
     }
     let data = serde_json::to_value(summary).unwrap_or_default();
     publish(

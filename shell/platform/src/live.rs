@@ -8,9 +8,9 @@
 //! (kept in `localStorage`), so a new leader picks up where the old one stopped, and drops
 //! anything at or below it, so a seam never shows an event twice.
 
-use crate::watched::Watched;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
+use shell_common::watched::Watched;
 use tessera_contract::bus::topics;
 use tessera_contract::live::{Attempt, ClientMessage, Cursor, LinkMode, LinkPolicy};
 use tessera_sdk::js::{field, FromJs};
@@ -227,7 +227,7 @@ fn save_cursor_soon() {
     if SAVE_SCHEDULED.with(|s| s.replace(true)) {
         return;
     }
-    crate::js::after_ms(CURSOR_SAVE_MS, || {
+    shell_common::js::after_ms(CURSOR_SAVE_MS, || {
         SAVE_SCHEDULED.with(|s| s.set(false));
         store_held_cursor();
     });
@@ -253,7 +253,7 @@ fn show(mode: LinkMode) {
     tessera_runtime::bff_client::live_link(mode == LinkMode::Live);
     MODE.with(|m| m.set(mode));
     let _ = js_sys::Reflect::set(
-        &crate::debug::object(),
+        &shell_common::debug::object(),
         &"live".into(),
         &mode.as_str().into(),
     );
@@ -262,7 +262,11 @@ fn show(mode: LinkMode) {
 /// The leader's loop: a socket while sockets work, long-polls while they do not.
 async fn lead(channel: Option<web_sys::BroadcastChannel>) {
     LEADER.with(|l| l.set(true));
-    let _ = js_sys::Reflect::set(&crate::debug::object(), &"liveLeader".into(), &true.into());
+    let _ = js_sys::Reflect::set(
+        &shell_common::debug::object(),
+        &"liveLeader".into(),
+        &true.into(),
+    );
     let relay = |message: &Relay| {
         if let Some(channel) = &channel {
             post(channel, message);

@@ -7,10 +7,10 @@
 
 use crate::part::Part;
 use crate::session;
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use std::cell::{Cell, RefCell};
 use tessera_contract::auth::{
-    jwt_payload, safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH, CONFIG_PATH,
+    jwt_payload, safe_return_path, AuthConfig, Claims, Tokens, CALLBACK_PATH,
 };
 use tessera_contract::Session;
 use tessera_runtime::session_store::SessionStore;
@@ -21,7 +21,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-const CONFIG_KEY: &str = "tessera.authConfig";
 const PENDING_KEY: &str = "tessera.signIn";
 const CHANNEL: &str = "tessera-session";
 const LOCK: &str = "tessera-session";
@@ -56,13 +55,12 @@ pub fn can_sign_in() -> bool {
     CONFIG.with(|c| matches!(*c.borrow(), Some(AuthConfig::Oidc { .. })))
 }
 
-/// The session the page starts with: the development session, or (OIDC) the user coming back
-/// from the provider, the stored session, or nobody.
-pub async fn start() -> Session {
-    let config = config().await;
+/// The session the page starts with: the start module's (development tokens), or (OIDC) the
+/// user coming back from the provider, the stored session, or nobody.
+pub async fn start(config: AuthConfig, given: Option<Session>) -> Session {
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
     if config == AuthConfig::Dev {
-        return session::dev();
+        return given.unwrap_or_default();
     }
     follow_other_tabs();
     let path = window().location().pathname().unwrap_or_default();
@@ -93,58 +91,6 @@ pub async fn start() -> Session {
     }
 }
 
-/// How users sign in, from the BFF; offline, the copy from the last start.
-async fn config() -> AuthConfig {
-    let storage = window().local_storage().ok().flatten();
-    // The request `index.html` started, if it did: apps wait for this answer.
-    let text = match crate::js::take_started::<js_sys::Promise>("__tesseraAuthConfig") {
-        Some(started) => JsFuture::from(started)
-            .await
-            .map(|t| t.as_string().unwrap_or_default())
-            .map_err(|e| tessera_runtime::js_value::error_text(&e)),
-        None => fetch_text(CONFIG_PATH).await,
-    };
-    match text.map(|t| (parse::<AuthConfig>(&t), t)) {
-        Ok((Ok(config), text)) => {
-            if let Some(s) = &storage {
-                let _ = s.set_item(CONFIG_KEY, &text);
-            }
-            config
-        }
-        Ok((Err(e), _)) => {
-            warn(&format!("{CONFIG_PATH}: {e}"));
-            AuthConfig::Dev
-        }
-        Err(e) => {
-            let cached = storage
-                .and_then(|s| s.get_item(CONFIG_KEY).ok().flatten())
-                .and_then(|t| parse(&t).ok());
-            cached.unwrap_or_else(|| {
-                warn(&format!(
-                    "{CONFIG_PATH}: {e}; no copy from an earlier start"
-                ));
-                AuthConfig::Dev
-            })
-        }
-    }
-}
-
-async fn fetch_text(path: &str) -> Result<String, String> {
-    let init = web_sys::RequestInit::new();
-    init.set_cache(web_sys::RequestCache::NoStore);
-    let response: web_sys::Response = JsFuture::from(window().fetch_with_str_and_init(path, &init))
-        .await
-        .map_err(|e| tessera_runtime::js_value::error_text(&e))?
-        .unchecked_into();
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    JsFuture::from(response.text().map_err(|_| "no body")?)
-        .await
-        .map_err(|_| "reading the body".to_string())
-        .map(|t| t.as_string().unwrap_or_default())
-}
-
 /// Why a renewal failed: the provider said no (the session is over), or could not be reached
 /// (keep the session and try again later).
 enum Renewal {
@@ -162,16 +108,13 @@ async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
     let module = match MODULE.with(|m| m.borrow().clone()) {
         Some(m) => m,
         None => {
-            // This code runs from a wasm-bindgen snippet at `<bundle>/snippets/…`.
-            let shell = crate::js::module_url();
-            let bundle = shell.split("/snippets/").next().unwrap_or_default();
-            let url = format!("{bundle}/auth/tessera_auth.js");
-            let module = JsFuture::from(crate::js::import_module(&url))
+            let url = format!("{}/auth/tessera_auth.js", shell_common::js::bundle_url());
+            let module = JsFuture::from(shell_common::js::import_module(&url))
                 .await
                 .map_err(|e| {
                     format!(
                         "loading the sign-in module: {}",
-                        crate::js::error_message(&e)
+                        shell_common::js::error_message(&e)
                     )
                 })?;
             let init: js_sys::Function = js_sys::Reflect::get(&module, &"default".into())
@@ -185,7 +128,7 @@ async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
             .map_err(|e| {
                 format!(
                     "starting the sign-in module: {}",
-                    crate::js::error_message(&e)
+                    shell_common::js::error_message(&e)
                 )
             })?;
             MODULE.with(|m| *m.borrow_mut() = Some(module.clone()));
@@ -203,10 +146,10 @@ async fn call(name: &str, args: &[&str]) -> Result<JsValue, String> {
         .collect();
     let returned = f
         .apply(&module, &all)
-        .map_err(|e| crate::js::error_message(&e))?;
+        .map_err(|e| shell_common::js::error_message(&e))?;
     JsFuture::from(js_sys::Promise::resolve(&returned))
         .await
-        .map_err(|e| crate::js::error_message(&e))
+        .map_err(|e| shell_common::js::error_message(&e))
 }
 
 /// A JSON answer of the sign-in module, as a JS value (`null` when it is not JSON).
@@ -357,7 +300,7 @@ async fn renew() -> Result<(), Renewal> {
             Ok(JsValue::UNDEFINED)
         })
     });
-    let _ = JsFuture::from(crate::js::with_lock(LOCK, job.unchecked_ref())).await;
+    let _ = JsFuture::from(shell_common::js::with_lock(LOCK, job.unchecked_ref())).await;
     rx.await
         .unwrap_or_else(|_| Err(Renewal::Unreachable("the renewal was dropped".into())))
 }

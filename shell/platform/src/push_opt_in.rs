@@ -9,7 +9,7 @@
 
 use crate::part::{text, Part};
 use crate::session;
-use crate::watched::Watched;
+use shell_common::watched::Watched;
 use std::cell::RefCell;
 use tessera_contract::Session;
 use tessera_sdk::dom::{el, Build};
@@ -125,7 +125,7 @@ fn refresh(s: &Session) {
                 web_sys::console::warn_1(
                     &format!(
                         "tessera: push state unknown: {}",
-                        crate::js::error_message(&e)
+                        shell_common::js::error_message(&e)
                     )
                     .into(),
                 );
@@ -153,7 +153,7 @@ fn switch(on: bool) {
                 crate::auth::notify(format!(
                     "Order notifications could not be turned {}: {}",
                     if on { "on" } else { "off" },
-                    crate::js::error_message(&e)
+                    shell_common::js::error_message(&e)
                 ));
                 refresh(&session::current());
             }

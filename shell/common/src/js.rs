@@ -117,3 +117,15 @@ extern "C" {
     /// A readable message from anything a JS function may throw.
     pub fn error_message(e: &JsValue) -> String;
 }
+
+/// The base URL of this shell release's files (`…/@tessera/shell/<version>`), from where this
+/// code was loaded: a snippet at `<base>/snippets/…` or, in the platform module,
+/// `<base>/platform/snippets/…`.
+pub fn bundle_url() -> String {
+    let url = module_url();
+    let base = url.split("/snippets/").next().unwrap_or_default();
+    base.strip_suffix(PLATFORM_DIR).unwrap_or(base).to_string()
+}
+
+/// The folder of the shell's bundle that holds the platform module.
+pub const PLATFORM_DIR: &str = "/platform";
