@@ -23,6 +23,10 @@ mod view;
 use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
 
+// The start module reads no query answers (the platform module does, with std's allocator:
+// talc there made `host.query`'s p99 worse); here talc is the smaller allocator.
+tessera_sdk::small_allocator!();
+
 #[wasm_bindgen(start)]
 pub fn start() {
     // First, so it sees the first page's loads (a few listeners; no request until later).

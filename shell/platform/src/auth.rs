@@ -166,7 +166,7 @@ fn text_field(value: &JsValue, key: &str) -> Option<String> {
 }
 
 /// `Claims::of_verified`, read by the browser's `JSON.parse` (the sign-in module, which
-/// verified the token, links serde anyway; the start path does not).
+/// verified the token, links serde anyway; the platform module does not).
 fn claims_of_verified(jwt: &str) -> Option<Claims> {
     parse(&jwt_payload(jwt)?).ok()
 }

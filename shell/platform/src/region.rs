@@ -25,7 +25,7 @@ pub fn origin() -> Option<String> {
 fn primary_in_page() -> Option<String> {
     let setting = shell_common::js::meta(regions::META)?;
     // The server checked the setting; `name=origin`, space-separated. (The contract's
-    // `regions::parse` would check it again, for 784 B more gzip on the start path.)
+    // `regions::parse` would check it again, for 784 B more gzip in the shell.)
     let origins: Vec<&str> = setting
         .split_whitespace()
         .filter_map(|r| r.split_once('=').map(|(_, origin)| origin))
