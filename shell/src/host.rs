@@ -1,11 +1,12 @@
 //! Lifecycle ABI 2's host services: the object every app gets as `props.host`, so no app
 //! carries its own outbox, cache or HTTP client. Queries and commands go to the platform
-//! module's data layer (waiting for it to start, the first time); the session, the event
-//! subscriptions, navigation and parcels are answered here. The shapes are
+//! module's data layer (a first page's queries before it started go straight to `fetch`, see
+//! `platform`); the session, the event subscriptions, navigation and parcels are answered
+//! here. The shapes are
 //! `tessera_contract::host`'s.
 
 use tessera_contract::bus::topics;
-use tessera_contract::host::{HOST_FIELD, HOST_VERSION};
+use tessera_contract::host::{is_site_path, HOST_FIELD, HOST_VERSION};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -29,10 +30,21 @@ fn set(target: &JsValue, key: &str, value: &JsValue) {
 fn build() -> JsValue {
     let host: JsValue = js_sys::Object::new().into();
     set(&host, "version", &HOST_VERSION.into());
-    let started = crate::platform::started();
-    let query = crate::platform::forward(&started, "query", QUERY_MEASURE);
-    set(&host, "query", &query);
-    let command = crate::platform::forward(&started, "command", COMMAND_MEASURE);
+    let timed = crate::platform::host_function("query", QUERY_MEASURE);
+    let query = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |path: JsValue| {
+        // Only a path of this site may go straight to `fetch`, with the user's token; the
+        // platform refuses the others.
+        let site = path.as_string().is_some_and(|p| is_site_path(&p));
+        let token = site
+            .then(|| crate::session::current().id_token)
+            .flatten()
+            .map_or(JsValue::NULL, JsValue::from);
+        timed
+            .call3(&JsValue::NULL, &path, &token, &site.into())
+            .unwrap_or_default()
+    });
+    set(&host, "query", &query.into_js_value());
+    let command = crate::platform::host_function("command", COMMAND_MEASURE);
     set(&host, "command", &command);
     let session = Closure::<dyn Fn() -> JsValue>::new(public_session);
     set(&host, "session", &session.into_js_value());

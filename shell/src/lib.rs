@@ -3,8 +3,8 @@
 //!
 //! This crate is the start module, what `index.html` loads: only what draws the first page.
 //! The data layer behind the apps' host services, sign-in sessions, live updates, the status
-//! bar and the worker are the platform module's (`shell/platform`), which this one imports as
-//! it begins (`platform`).
+//! bar and the worker are the platform module's (`shell/platform`), which this one loads after
+//! the first page, or at once when that page needs it (`platform`).
 
 mod host;
 mod lifecycle;
@@ -31,16 +31,13 @@ tessera_sdk::small_allocator!();
 pub fn start() {
     // First, so it sees the first page's loads (a few listeners; no request until later).
     rum::start();
-    // Downloads and compiles beside the manifests and the apps: their first queries need it.
-    platform::import();
     overrides::init();
     wasm_bindgen_futures::spawn_local(async {
-        let (manifests, (session, started)) =
+        let (manifests, session) =
             futures_util::future::join(manifests::load(), first_session()).await;
         session::init(session);
         rum::use_token(session::current().id_token);
         react_to_session_changes();
-        platform::follow(started, overrides::show_in_status_bar);
         match manifests {
             Ok(m) => {
                 let points = m
@@ -59,28 +56,27 @@ pub fn start() {
                     &"ready".into(),
                     &true.into(),
                 );
-                router::after_first_page(|| platform::call("afterFirstPage", JsValue::UNDEFINED));
+                router::after_first_page(platform::after_first_page);
             }
             Err(e) => view::fatal(&e),
         }
     });
 }
 
-/// The session the page starts with, and the platform module starting with it: the page's own
-/// reading where it has one, else (back from the provider) the platform's.
-async fn first_session() -> (Session, js_sys::Promise) {
+/// The session the page starts with: the page's own reading where it has one, else (back from
+/// the provider) the platform module's, which then starts at once. It starts at once too
+/// when this browser may hold commands in the outbox (see `platform`).
+async fn first_session() -> Session {
+    let outbox = platform::outbox_check();
     let (config, ours) = sign_in::start().await;
-    let started = platform::begin(&config, ours.as_ref());
-    let session = match ours {
-        Some(s) => s,
-        None => platform::session_of(started.clone())
-            .await
-            .unwrap_or_else(|e| {
-                web_sys::console::error_1(&format!("tessera: {e}").into());
-                Session::default()
-            }),
-    };
-    (session, started)
+    platform::prepare_start(&config, ours.as_ref(), overrides::show_in_status_bar);
+    match ours {
+        Some(s) => {
+            platform::start_if_outbox(outbox).await;
+            s
+        }
+        None => platform::session_now().await,
+    }
 }
 
 /// What a new session (sign-in, renewal, sign-out) reaches here, in this order: the registry

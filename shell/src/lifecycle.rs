@@ -173,7 +173,11 @@ async fn load_and_bootstrap(name: &str) -> Result<(), String> {
     crate::rum::loading(name, &bundle.version, &bundle.cohort, &files);
     registry::with_app(name, |r| r.running = Some(bundle.version.clone()));
     if !SUPPORTED_ABIS.contains(&abi) {
-        let msg = format!("{name} speaks ABI {abi}; this shell speaks {SUPPORTED_ABIS:?}");
+        let spoken: Vec<String> = SUPPORTED_ABIS.iter().map(u32::to_string).collect();
+        let msg = format!(
+            "{name} speaks ABI {abi}; this shell speaks [{}]",
+            spoken.join(", ")
+        );
         registry::fail(name, E::Refused, msg.clone());
         return Err(msg);
     }

@@ -68,7 +68,7 @@ fn element(el: JsValue) -> Result<web_sys::HtmlElement, String> {
 async fn mount(app: String, el: JsValue, data: JsValue) -> Result<(), String> {
     let el = element(el)?;
     let ready =
-        lifecycle::ready(&app).ok_or_else(|| format!("no app named {app:?} is published"))?;
+        lifecycle::ready(&app).ok_or_else(|| format!("no app named \"{app}\" is published"))?;
     if let Err(e) = JsFuture::from(ready).await {
         let msg = shell_common::js::error_message(&e);
         crate::view::show_error(&el, &app, &msg);

@@ -1,103 +1,170 @@
 //! The platform module (`platform/tessera_platform.js` in the shell's bundle, the crate
 //! `shell/platform`): the data layer behind the host services, sign-in sessions, live
-//! updates and the status bar. It is imported as the start module begins, so it downloads and
-//! compiles beside the manifests and the first page's apps, and started once the session is
-//! known; nothing on the way to the first page waits for it except the apps' first queries
-//! (and a return from the provider, whose session only it can finish).
+//! updates and the status bar. The start module loads and starts it:
+//! - at once when the first page needs it: back from the provider (only it can finish a
+//!   sign-in), or when this browser may hold the user's commands (an outbox database, its
+//!   journal or a closed page's hand-off exists), since the first answers must show them;
+//! - otherwise once the first page's apps have their answers ([`after_first_page`]), and
+//!   before that whenever something needs it (a command, a sign-in, an answer the first
+//!   queries cannot give).
+//!
+//! Until it starts, the apps' queries go straight to `fetch` (the first queries, below):
+//! with no outbox on this device there is nothing to show on them, and a first visit's page
+//! draws without the platform's bytes. Anything but a JSON answer with a 2xx status is asked
+//! again through the platform, which says what went wrong in the host's terms.
 
 use crate::session;
-use shell_common::js::{bundle_url, error_message, PLATFORM_DIR};
-use std::cell::RefCell;
+use shell_common::js::{bundle_url, PLATFORM_DIR};
 use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen(inline_js = r#"
-export function import_platform(url) {
-  return import(url).then(async (m) => { await m.default(); return m; });
+let args = null;
+let started = null;
+export function prepare(url, bridge, config, session, on_started) {
+  args = { url, bridge, config, session, on_started };
 }
-export function start_platform(module, bridge, config, session) {
-  return module.then(async (m) => [m, await m.start(bridge, config, session)]);
+export function begin() {
+  if (!started) {
+    const { url, bridge, config, session, on_started } = args;
+    started = import(url).then(async (m) => {
+      await m.default();
+      const theirs = await m.start(bridge, config, session);
+      on_started(theirs);
+      return m;
+    });
+    started.catch((e) => console.error("tessera: the platform module did not start", e));
+  }
+  return started;
 }
-export function module_of(started) { return started.then(([m]) => m); }
-export function forward(started, name, measure) {
-  return (arg) => {
+export function call(name, arg) {
+  return begin().then((m) => m[name](arg));
+}
+export function outbox_may_hold(handoff_prefix, database, journal) {
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      if (localStorage.key(i)?.startsWith(handoff_prefix)) return Promise.resolve(true);
+    }
+    if (!indexedDB.databases) return Promise.resolve(true);
+    return indexedDB.databases()
+      .then((all) => all.some((d) => d.name === database) || (globalThis.caches ? caches.has(journal) : false))
+      .catch(() => true);
+  } catch { return Promise.resolve(true); }
+}
+const flying = new Map();
+let waiting = [];
+function landed(path) {
+  flying.delete(path);
+  if (flying.size === 0) { const now = waiting; waiting = []; now.forEach((f) => f()); }
+}
+function first_query(path, token) {
+  let answer = flying.get(path);
+  if (answer) return answer;
+  const headers = { accept: "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  answer = fetch(path, { headers })
+    .then(async (r) => {
+      if (!r.ok) return null;
+      const asOf = r.headers.get("x-tessera-as-of")?.trim() ?? "";
+      return {
+        data: JSON.parse(await r.text()),
+        freshness: {
+          asOfMs: /^\d+$/.test(asOf) ? Number(asOf) : null,
+          fromCache: r.headers.get("x-tessera-source")?.trim() === "cache",
+        },
+      };
+    })
+    .catch(() => null)
+    .finally(() => landed(path));
+  flying.set(path, answer);
+  return answer;
+}
+export function timed(name, measure) {
+  return (arg, token, first) => {
     const start = performance.now();
-    return started.then((m) => m[name](arg)).finally(() => {
+    const answer = first && !started
+      ? first_query(arg, token).then((a) => a ?? call(name, arg))
+      : call(name, arg);
+    return answer.finally(() => {
       try { performance.measure(measure, { start, end: performance.now() }); } catch {}
     });
   };
 }
+export function when_answered(f, ms) {
+  let done = false;
+  const once = () => { if (!done) { done = true; f(); } };
+  setTimeout(once, ms);
+  if (flying.size === 0) setTimeout(once, 0); else waiting.push(() => setTimeout(once, 0));
+}
 "#)]
 extern "C" {
-    /// `import(url)`, then the module's wasm instantiated: the module namespace.
-    fn import_platform(url: &str) -> js_sys::Promise;
-    /// `module.start(bridge, config, session)`: `[module, session JSON]`.
-    fn start_platform(
-        module: &js_sys::Promise,
-        bridge: &JsValue,
-        config: &str,
-        session: &str,
-    ) -> js_sys::Promise;
-    /// What [`start_platform`] gave resolves to: the module.
-    fn module_of(started: &js_sys::Promise) -> js_sys::Promise;
-    /// A function `(arg) => module[name](arg)` once the module started, timed as the User
-    /// Timing measure `measure` from the call to its answer.
-    pub fn forward(started: &js_sys::Promise, name: &str, measure: &str) -> js_sys::Function;
+    fn prepare(url: &str, bridge: &JsValue, config: &str, session: &str, on_started: &JsValue);
+    /// Imports and starts the module, once: a promise of the module.
+    fn begin() -> js_sys::Promise;
+    /// `module[name](arg)` once the module started (starting it if it was not).
+    fn call(name: &str, arg: &JsValue) -> js_sys::Promise;
+    /// Whether this browser may hold commands in the outbox (`true` where it cannot tell).
+    fn outbox_may_hold(handoff_prefix: &str, database: &str, journal: &str) -> js_sys::Promise;
+    /// A function `(arg, token, first) => module[name](arg)`, timed as the User Timing
+    /// measure `measure` from the call to its answer. With `first`, a call before the module
+    /// started is a first query: `fetch(arg)` with `token`, shared by the callers of a path.
+    fn timed(name: &str, measure: &str) -> js_sys::Function;
+    /// Runs `f` once no first query is on its way, or after `ms` at the latest.
+    fn when_answered(f: &JsValue, ms: i32);
 }
 
-thread_local! {
-    static IMPORTED: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
-    /// Resolves to the module once it started; rejects if it could not load or start.
-    static STARTED: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
-}
+/// How long the work that waits for the first page waits for its apps' data, at most.
+const ANSWERS_PATIENCE_MS: i32 = 2_000;
 
-/// Starts downloading and compiling the module.
-pub fn import() {
+/// Readies the module's start with the sign-in settings (`config`, JSON) and the session this
+/// module begins with (`None`: the platform's is the first, and it starts now). Once it
+/// started, its session replaces the page's if they differ (a stored session it could not
+/// verify) and `then` runs.
+pub fn prepare_start(config: &str, ours: Option<&Session>, then: impl FnOnce() + 'static) {
     let url = format!("{}{PLATFORM_DIR}/tessera_platform.js", bundle_url());
-    IMPORTED.with(|i| *i.borrow_mut() = Some(import_platform(&url)));
-}
-
-/// Starts the module with the sign-in settings (`config`, JSON) and the session this module
-/// begins with (`None`: the platform's is the first). Returns what resolves to the module and
-/// the platform's session, for [`session_of`].
-pub fn begin(config: &str, ours: Option<&Session>) -> js_sys::Promise {
-    let module = IMPORTED
-        .with(|i| i.borrow().clone())
-        .unwrap_or_else(|| js_sys::Promise::reject(&"the platform module was not imported".into()));
-    let ours = ours
+    let ours_json = ours
         .map(|s| serde_json::to_string(s).unwrap_or_default())
         .unwrap_or_default();
-    let started = start_platform(&module, &bridge(), config, &ours);
-    STARTED.with(|s| *s.borrow_mut() = Some(module_of(&started)));
-    started
-}
-
-/// The platform's session once it started ([`begin`]'s promise).
-pub async fn session_of(started: js_sys::Promise) -> Result<Session, String> {
-    let pair = JsFuture::from(started)
-        .await
-        .map_err(|e| format!("the platform module did not start: {}", error_message(&e)))?;
-    let theirs = js_sys::Array::from(&pair)
-        .get(1)
-        .as_string()
-        .unwrap_or_default();
-    tessera_sdk::js::parse::<Session>(&theirs).map_err(|e| format!("the platform's session: {e}"))
-}
-
-/// Once the platform started, its session replaces the one the page began with if they differ
-/// (a stored session it could not verify), and `then` runs.
-pub fn follow(started: js_sys::Promise, then: impl FnOnce() + 'static) {
-    wasm_bindgen_futures::spawn_local(async move {
-        match session_of(started).await {
-            Ok(theirs) => {
-                session::change(theirs);
-                then();
-            }
-            Err(e) => web_sys::console::error_1(&format!("tessera: {e}").into()),
+    let on_started = Closure::once_into_js(move |theirs: String| {
+        match tessera_sdk::js::parse::<Session>(&theirs) {
+            Ok(s) => session::change(s),
+            Err(e) => warn(&format!("the platform's session: {e}")),
         }
+        then();
     });
+    prepare(&url, &bridge(), config, &ours_json, &on_started);
+}
+
+/// Looks whether this browser may hold commands in the outbox (`true` where it cannot tell).
+pub fn outbox_check() -> js_sys::Promise {
+    use tessera_contract::sync::outbox_names::{journal_of, DATABASE, HANDOFF_PREFIX};
+    outbox_may_hold(HANDOFF_PREFIX, DATABASE, &journal_of(DATABASE))
+}
+
+/// Starts the module now if [`outbox_check`] says the outbox may hold commands: the first
+/// page's answers must show them.
+pub async fn start_if_outbox(check: js_sys::Promise) {
+    let may = wasm_bindgen_futures::JsFuture::from(check)
+        .await
+        .map_or(true, |v| v.as_bool() != Some(false));
+    if may {
+        let _ = begin();
+    }
+}
+
+/// The module's session when the page waits for it (back from the provider): starts it now.
+pub async fn session_now() -> Session {
+    if let Err(e) = wasm_bindgen_futures::JsFuture::from(begin()).await {
+        warn(&format!(
+            "the platform module did not start: {}",
+            shell_common::js::error_message(&e)
+        ));
+    }
+    session::current()
+}
+
+fn warn(e: &str) {
+    web_sys::console::error_1(&format!("tessera: {e}").into());
 }
 
 /// The object the platform module calls back: `sessionChanged(json)`.
@@ -106,38 +173,26 @@ fn bridge() -> JsValue {
     let changed = Closure::<dyn Fn(String)>::new(|json: String| {
         match tessera_sdk::js::parse::<Session>(&json) {
             Ok(s) => session::change(s),
-            Err(e) => web_sys::console::error_1(
-                &format!("tessera: a session from the platform module: {e}").into(),
-            ),
+            Err(e) => warn(&format!("a session from the platform module: {e}")),
         }
     });
     let _ = js_sys::Reflect::set(&bridge, &"sessionChanged".into(), &changed.into_js_value());
     bridge.into()
 }
 
-/// The module, once started (a promise that rejects if it could not load or start).
-pub fn started() -> js_sys::Promise {
-    STARTED
-        .with(|s| s.borrow().clone())
-        .unwrap_or_else(|| js_sys::Promise::reject(&"the platform module was not started".into()))
+/// `host.query` and `host.command` (see [`timed`]).
+pub fn host_function(name: &str, measure: &str) -> js_sys::Function {
+    timed(name, measure)
 }
 
-/// Calls `name(arg)` on the module once it started (the call waits for it).
-pub fn call(name: &'static str, arg: JsValue) {
-    let started = started();
-    wasm_bindgen_futures::spawn_local(async move {
-        match JsFuture::from(started).await {
-            Ok(module) => {
-                let f = js_sys::Reflect::get(&module, &name.into())
-                    .ok()
-                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-                if let Some(f) = f {
-                    let _ = f.call1(&module, &arg);
-                }
-            }
-            Err(e) => {
-                web_sys::console::error_1(&format!("tessera: {name}: {}", error_message(&e)).into())
-            }
-        }
-    });
+/// Calls `name(arg)` on the module, starting it if it was not.
+pub fn invoke(name: &str, arg: JsValue) {
+    let _ = call(name, &arg);
+}
+
+/// The first page is drawn: once its first queries are answered, the module starts (if it
+/// did not) and begins what waits for the first page.
+pub fn after_first_page() {
+    let f = Closure::once_into_js(|| invoke("afterFirstPage", JsValue::UNDEFINED));
+    when_answered(&f, ANSWERS_PATIENCE_MS);
 }

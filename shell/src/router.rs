@@ -244,14 +244,14 @@ fn allowed(wanted: Vec<Activated>, path: &str) -> Option<Vec<Activated>> {
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
     if denied == Access::SignIn && crate::sign_in::can_sign_in() {
-        crate::platform::call("signIn", format!("{path}{search}").into());
+        crate::platform::invoke("signIn", format!("{path}{search}").into());
         return None;
     }
     let notice = format!(
         "{path} needs the role {}; it was not opened.",
         roles.join(", ")
     );
-    crate::platform::call("notify", notice.into());
+    crate::platform::invoke("notify", notice.into());
     if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
         let _ = h.replace_state_with_url(&JsValue::NULL, "", Some("/"));
     }

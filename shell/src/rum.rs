@@ -138,5 +138,5 @@ pub fn loaded(app: &str, exports: &JsValue) {
 
 /// `app` went through `event` into `status`.
 pub fn event(app: &str, event: LifecycleEvent, status: AppStatus, error: Option<String>) {
-    rum_event(app, &format!("{event:?}"), status.as_str(), error);
+    rum_event(app, event.name(), status.as_str(), error);
 }

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use tessera_contract::auth::{jwt_payload, Claims};
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
+use wasm_bindgen::JsValue;
 
 const DEV_KEY: &str = "tessera.devSession";
 
@@ -36,6 +37,7 @@ pub fn current() -> Session {
 
 /// Sets the session at start, before anything reads it.
 pub fn init(session: Session) {
+    show_token(session.id_token.as_deref());
     SESSION.with(|s| *s.borrow_mut() = session);
 }
 
@@ -44,6 +46,7 @@ pub fn change(session: Session) {
     if current() == session {
         return;
     }
+    show_token(session.id_token.as_deref());
     SESSION.with(|s| *s.borrow_mut() = session.clone());
     REACTIONS.with(|r| r.borrow().iter().for_each(|f| f(&session)));
     let public = Session {
@@ -56,6 +59,13 @@ pub fn change(session: Session) {
         "@tessera/shell",
         serde_json::to_value(&public).unwrap_or_default(),
     );
+}
+
+/// `window.__tessera.token`: the token the host services send now, on the shell's debugging
+/// surface, so a test, a synthetic check or a developer can see that a renewal reached the page.
+fn show_token(token: Option<&str>) {
+    let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
+    let _ = js_sys::Reflect::set(&shell_common::debug::object(), &"token".into(), &value);
 }
 
 /// The user a token names: a development token's, or an ID token's subject.

@@ -102,7 +102,7 @@ pub fn container_for(app: &str, mount_point_name: &str) -> Option<web_sys::HtmlE
     }
     let Some(parent) = mount_point(mount_point_name) else {
         web_sys::console::error_1(
-            &format!("tessera: {app} wants mount point {mount_point_name:?}, which the shell does not have").into(),
+            &format!("tessera: {app} wants mount point \"{mount_point_name}\", which the shell does not have").into(),
         );
         return None;
     };

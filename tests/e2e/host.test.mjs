@@ -310,6 +310,37 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     await context.setOffline(false);
     assert.deepEqual(errors, []);
   });
+  test("a first visit draws its first page before the shell's platform module loads; a browser that holds an outbox starts it at once", async () => {
+    const PLATFORM = "/platform/tessera_platform.js";
+    // The app's own queries: not the sign-in settings `index.html` asks for, nor the heartbeat.
+    const query = (p) => p.startsWith("/api/") && !p.startsWith("/api/auth/") && p !== "/api/health";
+    const { context, page, errors, requests } = await openHostApp("petra");
+    // The status bar is the platform's: it comes after the first page.
+    await page.locator(".tessera-statusbar").waitFor({ timeout: 15_000 });
+    const platformAt = requests.findIndex((p) => p.endsWith(PLATFORM));
+    const firstQueryAt = requests.findIndex(query);
+    assert.ok(firstQueryAt >= 0, `the app asked for its data: ${requests.join(" ")}`);
+    assert.ok(platformAt > firstQueryAt, `the platform after the first query: ${requests.join(" ")}`);
+    // Its answer, straight from the BFF, in the host's form.
+    const cart = page.locator(".cart");
+    assert.equal(await cart.getAttribute("data-state"), "ok");
+    assert.equal(await cart.getAttribute("data-from-cache"), "false");
+    assert.equal(await cart.getAttribute("data-version"), "0");
+
+    // The platform opened this browser's outbox: from now on a page's first answers may have
+    // commands to show, so the next page starts the platform before it asks for data.
+    await until("the outbox database exists", () => page.evaluate(async () =>
+      (await indexedDB.databases()).some((d) => d.name === "tessera-outbox")), 10_000);
+    const next = await context.newPage();
+    const later = [];
+    next.on("request", (r) => later.push(new URL(r.url()).pathname));
+    await next.goto(server.url + "/host-js");
+    await next.locator('.host-js[data-ready="true"]').waitFor({ timeout: 15_000 });
+    const platformNext = later.findIndex((p) => p.endsWith(PLATFORM));
+    const queryNext = later.findIndex(query);
+    assert.ok(platformNext >= 0 && platformNext < queryNext, `the platform first: ${later.join(" ")}`);
+    assert.deepEqual(errors, []);
+  });
   test("callers that ask for the same query while its request is on the way share that request", async () => {
     const { context, page, errors } = await openHostApp("shay");
     const answers = await page.evaluate(async () => {

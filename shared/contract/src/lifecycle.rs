@@ -93,13 +93,34 @@ impl fmt::Display for InvalidTransition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "event {:?} is not valid in status {}",
-            self.event, self.from
+            "event {} is not valid in status {}",
+            self.event.name(),
+            self.from
         )
     }
 }
 
 impl std::error::Error for InvalidTransition {}
+
+impl LifecycleEvent {
+    /// The event's name as written here (`LoadStarted`), without `Debug`'s formatting code
+    /// in the shell.
+    pub fn name(self) -> &'static str {
+        match self {
+            LifecycleEvent::LoadStarted => "LoadStarted",
+            LifecycleEvent::Loaded => "Loaded",
+            LifecycleEvent::LoadFailed => "LoadFailed",
+            LifecycleEvent::BootstrapStarted => "BootstrapStarted",
+            LifecycleEvent::Bootstrapped => "Bootstrapped",
+            LifecycleEvent::MountStarted => "MountStarted",
+            LifecycleEvent::Mounted => "Mounted",
+            LifecycleEvent::UnmountStarted => "UnmountStarted",
+            LifecycleEvent::Unmounted => "Unmounted",
+            LifecycleEvent::LifecycleFailed => "LifecycleFailed",
+            LifecycleEvent::Refused => "Refused",
+        }
+    }
+}
 
 impl AppStatus {
     pub fn as_str(self) -> &'static str {
@@ -157,6 +178,27 @@ impl fmt::Display for AppStatus {
 
 #[cfg(test)]
 mod tests {
+    use super::LifecycleEvent as Ev;
+
+    #[test]
+    fn event_names_are_their_debug_form() {
+        for e in [
+            Ev::LoadStarted,
+            Ev::Loaded,
+            Ev::LoadFailed,
+            Ev::BootstrapStarted,
+            Ev::Bootstrapped,
+            Ev::MountStarted,
+            Ev::Mounted,
+            Ev::UnmountStarted,
+            Ev::Unmounted,
+            Ev::LifecycleFailed,
+            Ev::Refused,
+        ] {
+            assert_eq!(e.name(), format!("{e:?}"));
+        }
+    }
+
     use super::*;
     use AppStatus as S;
     use LifecycleEvent as E;

@@ -562,3 +562,17 @@ mod tests {
         );
     }
 }
+
+/// Where a browser keeps the outbox: the client runtime writes these, and the shell's start
+/// module looks for them to know whether the first page's answers may have commands to show.
+pub mod outbox_names {
+    /// The outbox's IndexedDB database.
+    pub const DATABASE: &str = "tessera-outbox";
+    /// The Cache Storage cache that journals each command of the outbox `database` as it is
+    /// queued.
+    pub fn journal_of(database: &str) -> String {
+        format!("{database}-journal")
+    }
+    /// The `localStorage` keys of commands a closing page handed off.
+    pub const HANDOFF_PREFIX: &str = "tessera-outbox-accepted:";
+}

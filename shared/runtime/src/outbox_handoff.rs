@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-const PREFIX: &str = "tessera-outbox-accepted:";
+use tessera_contract::sync::outbox_names::HANDOFF_PREFIX as PREFIX;
 const PAGE_LOCK: &str = "tessera-outbox-page:";
 const RECOVERY_LOCK: &str = "tessera-outbox-handoff";
 

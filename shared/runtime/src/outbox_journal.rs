@@ -41,7 +41,7 @@ async fn wait(promise: js_sys::Promise, doing: &str) -> Result<wasm_bindgen::JsV
 impl Journal {
     pub fn of(database: &str) -> Journal {
         Journal {
-            cache_name: format!("{database}-journal"),
+            cache_name: tessera_contract::sync::outbox_names::journal_of(database),
         }
     }
 

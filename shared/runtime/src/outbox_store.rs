@@ -28,7 +28,7 @@ use idb::{CursorDirection, Database, Transaction, TransactionMode};
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;
 
-pub const DATABASE: &str = "tessera-outbox";
+pub use tessera_contract::sync::outbox_names::DATABASE;
 const ENTRIES: &str = "entries";
 const META: &str = "meta";
 const TOKENS: &str = "tokens";

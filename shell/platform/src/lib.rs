@@ -1,5 +1,6 @@
-//! The shell's platform module: what the start module (`shell`) imports beside the first page
-//! and calls through the functions below. It holds the data layer behind the apps' host
+//! The shell's platform module: what the start module (`shell`) loads after the first page (or
+//! at once when that page needs it, see the start module's `platform`) and calls through the
+//! functions below. It holds the data layer behind the apps' host
 //! services (queries, commands through the outbox), sign-in sessions, live updates, the
 //! status bar with its panels, read-ahead and the worker's registration, so that the start
 //! path carries none of it. It tells the start module of a new session through the `bridge`

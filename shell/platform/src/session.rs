@@ -6,7 +6,6 @@
 use crate::bridge;
 use shell_common::watched::Watched;
 use tessera_contract::Session;
-use wasm_bindgen::JsValue;
 
 /// Called with the new session and whether it is the same user as before.
 type Reaction = Box<dyn Fn(&Session, bool)>;
@@ -33,7 +32,6 @@ pub fn watched() -> Watched<Session> {
 
 /// Sets the session at start, before anything reads it.
 pub fn init(session: Session) {
-    show_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session));
 }
 
@@ -41,17 +39,9 @@ pub fn init(session: Session) {
 pub fn change(session: Session) {
     let same_user =
         current().id_token.as_deref().map(subject) == session.id_token.as_deref().map(subject);
-    show_token(session.id_token.as_deref());
     SESSION.with(|s| s.set(session.clone()));
     REACTIONS.with(|r| r.borrow().iter().for_each(|f| f(&session, same_user)));
     bridge::session_changed(&serde_json::to_string(&session).unwrap_or_default());
-}
-
-/// `window.__tessera.token`: the token the host services send now, on the shell's debugging
-/// surface, so a test or a developer can see that a renewal reached the page.
-fn show_token(token: Option<&str>) {
-    let value = token.map(JsValue::from).unwrap_or(JsValue::NULL);
-    let _ = js_sys::Reflect::set(&shell_common::debug::object(), &"token".into(), &value);
 }
 
 /// The user a token names.
