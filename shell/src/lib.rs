@@ -67,14 +67,11 @@ pub fn start() {
 /// the provider) the platform module's, which then starts at once. It starts at once too
 /// when this browser may hold commands in the outbox (see `platform`).
 async fn first_session() -> Session {
-    let outbox = platform::outbox_check();
+    platform::check_outbox_now();
     let (config, ours) = sign_in::start().await;
     platform::prepare_start(&config, ours.as_ref(), overrides::show_in_status_bar);
     match ours {
-        Some(s) => {
-            platform::start_if_outbox(outbox).await;
-            s
-        }
+        Some(s) => s,
         None => platform::session_now().await,
     }
 }

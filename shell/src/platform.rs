@@ -19,18 +19,19 @@ use tessera_contract::Session;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-let args = null;
+let prepared;
+const args = new Promise((resolve) => { prepared = resolve; });
 let started = null;
+let checked = Promise.resolve(true);
 export function prepare(url, bridge, config, session, on_started) {
-  args = { url, bridge, config, session, on_started };
+  prepared({ url, bridge, config, session, on_started });
 }
 export function begin() {
   if (!started) {
-    const { url, bridge, config, session, on_started } = args;
-    started = import(url).then(async (m) => {
+    started = args.then(async ({ url, bridge, config, session, on_started }) => {
+      const m = await import(url);
       await m.default();
-      const theirs = await m.start(bridge, config, session);
-      on_started(theirs);
+      on_started(await m.start(bridge, config, session));
       return m;
     });
     started.catch((e) => console.error("tessera: the platform module did not start", e));
@@ -40,16 +41,16 @@ export function begin() {
 export function call(name, arg) {
   return begin().then((m) => m[name](arg));
 }
-export function outbox_may_hold(handoff_prefix, database, journal) {
-  try {
+export function check_outbox(handoff_prefix, database, journal) {
+  const may = () => {
     for (let i = 0; i < localStorage.length; i++) {
-      if (localStorage.key(i)?.startsWith(handoff_prefix)) return Promise.resolve(true);
+      if (localStorage.key(i)?.startsWith(handoff_prefix)) return true;
     }
-    if (!indexedDB.databases) return Promise.resolve(true);
+    if (!indexedDB.databases) return true;
     return indexedDB.databases()
-      .then((all) => all.some((d) => d.name === database) || (globalThis.caches ? caches.has(journal) : false))
-      .catch(() => true);
-  } catch { return Promise.resolve(true); }
+      .then((all) => all.some((d) => d.name === database) || (globalThis.caches ? caches.has(journal) : false));
+  };
+  checked = Promise.resolve().then(may).catch(() => true).then((held) => { if (held) begin(); });
 }
 const flying = new Map();
 let waiting = [];
@@ -57,26 +58,29 @@ function landed(path) {
   flying.delete(path);
   if (flying.size === 0) { const now = waiting; waiting = []; now.forEach((f) => f()); }
 }
-function first_query(path, token) {
-  let answer = flying.get(path);
-  if (answer) return answer;
+async function fetched(path, token) {
   const headers = { accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  answer = fetch(path, { headers })
-    .then(async (r) => {
-      if (!r.ok) return null;
-      const asOf = r.headers.get("x-tessera-as-of")?.trim() ?? "";
-      return {
-        data: JSON.parse(await r.text()),
-        freshness: {
-          asOfMs: /^\d+$/.test(asOf) ? Number(asOf) : null,
-          fromCache: r.headers.get("x-tessera-source")?.trim() === "cache",
-        },
-      };
-    })
-    .catch(() => null)
-    .finally(() => landed(path));
-  flying.set(path, answer);
+  const r = await fetch(path, { headers });
+  if (!r.ok) return null;
+  const asOf = r.headers.get("x-tessera-as-of")?.trim() ?? "";
+  return {
+    data: JSON.parse(await r.text()),
+    freshness: {
+      asOfMs: /^\d+$/.test(asOf) ? Number(asOf) : null,
+      fromCache: r.headers.get("x-tessera-source")?.trim() === "cache",
+    },
+  };
+}
+function first_query(path, token) {
+  let answer = flying.get(path);
+  if (!answer) {
+    answer = checked
+      .then(() => (started ? null : fetched(path, token)))
+      .catch(() => null)
+      .finally(() => landed(path));
+    flying.set(path, answer);
+  }
   return answer;
 }
 export function timed(name, measure) {
@@ -103,8 +107,9 @@ extern "C" {
     fn begin() -> js_sys::Promise;
     /// `module[name](arg)` once the module started (starting it if it was not).
     fn call(name: &str, arg: &JsValue) -> js_sys::Promise;
-    /// Whether this browser may hold commands in the outbox (`true` where it cannot tell).
-    fn outbox_may_hold(handoff_prefix: &str, database: &str, journal: &str) -> js_sys::Promise;
+    /// Looks whether this browser may hold commands in the outbox (`true` where it cannot
+    /// tell), and starts the module if it may; first queries wait for the answer.
+    fn check_outbox(handoff_prefix: &str, database: &str, journal: &str);
     /// A function `(arg, token, first) => module[name](arg)`, timed as the User Timing
     /// measure `measure` from the call to its answer. With `first`, a call before the module
     /// started is a first query: `fetch(arg)` with `token`, shared by the callers of a path.
@@ -117,39 +122,26 @@ extern "C" {
 const ANSWERS_PATIENCE_MS: i32 = 2_000;
 
 /// Readies the module's start with the sign-in settings (`config`, JSON) and the session this
-/// module begins with (`None`: the platform's is the first, and it starts now). Once it
-/// started, its session replaces the page's if they differ (a stored session it could not
-/// verify) and `then` runs.
+/// module begins with (`None`: the platform's is the first). Once it started, its session
+/// replaces the page's if they differ (a stored session it could not verify) and `then` runs.
 pub fn prepare_start(config: &str, ours: Option<&Session>, then: impl FnOnce() + 'static) {
     let url = format!("{}{PLATFORM_DIR}/tessera_platform.js", bundle_url());
     let ours_json = ours
         .map(|s| serde_json::to_string(s).unwrap_or_default())
         .unwrap_or_default();
     let on_started = Closure::once_into_js(move |theirs: String| {
-        match tessera_sdk::js::parse::<Session>(&theirs) {
-            Ok(s) => session::change(s),
-            Err(e) => warn(&format!("the platform's session: {e}")),
-        }
+        adopt(&theirs);
         then();
     });
     prepare(&url, &bridge(), config, &ours_json, &on_started);
 }
 
-/// Looks whether this browser may hold commands in the outbox (`true` where it cannot tell).
-pub fn outbox_check() -> js_sys::Promise {
+/// Looks whether this browser may hold commands in the outbox, and if it may, starts the
+/// module at once: the first page's answers must show them. The first queries wait for the
+/// look (a few ms); nothing else on the way to the first page does.
+pub fn check_outbox_now() {
     use tessera_contract::sync::outbox_names::{journal_of, DATABASE, HANDOFF_PREFIX};
-    outbox_may_hold(HANDOFF_PREFIX, DATABASE, &journal_of(DATABASE))
-}
-
-/// Starts the module now if [`outbox_check`] says the outbox may hold commands: the first
-/// page's answers must show them.
-pub async fn start_if_outbox(check: js_sys::Promise) {
-    let may = wasm_bindgen_futures::JsFuture::from(check)
-        .await
-        .map_or(true, |v| v.as_bool() != Some(false));
-    if may {
-        let _ = begin();
-    }
+    check_outbox(HANDOFF_PREFIX, DATABASE, &journal_of(DATABASE));
 }
 
 /// The module's session when the page waits for it (back from the provider): starts it now.
@@ -167,15 +159,18 @@ fn warn(e: &str) {
     web_sys::console::error_1(&format!("tessera: {e}").into());
 }
 
+/// The platform module's session (JSON) becomes the page's.
+fn adopt(json: &str) {
+    match tessera_sdk::js::parse::<Session>(json) {
+        Ok(s) => session::change(s),
+        Err(e) => warn(&format!("a session from the platform module: {e}")),
+    }
+}
+
 /// The object the platform module calls back: `sessionChanged(json)`.
 fn bridge() -> JsValue {
     let bridge = js_sys::Object::new();
-    let changed = Closure::<dyn Fn(String)>::new(|json: String| {
-        match tessera_sdk::js::parse::<Session>(&json) {
-            Ok(s) => session::change(s),
-            Err(e) => warn(&format!("a session from the platform module: {e}")),
-        }
-    });
+    let changed = Closure::<dyn Fn(String)>::new(|json: String| adopt(&json));
     let _ = js_sys::Reflect::set(&bridge, &"sessionChanged".into(), &changed.into_js_value());
     bridge.into()
 }
