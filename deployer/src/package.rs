@@ -345,9 +345,9 @@ pub fn package_shell(
         .map(|f| f.integrity.clone())
         .unwrap_or_default();
     let url_base = format!("/{}", crate::merge::bundle_dir(SHELL_NAME, &version));
-    // What the entry imports statically; never the sign-in module (imported only to sign in)
-    // or the worker's (the page never imports it): preloaded, the page would fetch and compile
-    // them while it starts.
+    // What the entry imports statically; never the sign-in module (imported only to sign in),
+    // the platform module (after the first page, on a first visit) or the worker's (the page
+    // never imports it): preloaded, the page would fetch and compile them while it starts.
     let snippets: Vec<&str> = files
         .iter()
         .map(|f| f.path.as_str())
