@@ -30,7 +30,7 @@ fn set(target: &JsValue, key: &str, value: &JsValue) {
 fn build() -> JsValue {
     let host: JsValue = js_sys::Object::new().into();
     set(&host, "version", &HOST_VERSION.into());
-    let timed = crate::platform::host_function("query", QUERY_MEASURE);
+    let timed = crate::platform::timed("query", QUERY_MEASURE);
     let query = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |path: JsValue| {
         // Only a path of this site may go straight to `fetch`, with the user's token; the
         // platform refuses the others.
@@ -44,7 +44,7 @@ fn build() -> JsValue {
             .unwrap_or_default()
     });
     set(&host, "query", &query.into_js_value());
-    let command = crate::platform::host_function("command", COMMAND_MEASURE);
+    let command = crate::platform::timed("command", COMMAND_MEASURE);
     set(&host, "command", &command);
     let session = Closure::<dyn Fn() -> JsValue>::new(public_session);
     set(&host, "session", &session.into_js_value());

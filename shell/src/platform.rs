@@ -113,7 +113,7 @@ extern "C" {
     /// A function `(arg, token, first) => module[name](arg)`, timed as the User Timing
     /// measure `measure` from the call to its answer. With `first`, a call before the module
     /// started is a first query: `fetch(arg)` with `token`, shared by the callers of a path.
-    fn timed(name: &str, measure: &str) -> js_sys::Function;
+    pub fn timed(name: &str, measure: &str) -> js_sys::Function;
     /// Runs `f` once no first query is on its way, or after `ms` at the latest.
     fn when_answered(f: &JsValue, ms: i32);
 }
@@ -173,11 +173,6 @@ fn bridge() -> JsValue {
     let changed = Closure::<dyn Fn(String)>::new(|json: String| adopt(&json));
     let _ = js_sys::Reflect::set(&bridge, &"sessionChanged".into(), &changed.into_js_value());
     bridge.into()
-}
-
-/// `host.query` and `host.command` (see [`timed`]).
-pub fn host_function(name: &str, measure: &str) -> js_sys::Function {
-    timed(name, measure)
 }
 
 /// Calls `name(arg)` on the module, starting it if it was not.

@@ -11,7 +11,7 @@
 
 use shell_common::bus::publish;
 use std::cell::RefCell;
-use tessera_contract::auth::{jwt_payload, Claims};
+use tessera_contract::auth::Claims;
 use tessera_contract::bus::topics;
 use tessera_contract::Session;
 use wasm_bindgen::JsValue;
@@ -70,13 +70,11 @@ fn show_token(token: Option<&str>) {
 
 /// The user a token names: a development token's, or an ID token's subject.
 pub fn subject(token: &str) -> Option<String> {
-    let token = token.trim();
-    if let Some(rest) = token.strip_prefix("dev:") {
-        let subject = rest.split(':').next().unwrap_or("");
-        return (!subject.is_empty()).then(|| subject.to_string());
-    }
-    let claims: Claims = tessera_sdk::js::parse(&jwt_payload(token)?).ok()?;
-    Some(claims.sub)
+    tessera_contract::auth::token_subject(token, |payload| {
+        tessera_sdk::js::parse::<Claims>(payload)
+            .ok()
+            .map(|c| c.sub)
+    })
 }
 
 /// The development session: the stored one, or Alice (a customer) when none is stored or it

@@ -134,6 +134,18 @@ pub fn jwt_payload(jwt: &str) -> Option<String> {
     String::from_utf8(base64url_decode(jwt.split('.').nth(1)?)?).ok()
 }
 
+/// The user a bearer token names: a development token's subject (`dev:<subject>:<roles>`), or
+/// an ID token's `sub`, read from its payload's JSON text by `sub_of` (each build brings its
+/// own JSON reader).
+pub fn token_subject(token: &str, sub_of: impl FnOnce(&str) -> Option<String>) -> Option<String> {
+    let token = token.trim();
+    if let Some(rest) = token.strip_prefix("dev:") {
+        let subject = rest.split(':').next().unwrap_or("");
+        return (!subject.is_empty()).then(|| subject.to_string());
+    }
+    sub_of(&jwt_payload(token)?)
+}
+
 /// Unpadded base64url (RFC 4648 §5), as JWTs use it.
 pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
@@ -159,6 +171,25 @@ pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_token_names_its_subject() {
+        let sub_of = |payload: &str| {
+            let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+            v.get("sub")?.as_str().map(str::to_string)
+        };
+        assert_eq!(
+            super::token_subject(" dev:bob:customer,admin ", sub_of).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(super::token_subject("dev::customer", sub_of), None);
+        // {"sub":"u-1"}, as base64url, between a header and a signature.
+        assert_eq!(
+            super::token_subject("e30.eyJzdWIiOiJ1LTEifQ.sig", sub_of).as_deref(),
+            Some("u-1")
+        );
+        assert_eq!(super::token_subject("not-a-jwt", sub_of), None);
+    }
+
     use super::*;
 
     fn jwt(payload: &str) -> String {

@@ -255,13 +255,10 @@ pub fn bearer_subject(authorization: Option<&str>) -> Option<String> {
 
 /// The subject a bearer token names: the development token's, or a JWT's `sub` claim.
 pub fn token_subject(token: &str) -> Option<String> {
-    let token = token.trim();
-    if let Some(rest) = token.strip_prefix("dev:") {
-        let subject = rest.split(':').next().unwrap_or("");
-        return (!subject.is_empty()).then(|| subject.to_string());
-    }
-    let claims = crate::json::parse(&tessera_contract::auth::jwt_payload(token)?).ok()?;
-    claims.get("sub")?.as_str().map(str::to_string)
+    tessera_contract::auth::token_subject(token, |payload| {
+        let claims = crate::json::parse(payload).ok()?;
+        claims.get("sub")?.as_str().map(str::to_string)
+    })
 }
 
 #[cfg(test)]
