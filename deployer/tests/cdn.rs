@@ -18,11 +18,17 @@ struct Got {
 }
 
 async fn get(store: &Arc<LocalStore>, path: &str, headers: &[(header::HeaderName, &str)]) -> Got {
+    ask(&tessera_deployer::cdn_router(store.clone()), path, headers).await
+}
+
+/// A request to one server (`get` asks a new one each time).
+async fn ask(cdn: &axum::Router, path: &str, headers: &[(header::HeaderName, &str)]) -> Got {
     let mut req = Request::get(path);
     for (k, v) in headers {
         req = req.header(k, *v);
     }
-    let res = tessera_deployer::cdn_router(store.clone())
+    let res = cdn
+        .clone()
         .oneshot(req.body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -244,6 +250,80 @@ async fn serves_the_store_as_a_cdn_would() {
 }
 
 /// The Content-Security-Policy and the body of the page at `path` served under `policy`.
+#[tokio::test]
+async fn brotli_is_made_once_in_the_background_and_served_from_then_on() {
+    let f = Fixture::with_shell().await;
+    let body = "export const filler = `".to_string() + &"tessera brotli ".repeat(2000) + "`;\n";
+    f.publish(&f.routed_app("big", &body)).await.unwrap();
+    let path = f.json("importmap.json")["imports"]["@test/big"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cdn = tessera_deployer::cdn_router(Arc::new(LocalStore::open(f.store.root()).unwrap()));
+    let both = [(header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")];
+
+    // The first answer does not wait for brotli: gzip, while brotli is made.
+    let first = ask(&cdn, &path, &both).await;
+    assert_eq!(h(&first, header::CONTENT_ENCODING), "gzip");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let br = loop {
+        let got = ask(&cdn, &path, &both).await;
+        if h(&got, header::CONTENT_ENCODING) == "br" {
+            break got;
+        }
+        assert_eq!(h(&got, header::CONTENT_ENCODING), "gzip");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no brotli body after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let mut plain = String::new();
+    std::io::Read::read_to_string(
+        &mut brotli::Decompressor::new(&br.body[..], 4096),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain, body);
+    assert!(
+        br.body.len() < first.body.len(),
+        "brotli {} B, gzip {} B",
+        br.body.len(),
+        first.body.len()
+    );
+    let tag = h(&br, header::ETAG).to_string();
+    assert!(tag.ends_with("-br\""), "{tag}");
+    assert_ne!(tag, h(&first, header::ETAG));
+    assert_eq!(h(&br, header::VARY), "accept-encoding");
+    let again = ask(
+        &cdn,
+        &path,
+        &[both[0].clone(), (header::IF_NONE_MATCH, &tag)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    // Who takes no brotli still gets gzip or the bytes as they are.
+    let gz = ask(&cdn, &path, &[(header::ACCEPT_ENCODING, "gzip, br;q=0")]).await;
+    assert_eq!(h(&gz, header::CONTENT_ENCODING), "gzip");
+    let plain = ask(&cdn, &path, &[]).await;
+    assert_eq!(
+        (h(&plain, header::CONTENT_ENCODING), plain.body.len()),
+        ("", body.len())
+    );
+
+    // A page is made per response (its nonce), in brotli at once.
+    let page = ask(&cdn, "/", &both).await;
+    assert_eq!(h(&page, header::CONTENT_ENCODING), "br");
+    let mut html = String::new();
+    std::io::Read::read_to_string(
+        &mut brotli::Decompressor::new(&page.body[..], 4096),
+        &mut html,
+    )
+    .unwrap();
+    assert!(html.contains("<script nonce="), "{html}");
+}
+
 async fn page_under(
     store: &Arc<LocalStore>,
     policy: tessera_deployer::cdn::SecurityPolicy,

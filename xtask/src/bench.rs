@@ -12,13 +12,14 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-/// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip. The shell's
+/// Sizes of each packaged app: its wasm, its JS (glue and snippets), raw and gzip, and the
+/// whole as the CDN serves it to browsers that take brotli. The shell's
 /// bundle is shown by module: the start path (what `index.html` loads before the first app
 /// mounts), the platform module (imported beside it), the worker and the sign-in module.
 fn sizes(built: &[build::Built]) -> Result<()> {
     println!(
-        "\n{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "app", "wasm raw", "wasm gz", "js raw", "js gz", "wasm+js gz"
+        "\n{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "app", "wasm raw", "wasm gz", "js raw", "js gz", "wasm+js gz", "wasm+js br"
     );
     for b in built {
         let all = files(&b.dir)?;
@@ -50,24 +51,26 @@ fn sizes(built: &[build::Built]) -> Result<()> {
 }
 
 fn size_row(label: &str, files: &[std::path::PathBuf]) -> Result<()> {
-    let (mut wasm, mut wasm_gz, mut js, mut js_gz) = (0, 0, 0, 0);
+    let (mut wasm, mut wasm_gz, mut js, mut js_gz, mut br) = (0, 0, 0, 0, 0);
     for file in files {
         let bytes = std::fs::read(file)?;
         let gz = tessera_deployer::check::gzip_len(&bytes)? as usize;
         match file.extension().and_then(|e| e.to_str()) {
             Some("wasm") => (wasm, wasm_gz) = (wasm + bytes.len(), wasm_gz + gz),
             Some("js") => (js, js_gz) = (js + bytes.len(), js_gz + gz),
-            _ => {}
+            _ => continue,
         }
+        br += tessera_deployer::cdn::stored_brotli(&bytes).len();
     }
     println!(
-        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
         label,
         wasm,
         wasm_gz,
         js,
         js_gz,
-        wasm_gz + js_gz
+        wasm_gz + js_gz,
+        br
     );
     Ok(())
 }
