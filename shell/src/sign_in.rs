@@ -17,25 +17,8 @@ thread_local! {
     static OIDC: Cell<bool> = const { Cell::new(false) };
 }
 
-#[wasm_bindgen(inline_js = r#"
-export function stored_tokens(database, store, key) {
-  return new Promise((resolve) => {
-    let open;
-    try { open = indexedDB.open(database, 1); } catch { return resolve(null); }
-    open.onupgradeneeded = () => open.result.createObjectStore(store);
-    open.onerror = () => resolve(null);
-    open.onsuccess = () => {
-      const db = open.result;
-      const done = (value) => { db.close(); resolve(value); };
-      try {
-        const get = db.transaction(store).objectStore(store).get(key);
-        get.onsuccess = () => done(typeof get.result === "string" ? get.result : null);
-        get.onerror = () => done(null);
-      } catch { done(null); }
-    };
-  });
-}
-"#)]
+// In `start.js`, with the start module's other JS: one file, one request.
+#[wasm_bindgen(module = "/src/start.js")]
 extern "C" {
     /// The stored tokens' JSON (`tessera_runtime::session_store`'s record), or `null`.
     fn stored_tokens(database: &str, store: &str, key: &str) -> js_sys::Promise;

@@ -46,14 +46,25 @@ impl Envelope {
 /// How many envelopes per topic the page keeps, so an app loaded later can catch up.
 const REPLAY_LIMIT: u32 = 200;
 
-#[wasm_bindgen(inline_js = r#"
-export function bus_log(topic) {
-  const all = (globalThis.__tesseraBus ||= {});
-  return (all[topic] ||= []);
-}
-"#)]
-extern "C" {
-    fn bus_log(topic: &str) -> js_sys::Array;
+/// The page's envelopes on `topic` (`globalThis.__tesseraBus[topic]`, made when missing). Not
+/// `inline_js`: its file would be one more request for every app that links the SDK.
+fn bus_log(topic: &str) -> js_sys::Array {
+    use js_sys::{Array, Object, Reflect};
+    fn member<T: JsCast>(of: &JsValue, key: &JsValue, make: fn() -> T) -> T {
+        match Reflect::get(of, key)
+            .ok()
+            .and_then(|v| v.dyn_into::<T>().ok())
+        {
+            Some(found) => found,
+            None => {
+                let made = make();
+                let _ = Reflect::set(of, key, made.as_ref());
+                made
+            }
+        }
+    }
+    let all: Object = member(&js_sys::global(), &"__tesseraBus".into(), Object::new);
+    member(&all, &topic.into(), Array::new)
 }
 
 fn window() -> web_sys::Window {
