@@ -321,7 +321,7 @@ async fn load_module(name: &str, bundle: &Bundle, failed: u32) -> Result<JsValue
         });
     let js_files: tessera_contract::VecMap<String, String> = js_files.collect();
     if !js_files.is_empty() {
-        js::require_integrity(&serde_json::to_string(&js_files).unwrap_or_default());
+        js::require_integrity(&tessera_sdk::ToJs::to_js(&js_files));
     }
     let module = JsFuture::from(js::with_timeout(
         &js::import_module(&url),

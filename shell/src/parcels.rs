@@ -77,9 +77,13 @@ async fn mount(app: String, el: JsValue, data: JsValue) -> Result<(), String> {
     let module = registry::with_app(&app, |r| r.module.clone())
         .flatten()
         .ok_or_else(|| format!("{app} is not loaded"))?;
-    let mut props = base_props(&app);
-    props.data = <serde_json::Value as tessera_sdk::FromJs>::from_js(&data).unwrap_or_default();
-    let (props, _) = props_object(&props);
+    let (props, _) = props_object(&base_props(&app));
+    // The embedding app's input as a copy in JSON's terms, as serde's reading made it.
+    let data = js_sys::JSON::stringify(&data)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&String::from(text)).ok())
+        .unwrap_or(JsValue::NULL);
+    let _ = js_sys::Reflect::set(&props, &"data".into(), &data);
     if let Err(msg) = call(&app, &module, "mount", &[&el, &props]).await {
         registry::fail(&app, E::LifecycleFailed, msg.clone());
         crate::view::show_error(&el, &app, &msg);

@@ -46,7 +46,8 @@ const ANSWERS_PATIENCE_MS: i32 = 2_000;
 pub fn prepare_start(config: &str, ours: Option<&Session>, then: impl FnOnce() + 'static) {
     let url = format!("{}{PLATFORM_DIR}/tessera_platform.js", bundle_url());
     let ours_json = ours
-        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .and_then(|s| js_sys::JSON::stringify(&tessera_sdk::ToJs::to_js(s)).ok())
+        .map(String::from)
         .unwrap_or_default();
     let on_started = Closure::once_into_js(move |theirs: String| {
         adopt(&theirs);

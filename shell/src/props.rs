@@ -16,11 +16,12 @@ pub fn provide(key: &'static str, value: JsValue) {
     EXTRAS.with(|e| e.borrow_mut().push((key, value)));
 }
 
-/// The props object for an app: the typed props as JSON, plus the shell's host services
-/// (ABI 2) and its parcel functions (where ABI 1 apps look for them), as [`provide`]d at start.
+/// The props object for an app: the typed props (and their JSON, which tells whether they
+/// changed), plus the shell's host services (ABI 2) and its parcel functions (where ABI 1 apps
+/// look for them), as [`provide`]d at start.
 pub fn props_object(props: &Props) -> (JsValue, String) {
-    let text = serde_json::to_string(props).unwrap_or_default();
-    let object = js_sys::JSON::parse(&text).unwrap_or_else(|_| js_sys::Object::new().into());
+    let object = tessera_sdk::ToJs::to_js(props);
+    let text = js_sys::JSON::stringify(&object).map_or_else(|_| String::new(), String::from);
     EXTRAS.with(|extras| {
         for (key, value) in extras.borrow().iter() {
             let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);

@@ -9,7 +9,6 @@
 //! `{"userName":"Bob","idToken":"dev:bob:customer,admin","roles":["customer","admin"]}`, or
 //! as Alice (a customer) when none is stored.
 
-use shell_common::bus::publish;
 use std::cell::RefCell;
 use tessera_contract::auth::Claims;
 use tessera_contract::bus::topics;
@@ -53,11 +52,11 @@ pub fn change(session: Session) {
         id_token: None,
         ..session
     };
-    publish(
+    tessera_sdk::bus::publish(
         topics::SESSION,
         topics::SESSION_CHANGED,
         "@tessera/shell",
-        serde_json::to_value(&public).unwrap_or_default(),
+        &tessera_sdk::ToJs::to_js(&public),
     );
 }
 

@@ -27,6 +27,21 @@ function timeActivation(page, key, app, restMs = 0) {
   }), [key, app, restMs]);
 }
 
+/** The bytes on the wire (bodies and headers) of the page's `responses` that had ended `ms`
+ * after its navigation began. What ends later (the platform module, after the first page's
+ * answers) is not part of the load being timed, even when it ends before this looks. */
+async function bytesUntil(page, responses, ms) {
+  const until = (await page.evaluate(() => performance.timeOrigin)) + ms;
+  let bytes = 0;
+  for (const r of [...responses]) {
+    const t = r.timing();
+    if (t.startTime + t.responseEnd > until) continue;
+    const s = await r.sizes();
+    bytes += s.responseBodySize + s.responseHeadersSize;
+  }
+  return bytes;
+}
+
 /** Opens `path` in a fresh context; resolves with the ms from navigation start until an element
  * matching `selector` first appeared, and the bytes on the wire until then. With `rum` set,
  * the page is served with real-user monitoring on (`true`) or off (`false`): both go through
@@ -48,11 +63,7 @@ async function coldLoad(path, selector, rum) {
   const responses = [];
   page.on("requestfinished", (r) => responses.push(r));
   const { shown: ms } = await openAndWait(page, server.url + path);
-  let bytes = 0;
-  for (const r of responses) {
-    const s = await r.sizes();
-    bytes += s.responseBodySize + s.responseHeadersSize;
-  }
+  const bytes = await bytesUntil(page, responses, ms);
   await context.close();
   return { ms, bytes };
 }
@@ -109,13 +120,9 @@ try {
     await page.addInitScript(firstSeen, { navVisibleAt: ".tessera-nav", cart: ".cart" });
     const responses = [];
     page.on("requestfinished", (r) => responses.push(r));
-    cold.push((await openAndWait(page, server.url + "/cart")).navVisibleAt);
-    let bytes = 0;
-    for (const r of responses) {
-      const s = await r.sizes();
-      bytes += s.responseBodySize + s.responseHeadersSize;
-    }
-    wire.push(bytes);
+    const { navVisibleAt } = await openAndWait(page, server.url + "/cart");
+    cold.push(navVisibleAt);
+    wire.push(await bytesUntil(page, responses, navVisibleAt));
     firstActivation.push(await timeActivation(page, "restaurants", "@tessera/restaurants"));
     await timeActivation(page, "cart", "@tessera/cart");
     reactivation.push(await timeActivation(page, "restaurants", "@tessera/restaurants"));

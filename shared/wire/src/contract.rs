@@ -20,10 +20,10 @@ use tessera_contract::sync::{
     Cart, CartLine, Checkout, EntityMeta, FieldError, MenuItem, OfflineSet, Order, OrderStatus,
     Page, Problem, PutCartItem, PutMenuItem, Restaurant, RestaurantDetail,
 };
-use tessera_contract::Session;
+use tessera_contract::{Props, Session};
 
-from_js!(Session { user_name: "userName", id_token: "idToken", roles: "roles" default });
-from_js!(NavLink {
+from_js!(to_js Session { user_name: "userName", id_token: "idToken", roles: "roles" default });
+from_js!(to_js NavLink {
     app: "app",
     meta: "meta"
 });
@@ -317,6 +317,37 @@ impl ToJs for Checkout {
     fn to_js(&self) -> JsValue {
         let o = object();
         optional(&o, "lastModifiedBy", &self.last_modified_by);
+        o.into()
+    }
+}
+
+/// As serde writes it: an absent icon or role is left out.
+impl ToJs for NavMeta {
+    fn to_js(&self) -> JsValue {
+        let o = object();
+        set(&o, "menuKey", self.menu_key.to_js());
+        set(&o, "label", self.label.to_js());
+        optional(&o, "icon", &self.icon);
+        set(&o, "route", self.route.to_js());
+        optional(&o, "requiredRole", &self.required_role);
+        set(&o, "order", self.order.to_js());
+        o.into()
+    }
+}
+
+/// What the shell hands an app's lifecycle functions, as serde writes it (key order too), so
+/// the shell's start module writes props without serde.
+impl ToJs for Props {
+    fn to_js(&self) -> JsValue {
+        let o = object();
+        set(&o, "name", self.name.to_js());
+        set(&o, "basePath", self.base_path.to_js());
+        set(&o, "abi", self.abi.to_js());
+        set(&o, "session", self.session.to_js());
+        set(&o, "params", self.params.to_js());
+        set(&o, "navigation", self.navigation.to_js());
+        set(&o, "data", self.data.to_js());
+        set(&o, "bff", self.bff.to_js());
         o.into()
     }
 }

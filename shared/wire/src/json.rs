@@ -2,7 +2,7 @@
 //! the client runtime keeps query answers and overlay elements as `Value` (its pure logic is
 //! tested natively), and with this the page and the worker link no JSON parser of their own.
 
-use crate::{DecodeError, FromJs, JsValue};
+use crate::{object, set, DecodeError, FromJs, JsValue, ToJs};
 use serde_json::{Map, Number, Value};
 use wasm_bindgen::JsCast;
 
@@ -13,6 +13,29 @@ const MAX_DEPTH: usize = 128;
 impl FromJs for Value {
     fn from_js(value: &JsValue) -> Result<Self, DecodeError> {
         walk(value, MAX_DEPTH)
+    }
+}
+
+impl ToJs for Value {
+    fn to_js(&self) -> JsValue {
+        match self {
+            Value::Null => JsValue::NULL,
+            Value::Bool(b) => JsValue::from_bool(*b),
+            Value::Number(n) => n.as_f64().map_or(JsValue::NULL, JsValue::from_f64),
+            Value::String(s) => JsValue::from_str(s),
+            Value::Array(items) => items
+                .iter()
+                .map(ToJs::to_js)
+                .collect::<js_sys::Array>()
+                .into(),
+            Value::Object(map) => {
+                let o = object();
+                for (key, value) in map {
+                    set(&o, key, value.to_js());
+                }
+                o.into()
+            }
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use tessera_contract::published::{
 };
 use tessera_contract::rum::{AppFigures, ErrorCount, Metric, MetricFigures, RumSummary};
 use tessera_contract::sync::*;
-use tessera_contract::Session;
+use tessera_contract::{Props, Session};
 use tessera_wire::{FromJs, ToJs};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -368,6 +368,52 @@ fn the_published_manifests_read_as_the_deployer_writes_them() {
         .is_err_and(|e| e.starts_with("not JSON: ") && e.len() > "not JSON: ".len()));
     let err = CohortRule::from_js(&js_sys::JSON::parse(r#"{"share":10}"#).unwrap()).unwrap_err();
     assert_eq!(err.to_string(), "expected a cohort rule (role or percent)");
+}
+
+/// The text of what `ToJs` writes, as `JSON.stringify` writes it.
+fn stringified<T: ToJs>(value: &T) -> String {
+    js_sys::JSON::stringify(&value.to_js())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn the_shell_writes_props_as_serde_writes_them() {
+    let mut params = tessera_contract::routing::Params::new();
+    params.insert("id".into(), "pho-corner".into());
+    let mut with_icon = nav_link();
+    with_icon.meta.icon = Some("🛒".into());
+    with_icon.meta.required_role = None;
+    let full = Props {
+        name: "@tessera/restaurants".into(),
+        base_path: "/restaurants".into(),
+        abi: 2,
+        session: Session {
+            user_name: Some("Zoë \"Z\" \\ O'Neil".into()),
+            id_token: Some("dev:zoe:customer,admin".into()),
+            roles: vec!["customer".into(), "admin".into()],
+        },
+        params,
+        navigation: vec![nav_link(), with_icon],
+        data: serde_json::json!({"b": [1, 2.5, null, true], "a": {"line\nbreak": "x"}}),
+        bff: Some("/api/restaurants".into()),
+    };
+    let bare = Props {
+        name: "@tessera/nav".into(),
+        base_path: String::new(),
+        abi: 1,
+        session: Session::default(),
+        params: Default::default(),
+        navigation: vec![],
+        data: serde_json::Value::Null,
+        bff: None,
+    };
+    for props in [full, bare] {
+        assert_eq!(stringified(&props), serde_json::to_string(&props).unwrap());
+    }
+    serde_reads_what_it_wrote(Session::default());
+    serde_reads_what_it_wrote(nav_link());
 }
 
 #[wasm_bindgen_test]

@@ -40,8 +40,7 @@ export function with_timeout(promise, ms, what) {
   return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
 }
 export function module_url() { return import.meta.url; }
-export function require_integrity(json) {
-  const integrity = JSON.parse(json);
+export function require_integrity(integrity) {
   const map = document.createElement("script");
   // The page's Content-Security-Policy admits inline scripts with the page's nonce only.
   map.nonce = document.querySelector("script[nonce]")?.nonce ?? "";
@@ -97,9 +96,9 @@ extern "C" {
     pub fn import_module(url: &str) -> js_sys::Promise;
     /// Rejects if `promise` has not settled within `ms`, so one hung app cannot stall routing.
     pub fn with_timeout(promise: &JsValue, ms: u32, what: &str) -> js_sys::Promise;
-    /// Adds an import map whose `integrity` section is this JSON object (URL → integrity):
-    /// the browser then refuses to run a module at such a URL whose bytes do not match.
-    pub fn require_integrity(json: &str);
+    /// Adds an import map whose `integrity` section is this object (URL → integrity): the
+    /// browser then refuses to run a module at such a URL whose bytes do not match.
+    pub fn require_integrity(integrity: &JsValue);
     /// `fetch(url, {integrity})`, rejecting on a mismatch or an HTTP error (no check when
     /// `integrity` is empty).
     pub fn fetch_checked(url: &str, integrity: &str) -> js_sys::Promise;
