@@ -78,10 +78,12 @@ async fn mount(app: String, el: JsValue, data: JsValue) -> Result<(), String> {
         .flatten()
         .ok_or_else(|| format!("{app} is not loaded"))?;
     let (props, _) = props_object(&base_props(&app));
-    // The embedding app's input as a copy in JSON's terms, as serde's reading made it.
+    // The embedding app's input as a copy in JSON's terms, as serde's reading made it; none
+    // (`undefined`, which `JSON.stringify` answers with `undefined`) is `null`.
     let data = js_sys::JSON::stringify(&data)
         .ok()
-        .and_then(|text| js_sys::JSON::parse(&String::from(text)).ok())
+        .and_then(|text| text.as_string())
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL);
     let _ = js_sys::Reflect::set(&props, &"data".into(), &data);
     if let Err(msg) = call(&app, &module, "mount", &[&el, &props]).await {
