@@ -341,6 +341,17 @@ describe("lifecycle ABI 2: props.host for a plain-JS app", () => {
     assert.ok(platformNext >= 0 && platformNext < queryNext, `the platform first: ${later.join(" ")}`);
     assert.deepEqual(errors, []);
   });
+  test("a parcel mounted without input gets props.data null, one with input a JSON copy of it", async () => {
+    const { page, errors } = await openHostApp("parcel-host");
+    await page.click(".mount-parcels");
+    const parcels = page.locator(".parcels[data-state]");
+    await parcels.waitFor({ state: "attached", timeout: 15_000 });
+    assert.equal(await parcels.getAttribute("data-state"), "ok", await parcels.textContent());
+    assert.equal(await page.locator(".parcel-bare .hello").getAttribute("data-data"), "null");
+    assert.equal(await page.locator(".parcel-given .hello").getAttribute("data-data"), '{"n":1,"list":[1,"x"]}');
+    assert.deepEqual(errors, []);
+  });
+
   test("callers that ask for the same query while its request is on the way share that request", async () => {
     const { context, page, errors } = await openHostApp("shay");
     const answers = await page.evaluate(async () => {
