@@ -1,4 +1,5 @@
-//! Any JSON value as serde_json's `Value`, walked from what the browser's `JSON.parse` made:
+//! Any JSON value as serde_json's `Value`, walked from what the browser's `JSON.parse` made
+//! (and written back as plain JS values, for `JSON.stringify`):
 //! the client runtime keeps query answers and overlay elements as `Value` (its pure logic is
 //! tested natively), and with this the page and the worker link no JSON parser of their own.
 
