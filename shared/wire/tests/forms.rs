@@ -33,11 +33,16 @@ fn reads_as_serde_wrote_it<T: Serialize + FromJs + PartialEq + Debug>(value: T) 
     assert_eq!(T::from_js(&as_js(&value)).unwrap(), value);
 }
 
-fn serde_reads_what_it_wrote<T: ToJs + DeserializeOwned + PartialEq + Debug>(value: T) {
-    let text = js_sys::JSON::stringify(&value.to_js())
+/// The text of what `ToJs` writes, as `JSON.stringify` writes it.
+fn stringified<T: ToJs>(value: &T) -> String {
+    js_sys::JSON::stringify(&value.to_js())
         .unwrap()
         .as_string()
-        .unwrap();
+        .unwrap()
+}
+
+fn serde_reads_what_it_wrote<T: ToJs + DeserializeOwned + PartialEq + Debug>(value: T) {
+    let text = stringified(&value);
     let back: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
     assert_eq!(back, value);
 }
@@ -368,14 +373,6 @@ fn the_published_manifests_read_as_the_deployer_writes_them() {
         .is_err_and(|e| e.starts_with("not JSON: ") && e.len() > "not JSON: ".len()));
     let err = CohortRule::from_js(&js_sys::JSON::parse(r#"{"share":10}"#).unwrap()).unwrap_err();
     assert_eq!(err.to_string(), "expected a cohort rule (role or percent)");
-}
-
-/// The text of what `ToJs` writes, as `JSON.stringify` writes it.
-fn stringified<T: ToJs>(value: &T) -> String {
-    js_sys::JSON::stringify(&value.to_js())
-        .unwrap()
-        .as_string()
-        .unwrap()
 }
 
 #[wasm_bindgen_test]

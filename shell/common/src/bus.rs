@@ -1,7 +1,8 @@
-//! What the shell publishes on the event bus, written by serde (the shell's own types, and the
-//! runtime's, serialise with it anyway) over the SDK's text-level bus, so apps see the same
-//! CustomEvents. The shell subscribes through the SDK's `bus::subscribe`, whose envelopes are
-//! read by the browser's `JSON.parse`: no serde deserializer for them in the shell.
+//! What the platform module publishes on the event bus, written by serde (its own types, and
+//! the runtime's, serialise with it anyway) over the SDK's text-level bus, so apps see the same
+//! CustomEvents. The start module, which links no serde, publishes through the SDK's
+//! `bus::publish` instead. Both subscribe through the SDK's `bus::subscribe`, whose envelopes
+//! are read by the browser's `JSON.parse`: no serde deserializer for them in the shell.
 
 use tessera_contract::bus::Envelope;
 
