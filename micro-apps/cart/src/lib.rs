@@ -13,7 +13,7 @@ use tessera_sdk::bus::topics;
 use tessera_sdk::dom::{el, pending_mark, Build, Slot, View};
 use tessera_sdk::js::{self, FromJs, JsValue, ToJs};
 use tessera_sdk::sync::{
-    event_types, total_cents, CartLine, Checkout, EntityMeta, Order, Page, PutCartItem,
+    event_types, total_cents, CartLine, Checkout, EntityMeta, OrderStatus, Page, PutCartItem,
 };
 use tessera_sdk::{as_of_notice, new_uuid, on_live, subscribe, Bff, CommandSpec, Host};
 use tessera_sdk::{Edit, Listener, LiveEvent, Marked, Overlay, Props, Reader};
@@ -24,6 +24,27 @@ tessera_sdk::small_allocator!();
 
 /// How many of the user's orders the cart shows.
 const RECENT_ORDERS: usize = 5;
+
+/// An order as the cart shows it: the contract's `Order` read for what this page draws and
+/// merges by. Its lines, owner and currency are left unread: their readers cost the bundle
+/// and the page shows none of them.
+#[derive(Clone, Debug, PartialEq)]
+struct Order {
+    id: String,
+    status: OrderStatus,
+    total_cents: i64,
+    /// RFC 3339, UTC.
+    placed_at: String,
+    version: i64,
+}
+
+tessera_sdk::from_js!(Order {
+    id: "id",
+    status: "status",
+    total_cents: "totalCents",
+    placed_at: "placedAt",
+    version: "version",
+});
 
 /// The order an `order.placed` or `order.status-changed` event carries.
 fn live_order(event: &LiveEvent) -> Option<Order> {
@@ -40,7 +61,7 @@ fn newest(shown: &[Order], news: Vec<Order>) -> Vec<Order> {
     let mut all: Vec<Order> = shown.to_vec();
     for order in news {
         match all.iter_mut().find(|o| o.id == order.id) {
-            Some(o) if o.meta.version < order.meta.version => *o = order,
+            Some(o) if o.version < order.version => *o = order,
             Some(_) => {}
             None => all.push(order),
         }
@@ -216,7 +237,7 @@ impl State {
             Some(order) => {
                 self.show_orders(vec![order.clone()]);
                 let placed = self.placed.borrow().clone();
-                if placed.is_some_and(|p| p.id == order.id && p.meta.version < order.meta.version) {
+                if placed.is_some_and(|p| p.id == order.id && p.version < order.version) {
                     self.show_placed(Some(order));
                 }
                 // Keep the device's saved copies (the worker's cache) in step.
@@ -469,24 +490,16 @@ impl CartApp {
 
 #[cfg(test)]
 mod tests {
-    use super::{newest, price, RECENT_ORDERS};
-    use tessera_sdk::sync::{EntityMeta, Order, OrderStatus};
+    use super::{newest, price, Order, RECENT_ORDERS};
+    use tessera_sdk::sync::OrderStatus;
 
     fn order(id: &str, placed_at: &str, version: i64, status: OrderStatus) -> Order {
         Order {
             id: id.into(),
-            owner: "alice".into(),
             status,
-            lines: vec![],
             total_cents: 100,
-            currency: "EUR".into(),
             placed_at: placed_at.into(),
-            meta: EntityMeta {
-                version,
-                last_modified: placed_at.into(),
-                last_modified_by: "kitchen".into(),
-                deleted: false,
-            },
+            version,
         }
     }
 

@@ -220,7 +220,8 @@ fn dot_segment_len(seg: &str) -> Option<usize> {
 /// URLs from it): not `.` or `..`, and no `/` or `\` once decoded.
 fn param_value(part: &str) -> Option<String> {
     let value = percent_decode(part);
-    (!matches!(value.as_str(), "." | "..") && !value.contains(['/', '\\'])).then_some(value)
+    let steps = value.bytes().any(|b| b == b'/' || b == b'\\');
+    (!matches!(value.as_str(), "." | "..") && !steps).then_some(value)
 }
 
 /// The segment right after `prefix` in `path`, as `<prefix>/:param` would match it
@@ -249,6 +250,16 @@ fn split_path(path: &str) -> Vec<&str> {
     out
 }
 
+/// A hex digit's value (`u8::from_str_radix` would also take a sign: `%+f`).
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -256,11 +267,8 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
                 i += 3;
                 continue;
             }
@@ -303,6 +311,8 @@ mod tests {
     #[test]
     fn bad_escapes_are_kept() {
         assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
+        assert_eq!(percent_decode("%+f%-1%4g"), "%+f%-1%4g");
+        assert_eq!(percent_decode("%e9%ff"), "\u{fffd}\u{fffd}");
         assert_eq!(percent_decode("%41%42"), "AB");
     }
 
