@@ -226,12 +226,15 @@ fn parse_price(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let cents = format!("{frac:0<2}").parse::<i64>().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
+    // Digits only, as checked: added up here, since `str::parse` and a padded `format!` would
+    // cost the bundle their own code.
+    let value = |s: &str| {
+        s.bytes().try_fold(0i64, |n, b| {
+            n.checked_mul(10)?.checked_add(i64::from(b - b'0'))
+        })
+    };
+    let cents = value(frac)? * if frac.len() == 1 { 10 } else { 1 };
+    value(whole)?.checked_mul(100)?.checked_add(cents)
 }
 
 /// The editor for one menu item: name, price, availability, queued as one command on the
@@ -283,7 +286,8 @@ impl Editor {
         let (name, price_text) = (input("name"), input("price").attr("inputmode", "decimal"));
         let available = input("available").attr("type", "checkbox");
         let _ = js_sys::Reflect::set(&name, &"value".into(), &item.name.as_str().into());
-        let shown_price = format!("{}.{:02}", item.price_cents / 100, item.price_cents % 100);
+        let shown_price = price(item.price_cents);
+        let shown_price = shown_price.strip_prefix('€').unwrap_or(&shown_price);
         let _ = js_sys::Reflect::set(&price_text, &"value".into(), &shown_price.into());
         let _ = js_sys::Reflect::set(&available, &"checked".into(), &item.available.into());
         let form = el("form")
@@ -390,6 +394,9 @@ mod tests {
         assert_eq!(parse_price("12,05"), Some(1205));
         assert_eq!(parse_price("7"), Some(700));
         assert_eq!(parse_price("0.5"), Some(50));
+        assert_eq!(parse_price("3.05"), Some(305));
+        assert_eq!(parse_price("92233720368547758.07"), Some(i64::MAX));
+        assert_eq!(parse_price("92233720368547758.08"), None);
         for bad in ["", ".50", "12.345", "-3", "1e3", "12.a", "€"] {
             assert_eq!(parse_price(bad), None, "{bad:?}");
         }

@@ -34,9 +34,18 @@ pub fn group(apps: Vec<AppFigures>) -> (Vec<AppVersions>, Vec<AppFigures>) {
             }),
         }
     }
+    // An app has a handful of versions: an insertion sort (stable, as the order the BFF sent
+    // breaks ties) costs the bundle about 3 KB less than std's sort.
+    let key = |v: &AppFigures| (on_trial(v), std::cmp::Reverse(v.views));
     for g in &mut grouped {
-        g.versions
-            .sort_by_key(|v| (on_trial(v), std::cmp::Reverse(v.views)));
+        let v = &mut g.versions;
+        for i in 1..v.len() {
+            let mut j = i;
+            while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
     }
     (grouped, steps)
 }
@@ -258,6 +267,18 @@ mod tests {
         );
         assert_eq!(steps.len(), 1);
         assert!(on_trial(&apps[0].versions[2]));
+        // Ties keep the order the BFF sent.
+        let (apps, _) = group(vec![
+            figures("@t/cart", "y", "", 7),
+            figures("@t/cart", "x", "", 7),
+            figures("@t/cart", "z", "", 8),
+        ]);
+        let order: Vec<&str> = apps[0]
+            .versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(order, ["z", "y", "x"]);
     }
 
     #[test]

@@ -305,7 +305,7 @@ fn synthetic(steps: Vec<AppFigures>) -> Element {
     }
     let rows = el("tbody");
     for s in steps {
-        let step = s.app.trim_start_matches(SYNTHETIC_PREFIX);
+        let step = s.app.strip_prefix(SYNTHETIC_PREFIX).unwrap_or(&s.app);
         let last = s
             .top_errors
             .first()

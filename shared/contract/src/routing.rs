@@ -236,7 +236,10 @@ pub fn segment_after(prefix: &str, path: &str) -> Option<String> {
 }
 
 fn split_path(path: &str) -> Vec<&str> {
-    let path = path.split(['?', '#']).next().unwrap_or("");
+    // By bytes, and `get` rather than an index: a two-char pattern's searcher, or a slice's
+    // panic message (which formats chars with `Debug`), costs a browser bundle kilobytes.
+    let end = path.bytes().position(|b| b == b'?' || b == b'#');
+    let path = end.and_then(|end| path.get(..end)).unwrap_or(path);
     let mut out: Vec<&str> = Vec::new();
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         match dot_segment_len(seg) {

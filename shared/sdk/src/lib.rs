@@ -24,7 +24,7 @@ pub mod location;
 mod reader;
 pub mod time;
 
-pub use app::{parse_props, Navigation, Props};
+pub use app::{parse_props, Navigation, Params, Props};
 pub use bus::{on_live, publish, subscribe, Envelope, Listener, LiveEvent};
 pub use host::{Bff, CommandSpec, Edit, Host, Overlay};
 pub use kept::{keep, Kept};

@@ -123,7 +123,9 @@ fn props_parse_and_report_bad_input() {
     )
     .unwrap();
     let props = parse_props(&ok).unwrap();
-    assert_eq!(props.params["id"], "7");
+    assert_eq!(props.params.get("id").as_deref(), Some("7"));
+    assert_eq!(props.params.get("other"), None);
+    assert_eq!(props.params.all().unwrap()["id"], "7");
     assert!(props.session.has_role("admin"));
     let bad = js_sys::JSON::parse(r#"{"name":"@t/a"}"#).unwrap();
     let err = parse_props(&bad).unwrap_err().as_string().unwrap();

@@ -36,7 +36,7 @@ fn props_read_as_the_shell_writes_them() {
             &got.base_path,
             got.abi,
             &got.session,
-            &got.params,
+            &got.params.all().unwrap(),
             &got.bff
         ),
         (
