@@ -138,7 +138,7 @@ pub struct AllowedOrigins(pub Vec<String>);
 impl AllowedOrigins {
     /// Whether an entry URL is same-origin (relative) or under an allowed origin.
     pub fn allows(&self, url: &str) -> bool {
-        if !url.contains("://") && !url.starts_with("//") {
+        if crate::find_text(url, "://").is_none() && !url.starts_with("//") {
             return true;
         }
         self.0.iter().any(|origin| {

@@ -15,7 +15,8 @@ pub const ORIGINS_META: &str = "tessera-override-origins";
 /// The origin of an absolute `http(s)` URL (`http://127.0.0.1:8787`), lower-cased and without
 /// the scheme's default port; `None` for anything else (relative, other schemes, user info).
 pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
+    let at = crate::find_text(url, "://")?;
+    let (scheme, rest) = (url.get(..at)?, url.get(at + 3..)?);
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "http" => ":80",

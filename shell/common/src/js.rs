@@ -122,7 +122,8 @@ extern "C" {
 /// `<base>/platform/snippets/…`.
 pub fn bundle_url() -> String {
     let url = module_url();
-    let base = url.split("/snippets/").next().unwrap_or_default();
+    let end = tessera_contract::find_text(&url, "/snippets/");
+    let base = end.and_then(|end| url.get(..end)).unwrap_or(&url);
     base.strip_suffix(PLATFORM_DIR).unwrap_or(base).to_string()
 }
 
