@@ -45,10 +45,14 @@ impl CohortRule {
             }
             Some(("percent", n)) => match n.trim().parse::<u8>() {
                 Ok(n) if n <= 100 => Ok(CohortRule::Percent(n)),
-                _ => Err(format!("{text:?}: the percentage must be 0 to 100")),
+                _ => Err(format!(
+                    "{}: the percentage must be 0 to 100",
+                    crate::quoted(text)
+                )),
             },
             _ => Err(format!(
-                "{text:?} is not a cohort rule (role:<role> or percent:<0-100>)"
+                "{} is not a cohort rule (role:<role> or percent:<0-100>)",
+                crate::quoted(text)
             )),
         }
     }

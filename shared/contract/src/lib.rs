@@ -45,9 +45,47 @@ pub fn find_text(haystack: &str, needle: &str) -> Option<usize> {
         .position(|w| w == needle.as_bytes())
 }
 
+/// `text` in double quotes, as `{:?}` writes the names, routes and URLs that error messages
+/// quote: `"` and `\` escaped, control characters as `\n` or `\u{..}`. `{:?}` would link
+/// std's tables of printable characters into a browser bundle, with the panic messages that
+/// share them; any other character is written as it is.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
-mod find_text_tests {
-    use super::find_text;
+mod tests {
+    use super::{find_text, quoted};
+
+    #[test]
+    fn quoted_writes_what_debug_writes() {
+        for text in [
+            "/restaurants/:id",
+            "",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\tnew\nline\r\0",
+            "bell\u{7}del\u{7f}c1\u{85}",
+            "it's café, 東京",
+        ] {
+            assert_eq!(quoted(text), format!("{text:?}"));
+        }
+    }
 
     #[test]
     fn finds_the_first_occurrence_as_str_find_does() {

@@ -35,7 +35,10 @@ pub fn origin_of(url: &str) -> Option<String> {
 /// Whether this site lets `app` load from `url`: `Ok` or why not, in words for the status bar.
 pub fn check(url: &str, allowed_origins: &[String]) -> Result<(), String> {
     let Some(origin) = origin_of(url) else {
-        return Err(format!("{url:?} is not an absolute http(s) URL"));
+        return Err(format!(
+            "{} is not an absolute http(s) URL",
+            crate::quoted(url)
+        ));
     };
     if allowed_origins.is_empty() {
         return Err("this site does not allow overrides".into());

@@ -28,7 +28,12 @@ pub struct PatternError {
 
 impl fmt::Display for PatternError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "route {:?}: {}", self.pattern, self.problem)
+        write!(
+            f,
+            "route {}: {}",
+            crate::quoted(&self.pattern),
+            self.problem
+        )
     }
 }
 
@@ -64,7 +69,10 @@ impl RoutePattern {
         };
         if pattern.len() > MAX_ROUTE_LEN {
             return Err(PatternError {
-                pattern: format!("{}…", &pattern[..pattern.floor_char_boundary(40)]),
+                pattern: format!(
+                    "{}…",
+                    pattern.get(..pattern.floor_char_boundary(40)).unwrap_or("")
+                ),
                 problem: format!(
                     "is {} bytes long; a route may have at most {MAX_ROUTE_LEN}",
                     pattern.len()
@@ -90,15 +98,22 @@ impl RoutePattern {
                 }
                 if is_dot_segment(seg) {
                     return Err(err(format!(
-                        "has a {seg:?} segment: '.' and '..' segments are not allowed in routes"
+                        "has a {} segment: '.' and '..' segments are not allowed in routes",
+                        crate::quoted(seg)
                     )));
                 }
                 if let Some(name) = seg.strip_prefix(':') {
                     if !is_ident(name) {
-                        return Err(err(format!("parameter {seg:?} is not a valid name")));
+                        return Err(err(format!(
+                            "parameter {} is not a valid name",
+                            crate::quoted(seg)
+                        )));
                     }
                     if seen.contains(&name) {
-                        return Err(err(format!("parameter {seg:?} appears twice")));
+                        return Err(err(format!(
+                            "parameter {} appears twice",
+                            crate::quoted(seg)
+                        )));
                     }
                     seen.push(name);
                     segments.push(Segment::Param(name.to_string()));
@@ -106,7 +121,8 @@ impl RoutePattern {
                     segments.push(Segment::Literal(seg.to_string()));
                 } else {
                     return Err(err(format!(
-                        "segment {seg:?} may only hold letters, digits, '-', '_', '.', '~'"
+                        "segment {} may only hold letters, digits, '-', '_', '.', '~'",
+                        crate::quoted(seg)
                     )));
                 }
             }
